@@ -1,0 +1,17 @@
+"""attnlab: transformers from scratch, for learners.
+
+>>> import torch, attnlab
+>>> out, weights = attnlab.attention(torch.eye(3)[:1], torch.eye(3), torch.eye(3), scale=1.0)
+>>> round(weights.sum().item(), 6)
+1.0
+"""
+
+from attnlab.config import GPTConfig
+from attnlab.generate import generate, generate_tokens
+from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, KVCache, MultiHeadAttention,
+                           attention, causal_mask)
+
+__version__ = "0.1.0"
+
+__all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHeadAttention", "FeedForward",
+           "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens"]

@@ -1,0 +1,54 @@
+"""The `attnlab` command line: one module per subcommand.
+
+Each subcommand module defines `add_parser(subparsers)` (which registers its flags and sets
+`func`) and a `run(args) -> int`. `main(argv)` parses, dispatches, and turns expected errors
+(bad input, missing files) into one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand modules, in the order `attnlab --help` lists them.
+COMMANDS = [
+    "shapes",
+]
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnlab",
+        description="Transformers from scratch: build, train, generate, and see inside attention.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"attnlab.cli.{name.replace('-', '_')}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("attnlab: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, OSError, KeyError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, KeyError):
+            message = f"missing key {message}"
+        print(f"attnlab: error: {message}", file=sys.stderr)
+        return 2
+
+
+def entry_point() -> None:
+    sys.exit(main())

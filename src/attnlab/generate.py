@@ -1,0 +1,105 @@
+"""Sampling text from a GPT: temperature, top-k, top-p, with or without a KV cache.
+
+Two paths give the same tokens for the same `torch.Generator`:
+
+- uncached (the reference, in the seeds' style): every step re-runs the model on the whole
+  context and keeps the last position's logits;
+- cached: the prompt is run once to fill each layer's (B, H, T_max, D) key/value cache, and
+  every later step feeds only the newest token.
+
+Sliding window: a model has `max_seq_len` positions. Past that, each step sees the last
+`max_seq_len` tokens (as nanoGPT does). Every position then shifts by one at each step, so
+the cached keys no longer fit: the cached path re-runs the window each step from there on
+(correct, and as slow as the uncached path), which keeps both paths identical.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Set to -inf every logit outside the top-k, then outside the top-p nucleus. (B, V) -> (B, V).
+
+    top_p keeps the smallest set of most likely tokens whose probabilities add up to at
+    least top_p (always at least one token).
+    >>> filter_logits(torch.tensor([[1., 3., 2.]]), top_k=2).tolist()
+    [[-inf, 3.0, 2.0]]
+    """
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        k = min(top_k, logits.shape[-1])
+        kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)  # (B, V)
+        cumulative = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        # drop a token when the tokens before it already reach top_p
+        drop_sorted = (cumulative - F.softmax(sorted_logits, dim=-1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pick the next token from last-position logits (B, V) -> (B, 1). temperature 0 is greedy."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = filter_logits(logits.float() / temperature, top_k=top_k, top_p=top_p)
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+
+
+def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None,
+                    generator: torch.Generator | None = None, use_cache: bool = True) -> Iterator[torch.Tensor]:
+    """Yield max_new_tokens new tokens one at a time, each (B, 1), continuing prompt idx (B, T).
+
+    The model runs in eval mode (no dropout) and inference mode; its mode is restored after.
+    """
+    if idx.dim() != 2 or idx.shape[1] == 0:
+        raise ValueError(f"prompt must be (B, T) with T >= 1 tokens, got shape {tuple(idx.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    window = model.config.max_seq_len
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            context = idx[:, -window:]  # (B, <= window)
+            caches = model.make_kv_caches(idx.shape[0]) if use_cache else None
+            logits, _ = model(context, kv_caches=caches)  # (B, T, V)
+            for _ in range(max_new_tokens):
+                token = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+                yield token
+                context = torch.cat([context, token], dim=1)[:, -window:]  # (B, <= window)
+                if caches is not None and caches[0].length < window:
+                    logits, _ = model(token, kv_caches=caches)  # (B, 1, V): only the new token
+                else:
+                    if caches is not None:  # the window slid: every position moved, refill
+                        for cache in caches:
+                            cache.reset()
+                    logits, _ = model(context, kv_caches=caches)  # (B, T, V)
+    finally:
+        model.train(was_training)
+
+
+def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+    """idx (B, T) -> (B, T + max_new_tokens): the prompt followed by the sampled tokens."""
+    out = torch.empty(idx.shape[0], idx.shape[1] + max_new_tokens, dtype=idx.dtype, device=idx.device)
+    out[:, :idx.shape[1]] = idx
+    for i, token in enumerate(generate_tokens(model, idx, max_new_tokens, temperature, top_k, top_p,
+                                              generator, use_cache), start=idx.shape[1]):
+        out[:, i:i + 1] = token
+    return out

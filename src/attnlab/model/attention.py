@@ -1,0 +1,257 @@
+"""Attention: the formula, one head, and multi-head attention in the seeds' two forms.
+
+    Attention(Q, K, V) = softmax(Q Kᵀ · scale) V,   scale = 1/sqrt(d_k) unless given
+
+Shape letters: B batch, T query length, S key length, C = d_model, H heads, D = d_head.
+
+- `attention`            the formula as one pure function; everything else goes through it
+                         (or through `F.scaled_dot_product_attention`, tested equal to it).
+- `Head`                 seed 001's single head: key/query/value Linear, causal mask, wei @ v.
+- `ConcatHeadsAttention` seed 001/002's multi-head form: a ModuleList of `Head`, torch.cat, proj.
+- `MultiHeadAttention`   seed 003's fused form: one qkv projection, view → transpose to
+                         (B, H, T, D), attention per head, concat, W_O. The models use this one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from attnlab.model.kv_cache import KVCache
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q·kᵀ·scale)·v, returning `(out, weights)`.
+
+    q (..., T, D), k (..., S, D), v (..., S, Dv) -> out (..., T, Dv), weights (..., T, S).
+
+    `scale=None` is 1/sqrt(D); `scale=1.0` is the unscaled form seed 004 computes by hand.
+    `mask` broadcasts to (..., T, S): boolean (True = may attend) or additive float
+    (0 = attend, -inf = blocked). A row whose every key is masked has nothing to attend to:
+    its weights are all 0 and its output is 0 (not NaN).
+
+    Seed 004, "나는 사과를 먹었다", the row of 나는:
+    >>> q = torch.tensor([[1., 0, 0]])
+    >>> k = torch.tensor([[1., 1, 0], [1, 0, 1], [0, 1, 1]])
+    >>> v = torch.tensor([[.5, 0, 0], [0, .5, 0], [0, 0, .5]])
+    >>> out, w = attention(q, k, v, scale=1.0)
+    >>> [round(x, 3) for x in w[0].tolist()], [round(x, 3) for x in out[0].tolist()]
+    ([0.422, 0.422, 0.155], [0.211, 0.211, 0.078])
+    """
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must have the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must have the same length, got {k.shape[-2]} and {v.shape[-2]}")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = q @ k.transpose(-2, -1) * scale  # (..., T, S)
+    blocked = None
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+            blocked = ~mask.any(dim=-1, keepdim=True)  # rows with no key to attend to
+        else:
+            scores = scores + mask
+            blocked = torch.isneginf(scores).all(dim=-1, keepdim=True)
+    weights = F.softmax(scores, dim=-1)  # (..., T, S), every row sums to 1
+    if blocked is not None:
+        weights = weights.masked_fill(blocked, 0.0)
+    return weights @ v, weights  # (..., T, Dv), (..., T, S)
+
+
+def causal_mask(T: int, S: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean (T, S) lower-triangular mask: query t may see keys 0..t + (S - T).
+
+    With S > T the queries are the last T positions of S (as when a KV cache holds the past).
+    >>> causal_mask(2, 3).int().tolist()
+    [[1, 1, 0], [1, 1, 1]]
+    """
+    S = T if S is None else S
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
+
+
+class Head(nn.Module):
+    """One head of self-attention (seed 001): x (B, T, C) -> (B, T, d_head)."""
+
+    def __init__(self, d_model: int, d_head: int, causal: bool = True, bias: bool = False):
+        super().__init__()
+        self.causal = causal
+        self.key = nn.Linear(d_model, d_head, bias=bias)
+        self.query = nn.Linear(d_model, d_head, bias=bias)
+        self.value = nn.Linear(d_model, d_head, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        k = self.key(x)  # (B, T, D)
+        q = self.query(x)  # (B, T, D)
+        v = self.value(x)  # (B, T, D)
+        mask = causal_mask(T, device=x.device) if self.causal else None
+        out, wei = attention(q, k, v, mask=mask)  # (B, T, D), (B, T, T)
+        return out
+
+
+class ConcatHeadsAttention(nn.Module):
+    """Multi-head attention as seed 001 writes it: n_heads `Head`s side by side, then mix.
+
+    "Split 64 into four 16s (Linear), attend each (Attention), glue (cat), mix (proj)."
+    x (B, T, C) -> each head (B, T, C / H) -> cat (B, T, C) -> proj (B, T, C).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, causal: bool = True, bias: bool = False):
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        d_head = d_model // n_heads
+        self.heads = nn.ModuleList([Head(d_model, d_head, causal=causal, bias=bias) for _ in range(n_heads)])
+        self.proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.cat([h(x) for h in self.heads], dim=-1)  # (B, T, C)
+        return self.proj(out)  # (B, T, C)
+
+
+class MultiHeadAttention(nn.Module):
+    """Fused multi-head attention (seed 003), for self- and cross-attention.
+
+    One `qkv` Linear(C, 3C) holds W_Q, W_K, W_V stacked in that order (the layout of
+    `torch.nn.MultiheadAttention.in_proj_weight` and of GPT-2's `c_attn`, transposed); `proj`
+    is W_O. Self-attention projects x three ways; cross-attention (`memory=` given) takes the
+    queries from x and the keys and values from memory.
+
+    Two paths give the same output: the fast one (`F.scaled_dot_product_attention`, which never
+    materialises the weights) and the explicit one (`attention`, which returns them). The
+    explicit path runs when `use_sdpa` is False or when `weights_hook` is set; the hook then
+    receives the (B, H, T, S) weights, taken before dropout.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        causal: bool = False,
+        bias: bool = True,
+        qkv_bias: bool | None = None,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_head = d_model // n_heads
+        self.causal = causal
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias if qkv_bias is None else qkv_bias)
+        self.proj = nn.Linear(d_model, d_model, bias=bias)
+        self.use_sdpa = True
+        self.weights_hook: Callable[[torch.Tensor], None] | None = None
+
+    def project_qkv(
+        self, x: torch.Tensor, memory: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Q from x, K and V from memory (or x), each split into heads: (B, H, T or S, D)."""
+        B, T, C = x.shape
+        if C != self.d_model:
+            raise ValueError(f"input width {C} does not match d_model {self.d_model}")
+        if memory is None:
+            q, k, v = self.qkv(x).split(C, dim=-1)  # 3 x (B, T, C)
+        else:
+            w_q, w_kv = self.qkv.weight.split([C, 2 * C], dim=0)
+            b_q, b_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([C, 2 * C])
+            q = F.linear(x, w_q, b_q)  # (B, T, C)
+            k, v = F.linear(memory, w_kv, b_kv).split(C, dim=-1)  # 2 x (B, S, C)
+        H, D = self.n_heads, self.d_head
+        q = q.view(B, q.shape[1], H, D).transpose(1, 2)  # (B, H, T, D)
+        k = k.view(B, k.shape[1], H, D).transpose(1, 2)  # (B, H, S, D)
+        v = v.view(B, v.shape[1], H, D).transpose(1, 2)  # (B, H, S, D)
+        return q, k, v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        key_padding_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, C), memory (B, S, C) or None -> (B, T, C).
+
+        key_padding_mask: (B, S) boolean, True where the key is padding (as in PyTorch).
+        attn_mask: (T, S) or (B, H, T, S), boolean (True = may attend) or additive float.
+        kv_cache: self-attention only; the new keys/values are appended to it and the queries
+        attend to everything cached so far.
+        """
+        B, T, _ = x.shape
+        q, k, v = self.project_qkv(x, memory)  # (B, H, T, D), (B, H, S, D), (B, H, S, D)
+        if kv_cache is not None:
+            if memory is not None:
+                raise ValueError("kv_cache is for self-attention; cross-attention keys are fixed")
+            k, v = kv_cache.append(k, v)  # (B, H, S, D) with S = cached + T
+        S = k.shape[2]
+        mask = self._build_mask(B, T, S, key_padding_mask, attn_mask, x.device)
+        explicit = not self.use_sdpa or self.weights_hook is not None
+        if explicit:
+            out, weights = attention(q, k, v, mask=mask)  # (B, H, T, D), (B, H, T, S)
+            if self.weights_hook is not None:
+                self.weights_hook(weights.detach())
+            if self.training and self.dropout > 0:
+                # dropout on the weights, after they were handed to the hook
+                out = F.dropout(weights, self.dropout, training=True) @ v
+        else:
+            is_causal = self.causal and mask is None and T == S and T > 1
+            if self.causal and mask is None and 1 < T != S:
+                mask = causal_mask(T, S, device=x.device)  # a prefix already in the cache
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=is_causal,
+                dropout_p=self.dropout if self.training else 0.0,
+            )  # (B, H, T, D)
+            if mask is not None:
+                blocked = ~mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else None
+                if blocked is not None:
+                    out = out.masked_fill(blocked, 0.0)  # same rule as `attention`: no NaN rows
+        out = out.transpose(1, 2).contiguous().view(B, T, self.d_model)  # (B, T, C): concat heads
+        return self.proj(out)  # (B, T, C): W_O mixes the heads
+
+    def _build_mask(
+        self,
+        B: int,
+        T: int,
+        S: int,
+        key_padding_mask: torch.Tensor | None,
+        attn_mask: torch.Tensor | None,
+        device: torch.device,
+    ) -> torch.Tensor | None:
+        """Combine causal, padding and explicit masks into one boolean (B or 1, H or 1, T, S) mask.
+
+        Returns None when only the plain causal mask applies to a square block, so the fast
+        path can use `is_causal` (and the explicit path builds the triangle itself).
+        """
+        if key_padding_mask is None and attn_mask is None:
+            if self.causal and (T == S and (self.use_sdpa and self.weights_hook is None)):
+                return None
+            return causal_mask(T, S, device=device) if self.causal else None
+        mask = torch.ones(1, 1, T, S, dtype=torch.bool, device=device)
+        if self.causal:
+            mask = mask & causal_mask(T, S, device=device)
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (B, S):
+                raise ValueError(f"key_padding_mask must be (B, S) = ({B}, {S}), got {tuple(key_padding_mask.shape)}")
+            mask = mask & ~key_padding_mask.bool().view(B, 1, 1, S)  # (B, 1, T, S)
+        if attn_mask is not None:
+            if attn_mask.dtype != torch.bool:
+                # additive float mask: turn into boolean, keeping finite offsets is not supported
+                if torch.isfinite(attn_mask).logical_and(attn_mask != 0).any():
+                    raise ValueError("a float attn_mask may hold only 0 and -inf; use a boolean mask")
+                attn_mask = attn_mask == 0
+            mask = mask & attn_mask
+        return mask

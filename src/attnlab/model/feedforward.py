@@ -1,0 +1,34 @@
+"""The position-wise feed-forward network: widen, nonlinearity, narrow (seed 001: 64 → 256 → 64)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(),  # seed 001
+    "gelu": lambda: nn.GELU(),  # BERT
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),  # GPT-2's "gelu_new"
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class FeedForward(nn.Module):
+    """x (B, T, C) -> up (B, T, d_ff) -> activation -> down (B, T, C) -> dropout."""
+
+    def __init__(self, d_model: int, d_ff: int | None = None, activation: str = "relu",
+                 dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        d_ff = 4 * d_model if d_ff is None else d_ff
+        self.up = nn.Linear(d_model, d_ff, bias=bias)
+        self.act = make_activation(activation)
+        self.down = nn.Linear(d_ff, d_model, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.down(self.act(self.up(x))))  # (B, T, C)

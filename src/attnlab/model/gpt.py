@@ -1,0 +1,118 @@
+"""A GPT language model (seed 001), which with the right `GPTConfig` is exactly GPT-2.
+
+    idx (B, T) → token_embedding_table + position_embedding_table → (B, T, C)
+               → blocks (causal self-attention + feed-forward) × n_layers → (B, T, C)
+               → ln_f → lm_head → logits (B, T, V)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from attnlab.config import GPTConfig
+from attnlab.model.block import Block
+from attnlab.model.kv_cache import KVCache
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.token_embedding_table = nn.Embedding(c.vocab_size, c.d_model)
+        self.position_embedding_table = nn.Embedding(c.max_seq_len, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList([
+            Block(c.d_model, c.n_heads, d_ff=c.d_ff, activation=c.activation, norm=c.norm, causal=True,
+                  dropout=c.dropout, bias=c.bias, qkv_bias=c.qkv_bias, layer_norm_eps=c.layer_norm_eps)
+            for _ in range(c.n_layers)
+        ])
+        # pre-LN needs a final LayerNorm (the last residual stream is un-normalised); post-LN
+        # blocks already end in one, so there ln_f is one more, as in seed 001's code.
+        self.ln_f = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps, bias=c.bias)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=c.lm_head_bias)
+        if c.tie_weights:
+            self.lm_head.weight = self.token_embedding_table.weight
+        self.apply(self._init_weights)
+        # GPT-2: residual projections scaled so the residual stream's variance does not grow
+        # with depth (two residual additions per block).
+        for block in self.blocks:
+            for proj in (block.attn.proj, block.ffwd.down):
+                nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Parameters counted once (a tied lm_head is the embedding); `non_embedding` leaves
+        out the position embedding (and the token embedding, unless it is also the lm_head)."""
+        n = sum(p.numel() for p in self.parameters())  # .parameters() yields a tied tensor once
+        if non_embedding:
+            n -= self.position_embedding_table.weight.numel()
+        return n
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        kv_caches: list[KVCache] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx (B, T) token ids -> (logits (B, T, V), loss or None).
+
+        With `kv_caches` (one per block, from `make_kv_caches`), idx holds only the new tokens;
+        their positions continue from what the caches already hold.
+        """
+        B, T = idx.shape
+        start = 0 if kv_caches is None else kv_caches[0].length
+        if start + T > self.config.max_seq_len:
+            raise ValueError(
+                f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
+        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
+        x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
+        x = self.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)
+        return logits, loss
+
+    def make_kv_caches(self, batch_size: int, max_len: int | None = None) -> list[KVCache]:
+        """One empty (B, H, max_len, D) cache per block, on the model's device and dtype."""
+        c = self.config
+        w = self.token_embedding_table.weight
+        max_len = c.max_seq_len if max_len is None else min(max_len, c.max_seq_len)
+        return [KVCache(batch_size, c.n_heads, max_len, c.d_head, device=w.device, dtype=w.dtype)
+                for _ in range(c.n_layers)]
+
+    @torch.inference_mode()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None,
+                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+        """Extend idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
+        See `attnlab.generate.generate_tokens` for the sampling rules and the sliding window."""
+        from attnlab.generate import generate
+
+        return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                        generator=generator, use_cache=use_cache)
+
+    def generate_stream(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                        top_k: int | None = None, top_p: float | None = None,
+                        generator: torch.Generator | None = None,
+                        use_cache: bool = True) -> Iterator[torch.Tensor]:
+        """Like `generate`, but yields each new (B, 1) token as soon as it is sampled."""
+        from attnlab.generate import generate_tokens
+
+        return generate_tokens(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                               generator=generator, use_cache=use_cache)
