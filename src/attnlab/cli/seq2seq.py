@@ -1,0 +1,223 @@
+"""`attnlab seq2seq`: train the encoder-decoder on seed 002's +2 regression or a token task.
+
+    attnlab seq2seq --task plus2-regression          # seed 002's program, with our parts
+    attnlab seq2seq --task reverse --steps 1500 --out runs/reverse --png reverse.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from attnlab.cli import CLIError
+from attnlab.config import Seq2SeqConfig
+from attnlab.model.seq2seq import EncoderDecoder
+from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, TokenTask, capture_cross_attention,
+                                   diagonal_mass, exact_match)
+from attnlab.seq2seq_train import (load_checkpoint, read_run_config, save_checkpoint, train_plus2_regression,
+                                   train_seq2seq)
+
+EVAL_SEED = 1234  # the held-out evaluation set does not depend on --seed
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("seq2seq", help="train an encoder-decoder (seed 002) and look at its cross-attention",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--task", default=REGRESSION_TASK, help=f"{REGRESSION_TASK} or one of {', '.join(TOKEN_TASKS)}")
+    p.add_argument("--vocab", type=int, default=10, help="token tasks: values 0..vocab-1")
+    p.add_argument("--min-len", type=int, default=1, help="token tasks: shortest sequence")
+    p.add_argument("--max-len", type=int, default=10, help="token tasks: longest sequence")
+    p.add_argument("--d-model", type=int, default=None, help="default: 16 (regression), 64 (token tasks)")
+    p.add_argument("--n-heads", type=int, default=None, help="default: 2 (regression), 4")
+    p.add_argument("--n-layers", type=int, default=2, help="encoder layers and decoder layers (each)")
+    p.add_argument("--d-ff", type=int, default=None, help="default: 32 (regression), 2 * d_model")
+    p.add_argument("--norm", default=None, help="pre or post; default: post (regression, as nn.Transformer), pre")
+    p.add_argument("--dropout", type=float, default=None, help="default: 0.1 (regression, nn.Transformer's), 0")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps; regression: epochs (default 500)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100, help="token tasks: linear warmup steps, then cosine decay")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-size", type=int, default=1000, help="held-out sequences for the exact-match accuracy")
+    p.add_argument("--beam", type=int, default=1, help="beam width for evaluation (1 = greedy)")
+    p.add_argument("--examples", type=int, default=5, help="example predictions to print")
+    p.add_argument("--out", default=None, help="run folder (runs/<name>): checkpoint + config.json")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (with --out)")
+    p.add_argument("--png", default=None, help="write the cross-attention map of one held-out example here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.task != REGRESSION_TASK and args.task not in TOKEN_TASKS:
+        raise CLIError(f"unknown task {args.task!r}; choose {REGRESSION_TASK}, {', '.join(TOKEN_TASKS)}")
+    for name in ("steps", "batch_size", "eval_size", "beam", "save_every"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.resume and not args.out:
+        raise CLIError("--resume needs --out (the run folder to continue)")
+    if args.out and (Path(args.out) / "config.json").exists():
+        read_run_config(args.out)  # refuses another kind of checkpoint
+        if not args.resume:
+            raise CLIError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
+    if args.task == REGRESSION_TASK:
+        if args.resume:
+            raise CLIError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
+        return run_regression(args)
+    return run_token_task(args)
+
+
+def model_config(args: argparse.Namespace, regression: bool, task: TokenTask | None) -> Seq2SeqConfig:
+    d_model = args.d_model or (16 if regression else 64)
+    return Seq2SeqConfig(
+        src_vocab_size=0 if regression else task.src_vocab_size,
+        tgt_vocab_size=0 if regression else task.tgt_vocab_size,
+        max_seq_len=5000 if regression else task.max_len + 1,
+        d_model=d_model, n_heads=args.n_heads or (2 if regression else 4),
+        n_encoder_layers=args.n_layers, n_decoder_layers=args.n_layers,
+        d_ff=args.d_ff or (32 if regression else 2 * d_model),
+        norm=args.norm or ("post" if regression else "pre"),
+        dropout=args.dropout if args.dropout is not None else (0.1 if regression else 0.0),
+    )
+
+
+def progress(total: int, initial: int, disable: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=disable, unit="step", dynamic_ncols=True)
+
+
+def run_regression(args: argparse.Namespace) -> int:
+    torch.manual_seed(args.seed)
+    epochs = args.steps or 500
+    bar = progress(epochs + 1, 0, args.no_progress)
+
+    def on_step(step: int, loss: float) -> None:
+        bar.update(1)
+        if step % 50 == 0:
+            bar.write(f"Epoch {step:4d}/{epochs} | Loss: {loss:.6f}")
+
+    model, result = train_plus2_regression(epochs, args.lr, model_config(args, True, None), on_step)
+    bar.close()
+    fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
+    print("\n--- after training ---")
+    print(f"input:                        {fmt(result['src'])}")
+    print(f"target:                       {fmt(result['target'])}")
+    print(f"prediction (teacher-forced):  {fmt(result['teacher_forced'])}")
+    print(f"prediction (autoregressive):  {fmt(result['autoregressive'])}")
+    print("teacher-forced: the decoder is fed the true previous targets [0, 12, 22, 32, 42] (what seed 002\n"
+          "  prints); autoregressive: it is fed its own previous predictions, starting from 0, as it must be\n"
+          "  when the answer is unknown. Each step's error feeds into the next, so the two can differ,\n"
+          "  the more so as it learned from a single sequence.")
+    if args.out:
+        train = {"epochs": epochs, "lr": args.lr, "seed": args.seed}
+        save_checkpoint(args.out, model, torch.optim.Adam(model.parameters()), epochs + 1,
+                        {"name": REGRESSION_TASK}, train, {"result": result})
+        print(f"saved {args.out}")
+    return 0
+
+
+def run_token_task(args: argparse.Namespace) -> int:
+    task = TokenTask(args.task, vocab=args.vocab, min_len=args.min_len, max_len=args.max_len)
+    task_dict = {"name": task.name, "vocab": task.vocab, "min_len": task.min_len, "max_len": task.max_len}
+    steps = args.steps or 2000
+    train = {"steps": steps, "lr": args.lr, "warmup": args.warmup, "batch_size": args.batch_size, "seed": args.seed}
+    start_step, optimizer = 0, None
+    if args.resume and (Path(args.out) / "config.json").exists():
+        model, optimizer, saved, state = load_checkpoint(args.out, lr=args.lr)
+        if saved.get("task") != task_dict:
+            raise CLIError(f"{args.out} was trained on {saved.get('task')}, not {task_dict}")
+        start_step = int(state["step"])
+        print(f"resuming {args.out} at step {start_step}")
+    else:
+        torch.manual_seed(args.seed)
+        model = EncoderDecoder(model_config(args, False, task))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"task {task.name}: values 0..{task.vocab - 1}, lengths {task.min_len}..{task.max_len}; "
+          f"{n_params:,} parameters")
+
+    def get_batch(step: int):
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)  # batch = f(seed, step): resumable
+        return task.sample(args.batch_size, g, held_out=False)
+
+    bar = progress(steps, start_step, args.no_progress)
+
+    def on_step(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if args.out and ((step + 1) % args.save_every == 0 or step + 1 == steps):
+            save_checkpoint(args.out, model, optimizer_box[0], step + 1, task_dict, train)
+
+    optimizer_box = [optimizer or torch.optim.Adam(model.parameters(), lr=args.lr)]
+    train_seq2seq(model, get_batch, steps, args.lr, optimizer=optimizer_box[0], start_step=start_step,
+                  warmup=args.warmup, on_step=on_step)
+    bar.close()
+
+    held_out = task.sample(args.eval_size, torch.Generator().manual_seed(EVAL_SEED), held_out=True)
+    acc, pred = exact_match(model, held_out, beam_width=args.beam)
+    print(f"held-out exact match ({args.eval_size} sequences never seen in training, "
+          f"{'greedy' if args.beam == 1 else f'beam {args.beam}'}): {acc:.2%}")
+    for b in range(min(args.examples, args.eval_size)):
+        L = int(held_out.lengths[b])
+        src = task.decode_values(held_out.src[b, :L].tolist())
+        want = task.decode_values(held_out.labels[b].clamp(min=0).tolist())
+        got = task.decode_values(pred[b].tolist())
+        print(f"  {src} -> {got} {'ok' if got == want else f'(expected {want})'}")
+    report_cross_attention(model, task, held_out, args.png)
+    return 0
+
+
+def report_cross_attention(model: EncoderDecoder, task: TokenTask, batch, png: str | None) -> None:
+    """Print the diagonal mass of each cross-attention head; draw one example's map."""
+    n = min(200, batch.src.shape[0])
+    _, weights = capture_cross_attention(model, lambda: model(
+        batch.src[:n], batch.tgt_in[:n], src_key_padding_mask=batch.src_pad[:n],
+        tgt_key_padding_mask=batch.tgt_pad[:n]))
+    if task.name == "sort":
+        print("cross-attention: sort has no fixed source position per step (no diagonal to measure)")
+    else:
+        kind = "anti-diagonal" if task.name == "reverse" else "diagonal"
+        print(f"cross-attention {kind} mass (1.0 = step i reads exactly its aligned source token; "
+              f"uniform would be about {float((1 / batch.lengths[:n].float()).mean()):.2f}):")
+        for name, w in weights.items():
+            mass = diagonal_mass(w, batch.lengths[:n], anti=task.name == "reverse")
+            print(f"  {name}: " + "  ".join(f"head {h} {m:.2f}" for h, m in enumerate(mass.tolist())))
+    if png:
+        L = int(batch.lengths[0])
+        src_labels = [str(v) for v in task.decode_values(batch.src[0, :L].tolist())]
+        tgt_labels = ["BOS"] + [str(v) for v in task.decode_values(batch.tgt_in[0, 1:L + 1].tolist())]
+        maps = {name: w[0, :, :L + 1, :L] for name, w in weights.items()}  # (H, T, S) for example 0
+        save_attention_grid_png(maps, src_labels, tgt_labels, png, f"{task.name}: cross-attention")
+        print(f"wrote {png}")
+
+
+def save_attention_grid_png(maps: dict[str, torch.Tensor], src_labels: list[str], tgt_labels: list[str],
+                            path: str, title: str) -> None:
+    """One row per layer, one panel per head: rows = target steps (queries), columns = source."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise CLIError("--png needs matplotlib: pip install 'attnlab[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnlab.io import atomic_write
+
+    names = list(maps)
+    H = maps[names[0]].shape[0]
+    fig, axes = plt.subplots(len(names), H, figsize=(2.6 * H + 1, 2.6 * len(names) + 0.6), squeeze=False)
+    for r, name in enumerate(names):
+        for h in range(H):
+            ax = axes[r][h]
+            ax.imshow(maps[name][h].numpy(), cmap="viridis", vmin=0, vmax=1)
+            ax.set_title(f"{name} h{h}", fontsize=7)
+            ax.set_xticks(range(len(src_labels)), src_labels, fontsize=6)
+            ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=6)
+    fig.suptitle(f"{title} (rows: decoder input, columns: source)")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
