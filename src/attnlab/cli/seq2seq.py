@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (with --out)")
     p.add_argument("--png", default=None, help="write the cross-attention map of one held-out example here")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (0 = PyTorch's default); tiny models run fastest on one")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -58,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.threads < 0:
+        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.resume and not args.out:
         raise CLIError("--resume needs --out (the run folder to continue)")
     if args.out and (Path(args.out) / "config.json").exists():
