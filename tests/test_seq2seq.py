@@ -375,8 +375,11 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
     assert main([*other_task, "--steps", "12", "--resume"]) == 2  # trained on another task
 
 
-def test_cli_regression_prints_both_predictions(capsys):
-    assert main(["seq2seq", "--task", "plus2-regression", "--steps", "10", "--no-progress"]) == 0
+def test_cli_regression_prints_both_predictions(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    pe = tmp_path / "pe.png"
+    assert main(["seq2seq", "--task", "plus2-regression", "--steps", "10", "--no-progress", "--pe-png", str(pe)]) == 0
+    assert pe.read_bytes()[:4] == b"\x89PNG"
     text = capsys.readouterr().out
     assert "Epoch    0/10 | Loss:" in text
     assert "prediction (teacher-forced)" in text and "prediction (autoregressive)" in text

@@ -13,6 +13,7 @@ import torch
 
 from attnlab.cli import CLIError
 from attnlab.config import Seq2SeqConfig
+from attnlab.model.embeddings import save_positional_encoding_png, sinusoidal_table
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, TokenTask, capture_cross_attention,
                                    diagonal_mass, exact_match)
@@ -47,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     p.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps (with --out)")
     p.add_argument("--png", default=None, help="write the cross-attention map of one held-out example here")
+    p.add_argument("--pe-png", default=None, help="also draw the sinusoidal positional-encoding table here")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (0 = PyTorch's default); tiny models run fastest on one")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -70,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         read_run_config(args.out)  # refuses another kind of checkpoint
         if not args.resume:
             raise CLIError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
+    if args.pe_png:
+        d_model = args.d_model or (16 if args.task == REGRESSION_TASK else 64)
+        save_positional_encoding_png(sinusoidal_table(100, d_model), args.pe_png)
+        print(f"wrote {args.pe_png} (positional encoding, d_model {d_model})")
     if args.task == REGRESSION_TASK:
         if args.resume:
             raise CLIError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
@@ -207,7 +213,7 @@ def save_attention_grid_png(maps: dict[str, torch.Tensor], src_labels: list[str]
     try:
         import matplotlib
     except ImportError:
-        raise CLIError("--png needs matplotlib: pip install 'attnlab[plot]'") from None
+        raise CLIError("--png needs matplotlib: pip install matplotlib") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

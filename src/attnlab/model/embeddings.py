@@ -55,7 +55,7 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 def save_positional_encoding_png(table: torch.Tensor, path: str | os.PathLike, title: str | None = None) -> None:
     """Draw the (positions, d_model) table as a heatmap (left) and a few dimensions as waves
-    (right), written atomically to a PNG. Needs matplotlib (`pip install attnlab[plot]`)."""
+    (right), written atomically to a PNG. Needs matplotlib (a dependency of attnlab)."""
     import matplotlib
 
     matplotlib.use("Agg")
