@@ -199,10 +199,11 @@ def report_cross_attention(model: EncoderDecoder, task: TokenTask, batch, png: s
             mass = diagonal_mass(w, batch.lengths[:n], anti=task.name == "reverse")
             print(f"  {name}: " + "  ".join(f"head {h} {m:.2f}" for h, m in enumerate(mass.tolist())))
     if png:
-        L = int(batch.lengths[0])
-        src_labels = [str(v) for v in task.decode_values(batch.src[0, :L].tolist())]
-        tgt_labels = ["BOS"] + [str(v) for v in task.decode_values(batch.tgt_in[0, 1:L + 1].tolist())]
-        maps = {name: w[0, :, :L + 1, :L] for name, w in weights.items()}  # (H, T, S) for example 0
+        b = int(batch.lengths[:n].argmax())  # the longest example shows the pattern best
+        L = int(batch.lengths[b])
+        src_labels = [str(v) for v in task.decode_values(batch.src[b, :L].tolist())]
+        tgt_labels = ["BOS"] + [str(v) for v in task.decode_values(batch.tgt_in[b, 1:L + 1].tolist())]
+        maps = {name: w[b, :, :L + 1, :L] for name, w in weights.items()}  # (H, T, S) for example b
         save_attention_grid_png(maps, src_labels, tgt_labels, png, f"{task.name}: cross-attention")
         print(f"wrote {png}")
 
