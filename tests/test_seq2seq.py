@@ -306,7 +306,7 @@ def test_get_lr():
 # --- training ---------------------------------------------------------------------------------------------
 def test_plus2_regression_runs_the_seed_program_shape():
     losses = []
-    model, result = train_plus2_regression(epochs=30, on_step=lambda s, loss: losses.append(loss))
+    model, _, result = train_plus2_regression(epochs=30, on_step=lambda s, loss: losses.append(loss))
     assert len(losses) == 31  # epochs 0..30, as the seed's range(epochs + 1)
     assert losses[-1] < losses[0]
     assert len(result["teacher_forced"]) == len(result["autoregressive"]) == 5

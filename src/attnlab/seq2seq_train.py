@@ -114,11 +114,12 @@ def load_checkpoint(run_dir: str | Path, lr: float = 1e-3) -> tuple[EncoderDecod
 
 
 def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqConfig | None = None,
-                           on_step: Callable[[int, float], None] | None = None) -> tuple[EncoderDecoder, dict]:
+                           on_step: Callable[[int, float], None] | None = None,
+                           ) -> tuple[EncoderDecoder, torch.optim.Optimizer, dict]:
     """Seed 002's program with our parts: full-batch Adam on one sequence, epochs 0..`epochs`
     (so epochs + 1 updates, as the seed's `range(epochs + 1)`), constant lr, no clipping.
 
-    -> (model in eval mode, {"src", "target", "teacher_forced", "autoregressive"} as lists).
+    -> (model in eval mode, its optimizer, {"src", "target", "teacher_forced", "autoregressive"} as lists).
     teacher_forced is what the seed prints: the decoder is given the true previous targets.
     autoregressive feeds the decoder its own previous predictions, starting from 0.
     """
@@ -127,10 +128,10 @@ def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqC
     src, tgt, target = plus2_regression_data()  # (1, 5, 1) each
     model = EncoderDecoder(config or Seq2SeqConfig())
     batch = Seq2SeqBatch(src, None, tgt, None, target, torch.tensor([src.shape[1]]))
-    train_seq2seq(model, lambda step: batch, steps=epochs + 1, lr=lr, decay=False, grad_clip=None, on_step=on_step)
+    optimizer = train_seq2seq(model, lambda step: batch, steps=epochs + 1, lr=lr, decay=False, grad_clip=None, on_step=on_step)
     with torch.no_grad():
         teacher_forced, _ = model(src, tgt)  # (1, 5, 1)
         autoregressive = model.greedy_decode(src, 0.0, src.shape[1])  # (1, 5, 1)
-    return model, {"src": src.view(-1).tolist(), "target": target.view(-1).tolist(),
+    return model, optimizer, {"src": src.view(-1).tolist(), "target": target.view(-1).tolist(),
                    "teacher_forced": teacher_forced.view(-1).tolist(),
                    "autoregressive": autoregressive.view(-1).tolist()}

@@ -113,7 +113,7 @@ def run_regression(args: argparse.Namespace) -> int:
         if step % 50 == 0:
             bar.write(f"Epoch {step:4d}/{epochs} | Loss: {loss:.6f}")
 
-    model, result = train_plus2_regression(epochs, args.lr, model_config(args, True, None), on_step)
+    model, optimizer, result = train_plus2_regression(epochs, args.lr, model_config(args, True, None), on_step)
     bar.close()
     fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
     print("\n--- after training ---")
@@ -127,7 +127,7 @@ def run_regression(args: argparse.Namespace) -> int:
           "  the more so as it learned from a single sequence.")
     if args.out:
         train = {"epochs": epochs, "lr": args.lr, "seed": args.seed}
-        save_checkpoint(args.out, model, torch.optim.Adam(model.parameters()), epochs + 1,
+        save_checkpoint(args.out, model, optimizer, epochs + 1,
                         {"name": REGRESSION_TASK}, train, {"result": result})
         print(f"saved {args.out}")
     return 0
@@ -156,16 +156,16 @@ def run_token_task(args: argparse.Namespace) -> int:
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)  # batch = f(seed, step): resumable
         return task.sample(args.batch_size, g, held_out=False)
 
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=args.lr)
     bar = progress(steps, start_step, args.no_progress)
 
     def on_step(step: int, loss: float) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4f}")
         if args.out and ((step + 1) % args.save_every == 0 or step + 1 == steps):
-            save_checkpoint(args.out, model, optimizer_box[0], step + 1, task_dict, train)
+            save_checkpoint(args.out, model, optimizer, step + 1, task_dict, train, {"loss": loss})
 
-    optimizer_box = [optimizer or torch.optim.Adam(model.parameters(), lr=args.lr)]
-    train_seq2seq(model, get_batch, steps, args.lr, optimizer=optimizer_box[0], start_step=start_step,
+    train_seq2seq(model, get_batch, steps, args.lr, optimizer=optimizer, start_step=start_step,
                   warmup=args.warmup, on_step=on_step)
     bar.close()
 
@@ -179,6 +179,8 @@ def run_token_task(args: argparse.Namespace) -> int:
         want = task.decode_values(held_out.labels[b].clamp(min=0).tolist())
         got = task.decode_values(pred[b].tolist())
         print(f"  {src} -> {got} {'ok' if got == want else f'(expected {want})'}")
+    if args.out:
+        save_checkpoint(args.out, model, optimizer, steps, task_dict, train, {"held_out_exact_match": acc})
     report_cross_attention(model, task, held_out, args.png)
     return 0
 
