@@ -71,7 +71,7 @@ def save_positional_encoding_png(table: torch.Tensor, path: str | os.PathLike, t
     ax_map.set_ylabel("dimension (even: sin, odd: cos)")
     ax_map.set_title(title or f"sinusoidal positional encoding ({T} positions, d_model {C})")
     fig.colorbar(im, ax=ax_map)
-    for dim in sorted({0, 1, min(4, C - 2), C // 2, C - 2}):
+    for dim in sorted({0, 1, 2 * (C // 8), 2 * (C // 4)}):
         ax_wave.plot(table[:, dim].numpy(), label=f"dim {dim} ({'sin' if dim % 2 == 0 else 'cos'})")
     ax_wave.set_xlabel("position")
     ax_wave.set_title("low dimensions wave fast, high ones slowly")
