@@ -383,3 +383,7 @@ def test_cli_regression_prints_both_predictions(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Epoch    0/10 | Loss:" in text
     assert "prediction (teacher-forced)" in text and "prediction (autoregressive)" in text
+    assert "decoder.blocks.1.cross_attn: head 0" in text
+    cross = tmp_path / "cross.png"
+    assert main(["seq2seq", "--task", "plus2-regression", "--steps", "2", "--no-progress", "--png", str(cross)]) == 0
+    assert cross.read_bytes()[:4] == b"\x89PNG"

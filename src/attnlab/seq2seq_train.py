@@ -78,7 +78,8 @@ def train_seq2seq(
 
 
 def save_checkpoint(run_dir: str | Path, model: EncoderDecoder, optimizer: torch.optim.Optimizer,
-                    step: int, task: dict[str, Any], train: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+                    step: int, task: dict[str, Any], train: dict[str, Any],
+                    state: dict[str, Any] | None = None) -> None:
     """Write the run folder; each file atomically, config last but one, state last."""
     run_dir = Path(run_dir)
     save_tensors(run_dir / "model.safetensors", model.state_dict())
@@ -128,7 +129,8 @@ def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqC
     src, tgt, target = plus2_regression_data()  # (1, 5, 1) each
     model = EncoderDecoder(config or Seq2SeqConfig())
     batch = Seq2SeqBatch(src, None, tgt, None, target, torch.tensor([src.shape[1]]))
-    optimizer = train_seq2seq(model, lambda step: batch, steps=epochs + 1, lr=lr, decay=False, grad_clip=None, on_step=on_step)
+    optimizer = train_seq2seq(model, lambda step: batch, steps=epochs + 1, lr=lr, decay=False, grad_clip=None,
+                              on_step=on_step)
     with torch.no_grad():
         teacher_forced, _ = model(src, tgt)  # (1, 5, 1)
         autoregressive = model.greedy_decode(src, 0.0, src.shape[1])  # (1, 5, 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -15,8 +16,8 @@ from attnlab.cli import CLIError
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import save_positional_encoding_png, sinusoidal_table
 from attnlab.model.seq2seq import EncoderDecoder
-from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, TokenTask, capture_cross_attention,
-                                   diagonal_mass, exact_match)
+from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, capture_cross_attention,
+                                   diagonal_mass, exact_match, plus2_regression_data)
 from attnlab.seq2seq_train import (load_checkpoint, read_run_config, save_checkpoint, train_plus2_regression,
                                    train_seq2seq)
 
@@ -125,6 +126,11 @@ def run_regression(args: argparse.Namespace) -> int:
           "  prints); autoregressive: it is fed its own previous predictions, starting from 0, as it must be\n"
           "  when the answer is unknown. Each step's error feeds into the next, so the two can differ,\n"
           "  the more so as it learned from a single sequence.")
+    src, tgt, target = plus2_regression_data()
+    batch = Seq2SeqBatch(src, None, tgt, None, target, torch.tensor([src.shape[1]]))
+    tgt_labels = ["0"] + [f"{v:g}" for v in result["target"][:-1]]  # the decoder's input, shifted right
+    labels = lambda b, L: ([f"{v:g}" for v in result["src"]], tgt_labels)  # noqa: E731
+    report_cross_attention(model, REGRESSION_TASK, batch, False, labels, args.png)
     if args.out:
         train = {"epochs": epochs, "lr": args.lr, "seed": args.seed}
         save_checkpoint(args.out, model, optimizer, epochs + 1,
@@ -181,32 +187,39 @@ def run_token_task(args: argparse.Namespace) -> int:
         print(f"  {src} -> {got} {'ok' if got == want else f'(expected {want})'}")
     if args.out:
         save_checkpoint(args.out, model, optimizer, steps, task_dict, train, {"held_out_exact_match": acc})
-    report_cross_attention(model, task, held_out, args.png)
+
+    def labels(b: int, L: int) -> tuple[list[str], list[str]]:
+        src = [str(v) for v in task.decode_values(held_out.src[b, :L].tolist())]
+        return src, ["BOS"] + [str(v) for v in task.decode_values(held_out.tgt_in[b, 1:L + 1].tolist())]
+
+    anti = {"sort": None, "reverse": True}.get(task.name, False)
+    report_cross_attention(model, task.name, held_out, anti, labels, args.png)
     return 0
 
 
-def report_cross_attention(model: EncoderDecoder, task: TokenTask, batch, png: str | None) -> None:
-    """Print the diagonal mass of each cross-attention head; draw one example's map."""
+def report_cross_attention(model: EncoderDecoder, name: str, batch: Seq2SeqBatch, anti: bool | None,
+                           labels: Callable[[int, int], tuple[list[str], list[str]]], png: str | None) -> None:
+    """Print each cross-attention head's diagonal mass (anti-diagonal if `anti`; nothing if None)
+    over up to 200 teacher-forced examples; draw the longest one's map. labels(b, L) -> axis labels."""
     n = min(200, batch.src.shape[0])
+    pad = lambda m: None if m is None else m[:n]  # noqa: E731
     _, weights = capture_cross_attention(model, lambda: model(
-        batch.src[:n], batch.tgt_in[:n], src_key_padding_mask=batch.src_pad[:n],
-        tgt_key_padding_mask=batch.tgt_pad[:n]))
-    if task.name == "sort":
-        print("cross-attention: sort has no fixed source position per step (no diagonal to measure)")
+        batch.src[:n], batch.tgt_in[:n], src_key_padding_mask=pad(batch.src_pad),
+        tgt_key_padding_mask=pad(batch.tgt_pad)))
+    if anti is None:
+        print(f"cross-attention: {name} has no fixed source position per step (no diagonal to measure)")
     else:
-        kind = "anti-diagonal" if task.name == "reverse" else "diagonal"
-        print(f"cross-attention {kind} mass (1.0 = step i reads exactly its aligned source token; "
-              f"uniform would be about {float((1 / batch.lengths[:n].float()).mean()):.2f}):")
-        for name, w in weights.items():
-            mass = diagonal_mass(w, batch.lengths[:n], anti=task.name == "reverse")
-            print(f"  {name}: " + "  ".join(f"head {h} {m:.2f}" for h, m in enumerate(mass.tolist())))
+        print(f"cross-attention {'anti-diagonal' if anti else 'diagonal'} mass (1.0 = step i reads exactly its "
+              f"aligned source token; uniform would be about {float((1 / batch.lengths[:n].float()).mean()):.2f}):")
+        for module, w in weights.items():
+            mass = diagonal_mass(w, batch.lengths[:n], anti=anti)
+            print(f"  {module}: " + "  ".join(f"head {h} {m:.2f}" for h, m in enumerate(mass.tolist())))
     if png:
         b = int(batch.lengths[:n].argmax())  # the longest example shows the pattern best
         L = int(batch.lengths[b])
-        src_labels = [str(v) for v in task.decode_values(batch.src[b, :L].tolist())]
-        tgt_labels = ["BOS"] + [str(v) for v in task.decode_values(batch.tgt_in[b, 1:L + 1].tolist())]
-        maps = {name: w[b, :, :L + 1, :L] for name, w in weights.items()}  # (H, T, S) for example b
-        save_attention_grid_png(maps, src_labels, tgt_labels, png, f"{task.name}: cross-attention")
+        src_labels, tgt_labels = labels(b, L)
+        maps = {module: w[b, :, :len(tgt_labels), :L] for module, w in weights.items()}  # (H, T, S) for example b
+        save_attention_grid_png(maps, src_labels, tgt_labels, png, f"{name}: cross-attention")
         print(f"wrote {png}")
 
 

@@ -227,5 +227,6 @@ def copy_from_torch_transformer(encoder: Encoder, decoder: Decoder, transformer:
     with torch.no_grad():
         for mine, source in table.items():
             if ours[mine].shape != theirs[source].shape:
-                raise ValueError(f"{source} {tuple(theirs[source].shape)} does not fit {mine} {tuple(ours[mine].shape)}")
+                raise ValueError(f"{source} {tuple(theirs[source].shape)} does not fit "
+                                 f"{mine} {tuple(ours[mine].shape)}")
             ours[mine].copy_(theirs[source])
