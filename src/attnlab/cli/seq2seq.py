@@ -37,10 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--d-ff", type=int, default=None, help="default: 32 (regression), 2 * d_model")
     p.add_argument("--norm", default=None, help="pre or post; default: post (regression, as nn.Transformer), pre")
     p.add_argument("--dropout", type=float, default=None, help="default: 0.1 (regression, nn.Transformer's), 0")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps; regression: epochs (default 500)")
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps; default: 500 epochs (regression), 800 (sort: 2000)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate; default: 1e-3 (regression), 2e-3")
     p.add_argument("--warmup", type=int, default=100, help="token tasks: linear warmup steps, then cosine decay")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=128, help="token tasks: sequences per step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-size", type=int, default=1000, help="held-out sequences for the exact-match accuracy")
     p.add_argument("--beam", type=int, default=1, help="beam width for evaluation (1 = greedy)")
@@ -59,6 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.task != REGRESSION_TASK and args.task not in TOKEN_TASKS:
         raise CLIError(f"unknown task {args.task!r}; choose {REGRESSION_TASK}, {', '.join(TOKEN_TASKS)}")
+    if args.lr is not None and not args.lr > 0:
+        raise CLIError(f"--lr must be > 0, got {args.lr}")
     for name in ("steps", "batch_size", "eval_size", "beam", "save_every"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -114,7 +117,8 @@ def run_regression(args: argparse.Namespace) -> int:
         if step % 50 == 0:
             bar.write(f"Epoch {step:4d}/{epochs} | Loss: {loss:.6f}")
 
-    model, optimizer, result = train_plus2_regression(epochs, args.lr, model_config(args, True, None), on_step)
+    config = model_config(args, True, None)
+    model, optimizer, result = train_plus2_regression(epochs, args.lr or 1e-3, config, on_step)
     bar.close()
     fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
     print("\n--- after training ---")
@@ -132,7 +136,7 @@ def run_regression(args: argparse.Namespace) -> int:
     labels = lambda b, L: ([f"{v:g}" for v in result["src"]], tgt_labels)  # noqa: E731
     report_cross_attention(model, REGRESSION_TASK, batch, False, labels, args.png)
     if args.out:
-        train = {"epochs": epochs, "lr": args.lr, "seed": args.seed}
+        train = {"epochs": epochs, "lr": args.lr or 1e-3, "seed": args.seed}
         save_checkpoint(args.out, model, optimizer, epochs + 1,
                         {"name": REGRESSION_TASK}, train, {"result": result})
         print(f"saved {args.out}")
@@ -142,11 +146,12 @@ def run_regression(args: argparse.Namespace) -> int:
 def run_token_task(args: argparse.Namespace) -> int:
     task = TokenTask(args.task, vocab=args.vocab, min_len=args.min_len, max_len=args.max_len)
     task_dict = {"name": task.name, "vocab": task.vocab, "min_len": task.min_len, "max_len": task.max_len}
-    steps = args.steps or 2000
-    train = {"steps": steps, "lr": args.lr, "warmup": args.warmup, "batch_size": args.batch_size, "seed": args.seed}
+    steps = args.steps or (2000 if task.name == "sort" else 800)
+    lr = args.lr or 2e-3
+    train = {"steps": steps, "lr": lr, "warmup": args.warmup, "batch_size": args.batch_size, "seed": args.seed}
     start_step, optimizer = 0, None
     if args.resume and (Path(args.out) / "config.json").exists():
-        model, optimizer, saved, state = load_checkpoint(args.out, lr=args.lr)
+        model, optimizer, saved, state = load_checkpoint(args.out, lr=lr)
         if saved.get("task") != task_dict:
             raise CLIError(f"{args.out} was trained on {saved.get('task')}, not {task_dict}")
         start_step = int(state["step"])
@@ -162,7 +167,7 @@ def run_token_task(args: argparse.Namespace) -> int:
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)  # batch = f(seed, step): resumable
         return task.sample(args.batch_size, g, held_out=False)
 
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     bar = progress(steps, start_step, args.no_progress)
 
     def on_step(step: int, loss: float) -> None:
@@ -171,7 +176,7 @@ def run_token_task(args: argparse.Namespace) -> int:
         if args.out and ((step + 1) % args.save_every == 0 or step + 1 == steps):
             save_checkpoint(args.out, model, optimizer, step + 1, task_dict, train, {"loss": loss})
 
-    train_seq2seq(model, get_batch, steps, args.lr, optimizer=optimizer, start_step=start_step,
+    train_seq2seq(model, get_batch, steps, lr, optimizer=optimizer, start_step=start_step,
                   warmup=args.warmup, on_step=on_step)
     bar.close()
 
