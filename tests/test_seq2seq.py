@@ -339,6 +339,9 @@ COPY_STEPS = 400
     (["--task", "sort", "--vocab", "1"], "vocab"),
     (["--task", "copy", "--d-model", "30", "--n-heads", "4"], "divisible"),
     (["--task", "copy", "--resume"], "--resume needs --out"),
+    (["--task", "copy", "--d-model", "0"], "d_model must be a positive integer"),
+    (["--task", "plus2-regression", "--d-model", "18", "--n-heads", "4"], "divisible"),
+    (["--task", "reverse", "--norm", "middle"], "unknown norm"),
 ])
 def test_cli_bad_input(argv, message, capsys):
     assert main(["seq2seq", "--no-progress", *argv]) == 2

@@ -76,28 +76,34 @@ def run(args: argparse.Namespace) -> int:
         read_run_config(args.out)  # refuses another kind of checkpoint
         if not args.resume:
             raise CLIError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
+    regression = args.task == REGRESSION_TASK
+    if regression and args.resume:
+        raise CLIError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
+    task = None if regression else TokenTask(args.task, vocab=args.vocab, min_len=args.min_len, max_len=args.max_len)
+    config = model_config(args, task)  # checks every size before anything is trained or written
     if args.pe_png:
-        d_model = args.d_model or (16 if args.task == REGRESSION_TASK else 64)
-        save_positional_encoding_png(sinusoidal_table(100, d_model), args.pe_png)
-        print(f"wrote {args.pe_png} (positional encoding, d_model {d_model})")
-    if args.task == REGRESSION_TASK:
-        if args.resume:
-            raise CLIError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
-        return run_regression(args)
-    return run_token_task(args)
+        save_positional_encoding_png(sinusoidal_table(100, config.d_model), args.pe_png)
+        print(f"wrote {args.pe_png} (positional encoding, d_model {config.d_model})")
+    return run_regression(args, config) if regression else run_token_task(args, task, config)
 
 
-def model_config(args: argparse.Namespace, regression: bool, task: TokenTask | None) -> Seq2SeqConfig:
-    d_model = args.d_model or (16 if regression else 64)
+def model_config(args: argparse.Namespace, task: TokenTask | None) -> Seq2SeqConfig:
+    """Seed 002's model for the regression (task None), a wider pre-LN one for token tasks;
+    every flag given overrides."""
+    def pick(value, regression_default, token_default):
+        if value is not None:
+            return value
+        return regression_default if task is None else token_default
+
+    d_model = pick(args.d_model, 16, 64)
     return Seq2SeqConfig(
-        src_vocab_size=0 if regression else task.src_vocab_size,
-        tgt_vocab_size=0 if regression else task.tgt_vocab_size,
-        max_seq_len=5000 if regression else task.max_len + 1,
-        d_model=d_model, n_heads=args.n_heads or (2 if regression else 4),
+        src_vocab_size=0 if task is None else task.src_vocab_size,
+        tgt_vocab_size=0 if task is None else task.tgt_vocab_size,
+        max_seq_len=5000 if task is None else task.max_len + 1,
+        d_model=d_model, n_heads=pick(args.n_heads, 2, 4),
         n_encoder_layers=args.n_layers, n_decoder_layers=args.n_layers,
-        d_ff=args.d_ff or (32 if regression else 2 * d_model),
-        norm=args.norm or ("post" if regression else "pre"),
-        dropout=args.dropout if args.dropout is not None else (0.1 if regression else 0.0),
+        d_ff=pick(args.d_ff, 32, 2 * d_model), norm=pick(args.norm, "post", "pre"),
+        dropout=pick(args.dropout, 0.1, 0.0),
     )
 
 
@@ -107,7 +113,7 @@ def progress(total: int, initial: int, disable: bool):
     return tqdm(total=total, initial=initial, disable=disable, unit="step", dynamic_ncols=True)
 
 
-def run_regression(args: argparse.Namespace) -> int:
+def run_regression(args: argparse.Namespace, config: Seq2SeqConfig) -> int:
     torch.manual_seed(args.seed)
     epochs = args.steps or 500
     bar = progress(epochs + 1, 0, args.no_progress)
@@ -117,7 +123,6 @@ def run_regression(args: argparse.Namespace) -> int:
         if step % 50 == 0:
             bar.write(f"Epoch {step:4d}/{epochs} | Loss: {loss:.6f}")
 
-    config = model_config(args, True, None)
     model, optimizer, result = train_plus2_regression(epochs, args.lr or 1e-3, config, on_step)
     bar.close()
     fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
@@ -144,8 +149,7 @@ def run_regression(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_token_task(args: argparse.Namespace) -> int:
-    task = TokenTask(args.task, vocab=args.vocab, min_len=args.min_len, max_len=args.max_len)
+def run_token_task(args: argparse.Namespace, task: TokenTask, config: Seq2SeqConfig) -> int:
     task_dict = {"name": task.name, "vocab": task.vocab, "min_len": task.min_len, "max_len": task.max_len}
     steps = args.steps or (2000 if task.name == "sort" else 800)
     lr = args.lr or 2e-3
@@ -159,7 +163,7 @@ def run_token_task(args: argparse.Namespace) -> int:
         print(f"resuming {args.out} at step {start_step}")
     else:
         torch.manual_seed(args.seed)
-        model = EncoderDecoder(model_config(args, False, task))
+        model = EncoderDecoder(config)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"task {task.name}: values 0..{task.vocab - 1}, lengths {task.min_len}..{task.max_len}; "
           f"{n_params:,} parameters")
