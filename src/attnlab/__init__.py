@@ -10,8 +10,10 @@ from attnlab.config import GPTConfig
 from attnlab.generate import generate, generate_tokens
 from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, KVCache, MultiHeadAttention,
                            attention, causal_mask)
+from attnlab.viz.capture import capture_attention
 
 __version__ = "0.1.0"
 
 __all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHeadAttention", "FeedForward",
-           "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens"]
+           "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens",
+           "capture_attention"]
