@@ -88,6 +88,10 @@ def explain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     q, k, v = (torch.as_tensor(x, dtype=torch.float32) for x in (q, k, v))
     if q.dim() != 2 or k.dim() != 2 or v.dim() != 2:
         raise ValueError("q, k and v must be tables: one vector per token (2-D)")
+    if q.shape[1] != k.shape[1]:
+        raise ValueError(f"q and k must have the same last dimension, got {q.shape[1]} and {k.shape[1]}")
+    if k.shape[0] != v.shape[0]:
+        raise ValueError(f"k and v must have one row per token each, got {k.shape[0]} and {v.shape[0]}")
     ex = Explanation(tokens=tokens, title="attention(q, k, v)")
     ex.add("q", q, "the queries: what each token looks for", 0)
     ex.add("k", k, "the keys: what each token offers to be found by", 0)
@@ -223,10 +227,11 @@ def _format_step(step: Step, tokens: list[str] | None, token: int | None, decima
         tdim = None
     if t.dim() == 0 or t.numel() == 1:
         return [f"    {_num(t.item(), decimals)}"]
+    prefix = f"    {_label(tokens, row_of)}: " if row_of is not None else "    "
+    if t.dim() == 1 and kdim is not None and t.numel() <= 4 * max_cols:  # one query's row over the keys
+        cells = [f"{_label(tokens, j)}={_num(x, decimals)}" for j, x in enumerate(t.tolist())]
+        return [(prefix if i == 0 else " " * len(prefix)) + "  ".join(cells[i:i + 8]) for i in range(0, len(cells), 8)]
     if t.dim() == 1 and t.numel() <= max_cols:
-        prefix = f"    {_label(tokens, row_of)}: " if row_of is not None else "    "
-        if kdim is not None and tokens is not None:
-            return [prefix + "  ".join(f"{_label(tokens, j)}={_num(x, decimals)}" for j, x in enumerate(t.tolist()))]
         return [prefix + "[" + ", ".join(_num(x, decimals) for x in t.tolist()) + "]"]
     if t.dim() == 2 and t.shape[0] <= 16 and t.shape[1] <= max_cols:
         lines = []
@@ -240,7 +245,7 @@ def _format_step(step: Step, tokens: list[str] | None, token: int | None, decima
     return [f"    {_summary(t, decimals)}{where}"]
 
 
-def format_explanation(ex: Explanation, token: int | None = None, decimals: int = 3, max_cols: int = 12) -> str:
+def format_explanation(ex: Explanation, token: int | None = None, decimals: int = 3, max_cols: int = 16) -> str:
     """Plain text, one block per step: name, shape, formula, values. Tensors too large for a
     table are summarised (first values, mean, std); `token` shows only that query's row."""
     lines = [ex.title] if ex.title else []
