@@ -1,7 +1,7 @@
 // attnlab attention view. Inlined into the HTML file; reads the JSON data block, draws two views
 // of one head (lines from each query token to the key tokens, and the matrix), and shows a
 // token's row of weights on hover. Token strings only ever go through textContent or canvas
-// fillText, never innerHTML, so a token such as <script> is shown as text.
+// fillText, never innerHTML, so a token that looks like a tag is shown as text.
 (function () {
   "use strict";
   const root = document.getElementById("attnlab-root");
