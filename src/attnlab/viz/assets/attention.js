@@ -11,7 +11,7 @@
   const digits = data.bits === 16 ? 3 : 2;  // show only the digits the quantisation keeps
   const LINE_MIN = 0.01;  // lines fainter than this are invisible anyway: skip them
   const LINE_BUDGET = 1000;  // at rest draw at most this many lines, the strongest (raster cost)
-  const MATRIX_PX = 560;  // the matrix canvas fits in about this many CSS pixels
+  const MATRIX_PX = 440;  // the matrix canvas fits in about this many CSS pixels
   const rowPx = Math.max(6, Math.min(18, Math.floor(30000 / Math.max(T, S))));
   const $ = (cls) => root.querySelector("." + cls);
   const el = (tag, cls, text) => {
@@ -72,7 +72,7 @@
 
   // ---- lines view ----------------------------------------------------------------------
   const lines = $("lines");
-  const linesW = 180, linesH = Math.max(T, S) * rowPx;
+  const linesW = 160, linesH = Math.max(T, S) * rowPx;
   const dpr = Math.min(window.devicePixelRatio || 1, 30000 / linesH);
   lines.width = linesW * dpr; lines.height = linesH * dpr;
   lines.style.width = linesW + "px"; lines.style.height = linesH + "px";
@@ -174,12 +174,12 @@
       labelsK.forEach((t, j) => ctx.fillText(t, -top + 5, left + (j + 0.5) * cell));
       ctx.restore();
     }
-    if (cell >= 30) {  // small matrices: print every weight in its cell
+    if (cell >= 24) {  // small matrices: print every weight in its cell, to 2 digits like the PNG
       ctx.textAlign = "center"; ctx.textBaseline = "middle"; ctx.font = "10px system-ui, sans-serif";
       for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) {
         const w = weight(i, j);
         ctx.fillStyle = w > 0.6 ? "#fff" : "#1b1f24";
-        ctx.fillText(fmt(w), left + (j + 0.5) * cell, top + (i + 0.5) * cell);
+        ctx.fillText(w.toFixed(2), left + (j + 0.5) * cell, top + (i + 0.5) * cell);
       }
     }
     if (hover) {  // outline the hovered token's row (query) or column (key)
@@ -224,7 +224,9 @@
       const bar = el("td", "bar"), fill = el("div");
       fill.style.width = (100 * w).toFixed(1) + "%";
       bar.append(fill);
-      tr.append(el("td", "idx", String(j)), el("td", "t", tokens[j]), el("td", "w", fmt(w)), bar);
+      const label = el("td", "t");
+      label.append(el("div", "", tokens[j]));
+      tr.append(el("td", "idx", String(j)), label, el("td", "w", fmt(w)), bar);
       table.append(tr);
     }
     info.append(table);
@@ -244,14 +246,14 @@
     const counts = new Uint32Array(maxQ + 1), start = base();
     for (let p = 0; p < T * S; p++) counts[q[start + p]]++;
     const minLevel = Math.ceil(LINE_MIN * maxQ);
-    let level = maxQ, total = 0;
+    let level = maxQ, total = 0, cut = false;
     for (; level >= minLevel; level--) {
-      if (total + counts[level] > LINE_BUDGET) break;
+      if (total + counts[level] > LINE_BUDGET) { cut = true; break; }
       total += counts[level];
     }
     restMin = (level + 1) / maxQ;
     root.dataset.lines = total;
-    $("line-note").textContent = restMin > LINE_MIN ? `, the ${total} strongest (≥ ${fmt(restMin)})` : "";
+    $("line-note").textContent = cut ? `; the ${total} strongest (≥ ${fmt(restMin)})` : "";
   }
 
   function render() {
