@@ -4,7 +4,8 @@
     python benchmarks/html_render.py --tokens 256 --repeats 5
 
 Targets (issue 4): first render under 2 s, file under 5 MB. The weights are synthetic but
-attention-like: softmax(3·N(0, 1) − 0.1·|i − j|), every row sums to 1. "first render" is the
+attention-like: softmax(spread·N(0, 1) − locality·|i − j|), every row sums to 1 (flatter maps,
+e.g. `--spread 2 --locality 0`, compress less and make a larger file). "first render" is the
 page's own clock (performance.now, from navigation start) when the first frame with both views
 has been painted; "switch head" is choosing another head until the next frame is painted.
 Needs `pip install playwright` and Debian's chromium (`apt-get install -y chromium`).
@@ -37,10 +38,11 @@ SWITCH_HEAD = """async (head) => {
 }"""
 
 
-def synthetic_weights(L: int, H: int, T: int, seed: int = 0) -> torch.Tensor:
+def synthetic_weights(L: int, H: int, T: int, spread: float = 3.0, locality: float = 0.1,
+                      seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     pos = torch.arange(T)
-    scores = 3 * torch.randn(L, H, T, T, generator=g) - 0.1 * (pos[:, None] - pos[None, :]).abs()
+    scores = spread * torch.randn(L, H, T, T, generator=g) - locality * (pos[:, None] - pos[None, :]).abs()
     return scores.softmax(-1)  # (L, H, T, T)
 
 
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=512)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--spread", type=float, default=3.0, help="std of the random scores")
+    parser.add_argument("--locality", type=float, default=0.1, help="score penalty per token of distance")
     parser.add_argument("--repeats", type=int, default=3, help="page loads to take the median of")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"needs chromium at {args.chromium}: apt-get install -y chromium", file=sys.stderr)
         return 1
 
-    weights = synthetic_weights(args.layers, args.heads, args.tokens)
+    weights = synthetic_weights(args.layers, args.heads, args.tokens, args.spread, args.locality)
     tokens = [f"tok{i}" for i in range(args.tokens)]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
