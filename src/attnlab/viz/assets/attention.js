@@ -84,10 +84,10 @@
     const y = (i) => (i + 0.5) * rowPx;
     // Bucket lines by opacity so each bucket is one path: thousands of lines stay fast.
     const buckets = Array.from({ length: 20 }, () => []);
-    const add = (i, j, w) => { if (w >= LINE_MIN) buckets[Math.min(19, Math.floor(w * 20))].push(i, j); };
-    if (hover && hover.axis === "q") for (let j = 0; j < S; j++) add(hover.index, j, weight(hover.index, j));
-    else if (hover) for (let i = 0; i < T; i++) add(i, hover.index, weight(i, hover.index));
-    else for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) { const w = weight(i, j); if (w >= restMin) add(i, j, w); }
+    const add = (i, j, w, min) => { if (w >= min) buckets[Math.min(19, Math.floor(w * 20))].push(i, j); };
+    if (hover && hover.axis === "q") for (let j = 0; j < S; j++) add(hover.index, j, weight(hover.index, j), LINE_MIN);
+    else if (hover) for (let i = 0; i < T; i++) add(i, hover.index, weight(i, hover.index), LINE_MIN);
+    else for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) add(i, j, weight(i, j), restMin);
     ctx.lineWidth = hover ? 1.5 : 1;
     buckets.forEach((pairs, b) => {
       if (!pairs.length) return;
@@ -136,7 +136,8 @@
     }
     return chars.slice(0, lo).join("") + "…";
   }
-  const labelsQ = showLabels ? data.tokens_q.map(clip) : [], labelsK = showLabels ? data.tokens_k.map(clip) : [];
+  const labelsQ = showLabels ? data.tokens_q.map(clip) : [];
+  const labelsK = showLabels ? data.tokens_k.map(clip) : [];
   const left = showLabels ? widest(data.tokens_q) + 10 : 0;
   const top = showLabels ? widest(data.tokens_k) + 10 : 0;
   const mW = left + S * cell, mH = top + T * cell;
@@ -213,7 +214,8 @@
     info.append(head2);
     if (isQ && shown.key !== undefined) {
       const p = el("div", "cell");
-      p.append("→ ", el("b", "", data.tokens_k[shown.key]), ` (key ${shown.key}): ${fmt(weight(shown.index, shown.key))}`);
+      const w = fmt(weight(shown.index, shown.key));
+      p.append("→ ", el("b", "", data.tokens_k[shown.key]), ` (key ${shown.key}): ${w}`);
       info.append(p);
     }
     const row = tokens.map((t, j) => [j, isQ ? weight(shown.index, j) : weight(j, shown.index)]);
@@ -236,6 +238,8 @@
   }
 
   function setHover(h) {
+    const same = (a, b) => a === b || (a && b && a.axis === b.axis && a.index === b.index && a.key === b.key);
+    if (same(h, hover)) return;  // the mouse moved within the same cell or token
     hover = h;
     if (h) shown = h;
     drawLines(); markTokens(); drawMatrix(); drawInfo();
@@ -271,7 +275,8 @@
   layerSelect.addEventListener("change", () => { layer = Number(layerSelect.value); render(); });
   headSelect.addEventListener("change", () => { head = Number(headSelect.value); render(); });
   $("title").textContent = data.title;
-  $("status").textContent = `${T} queries × ${S} keys, ${L} layer${L > 1 ? "s" : ""} × ${H} head${H > 1 ? "s" : ""}` +
+  const plural = (n, word) => `${n} ${word}${n > 1 ? "s" : ""}`;
+  $("status").textContent = `${T} queries × ${S} keys, ${plural(L, "layer")} × ${plural(H, "head")}` +
     (data.bits === 8 ? " (weights stored in 8 bits: ±0.002)" : "");
   fillColumn(colQ, data.tokens_q, "q");
   fillColumn(colK, data.tokens_k, "k");
