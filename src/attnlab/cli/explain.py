@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help='a JSON file {"q", "k", "v"} or {"weights", "values"}, '
                                                   'optionally with "tokens" and "scale"')
     p.add_argument("--tokens", help="comma-separated token labels for the rows")
-    p.add_argument("--scale", type=float, default=None, help="multiply scores by this (default 1/sqrt(D))")
+    p.add_argument("--scale", type=float, default=None, help="multiply the scores by this number (unset: 1/sqrt(D))")
     p.add_argument("--no-scale", action="store_true", help="do not scale the scores (seed 004's way)")
     p.add_argument("--causal", action="store_true", help="mask the future (a GPT's attention)")
     add_source_flags(p, required=False)
