@@ -14,4 +14,14 @@ from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, 
 __version__ = "0.1.0"
 
 __all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHeadAttention", "FeedForward",
-           "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens"]
+           "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens",
+           "capture_attention"]
+
+
+def __getattr__(name: str):
+    # attnlab.viz's package brings in the renderers (matplotlib); load it only when asked for.
+    if name == "capture_attention":
+        from attnlab.viz.capture import capture_attention
+
+        return capture_attention
+    raise AttributeError(f"module 'attnlab' has no attribute {name!r}")

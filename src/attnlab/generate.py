@@ -71,24 +71,27 @@ def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: 
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     window = model.config.max_seq_len
+    B, T = idx.shape
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            context = idx[:, -window:]  # (B, <= window)
-            caches = model.make_kv_caches(idx.shape[0]) if use_cache else None
-            logits, _ = model(context, kv_caches=caches)  # (B, T, V)
-            for _ in range(max_new_tokens):
+            tokens = torch.cat([idx, idx.new_zeros(B, max_new_tokens)], dim=1)  # prompt, then the new ones
+            caches = model.make_kv_caches(B) if use_cache else None
+            logits, _ = model(idx[:, -window:], kv_caches=caches)  # (B, T, V)
+            for n in range(T, T + max_new_tokens):
                 token = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+                tokens[:, n:n + 1] = token
                 yield token
-                context = torch.cat([context, token], dim=1)[:, -window:]  # (B, <= window)
+                if n == T + max_new_tokens - 1:
+                    break  # no need for the logits after the last token
                 if caches is not None and caches[0].length < window:
                     logits, _ = model(token, kv_caches=caches)  # (B, 1, V): only the new token
                 else:
                     if caches is not None:  # the window slid: every position moved, refill
                         for cache in caches:
                             cache.reset()
-                    logits, _ = model(context, kv_caches=caches)  # (B, T, V)
+                    logits, _ = model(tokens[:, max(0, n + 1 - window):n + 1], kv_caches=caches)  # (B, T, V)
     finally:
         model.train(was_training)
 

