@@ -140,21 +140,13 @@ def exact_match(model: nn.Module, batch: Seq2SeqBatch, beam_width: int = 1) -> t
 
 
 def capture_cross_attention(model: nn.Module, fn: Callable[[], object]) -> tuple[object, dict[str, torch.Tensor]]:
-    """Run fn() with a weights_hook on every `*.cross_attn` module -> (fn's result,
-    {"decoder.blocks.i.cross_attn": weights (B, H, T, S)}). Hooks are removed on exit.
+    """Run fn() under `attnlab.capture_attention` -> (fn's result, the cross-attention maps only:
+    {"decoder.blocks.i.cross_attn": weights (B, H, T, S)}). Hooks are removed on exit."""
+    from attnlab.viz.capture import capture_attention
 
-    A local stand-in for the general `attnlab.capture_attention`; swap it in when that lands.
-    """
-    captured: dict[str, torch.Tensor] = {}
-    modules = {name: m for name, m in model.named_modules() if name.endswith("cross_attn")}
-    for name, module in modules.items():
-        module.weights_hook = lambda w, name=name: captured.__setitem__(name, w.detach().cpu())
-    try:
+    with capture_attention(model) as maps:
         result = fn()
-    finally:
-        for module in modules.values():
-            module.weights_hook = None
-    return result, captured
+    return result, {name: w.cpu() for name, w in maps.items() if name.endswith("cross_attn")}
 
 
 def diagonal_mass(weights: torch.Tensor, lengths: torch.Tensor, anti: bool = False) -> torch.Tensor:

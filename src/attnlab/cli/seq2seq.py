@@ -229,33 +229,8 @@ def report_cross_attention(model: EncoderDecoder, name: str, batch: Seq2SeqBatch
         L = int(batch.lengths[b])
         src_labels, tgt_labels = labels(b, L)
         maps = {module: w[b, :, :len(tgt_labels), :L] for module, w in weights.items()}  # (H, T, S) for example b
-        save_attention_grid_png(maps, src_labels, tgt_labels, png, f"{name}: cross-attention")
+        from attnlab.viz.png import plot_grid  # matplotlib, loaded only when a picture is asked for
+
+        plot_grid(maps, tgt_labels, src_labels, title=f"{name}: cross-attention (rows: decoder input, "
+                  f"columns: source)", path=png)
         print(f"wrote {png}")
-
-
-def save_attention_grid_png(maps: dict[str, torch.Tensor], src_labels: list[str], tgt_labels: list[str],
-                            path: str, title: str) -> None:
-    """One row per layer, one panel per head: rows = target steps (queries), columns = source."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise CLIError("--png needs matplotlib: pip install matplotlib") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from attnlab.io import atomic_write
-
-    names = list(maps)
-    H = maps[names[0]].shape[0]
-    fig, axes = plt.subplots(len(names), H, figsize=(2.6 * H + 1, 2.6 * len(names) + 0.6), squeeze=False)
-    for r, name in enumerate(names):
-        for h in range(H):
-            ax = axes[r][h]
-            ax.imshow(maps[name][h].numpy(), cmap="viridis", vmin=0, vmax=1)
-            ax.set_title(f"{name} h{h}", fontsize=7)
-            ax.set_xticks(range(len(src_labels)), src_labels, fontsize=6)
-            ax.set_yticks(range(len(tgt_labels)), tgt_labels, fontsize=6)
-    fig.suptitle(f"{title} (rows: decoder input, columns: source)")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
