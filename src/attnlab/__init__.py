@@ -6,15 +6,18 @@
 1.0
 """
 
-from attnlab.config import GPTConfig
+from attnlab.config import GPTConfig, Seq2SeqConfig
 from attnlab.generate import generate, generate_tokens
 from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, KVCache, MultiHeadAttention,
                            attention, causal_mask)
+from attnlab.model.embeddings import SinusoidalPositionalEncoding
+from attnlab.model.seq2seq import EncoderDecoder
 
 __version__ = "0.1.0"
 
 __all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHeadAttention", "FeedForward",
            "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens",
+           "SinusoidalPositionalEncoding", "EncoderDecoder", "Seq2SeqConfig",
            "capture_attention"]
 
 
