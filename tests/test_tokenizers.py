@@ -1,0 +1,84 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnlab.tokenizers import CharTokenizer, build_tokenizer, load_tokenizer
+
+# Text as it can come out of a UTF-8 file: any code point except lone surrogates.
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+SAMPLES = ["", "hello world", "🙂👍🏽 emoji", "대한민국 헌법 제1조", "tabs\tand\nnewlines  ", "a\u0301 ﬁ"]
+
+CHAR_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n대한민국 🙂\t"
+
+
+# --- char ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def char_tok():
+    return build_tokenizer("char", text=CHAR_TEXT)
+
+
+def test_char_vocab_is_sorted_distinct_characters(char_tok):
+    assert char_tok.name == "char"
+    assert char_tok.itos == sorted(set(CHAR_TEXT))
+    assert char_tok.vocab_size == len(set(CHAR_TEXT))
+    assert all(char_tok.stoi[c] == i for i, c in enumerate(char_tok.itos))
+    assert char_tok.decode(char_tok.encode("대한")) == "대한"  # Hangul syllables are single tokens
+    assert len(char_tok.encode("대한")) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_char_round_trip(char_tok, data):
+    s = data.draw(st.text(st.sampled_from(char_tok.itos), max_size=80))
+    assert char_tok.decode(char_tok.encode(s)) == s
+
+
+def test_char_round_trip_samples():
+    for s in SAMPLES[1:]:
+        tok = build_tokenizer("char", text=s)
+        assert tok.decode(tok.encode(s)) == s
+    tok = build_tokenizer("char", text="ab")
+    assert tok.encode("") == [] and tok.decode([]) == ""
+
+
+def test_char_unknown_character_is_named_with_its_position(char_tok):
+    with pytest.raises(ValueError, match=r"'Z' \(U\+005A\) at position 3"):
+        char_tok.encode("FirZt")
+    with pytest.raises(ValueError, match="outside the char vocabulary"):
+        char_tok.decode([char_tok.vocab_size])
+
+
+def test_char_rejects_empty_text():
+    with pytest.raises(ValueError, match="empty"):
+        build_tokenizer("char", text="")
+
+
+def test_char_token_strings_are_visible(char_tok):
+    assert char_tok.token_strings(char_tok.encode("e \n대")) == ["e", "␣", "\\n", "대"]
+
+
+def test_char_save_load_round_trip(tmp_path, char_tok):
+    char_tok.save(tmp_path / "tok")
+    loaded = load_tokenizer(tmp_path / "tok")
+    assert isinstance(loaded, CharTokenizer)
+    assert loaded.itos == char_tok.itos and loaded.stoi == char_tok.stoi
+    assert [p.name for p in (tmp_path / "tok").iterdir()] == ["attnlab_tokenizer.json"]  # no temp files
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+def test_unknown_tokenizer_name():
+    with pytest.raises(ValueError, match="unknown tokenizer 'wordpiece'"):
+        build_tokenizer("wordpiece", text="abc")
+
+
+def test_load_from_bad_folders(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_tokenizer(tmp_path)
+    (tmp_path / "attnlab_tokenizer.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "attnlab_tokenizer.json").write_text('{"name": "nope"}')
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        load_tokenizer(tmp_path)
