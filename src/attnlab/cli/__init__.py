@@ -14,6 +14,7 @@ import sys
 # Subcommand modules, in the order `attnlab --help` lists them.
 COMMANDS = [
     "shapes",
+    "corpora",
 ]
 
 
