@@ -209,8 +209,6 @@ class MultiHeadAttention(nn.Module):
                 out = F.dropout(weights, self.dropout, training=True) @ v
         else:
             is_causal = self.causal and mask is None and T == S and T > 1
-            if self.causal and mask is None and 1 < T != S:
-                mask = causal_mask(T, S, device=x.device)  # a prefix already in the cache
             out = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=is_causal,
                 dropout_p=self.dropout if self.training else 0.0,
@@ -237,9 +235,11 @@ class MultiHeadAttention(nn.Module):
         path can use `is_causal` (and the explicit path builds the triangle itself).
         """
         if key_padding_mask is None and attn_mask is None:
-            if self.causal and (T == S and (self.use_sdpa and self.weights_hook is None)):
+            if not self.causal or T == 1:  # one new query (KV-cached decoding) may see every key
                 return None
-            return causal_mask(T, S, device=device) if self.causal else None
+            if T == S and self.use_sdpa and self.weights_hook is None:
+                return None  # the fast path uses is_causal instead
+            return causal_mask(T, S, device=device)
         mask = torch.ones(1, 1, T, S, dtype=torch.bool, device=device)
         if self.causal:
             mask = mask & causal_mask(T, S, device=device)

@@ -1,0 +1,166 @@
+"""Hugging Face GPT-2 <-> attnlab GPT: one explicit key table, both directions.
+
+GPT-2 stores its Linear layers as `Conv1D`, whose weight is (in, out): the transpose of
+`nn.Linear`'s (out, in). Those keys are listed in `TRANSPOSED`. Everything else copies as is.
+Checkpoint-specific names (`wte`, `c_attn`, ...) live in this file only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attnlab.config import GPTConfig
+from attnlab.model.gpt import GPT
+
+# attnlab name -> GPT-2 name; "{i}" is the block index.
+TOP_KEYS = {
+    "token_embedding_table.weight": "transformer.wte.weight",
+    "position_embedding_table.weight": "transformer.wpe.weight",
+    "ln_f.weight": "transformer.ln_f.weight",
+    "ln_f.bias": "transformer.ln_f.bias",
+}
+BLOCK_KEYS = {
+    "blocks.{i}.ln1.weight": "transformer.h.{i}.ln_1.weight",
+    "blocks.{i}.ln1.bias": "transformer.h.{i}.ln_1.bias",
+    "blocks.{i}.attn.qkv.weight": "transformer.h.{i}.attn.c_attn.weight",
+    "blocks.{i}.attn.qkv.bias": "transformer.h.{i}.attn.c_attn.bias",
+    "blocks.{i}.attn.proj.weight": "transformer.h.{i}.attn.c_proj.weight",
+    "blocks.{i}.attn.proj.bias": "transformer.h.{i}.attn.c_proj.bias",
+    "blocks.{i}.ln2.weight": "transformer.h.{i}.ln_2.weight",
+    "blocks.{i}.ln2.bias": "transformer.h.{i}.ln_2.bias",
+    "blocks.{i}.ffwd.up.weight": "transformer.h.{i}.mlp.c_fc.weight",
+    "blocks.{i}.ffwd.up.bias": "transformer.h.{i}.mlp.c_fc.bias",
+    "blocks.{i}.ffwd.down.weight": "transformer.h.{i}.mlp.c_proj.weight",
+    "blocks.{i}.ffwd.down.bias": "transformer.h.{i}.mlp.c_proj.bias",
+}
+TRANSPOSED = ("attn.qkv.weight", "attn.proj.weight", "ffwd.up.weight", "ffwd.down.weight")
+# GPT-2 activation names -> ours
+ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+
+
+def key_table(n_layers: int) -> dict[str, str]:
+    """Every attnlab key -> its GPT-2 key, for a model of n_layers blocks (lm_head excluded: tied)."""
+    table = dict(TOP_KEYS)
+    for i in range(n_layers):
+        table.update({ours.format(i=i): theirs.format(i=i) for ours, theirs in BLOCK_KEYS.items()})
+    return table
+
+
+def config_from_hf(hf_config: Any) -> GPTConfig:
+    """A `transformers.GPT2Config` -> `GPTConfig`; options GPT cannot express are refused."""
+    if getattr(hf_config, "model_type", None) != "gpt2":
+        raise ValueError(f"expected a GPT-2 config (model_type 'gpt2'), got {getattr(hf_config, 'model_type', None)!r}")
+    act = hf_config.activation_function
+    if act not in ACTIVATIONS:
+        raise ValueError(f"GPT-2 activation {act!r} is not supported (known: {', '.join(ACTIVATIONS)})")
+    if not hf_config.scale_attn_weights or hf_config.scale_attn_by_inverse_layer_idx:
+        raise ValueError("only GPT-2's standard 1/sqrt(d_head) attention scaling is supported")
+    return GPTConfig(
+        vocab_size=hf_config.vocab_size,
+        max_seq_len=hf_config.n_positions,
+        d_model=hf_config.n_embd,
+        n_heads=hf_config.n_head,
+        n_layers=hf_config.n_layer,
+        d_ff=hf_config.n_inner,
+        activation=ACTIVATIONS[act],
+        norm="pre",
+        dropout=0.0,
+        bias=True,
+        qkv_bias=True,
+        tie_weights=bool(getattr(hf_config, "tie_word_embeddings", True)),
+        lm_head_bias=False,
+        layer_norm_eps=hf_config.layer_norm_epsilon,
+    )
+
+
+def config_to_hf(config: GPTConfig) -> Any:
+    """`GPTConfig` -> `transformers.GPT2Config`. A model GPT-2's architecture cannot express is
+    refused with a message naming the option that differs."""
+    from transformers import GPT2Config
+
+    differs = []
+    if config.norm != "pre":
+        differs.append(f"norm={config.norm!r} (GPT-2 is pre-LN)")
+    if not config.bias:
+        differs.append("bias=False (GPT-2 has biases in every Linear and LayerNorm)")
+    if not config.qkv_bias:
+        differs.append("qkv_bias=False (GPT-2's c_attn has a bias)")
+    if config.lm_head_bias:
+        differs.append("lm_head_bias=True (GPT-2's lm_head has no bias)")
+    if differs:
+        raise ValueError("GPT-2 cannot express this model: " + "; ".join(differs))
+    hf_activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation]
+    return GPT2Config(
+        vocab_size=config.vocab_size, n_positions=config.max_seq_len, n_embd=config.d_model,
+        n_layer=config.n_layers, n_head=config.n_heads, n_inner=config.d_ff,
+        activation_function=hf_activation, layer_norm_epsilon=config.layer_norm_eps,
+        resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout,
+        tie_word_embeddings=config.tie_weights,
+    )
+
+
+def state_dict_from_hf(hf_state: dict[str, torch.Tensor], config: GPTConfig) -> dict[str, torch.Tensor]:
+    """GPT-2 tensors -> attnlab tensors, with every key and shape checked."""
+    # causal-mask buffers some transformers versions keep in the state dict are not weights
+    hf_state = {k: v for k, v in hf_state.items() if not k.endswith((".attn.bias", ".attn.masked_bias"))}
+    table = key_table(config.n_layers)
+    expected = set(table.values()) | ({"lm_head.weight"} if not config.tie_weights else set())
+    optional = {"lm_head.weight"} if config.tie_weights else set()  # tied: same tensor as wte
+    missing = sorted(expected - set(hf_state))
+    unexpected = sorted(set(hf_state) - expected - optional)
+    if missing or unexpected:
+        raise ValueError(f"GPT-2 weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    ours = {}
+    for our_key, hf_key in table.items():
+        tensor = hf_state[hf_key]
+        ours[our_key] = tensor.t() if our_key.endswith(TRANSPOSED) else tensor
+    if not config.tie_weights:
+        ours["lm_head.weight"] = hf_state["lm_head.weight"]
+    return ours
+
+
+def state_dict_to_hf(model: GPT) -> dict[str, torch.Tensor]:
+    """attnlab GPT -> GPT-2 tensors (contiguous, ready for `load_state_dict` or safetensors)."""
+    state = model.state_dict()
+    hf = {}
+    for our_key, hf_key in key_table(model.config.n_layers).items():
+        tensor = state[our_key]
+        hf[hf_key] = (tensor.t() if our_key.endswith(TRANSPOSED) else tensor).contiguous()
+    if not model.config.tie_weights:
+        hf["lm_head.weight"] = state["lm_head.weight"].contiguous()
+    return hf
+
+
+def load_into_gpt(model: GPT, tensors: dict[str, torch.Tensor]) -> GPT:
+    """Copy attnlab-named tensors into model, asserting every key and shape matches."""
+    own = model.state_dict()
+    if model.config.tie_weights:
+        own.pop("lm_head.weight", None)
+    if set(own) != set(tensors):
+        raise ValueError(f"weights do not match the model: missing {sorted(set(own) - set(tensors))[:5]}, "
+                         f"unexpected {sorted(set(tensors) - set(own))[:5]}")
+    for key, tensor in tensors.items():
+        if own[key].shape != tensor.shape:
+            raise ValueError(f"{key}: expected shape {tuple(own[key].shape)}, got {tuple(tensor.shape)}")
+    model.load_state_dict(tensors, strict=not model.config.tie_weights)
+    return model
+
+
+def gpt_from_hf(source: Any) -> GPT:
+    """Build an attnlab `GPT` from a `transformers.GPT2LMHeadModel` object or a local folder
+    written by `save_pretrained` (read offline; nothing is downloaded)."""
+    if isinstance(source, (str, os.PathLike)):
+        from transformers import GPT2LMHeadModel
+
+        path = Path(source)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model folder")
+        source = GPT2LMHeadModel.from_pretrained(path, local_files_only=True)
+    config = config_from_hf(source.config)
+    model = GPT(config)
+    load_into_gpt(model, state_dict_from_hf(source.state_dict(), config))
+    return model.eval()
