@@ -10,6 +10,7 @@ there is no silent default.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 
@@ -108,13 +109,26 @@ def measure_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 102
                 return 2 * n**3 * count / elapsed
 
 
+def known_gpu_peak(gpu_name: str, dtype: str = "fp32") -> tuple[float, str] | None:
+    """The data-sheet peak for a GPU name, or None when the GPU is not in KNOWN_GPUS.
+
+    >>> known_gpu_peak("NVIDIA H100 80GB HBM3", "bf16")
+    (989000000000000.0, 'NVIDIA H100 SXM data sheet, bf16')
+    """
+    for pattern, label, fp32, half in KNOWN_GPUS:
+        if re.search(pattern, gpu_name):
+            return (fp32 if dtype == "fp32" else half), f"{label} data sheet, {dtype}"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
 def peak_flops(device: torch.device, dtype: str = "fp32") -> tuple[float, str]:
-    """(peak FLOP/s, where the figure comes from): a known GPU's data sheet, else measured."""
+    """(peak FLOP/s, where the figure comes from): a known GPU's data sheet, else measured
+    (once per process and device)."""
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for pattern, label, fp32, half in KNOWN_GPUS:
-            if re.search(pattern, name):
-                return (fp32 if dtype == "fp32" else half), f"{label} data sheet, {dtype}"
+        known = known_gpu_peak(torch.cuda.get_device_name(device), dtype)
+        if known is not None:
+            return known
     flops = measure_matmul_flops(device, dtype)
     return flops, f"measured {dtype} matmul on {device.type}"
 

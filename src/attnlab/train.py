@@ -145,6 +145,8 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     checkpoint, and the losses continue exactly as if the run had never stopped.
     """
     run_dir = Path(run_dir)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     emit = on_event if (on_event is not None and dist.is_main) else (lambda kind, info: None)
     device = pick_device(cfg.device)
     if device.type == "cuda" and dist.enabled:

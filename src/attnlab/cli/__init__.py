@@ -15,6 +15,8 @@ import sys
 COMMANDS = [
     "shapes",
     "corpora",
+    "train",
+    "generate",
 ]
 
 
