@@ -17,6 +17,8 @@ COMMANDS = [
     "corpora",
     "train",
     "generate",
+    "export-hf",
+    "import-hf",
 ]
 
 

@@ -21,6 +21,7 @@ from attnlab.io import load_json
 from attnlab.tokenizers.bpe import BPETokenizer
 from attnlab.tokenizers.char import META_FILE, CharTokenizer
 from attnlab.tokenizers.gpt2 import GPT2Tokenizer
+from attnlab.tokenizers.hf import HFTokenizer
 
 TOKENIZERS = ("char", "bpe", "gpt2")
 
@@ -48,10 +49,12 @@ def load_tokenizer(directory: str | os.PathLike):
     """Load a tokenizer saved with `tokenizer.save(directory)`."""
     meta = load_json(Path(directory) / META_FILE)
     name = meta.get("name") if isinstance(meta, dict) else None
-    loaders = {"char": CharTokenizer, "bpe": BPETokenizer, "gpt2": GPT2Tokenizer}
+    loaders = {"char": CharTokenizer, "bpe": BPETokenizer, "gpt2": GPT2Tokenizer,
+               "hf": HFTokenizer}  # "hf": a tokenizer.json brought in by `attnlab import-hf`
     if name in loaders:
         return loaders[name].load(directory)
     raise ValueError(f"{Path(directory) / META_FILE} names an unknown tokenizer {name!r}")
 
 
-__all__ = ["TOKENIZERS", "build_tokenizer", "load_tokenizer", "CharTokenizer", "BPETokenizer", "GPT2Tokenizer"]
+__all__ = ["TOKENIZERS", "build_tokenizer", "load_tokenizer", "CharTokenizer", "BPETokenizer", "GPT2Tokenizer",
+           "HFTokenizer"]
