@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,9 +26,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def corpus(tmp_path) -> Path:
-    path = tmp_path / "corpus.txt"
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
     path.write_text(TEXT, encoding="utf-8")
     return path
 
@@ -36,9 +37,22 @@ def train_args(tmp_path, corpus, *extra) -> list[str]:
     return ["train", "--corpus", str(corpus), "--out-dir", str(tmp_path / "runs"), "--name", "r", *TINY, *extra]
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, corpus) -> Path:
+    """One tiny run, trained once; each test gets its own copy."""
+    folder = tmp_path_factory.mktemp("trained")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main(train_args(folder, corpus)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return folder / "runs" / "r"
+
+
 @pytest.fixture
-def run_dir(tmp_path, corpus) -> Path:
-    assert cli_main(train_args(tmp_path, corpus)) == 0
+def run_dir(trained, tmp_path) -> Path:
+    shutil.copytree(trained, tmp_path / "runs" / "r")
     return tmp_path / "runs" / "r"
 
 
