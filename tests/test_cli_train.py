@@ -13,17 +13,9 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_helpers import TEXT, TINY, cli_main  # noqa: E402
+from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 from attnlab.checkpoint import load_model  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +68,8 @@ def test_train_then_generate(tmp_path, corpus, capsys):
     run_dir = tmp_path / "runs" / "r"
     out = capsys.readouterr().out
     assert "step 6: train loss" in out and "--- sample" in out
-    assert f"attnlab generate --run {run_dir}" in out and f'attnlab attention "To be, or not to be" --run {run_dir}' in out
+    assert f"attnlab generate --run {run_dir} --prompt" in out
+    assert "attnlab attention 'First Citizen: Before we' --run" in out  # the corpus lacks "To be, or not to be"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["kind"] == "gpt" and config["tokenizer"] == "char"
     assert config["model"]["d_model"] == 16 and config["train"]["max_iters"] == 6

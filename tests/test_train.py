@@ -23,19 +23,10 @@ from attnlab.tokenizers import build_tokenizer
 from attnlab.train import TrainingDiverged, configure_optimizer, encode_corpus, estimate_loss, get_lr, train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_helpers import TEXT  # noqa: E402
+from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 SMALL = dict(n_layers=2, n_heads=2, d_model=16, block_size=16, batch_size=4, max_iters=12, eval_interval=4,
              eval_iters=2, warmup_iters=3, log_interval=1)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine run far faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_run(**overrides):

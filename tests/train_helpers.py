@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
+import torch
+
 import attnlab.cli
 
 # A few paragraphs of text: enough characters for tiny models and every split.
@@ -25,3 +28,12 @@ def cli_main(argv: list[str]) -> int:
         return attnlab.cli.main(argv)
     finally:
         attnlab.cli.COMMANDS[:] = saved
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine run far faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 
@@ -182,12 +183,23 @@ def run(args: argparse.Namespace) -> int:
             say("\n" + "-" * 51)
         say(f"\nfiles: {run_dir}/ (model.safetensors, config.json, metrics.jsonl, loss.png)")
         say("next:")
-        say(f"  attnlab generate --run {run_dir} --prompt \"ROMEO:\" --max-new-tokens 500")
-        say(f"  attnlab attention \"To be, or not to be\" --run {run_dir}")
+        prompt = _example(tokenizer, "ROMEO:", text)
+        say(f"  attnlab generate --run {shlex.quote(str(run_dir))} --prompt {prompt} --max-new-tokens 500")
+        say(f"  attnlab attention {_example(tokenizer, 'To be, or not to be', text)} --run "
+            f"{shlex.quote(str(run_dir))}")
         say(f"  {again} --max-iters {cfg.max_iters * 2}   # train longer")
         return 0
     finally:
         distributed.cleanup()
+
+
+def _example(tokenizer, wanted: str, text: str) -> str:
+    """`wanted` if the tokenizer can encode it, else the corpus's first words; shell-quoted."""
+    try:
+        tokenizer.encode(wanted)
+        return shlex.quote(wanted)
+    except ValueError:
+        return shlex.quote(" ".join(text.split()[:4])[:40])
 
 
 class _Progress:
@@ -195,6 +207,7 @@ class _Progress:
 
     def __init__(self, say, enabled: bool):
         self.say, self.enabled, self.bar = say, enabled, None
+        self.tokens_per_s = None  # smoothed: single steps are noisy
 
     def __call__(self, kind: str, info: dict) -> None:
         if kind == "start":
@@ -207,9 +220,11 @@ class _Progress:
                 self.bar = tqdm(total=info["max_iters"], initial=info["step"], unit="step", dynamic_ncols=True)
         elif kind == "step":
             if self.bar is not None:
+                rate = info["tokens_per_s"]
+                self.tokens_per_s = rate if self.tokens_per_s is None else 0.9 * self.tokens_per_s + 0.1 * rate
+                mfu = f"{100 * info['mfu'] * self.tokens_per_s / rate:.1f}%" if info["mfu"] is not None else "n/a"
                 self.bar.update(info["step"] - self.bar.n)
-                mfu = f"{100 * info['mfu']:.1f}%" if info["mfu"] is not None else "n/a"
-                self.bar.set_postfix_str(f"loss {info['loss']:.4f}, {info['tokens_per_s']:,.0f} tok/s, MFU {mfu}",
+                self.bar.set_postfix_str(f"loss {info['loss']:.4f}, {self.tokens_per_s:,.0f} tok/s, MFU {mfu}",
                                          refresh=False)
         elif kind == "eval":
             line = f"step {info['step']}: train loss {info['train']:.4f}, val loss {info['val']:.4f}"
