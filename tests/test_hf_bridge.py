@@ -30,7 +30,7 @@ from attnlab.tokenizers import build_tokenizer  # noqa: E402
 from attnlab.tokenizers.gpt2 import gpt2_files  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_helpers import TEXT  # noqa: E402
+from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 from attnlab.cli import main as cli_main  # noqa: E402
 
@@ -39,14 +39,6 @@ KOREAN = "세계 안녕!\n"
 CHAR_TEXT = TEXT + KOREAN * 20
 ROUND_TRIP_TEXT = "First 세계  안녕!\n\nspeak,  speak.\n"
 PROMPT = "All:\n"  # 5 characters + 30 new tokens fit the 48-position model
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_run(run_dir: Path, model_config: GPTConfig, tokenizer, seed: int = 0) -> Path:
