@@ -27,28 +27,13 @@ from attnlab.train import configure_optimizer, encode_corpus, estimate_loss, tra
 
 
 def hf_copy(model: GPT):
-    """transformers.GPT2LMHeadModel with the same weights (GPT-2's Conv1D stores W transposed)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    """transformers.GPT2LMHeadModel with the same weights (attnlab.interop.hf's key table)."""
+    from transformers import GPT2LMHeadModel
 
-    c = model.config
-    hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.max_seq_len, n_embd=c.d_model,
-                                    n_layer=c.n_layers, n_head=c.n_heads, activation_function="gelu_new",
-                                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                                    layer_norm_epsilon=c.layer_norm_eps, bos_token_id=0, eos_token_id=0))
-    ours = model.state_dict()
-    table = {"transformer.wte.weight": "token_embedding_table.weight",
-             "transformer.wpe.weight": "position_embedding_table.weight",
-             "transformer.ln_f.weight": "ln_f.weight", "transformer.ln_f.bias": "ln_f.bias"}
-    for i in range(c.n_layers):
-        for hf_name, name in [("ln_1", "ln1"), ("ln_2", "ln2"), ("attn.c_attn", "attn.qkv"),
-                              ("attn.c_proj", "attn.proj"), ("mlp.c_fc", "ffwd.up"), ("mlp.c_proj", "ffwd.down")]:
-            for kind in ("weight", "bias"):
-                table[f"transformer.h.{i}.{hf_name}.{kind}"] = f"blocks.{i}.{name}.{kind}"
-    state = {}
-    for hf_name, name in table.items():
-        value = ours[name]
-        state[hf_name] = value.t() if ("c_" in hf_name and hf_name.endswith("weight")) else value
-    missing, unexpected = hf.load_state_dict(state, strict=False)
+    from attnlab.interop.hf import config_to_hf, state_dict_to_hf
+
+    hf = GPT2LMHeadModel(config_to_hf(model.config, bos_token_id=0, eos_token_id=0))
+    missing, unexpected = hf.load_state_dict(state_dict_to_hf(model), strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
     hf.tie_weights()
     return hf
@@ -67,8 +52,11 @@ class HFLoss(torch.nn.Module):
         return logits, loss
 
 
-def make_step(model, cfg, dtype: str):
+def make_step(model, cfg, dtype: str, fused: bool = False):
     optimizer = configure_optimizer(model, cfg, torch.device("cpu"))
+    if fused:  # the same AdamW with its fused CPU kernel (torch >= 2.4)
+        optimizer = torch.optim.AdamW(optimizer.param_groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
+                                      fused=True)
     ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if dtype == "bf16" else contextlib.nullcontext
 
     def step(x, y) -> float:
@@ -106,10 +94,11 @@ def throughput(args) -> None:
         "ours bf16 eager": (ours(False), "bf16"),
         "ours fp32 compile": (ours(True), "fp32"),
         "ours bf16 compile": (ours(True), "bf16"),
+        "ours bf16 compile fused": (ours(True), "bf16"),
         "HF GPT2LMHeadModel fp32": (HFLoss(hf_copy(base)), "fp32"),
         "HF GPT2LMHeadModel bf16": (HFLoss(hf_copy(base)), "bf16"),
     }
-    steps = {name: make_step(model, cfg, dtype) for name, (model, dtype) in settings.items()}
+    steps = {name: make_step(model, cfg, dtype, fused=name.endswith("fused")) for name, (model, dtype) in settings.items()}
     tokens = cfg.batch_size * cfg.block_size
     for name, step in steps.items():  # warm-up (torch.compile compiles here)
         t0 = time.perf_counter()

@@ -179,14 +179,10 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
               "--max-iters", "5", "--eval-interval", "5", "--eval-iters", "1", "--sample-tokens", "0",
               "--no-progress", "--out-dir", str(tmp_path)]
     assert cli_main(["train", *common, "--batch-size", "8", "--name", "one"]) == 0
-    # torchrun with a launcher that is `python -m attnlab` (see train_helpers.cli_main)
-    launcher = tmp_path / "launch.py"
-    launcher.write_text("import sys\nsys.path.insert(0, %r)\nfrom train_helpers import cli_main\n"
-                        "sys.exit(cli_main(sys.argv[1:]))\n" % str(Path(__file__).parent))
     src = str(Path(__file__).parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(launcher), "train", *common, "--batch-size", "4", "--name", "two"],
+                           "-m", "attnlab", "train", *common, "--batch-size", "4", "--name", "two"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("run folder:") == 1  # only rank 0 prints

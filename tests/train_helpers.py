@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 
@@ -21,13 +19,8 @@ TINY = ["--n-layers", "1", "--n-heads", "2", "--d-model", "16", "--block-size", 
 
 
 def cli_main(argv: list[str]) -> int:
-    """attnlab.cli.main, skipping subcommand modules another branch has not added yet."""
-    saved = list(attnlab.cli.COMMANDS)
-    attnlab.cli.COMMANDS[:] = [n for n in saved if importlib.util.find_spec(f"attnlab.cli.{n}") is not None]
-    try:
-        return attnlab.cli.main(argv)
-    finally:
-        attnlab.cli.COMMANDS[:] = saved
+    """`attnlab ARGV...` in this process."""
+    return attnlab.cli.main(argv)
 
 
 @pytest.fixture(autouse=True)
