@@ -100,12 +100,13 @@ def encode_corpus(text: str, tokenizer, cfg: TrainConfig) -> tuple[torch.Tensor,
 
 def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on the 2-D weights (matmuls, embeddings) only: biases and
-    LayerNorm gains are not pulled towards zero. Fused kernel on CUDA."""
+    LayerNorm gains are not pulled towards zero. The fused kernel (one pass over all the
+    parameters instead of a loop of small ops) on CUDA and CPU."""
     params = [p for p in model.parameters() if p.requires_grad]  # a tied weight appears once
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                             fused=True if device.type == "cuda" else None)
+                             fused=True if device.type in ("cuda", "cpu") else None)
 
 
 @dataclass
