@@ -191,3 +191,10 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=0, atol=1e-6)
     assert not math.isnan(json.loads((tmp_path / "two" / "state.json").read_text())["best_val_loss"])
+
+
+def test_tensorboard_event_files_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg, tok, tr, va = small_run(max_iters=2, eval_interval=2)
+    train(cfg, tr, va, tok, tmp_path)
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
