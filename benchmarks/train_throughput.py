@@ -18,25 +18,13 @@ import time
 
 import torch
 
+from _common import hf_twin
 from attnlab.checkpoint import clear_run_dir
 from attnlab.config import preset_config
 from attnlab.data import get_batch, load_corpus
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
 from attnlab.train import configure_optimizer, encode_corpus, estimate_loss, train
-
-
-def hf_copy(model: GPT):
-    """transformers.GPT2LMHeadModel with the same weights (attnlab.interop.hf's key table)."""
-    from transformers import GPT2LMHeadModel
-
-    from attnlab.interop.hf import config_to_hf, state_dict_to_hf
-
-    hf = GPT2LMHeadModel(config_to_hf(model.config, bos_token_id=0, eos_token_id=0))
-    missing, unexpected = hf.load_state_dict(state_dict_to_hf(model), strict=False)
-    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
-    hf.tie_weights()
-    return hf
 
 
 class HFLoss(torch.nn.Module):
@@ -79,7 +67,7 @@ def throughput(args) -> None:
     batches = [get_batch(train_data, cfg.batch_size, cfg.block_size, generator) for _ in range(args.steps)]
     torch.manual_seed(cfg.seed)
     base = GPT(cfg.model_config(tokenizer.vocab_size))
-    hf = hf_copy(base)
+    hf = hf_twin(base)
     x, y = batches[0]
     torch.testing.assert_close(hf(input_ids=x).logits, base(x)[0], rtol=1e-4, atol=1e-4)  # same function
 
@@ -94,8 +82,8 @@ def throughput(args) -> None:
         "ours fp32 compile": (ours(True), "fp32"),
         "ours bf16 compile": (ours(True), "bf16"),
         "ours bf16 compile, unfused AdamW": (ours(True), "bf16"),
-        "HF GPT2LMHeadModel fp32": (HFLoss(hf_copy(base)), "fp32"),
-        "HF GPT2LMHeadModel bf16": (HFLoss(hf_copy(base)), "bf16"),
+        "HF GPT2LMHeadModel fp32": (HFLoss(hf_twin(base)), "fp32"),
+        "HF GPT2LMHeadModel bf16": (HFLoss(hf_twin(base)), "bf16"),
     }
     steps = {name: make_step(model, cfg, dtype, fused="unfused" not in name)
              for name, (model, dtype) in settings.items()}
