@@ -93,7 +93,7 @@ def test_overfit_one_batch():
     optimizer = configure_optimizer(model, cfg, torch.device("cpu"))
     x = torch.randint(20, (4, 16), generator=torch.Generator().manual_seed(0))
     y = torch.randint(20, (4, 16), generator=torch.Generator().manual_seed(1))
-    for _ in range(150):
+    for _ in range(60):
         _, loss = model(x, y)
         loss.backward()
         optimizer.step()
