@@ -143,7 +143,8 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     """Train a GPT on token ids; write checkpoints and metrics into run_dir (rank 0 only).
 
     With resume=True the weights, optimizer, step and RNG states come from run_dir's
-    checkpoint, and the losses continue exactly as if the run had never stopped.
+    checkpoint, and the losses continue exactly as if the run had never stopped (bit for bit
+    on a CPU in fp32; under DDP only rank 0's dropout RNG state is saved).
     """
     run_dir = Path(run_dir)
     if dist.is_main:
