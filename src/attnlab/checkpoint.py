@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,9 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[st
     state = load_json(run_dir / STATE)
     if not isinstance(state, dict) or not isinstance(state.get("step"), int):
         raise ValueError(f"{run_dir / STATE} has no step: the run never saved a checkpoint")
-    return state, load_torch(run_dir / OPTIMIZER)
+    with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
+        warnings.simplefilter("ignore")
+        return state, load_torch(run_dir / OPTIMIZER)
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
