@@ -14,10 +14,15 @@ import sys
 # Subcommand modules, in the order `attnlab --help` lists them.
 COMMANDS = [
     "shapes",
+    "corpora",
+    "train",
+    "generate",
     "attention",
     "heads",
     "explain",
     "seq2seq",
+    "export-hf",
+    "import-hf",
 ]
 
 

@@ -68,7 +68,7 @@ def config_from_hf(hf_config: Any) -> GPTConfig:
         d_ff=hf_config.n_inner,
         activation=ACTIVATIONS[act],
         norm="pre",
-        dropout=0.0,
+        dropout=hf_config.resid_pdrop,  # GPT-2 has three (embd/attn/resid), attnlab one; all equal in gpt2
         bias=True,
         qkv_bias=True,
         tie_weights=bool(getattr(hf_config, "tie_word_embeddings", True)),
@@ -77,9 +77,10 @@ def config_from_hf(hf_config: Any) -> GPTConfig:
     )
 
 
-def config_to_hf(config: GPTConfig) -> Any:
+def config_to_hf(config: GPTConfig, **hf_options: Any) -> Any:
     """`GPTConfig` -> `transformers.GPT2Config`. A model GPT-2's architecture cannot express is
-    refused with a message naming the option that differs."""
+    refused with a message naming the option that differs. `hf_options` are passed on to
+    `GPT2Config` (e.g. `bos_token_id=None` for a vocabulary without <|endoftext|>)."""
     from transformers import GPT2Config
 
     differs = []
@@ -99,7 +100,7 @@ def config_to_hf(config: GPTConfig) -> Any:
         n_layer=config.n_layers, n_head=config.n_heads, n_inner=config.d_ff,
         activation_function=hf_activation, layer_norm_epsilon=config.layer_norm_eps,
         resid_pdrop=config.dropout, embd_pdrop=config.dropout, attn_pdrop=config.dropout,
-        tie_word_embeddings=config.tie_weights,
+        tie_word_embeddings=config.tie_weights, **hf_options,
     )
 
 

@@ -1,0 +1,235 @@
+"""`attnlab train`: train a GPT on a corpus and watch the loss fall.
+
+    attnlab train                                  # the `cpu` preset, char-level shakespeare
+    attnlab train --preset seed --max-iters 500    # seed 001's model
+    attnlab train --config my.toml --name big      # TrainConfig fields from a TOML file
+    attnlab train --name big --resume              # continue a stopped run exactly
+    torchrun --nproc_per_node=2 -m attnlab train   # DDP: batches strided by rank
+
+Settings are applied in this order: preset, then --config file, then flags. Every
+TrainConfig field is a flag (`block_size` is `--block-size`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+from attnlab.cli import CLIError
+from attnlab.config import PRESETS, TrainConfig, load_toml, preset_config
+
+# Fields that may differ from the saved config when resuming; the rest must match.
+RESUMABLE = ("max_iters", "eval_interval", "eval_iters", "log_interval", "device", "dtype", "compile")
+
+HELP = {
+    "corpus": "built-in corpus (see `attnlab corpora`), a text file, a folder of .txt files, or - for stdin",
+    "tokenizer": "char, bpe (trained on the corpus) or gpt2",
+    "vocab_size": "bpe vocabulary size (bpe only; none: 1024)",
+    "val_fraction": "fraction of tokens held out for validation (the end of the corpus)",
+    "n_layers": "transformer blocks", "n_heads": "attention heads per block", "d_model": "model width",
+    "block_size": "context length in tokens", "d_ff": "feed-forward width (none: 4 * d_model)",
+    "activation": "relu, gelu or gelu_tanh", "norm": "pre (GPT-2) or post (seed 003) LayerNorm",
+    "dropout": "dropout probability", "bias": "biases in Linear and LayerNorm",
+    "qkv_bias": "biases in the q/k/v projection", "tie_weights": "share the token embedding with lm_head",
+    "lm_head_bias": "a bias in lm_head",
+    "batch_size": "sequences per micro-batch (per process under DDP)",
+    "grad_accum_steps": "micro-batches per optimiser step", "max_iters": "optimiser steps",
+    "learning_rate": "peak learning rate", "min_lr": "learning rate at the end of the cosine decay",
+    "warmup_iters": "linear warmup steps", "lr_decay_iters": "cosine decay length (none: max_iters)",
+    "weight_decay": "AdamW weight decay (2-D weights only)", "beta1": "AdamW beta1", "beta2": "AdamW beta2",
+    "grad_clip": "max gradient norm (0: no clipping)",
+    "eval_interval": "estimate losses and save a checkpoint every N steps",
+    "eval_iters": "batches per loss estimate", "log_interval": "write the loss to metrics.jsonl every N steps",
+    "device": "auto, cpu, cuda, cuda:N or mps", "dtype": "fp32, bf16 (autocast) or fp16 (autocast + GradScaler, CUDA)",
+    "compile": "torch.compile the model", "seed": "random seed (weights, batches, dropout)",
+}
+
+
+def _optional(kind):
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a GPT on a corpus (no arguments: char-level shakespeare on the CPU)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=None,
+                   help="cpu (nanoGPT's CPU recipe), shakespeare (nanoGPT's GPU recipe) or seed (seed 001's "
+                        "model) (default: cpu)")
+    p.add_argument("--config", metavar="FILE.toml", help="TrainConfig fields (and optionally preset) from TOML")
+    p.add_argument("--name", help="run name: the folder OUT_DIR/NAME (default: PRESET-CORPUS-TOKENIZER)")
+    p.add_argument("--out-dir", default="runs", help="where run folders go (default: runs)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR/NAME from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run folder OUT_DIR/NAME first")
+    p.add_argument("--sample-tokens", type=int, default=300, help="tokens to sample at the end (default: 300)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    fields = p.add_argument_group("training settings (defaults: the cpu preset)")
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        text = f"{HELP[f.name]} (default: {'none' if default is None else default})"
+        if f.type == "bool":
+            fields.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        else:
+            kind = {"int": int, "float": float, "str": str, "int | None": _optional(int)}[f.type]
+            fields.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text,
+                                metavar=f.name.upper())
+    p.set_defaults(func=run)
+
+
+def _run_name(preset: str, cfg: TrainConfig) -> str:
+    corpus = {"-": "stdin"}.get(cfg.corpus, Path(cfg.corpus).stem or "corpus")
+    return f"{preset}-{corpus}-{cfg.tokenizer}"
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
+    """(config, run folder, preset name) from preset, --config file and flags; on --resume the
+    saved config is the base and only fields in RESUMABLE may change."""
+    from attnlab.checkpoint import is_run_dir, read_run_config
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    flags = {k: v for k, v in vars(args).items() if k in names}
+    toml = load_toml(args.config) if args.config else {}
+    preset = args.preset or toml.pop("preset", None) or "cpu"
+    toml.pop("preset", None)
+    if preset not in PRESETS:
+        raise CLIError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = preset_config(preset, **{**toml, **flags})
+    run_dir = Path(args.out_dir) / (args.name or _run_name(preset, cfg))
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite contradict each other: pick one")
+    if not args.resume:
+        if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
+            raise CLIError(f"run folder {run_dir} already exists: pass --resume to continue it, --overwrite "
+                           f"to replace it, or --name for a new run")
+        return cfg, run_dir, preset
+    if not is_run_dir(run_dir):
+        raise CLIError(f"nothing to resume: {run_dir} is not a run folder (pass --name of an existing run)")
+    _, saved, _ = read_run_config(run_dir)
+    changes = {**(PRESETS[preset] if args.preset else {}), **toml, **flags}
+    cfg = TrainConfig.from_dict({**saved.to_dict(), **changes})
+    conflicts = [f"{k} ({getattr(saved, k)!r} -> {getattr(cfg, k)!r})" for k in sorted(names - set(RESUMABLE))
+                 if getattr(cfg, k) != getattr(saved, k)]
+    if conflicts:
+        raise CLIError(f"--resume with a conflicting config: {', '.join(conflicts)}; only "
+                       f"{', '.join(RESUMABLE)} may change")
+    return cfg, run_dir, preset
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from attnlab import checkpoint as ckpt
+    from attnlab import distributed
+    from attnlab.cli.generate import stream_sample
+    from attnlab.data import load_corpus
+    from attnlab.device import autocast, pick_device
+    from attnlab.tokenizers import build_tokenizer, load_tokenizer
+    from attnlab.train import encode_corpus, train
+
+    cfg, run_dir, preset = resolve_config(args)
+    device = pick_device(cfg.device)
+    autocast(device, cfg.dtype)  # an unusable dtype is an error before any work
+    # Everything that can fail on bad input happens before the run folder is touched.
+    text = load_corpus(cfg.corpus)
+    if args.resume:
+        tokenizer = load_tokenizer(run_dir / ckpt.TOKENIZER_DIR)
+    else:
+        tokenizer = build_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
+    train_data, val_data = encode_corpus(text, tokenizer, cfg)
+
+    dist = distributed.setup(device.type)
+    say = print if dist.is_main else (lambda *a, **k: None)
+    try:
+        if dist.is_main and not args.resume:
+            if args.overwrite:
+                ckpt.clear_run_dir(run_dir)
+            ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
+        say(f"run folder: {run_dir}{'  (resuming)' if args.resume else ''}")
+        say(f"corpus: {cfg.corpus}, {len(text):,} characters -> {len(train_data):,} train / {len(val_data):,} "
+            f"val tokens ({tokenizer.name} tokenizer, vocabulary {tokenizer.vocab_size:,})")
+        progress = _Progress(say, enabled=dist.is_main and not args.no_progress)
+        try:
+            result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=args.resume, dist=dist,
+                           on_event=progress)
+        finally:
+            progress.close()
+        if not dist.is_main:
+            return 0
+        again = f"attnlab train --out-dir {args.out_dir} --name {run_dir.name} --resume"
+        if result.interrupted:
+            say(f"interrupted at step {result.step}: checkpoint saved in {run_dir}. Continue with:\n  {again}")
+            return 130
+        if result.last_losses:
+            say(f"done: step {result.step}, train loss {result.last_losses['train']:.4f}, "
+                f"val loss {result.last_losses['val']:.4f}, {result.elapsed_s:.0f} s")
+        if args.sample_tokens > 0:
+            try:
+                prompt = tokenizer.encode("\n")
+            except ValueError:
+                prompt = train_data[:1].tolist()
+            say("\n--- sample " + "-" * 40)
+            generator = torch.Generator(device=result.model.token_embedding_table.weight.device).manual_seed(cfg.seed)
+            stream_sample(result.model, tokenizer, prompt, args.sample_tokens,
+                          write=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
+                          temperature=0.8, top_k=200, generator=generator)
+            say("\n" + "-" * 51)
+        say(f"\nfiles: {run_dir}/ (model.safetensors, config.json, metrics.jsonl, loss.png)")
+        say("next:")
+        prompt = _example(tokenizer, "ROMEO:", text)
+        say(f"  attnlab generate --run {shlex.quote(str(run_dir))} --prompt {prompt} --max-new-tokens 500")
+        say(f"  attnlab attention {_example(tokenizer, 'To be, or not to be', text)} --run "
+            f"{shlex.quote(str(run_dir))}")
+        say(f"  {again} --max-iters {cfg.max_iters * 2}   # train longer")
+        return 0
+    finally:
+        distributed.cleanup()
+
+
+def _example(tokenizer, wanted: str, text: str) -> str:
+    """`wanted` if the tokenizer can encode it, else the corpus's first words; shell-quoted."""
+    try:
+        tokenizer.encode(wanted)
+        return shlex.quote(wanted)
+    except ValueError:
+        return shlex.quote(" ".join(text.split()[:4])[:40])
+
+
+class _Progress:
+    """Turns the loop's events into a tqdm bar (step, loss, tokens/s, ETA) and log lines."""
+
+    def __init__(self, say, enabled: bool):
+        self.say, self.enabled, self.bar = say, enabled, None
+        self.tokens_per_s = None  # smoothed: single steps are noisy
+
+    def __call__(self, kind: str, info: dict) -> None:
+        if kind == "start":
+            mfu_note = f", MFU against {info['peak_flops'] / 1e12:.2f} TFLOP/s ({info['peak_source']})"
+            self.say(f"model: {info['parameters']:,} parameters on {info['device']} ({info['dtype']}), "
+                     f"{info['tokens_per_step']:,} tokens per step{mfu_note}")
+            if self.enabled:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=info["max_iters"], initial=info["step"], unit="step", dynamic_ncols=True)
+        elif kind == "step":
+            if self.bar is not None:
+                rate = info["tokens_per_s"]
+                self.tokens_per_s = rate if self.tokens_per_s is None else 0.9 * self.tokens_per_s + 0.1 * rate
+                mfu = f"{100 * info['mfu'] * self.tokens_per_s / rate:.1f}%" if info["mfu"] is not None else "n/a"
+                self.bar.update(info["step"] - self.bar.n)
+                self.bar.set_postfix_str(f"loss {info['loss']:.4f}, {self.tokens_per_s:,.0f} tok/s, MFU {mfu}",
+                                         refresh=False)
+        elif kind == "eval":
+            line = f"step {info['step']}: train loss {info['train']:.4f}, val loss {info['val']:.4f}"
+            self.bar.write(line) if self.bar is not None else self.say(line)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,137 @@
+"""A trained attnlab run -> a Hugging Face GPT-2 folder, and a GPT-2 folder -> an attnlab run.
+
+    export_hf("runs/cpu-shakespeare-char", "exported/shakespeare")
+    # transformers.pipeline("text-generation", model="exported/shakespeare") now works offline
+
+    import_hf("my-gpt2-copy", "runs/gpt2")
+    # attnlab generate --run runs/gpt2 --prompt "Hello"
+
+An exported folder holds config.json (a `GPT2Config`, plus the run's training settings under
+"attnlab", which transformers keeps but ignores), model.safetensors (the GPT-2 key names of
+`interop/hf.py`'s table), generation_config.json and the tokenizer files
+(`interop/hf_tokenizer.py`). Importing it again gives back the run's config.json and weights
+bit for bit. Both directions build the result in a temp folder and rename it into place at the
+end, so a failure leaves nothing at the destination.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attnlab.checkpoint import (CONFIG, TOKENIZER_DIR, WEIGHTS, load_model, model_state_dict,
+                                read_run_config)
+from attnlab.config import GPTConfig, TrainConfig
+from attnlab.interop.folder import atomic_folder, check_destination
+from attnlab.interop.hf import config_from_hf, config_to_hf, load_into_gpt, state_dict_from_hf, state_dict_to_hf
+from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, special_token_ids
+from attnlab.io import load_json, load_tensors, load_torch, save_json, save_tensors
+from attnlab.model.gpt import GPT
+
+HF_WEIGHTS = "model.safetensors"
+HF_SHARD_INDEX = "model.safetensors.index.json"
+HF_TORCH_WEIGHTS = "pytorch_model.bin"
+GENERATION_CONFIG = "generation_config.json"
+ATTNLAB_KEY = "attnlab"  # our extra entry in an exported config.json: {"train": ..., "tokenizer": ...}
+INSTALL = "pip install 'attnlab[hf]'  (or: pip install transformers)"
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError:
+        raise ValueError(f"the Hugging Face bridge needs transformers: {INSTALL}") from None
+    return transformers
+
+
+def export_hf(run_dir: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write run_dir's model as a GPT-2 folder at out_dir; a model GPT-2 cannot express
+    (post-LN, bias-free layers or q/k/v, an lm_head bias) is refused, naming the options."""
+    transformers = _transformers()
+    check_destination(out_dir, overwrite)
+    model, tokenizer = load_model(run_dir)
+    _, train_config, _ = read_run_config(run_dir)
+    special = special_token_ids(tokenizer)
+    # raises, naming what GPT-2 lacks; the "attnlab" entry lets import_hf restore the run exactly
+    hf_config = config_to_hf(model.config, architectures=["GPT2LMHeadModel"], **special,
+                             **{ATTNLAB_KEY: {"train": train_config.to_dict(), "tokenizer": tokenizer.name}})
+    with atomic_folder(out_dir, overwrite) as tmp:
+        save_hf_tokenizer(tokenizer, tmp, model.config.max_seq_len)
+        hf_config.save_pretrained(tmp)
+        save_tensors(tmp / HF_WEIGHTS, state_dict_to_hf(model), metadata={"format": "pt"})
+        transformers.GenerationConfig(**special).save_pretrained(tmp)
+    return Path(out_dir)
+
+
+def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors (one file or shards), else pytorch_model.bin (weights_only); names
+    saved from the bare `GPT2Model` ("h.0.attn...") get the "transformer." prefix."""
+    if (hf_dir / HF_WEIGHTS).is_file():
+        tensors = load_tensors(hf_dir / HF_WEIGHTS)
+    elif (hf_dir / HF_SHARD_INDEX).is_file():
+        index = load_json(hf_dir / HF_SHARD_INDEX)
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"{hf_dir / HF_SHARD_INDEX} has no weight_map")
+        tensors = {}
+        for shard in sorted(set(weight_map.values())):
+            tensors.update(load_tensors(hf_dir / shard))
+    elif (hf_dir / HF_TORCH_WEIGHTS).is_file():
+        tensors = load_torch(hf_dir / HF_TORCH_WEIGHTS)
+        if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+            raise ValueError(f"{hf_dir / HF_TORCH_WEIGHTS} is not a state dict of tensors")
+    else:
+        raise FileNotFoundError(f"{hf_dir} has no weights ({HF_WEIGHTS} or {HF_TORCH_WEIGHTS})")
+    return {k if k.startswith(("transformer.", "lm_head.")) else f"transformer.{k}": v for k, v in tensors.items()}
+
+
+def _train_config(hf_data: dict[str, Any], model_config: GPTConfig, tokenizer_name: str) -> TrainConfig:
+    """The run's training settings: those saved by export_hf when they still describe this
+    model, else the defaults with the model's shape (what `attnlab train` would need to
+    train a model like it)."""
+    saved = hf_data.get(ATTNLAB_KEY)
+    if isinstance(saved, dict) and isinstance(saved.get("train"), dict):
+        try:
+            train = TrainConfig.from_dict(saved["train"])
+            if train.model_config(model_config.vocab_size) == model_config:
+                return train
+        except (TypeError, ValueError):
+            pass
+    fields = {name: getattr(model_config, name) for name in ("n_layers", "n_heads", "d_model", "d_ff",
+              "activation", "norm", "dropout", "bias", "qkv_bias", "tie_weights", "lm_head_bias")}
+    tokenizer = tokenizer_name if tokenizer_name in ("char", "bpe", "gpt2") else "bpe"
+    return TrainConfig(block_size=model_config.max_seq_len, tokenizer=tokenizer, **fields)
+
+
+def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Turn a local GPT-2-format folder (config.json, weights, tokenizer files) into an attnlab
+    run folder that `attnlab.checkpoint.load_model` (and every command) loads."""
+    transformers = _transformers()
+    hf_dir = Path(hf_dir)
+    check_destination(out_run_dir, overwrite)
+    if not hf_dir.is_dir():
+        raise FileNotFoundError(f"{hf_dir} is not a folder")
+    if not (hf_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{hf_dir} has no config.json: not a Hugging Face model folder")
+    hf_data = load_json(hf_dir / "config.json")
+    model_type = hf_data.get("model_type") if isinstance(hf_data, dict) else None
+    if model_type != "gpt2":
+        raise ValueError(f"{hf_dir / 'config.json'}: model_type is {model_type!r}; only GPT-2 ('gpt2') "
+                         f"models can be imported")
+    config = config_from_hf(transformers.GPT2Config.from_dict(hf_data))
+    model = GPT(config)
+    load_into_gpt(model, state_dict_from_hf(read_hf_weights(hf_dir), config))
+    tokenizer = load_hf_tokenizer(hf_dir)
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ValueError(f"{hf_dir}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
+                         f"vocab_size is {config.vocab_size}")
+    train = _train_config(hf_data, config, tokenizer.name)
+    with atomic_folder(out_run_dir, overwrite) as tmp:
+        tokenizer.save(tmp / TOKENIZER_DIR)
+        save_tensors(tmp / WEIGHTS, model_state_dict(model), metadata={"format": "pt"})
+        save_json(tmp / CONFIG, {"kind": "gpt", "model": config.to_dict(), "train": train.to_dict(),
+                                 "tokenizer": tokenizer.name})
+    return Path(out_run_dir)

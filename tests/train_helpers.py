@@ -1,0 +1,32 @@
+"""Helpers shared by the training tests (imported, not a pytest conftest)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import attnlab.cli
+
+# A few paragraphs of text: enough characters for tiny models and every split.
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
+        "All:\nSpeak, speak.\n\n"
+        "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 30
+
+# A model and schedule small enough that a whole run takes about a second.
+TINY = ["--n-layers", "1", "--n-heads", "2", "--d-model", "16", "--block-size", "16", "--batch-size", "4",
+        "--max-iters", "6", "--eval-interval", "3", "--eval-iters", "2", "--warmup-iters", "2",
+        "--sample-tokens", "8", "--no-progress"]
+
+
+def cli_main(argv: list[str]) -> int:
+    """`attnlab ARGV...` in this process."""
+    return attnlab.cli.main(argv)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine run far faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
