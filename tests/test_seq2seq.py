@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -17,7 +19,8 @@ from attnlab.model.embeddings import SinusoidalPositionalEncoding, save_position
 from attnlab.model.seq2seq import Decoder, Encoder, EncoderDecoder, copy_from_torch_transformer
 from attnlab.seq2seq_tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
                                    plus2_regression_data)
-from attnlab.seq2seq_train import get_lr, train_plus2_regression, train_seq2seq
+from attnlab.seq2seq_train import train_plus2_regression, train_seq2seq
+from attnlab.train import get_lr
 
 
 @pytest.fixture(autouse=True)
@@ -296,17 +299,18 @@ def test_diagonal_mass_and_capture():
     torch.testing.assert_close(out, model(src, tgt)[0])  # the explicit path gives the fast path's output
 
 
-def test_get_lr():
-    assert get_lr(0, 1.0, 100, warmup=10) == pytest.approx(0.1)
-    assert get_lr(10, 1.0, 100, warmup=10) == pytest.approx(1.0)
-    assert get_lr(100, 1.0, 100, warmup=10) == pytest.approx(0.1)
-    assert get_lr(50, 1.0, 100, decay=False) == 1.0
+def test_get_lr_as_seq2seq_uses_it():  # cosine to lr / 10; min_lr = lr is a constant rate
+    assert get_lr(0, 1.0, 0.1, warmup_iters=10, decay_iters=100) == pytest.approx(0.1)
+    assert get_lr(10, 1.0, 0.1, warmup_iters=10, decay_iters=100) == pytest.approx(1.0)
+    assert get_lr(100, 1.0, 0.1, warmup_iters=10, decay_iters=100) == pytest.approx(0.1)
+    assert get_lr(50, 1.0, 1.0, warmup_iters=0, decay_iters=100) == 1.0
 
 
 # --- training ---------------------------------------------------------------------------------------------
 def test_plus2_regression_runs_the_seed_program_shape():
     losses = []
-    model, _, result = train_plus2_regression(epochs=30, on_step=lambda s, loss: losses.append(loss))
+    model, result = train_plus2_regression(
+        epochs=30, on_event=lambda kind, info: losses.append(info["loss"]) if kind == "step" else None)
     assert len(losses) == 31  # epochs 0..30, as the seed's range(epochs + 1)
     assert losses[-1] < losses[0]
     assert len(result["teacher_forced"]) == len(result["autoregressive"]) == 5
@@ -329,6 +333,37 @@ def test_copy_task_reaches_100_percent_held_out():
 
 
 COPY_STEPS = 400
+
+
+@pytest.mark.parametrize("stop_at", [3, 4])  # at a checkpoint step, and between two
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop_at):
+    task = TokenTask("reverse", vocab=4, min_len=1, max_len=3)
+    cfg = Seq2SeqConfig(src_vocab_size=task.src_vocab_size, tgt_vocab_size=task.tgt_vocab_size, max_seq_len=4,
+                        d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, norm="pre",
+                        dropout=0.1)  # dropout: the RNG state must be restored too
+
+    def batch(step: int):
+        return task.sample(8, torch.Generator().manual_seed(step), held_out=False)
+
+    def run(name: str, resume: bool = False, on_event=None):
+        torch.manual_seed(0)
+        model = EncoderDecoder(cfg)
+        _, step, interrupted = train_seq2seq(model, batch, steps=8, lr=3e-3, warmup=2, run_dir=tmp_path / name,
+                                             resume=resume, save_every=3, on_event=on_event)
+        return model, step, interrupted
+
+    def press_ctrl_c(kind, info):
+        if kind == "step" and info["step"] == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)  # the loop saves and stops after this step
+
+    straight, _, _ = run("straight")
+    _, step, interrupted = run("resumed", on_event=press_ctrl_c)
+    assert interrupted and step == stop_at
+    assert json.loads((tmp_path / "resumed" / "state.json").read_text())["step"] == stop_at
+    resumed, step, interrupted = run("resumed", resume=True)
+    assert step == 8 and not interrupted
+    for name, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
 
 
 # --- CLI ------------------------------------------------------------------------------------------------
@@ -376,6 +411,10 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
     assert "resuming" in text and "held-out exact match" in text and "anti-diagonal mass" in text
     other_task = [("copy" if a == "reverse" else a) for a in argv]
     assert main([*other_task, "--steps", "12", "--resume"]) == 2  # trained on another task
+    capsys.readouterr()
+    assert main(["generate", "--run", str(out)]) == 2  # not a GPT run
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("attnlab: error:") and "\n" not in err
 
 
 def test_cli_regression_prints_both_predictions(tmp_path, capsys):

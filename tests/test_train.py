@@ -45,23 +45,24 @@ def logged(run_dir) -> list[dict]:
 # --- get_lr ----------------------------------------------------------------------------------
 
 def test_get_lr_warmup_cosine_and_floor():
-    cfg = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, max_iters=2000)
-    assert get_lr(0, cfg) == pytest.approx(1e-5)
-    assert get_lr(49, cfg) == pytest.approx(5e-4)
-    assert get_lr(99, cfg) == pytest.approx(1e-3)
-    assert get_lr(100, cfg) == pytest.approx(1e-3)  # the top of the cosine
-    assert get_lr(1050, cfg) == pytest.approx(5.5e-4)  # halfway: (max + min) / 2
-    assert get_lr(2000, cfg) == pytest.approx(1e-4)
-    assert get_lr(5000, cfg) == pytest.approx(1e-4)
-    decay = [get_lr(s, cfg) for s in range(100, 2001)]
+    def lr(step: int) -> float:
+        return get_lr(step, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, decay_iters=2000)
+
+    assert lr(0) == pytest.approx(1e-5)
+    assert lr(49) == pytest.approx(5e-4)
+    assert lr(99) == pytest.approx(1e-3)
+    assert lr(100) == pytest.approx(1e-3)  # the top of the cosine
+    assert lr(1050) == pytest.approx(5.5e-4)  # halfway: (max + min) / 2
+    assert lr(2000) == pytest.approx(1e-4)
+    assert lr(5000) == pytest.approx(1e-4)
+    decay = [lr(s) for s in range(100, 2001)]
     assert all(a >= b for a, b in zip(decay, decay[1:]))  # never increases after warmup
 
 
-def test_get_lr_respects_lr_decay_iters_and_no_warmup():
-    cfg = TrainConfig(learning_rate=1.0, min_lr=0.0, warmup_iters=0, max_iters=100, lr_decay_iters=10)
-    assert get_lr(0, cfg) == pytest.approx(1.0)
-    assert get_lr(5, cfg) == pytest.approx(0.5)
-    assert get_lr(10, cfg) == 0.0 and get_lr(50, cfg) == 0.0
+def test_get_lr_decays_over_decay_iters_without_warmup():
+    assert get_lr(0, 1.0, 0.0, warmup_iters=0, decay_iters=10) == pytest.approx(1.0)
+    assert get_lr(5, 1.0, 0.0, warmup_iters=0, decay_iters=10) == pytest.approx(0.5)
+    assert get_lr(10, 1.0, 0.0, 0, 10) == 0.0 and get_lr(50, 1.0, 0.0, 0, 10) == 0.0
 
 
 # --- estimate_loss ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     runs/<name>/
       config.json        {"kind": "gpt", "model": GPTConfig, "train": TrainConfig, "tokenizer": name}
+                         (an encoder-decoder run: "kind": "seq2seq", see attnlab.seq2seq_train)
       tokenizer/         the tokenizer (tokenizer.save)
       model.safetensors  the weights (a tied lm_head is stored once, as the token embedding)
       optimizer.pt       AdamW + GradScaler state and the RNG states (torch.load, weights_only)
@@ -15,6 +16,7 @@ so the step it names always has its weights and optimizer state on disk.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -71,16 +73,16 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[GPTConfig, TrainConfig,
     return GPTConfig.from_dict(data["model"]), TrainConfig.from_dict(data["train"]), data.get("tokenizer", "")
 
 
-def model_state_dict(model: GPT) -> dict[str, torch.Tensor]:
-    """The weights to save: a tied lm_head.weight is the token embedding, so it is left out
-    (safetensors refuses shared storage) and re-tied on load."""
+def model_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights to save: a GPT's tied lm_head.weight is the token embedding, so it is left
+    out (safetensors refuses shared storage) and re-tied on load."""
     state = model.state_dict()
-    if model.config.tie_weights:
+    if getattr(model.config, "tie_weights", False):
         state.pop("lm_head.weight", None)
     return state
 
 
-def load_weights(model: GPT, path: str | os.PathLike, device: str | torch.device = "cpu") -> None:
+def load_weights(model: torch.nn.Module, path: str | os.PathLike, device: str | torch.device = "cpu") -> None:
     """Load model.safetensors into `model`; missing/extra keys or shapes -> ValueError."""
     tensors = load_tensors(path, device=device)
     expected = model_state_dict(model)
@@ -95,13 +97,40 @@ def load_weights(model: GPT, path: str | os.PathLike, device: str | torch.device
     model.load_state_dict(tensors, strict=False)  # lm_head.weight stays tied to the embedding
 
 
-def save_checkpoint(run_dir: str | os.PathLike, model: GPT, training_state: dict[str, Any],
+def save_checkpoint(run_dir: str | os.PathLike, model: torch.nn.Module, training_state: dict[str, Any],
                     state: dict[str, Any]) -> None:
     """Weights, then optimizer/RNG state, then state.json (the step these belong to)."""
     run_dir = Path(run_dir)
     save_tensors(run_dir / WEIGHTS, model_state_dict(model), metadata={"format": "pt"})
     save_torch(run_dir / OPTIMIZER, training_state)
     save_json(run_dir / STATE, state)
+
+
+def training_state(optimizer: torch.optim.Optimizer, device: torch.device, scaler: torch.amp.GradScaler | None = None,
+                   batch_generator: torch.Generator | None = None) -> dict[str, Any]:
+    """What an exact resume needs besides the weights: the optimizer (and GradScaler) state, the
+    generator that draws the batches, and the RNG states (dropout)."""
+    return {
+        "optimizer": optimizer.state_dict(),
+        "grad_scaler": None if scaler is None else scaler.state_dict(),
+        "batch_generator": None if batch_generator is None else batch_generator.get_state(),
+        "cpu_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    }
+
+
+def restore_training_state(saved: dict[str, Any], optimizer: torch.optim.Optimizer, device: torch.device,
+                           scaler: torch.amp.GradScaler | None = None,
+                           batch_generator: torch.Generator | None = None) -> None:
+    """Put back what training_state saved."""
+    optimizer.load_state_dict(saved["optimizer"])
+    if scaler is not None:
+        scaler.load_state_dict(saved["grad_scaler"])
+    if batch_generator is not None:
+        batch_generator.set_state(saved["batch_generator"])
+    torch.set_rng_state(saved["cpu_rng"])
+    if device.type == "cuda" and saved.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -130,6 +159,33 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
     model = GPT(model_config)
     load_weights(model, run_dir / WEIGHTS)
     return model.to(device).eval(), tokenizer
+
+
+class MetricsWriter:
+    """metrics.jsonl (+ loss.png redrawn at each evaluation, + TensorBoard if installed)."""
+
+    def __init__(self, run_dir: Path, enabled: bool):
+        self.run_dir, self.enabled, self.tensorboard = run_dir, enabled, None
+        if enabled and importlib.util.find_spec("tensorboard") is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def write(self, record: dict[str, Any], plot: bool = False) -> None:
+        if not self.enabled:
+            return
+        with open(self.run_dir / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key != "step" and value is not None:
+                    self.tensorboard.add_scalar(key, value, record["step"])
+        if plot:
+            plot_losses(self.run_dir)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

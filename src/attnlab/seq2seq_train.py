@@ -1,126 +1,103 @@
-"""Training an encoder-decoder: one explicit loop, and plain-data checkpoints.
+"""Training an encoder-decoder with the GPT's loop (`attnlab.train.train_loop`) and run folder.
 
-Every step of the loop is visible: get a batch (the task hook), forward with teacher forcing,
-loss, backward, clip, learning rate, optimizer step, report. The task decides what a batch is
-(`get_batch(step)`); the loop does not know about copy, sort or seed 002's regression.
+Only the task hooks differ: `get_batch(step)` is the task (a Seq2SeqBatch; the loop does not
+know about copy, sort or seed 002's regression), and the loss is the model's teacher-forced
+forward. The learning rate warms up, then decays along a cosine to lr/10.
 
-A run folder holds `config.json` ({"kind": "seq2seq", "model": Seq2SeqConfig, "task": ...,
-"train": ...}), `model.safetensors`, `optimizer.pt` and `state.json` ({"step": ...}).
+A run folder is `attnlab.checkpoint`'s, with config.json {"kind": "seq2seq", "model":
+Seq2SeqConfig, "task": ..., "train": ...}: model.safetensors, optimizer.pt (Adam and the RNG
+state) and state.json ({"step": ...}), each written atomically, state.json last.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn as nn
 
+from attnlab import checkpoint as ckpt
 from attnlab.config import Seq2SeqConfig
-from attnlab.io import load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
+from attnlab.io import load_json, save_json
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.seq2seq_tasks import Seq2SeqBatch
+from attnlab.train import EventFn, get_lr, train_loop
 
 KIND = "seq2seq"
 
 
-def get_lr(step: int, lr: float, steps: int, warmup: int = 0, decay: bool = True) -> float:
-    """Linear warmup over `warmup` steps, then cosine decay to lr/10 at `steps` (or constant).
+def teacher_forced_loss(model: EncoderDecoder, batch: Seq2SeqBatch) -> torch.Tensor:
+    """The decoder reads the true previous targets (tgt_in) and predicts the next ones (labels)."""
+    _, loss = model(batch.src, batch.tgt_in, batch.labels, src_key_padding_mask=batch.src_pad,
+                    tgt_key_padding_mask=batch.tgt_pad)
+    return loss
 
-    >>> get_lr(0, 1.0, 100, warmup=10), get_lr(10, 1.0, 100, warmup=10), get_lr(100, 1.0, 100, warmup=10)
-    (0.1, 1.0, 0.1)
+
+def train_seq2seq(model: EncoderDecoder, get_batch: Callable[[int], Seq2SeqBatch], steps: int, lr: float,
+                  warmup: int = 0, min_lr: float | None = None, grad_clip: float = 1.0,
+                  run_dir: str | Path | None = None, resume: bool = False, save_every: int = 500,
+                  on_event: EventFn | None = None) -> tuple[torch.optim.Optimizer, int, bool]:
+    """Train with Adam up to `steps` -> (the optimizer, the step reached, stopped by Ctrl-C).
+
+    get_batch(step) is the task hook: a Seq2SeqBatch, or any object with src, tgt_in, labels and
+    src_pad/tgt_pad (seed 002's regression: the same batch every step). The learning rate warms
+    up over `warmup` steps, then decays to min_lr (default lr / 10; lr for a constant rate);
+    grad_clip 0 is no clipping. With run_dir a checkpoint is saved every save_every steps, at the
+    end and on Ctrl-C; resume=True continues from it (`model` must have the run's config).
     """
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    if not decay or steps <= warmup:
-        return lr
-    progress = min(1.0, (step - warmup) / (steps - warmup))
-    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    cpu = torch.device("cpu")
+    step = 0
+    if resume:
+        state, saved = ckpt.load_checkpoint(run_dir)
+        ckpt.load_weights(model, Path(run_dir) / ckpt.WEIGHTS)
+        ckpt.restore_training_state(saved, optimizer, cpu)
+        step = state["step"]
+    if on_event is not None:
+        on_event("start", {"step": step, "max_iters": steps, "device": "cpu", "dtype": "fp32",
+                           "parameters": sum(p.numel() for p in model.parameters())})
+
+    def save(step: int) -> None:
+        ckpt.save_checkpoint(run_dir, model, ckpt.training_state(optimizer, cpu), {"step": step})
+        if on_event is not None:
+            on_event("checkpoint", {"step": step, "path": str(run_dir)})
+
+    min_lr = lr / 10 if min_lr is None else min_lr
+    step, interrupted = train_loop(
+        model, optimizer, get_batch, teacher_forced_loss, lambda step: get_lr(step, lr, min_lr, warmup, steps),
+        step, steps, grad_clip=grad_clip, eval_interval=save_every, evaluate_first=not resume,
+        save=None if run_dir is None else save, run_dir=None if run_dir is None else Path(run_dir),
+        on_step=None if on_event is None else (lambda info: on_event("step", info)))
+    return optimizer, step, interrupted
 
 
-def train_seq2seq(
-    model: EncoderDecoder,
-    get_batch: Callable[[int], Seq2SeqBatch],
-    steps: int,
-    lr: float,
-    optimizer: torch.optim.Optimizer | None = None,
-    start_step: int = 0,
-    warmup: int = 0,
-    decay: bool = True,
-    grad_clip: float | None = 1.0,
-    on_step: Callable[[int, float], None] | None = None,
-) -> torch.optim.Optimizer:
-    """Train from `start_step` up to `steps`; on_step(step, loss) after every step -> the optimizer.
-
-    `get_batch(step)` is the task hook: a Seq2SeqBatch (token tasks) or any object with
-    src, tgt_in, labels and optional src_pad/tgt_pad (seed 002's regression: the same batch
-    every step, labels the target values).
-    """
-    if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for step in range(start_step, steps):
-        batch = get_batch(step)
-        _, loss = model(batch.src, batch.tgt_in, batch.labels, src_key_padding_mask=batch.src_pad,
-                        tgt_key_padding_mask=batch.tgt_pad)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        for group in optimizer.param_groups:
-            group["lr"] = get_lr(step, lr, steps, warmup, decay)
-        optimizer.step()
-        if on_step is not None:
-            on_step(step, loss.item())
-    model.eval()
-    return optimizer
-
-
-def save_checkpoint(run_dir: str | Path, model: EncoderDecoder, optimizer: torch.optim.Optimizer,
-                    step: int, task: dict[str, Any], train: dict[str, Any],
-                    state: dict[str, Any] | None = None) -> None:
-    """Write the run folder; each file atomically, config last but one, state last."""
-    run_dir = Path(run_dir)
-    save_tensors(run_dir / "model.safetensors", model.state_dict())
-    save_torch(run_dir / "optimizer.pt", optimizer.state_dict())
-    save_json(run_dir / "config.json", {"kind": KIND, "model": model.config.to_dict(), "task": task, "train": train})
-    save_json(run_dir / "state.json", {"step": step, **(state or {})})
+def save_run_config(run_dir: str | Path, config: Seq2SeqConfig, task: dict[str, Any], train: dict[str, Any]) -> None:
+    """config.json, written once when a run starts."""
+    save_json(Path(run_dir) / ckpt.CONFIG, {"kind": KIND, "model": config.to_dict(), "task": task, "train": train})
 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """config.json of a seq2seq run; another kind of run (e.g. a GPT) is a one-line ValueError."""
-    config = load_json(Path(run_dir) / "config.json")
+    config = load_json(Path(run_dir) / ckpt.CONFIG)
     if not isinstance(config, dict) or config.get("kind") != KIND:
         kind = config.get("kind") if isinstance(config, dict) else None
         raise ValueError(f"{run_dir} holds a {kind!r} checkpoint, not a {KIND!r} one")
     return config
 
 
-def load_checkpoint(run_dir: str | Path, lr: float = 1e-3) -> tuple[EncoderDecoder, torch.optim.Optimizer, dict, dict]:
-    """-> (model, optimizer, config.json dict, state.json dict), for resuming or evaluating."""
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    model = EncoderDecoder(Seq2SeqConfig.from_dict(config["model"]))
-    tensors = load_tensors(run_dir / "model.safetensors")
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{run_dir}/model.safetensors does not match its config "
-                         f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    optimizer.load_state_dict(load_torch(run_dir / "optimizer.pt"))
-    state = load_json(run_dir / "state.json")
-    model.eval()
-    return model, optimizer, config, state
+def add_to_state(run_dir: str | Path, **results: Any) -> None:
+    """Record results (e.g. the held-out accuracy) next to the step in state.json."""
+    path = Path(run_dir) / ckpt.STATE
+    save_json(path, {**load_json(path), **results})
 
 
 def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqConfig | None = None,
-                           on_step: Callable[[int, float], None] | None = None,
-                           ) -> tuple[EncoderDecoder, torch.optim.Optimizer, dict]:
+                           run_dir: str | Path | None = None, on_event: EventFn | None = None,
+                           ) -> tuple[EncoderDecoder, dict]:
     """Seed 002's program with our parts: full-batch Adam on one sequence, epochs 0..`epochs`
     (so epochs + 1 updates, as the seed's `range(epochs + 1)`), constant lr, no clipping.
 
-    -> (model in eval mode, its optimizer, {"src", "target", "teacher_forced", "autoregressive"} as lists).
+    -> (model in eval mode, {"src", "target", "teacher_forced", "autoregressive"} as lists).
     teacher_forced is what the seed prints: the decoder is given the true previous targets.
     autoregressive feeds the decoder its own previous predictions, starting from 0.
     """
@@ -129,11 +106,11 @@ def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqC
     src, tgt, target = plus2_regression_data()  # (1, 5, 1) each
     model = EncoderDecoder(config or Seq2SeqConfig())
     batch = Seq2SeqBatch(src, None, tgt, None, target, torch.tensor([src.shape[1]]))
-    optimizer = train_seq2seq(model, lambda step: batch, steps=epochs + 1, lr=lr, decay=False, grad_clip=None,
-                              on_step=on_step)
+    train_seq2seq(model, lambda step: batch, steps=epochs + 1, lr=lr, min_lr=lr, grad_clip=0.0, run_dir=run_dir,
+                  on_event=on_event)
     with torch.no_grad():
         teacher_forced, _ = model(src, tgt)  # (1, 5, 1)
         autoregressive = model.greedy_decode(src, 0.0, src.shape[1])  # (1, 5, 1)
-    return model, optimizer, {"src": src.view(-1).tolist(), "target": target.view(-1).tolist(),
+    return model, {"src": src.view(-1).tolist(), "target": target.view(-1).tolist(),
                    "teacher_forced": teacher_forced.view(-1).tolist(),
                    "autoregressive": autoregressive.view(-1).tolist()}

@@ -1,23 +1,25 @@
-"""One explicit training loop for a GPT, nanoGPT style: everything it does is visible below.
+"""One explicit training loop, nanoGPT style, shared by the GPT and the encoder-decoder.
+
+`train_loop` is the loop; everything it does is visible there:
 
     for each step:
-        lr = get_lr(step)                                  warmup, then cosine decay
-        every eval_interval steps: estimate_loss, save a checkpoint
+        every eval_interval steps: evaluate (a hook), save a checkpoint (a hook)
+        lr = lr_at(step)                                   warmup, then cosine decay (get_lr)
         for each of grad_accum_steps micro-batches:
-            x, y = get_batch(...)                          this process's rows (DDP: strided by rank)
-            with autocast: loss = model(x, y)              bf16/fp16 matmuls if asked
+            batch = get_batch(step)                        the task hook: a GPT's (x, y), a seq2seq batch
+            with autocast: loss = loss_fn(model, batch)    bf16/fp16 matmuls if asked
             backward(loss / grad_accum_steps)              gradients add up over micro-batches
-        clip the gradient norm, AdamW step, zero the gradients
+        clip the gradient norm, optimizer step, zero the gradients, report (a hook)
 
-The loop reports progress through `on_event(kind, info)` and never prints; the CLI prints.
-Ctrl-C asks it to stop at the end of the current step: it saves a checkpoint and returns,
-and `resume=True` later continues exactly where it stopped.
+`train` sets it up for a GPT (device, DDP, resume, loss estimates, metrics);
+`attnlab.seq2seq_train.train_seq2seq` sets it up for an encoder-decoder. The loop never
+prints; the CLI prints. Ctrl-C asks it to stop at the end of the current step: it saves a
+checkpoint and returns, and resuming later continues exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import math
 import signal
@@ -43,22 +45,20 @@ class TrainingDiverged(ValueError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def get_lr(step: int, cfg: TrainConfig) -> float:
+def get_lr(step: int, learning_rate: float, min_lr: float, warmup_iters: int, decay_iters: int) -> float:
     """Learning rate at `step`: linear warmup to learning_rate, cosine decay to min_lr at
-    lr_decay_iters (default max_iters), then min_lr.
+    decay_iters, then min_lr. min_lr = learning_rate is a constant rate (after any warmup).
 
-    >>> cfg = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, max_iters=2000)
-    >>> get_lr(0, cfg), get_lr(99, cfg), get_lr(1050, cfg), get_lr(2000, cfg)
-    (1e-05, 0.001, 0.00055, 0.0001)
+    >>> get_lr(0, 1e-3, 1e-4, 100, 2000), get_lr(99, 1e-3, 1e-4, 100, 2000), get_lr(2000, 1e-3, 1e-4, 100, 2000)
+    (1e-05, 0.001, 0.0001)
     """
-    decay_iters = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
-    if step < cfg.warmup_iters:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_iters
+    if step < warmup_iters:
+        return learning_rate * (step + 1) / warmup_iters
     if step >= decay_iters:
-        return cfg.min_lr
-    progress = (step - cfg.warmup_iters) / (decay_iters - cfg.warmup_iters)  # 0 -> 1
+        return min_lr
+    progress = (step - warmup_iters) / (decay_iters - warmup_iters)  # 0 -> 1
     coeff = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
-    return cfg.min_lr + coeff * (cfg.learning_rate - cfg.min_lr)
+    return min_lr + coeff * (learning_rate - min_lr)
 
 
 @torch.no_grad()
@@ -138,6 +138,79 @@ def stop_on_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
+def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, get_batch: Callable[[int], Any],
+               loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], lr_at: Callable[[int], float],
+               start_step: int, max_iters: int, grad_accum_steps: int = 1, grad_clip: float = 0.0,
+               precision: contextlib.AbstractContextManager = contextlib.nullcontext(),
+               scaler: torch.amp.GradScaler | None = None, dist: DistInfo = DistInfo(), eval_interval: int = 0,
+               evaluate_first: bool = True, evaluate: Callable[[int], None] | None = None,
+               save: Callable[[int], None] | None = None, on_step: Callable[[dict[str, Any]], None] | None = None,
+               run_dir: Path | None = None) -> tuple[int, bool]:
+    """Train from start_step to max_iters -> (the step reached, whether Ctrl-C stopped it).
+
+    The task hooks: get_batch(step) -> one micro-batch; loss_fn(model, batch) -> the scalar loss.
+    Every eval_interval steps and at max_iters (0: only at max_iters): evaluate(step), then
+    save(step) (not at step 0; evaluate_first=False skips start_step, which a resumed run has
+    already evaluated). on_step({"step", "loss", "lr", "dt"}) after every step. `model` may be
+    compiled or DDP-wrapped; its gradients are averaged across ranks on the last micro-batch.
+    """
+    if scaler is None:  # a GradScaler is for fp16 only (it scales the loss against underflow)
+        scaler = torch.amp.GradScaler(enabled=False)
+    device = next(model.parameters()).device
+    step, interrupted = start_step, False
+    model.train()
+    with stop_on_ctrl_c() as ctrl_c:
+        while True:
+            # evaluate and checkpoint
+            at_eval = step == max_iters or (eval_interval > 0 and step % eval_interval == 0)
+            if at_eval and (evaluate_first or step != start_step):
+                if evaluate is not None:
+                    evaluate(step)
+                if save is not None and step > 0:
+                    save(step)
+            if step >= max_iters:
+                break
+            if any_rank(bool(ctrl_c), device):
+                if save is not None:
+                    save(step)
+                interrupted = True
+                break
+
+            lr = lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            t0 = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            for micro in range(grad_accum_steps):
+                batch = get_batch(step)  # this process's rows (DDP: strided by rank)
+                # DDP averages gradients across ranks only on the last micro-batch
+                last_micro = micro == grad_accum_steps - 1
+                no_sync = model.no_sync() if dist.enabled and not last_micro else contextlib.nullcontext()
+                with no_sync:
+                    with precision:
+                        loss = loss_fn(model, batch) / grad_accum_steps
+                    scaler.scale(loss).backward()
+                loss_sum += loss.detach().float()
+            loss_value = all_reduce_mean(loss_sum).item()
+            if not math.isfinite(loss_value):
+                optimizer.zero_grad(set_to_none=True)
+                kept = (f"the last good checkpoint (step {_saved_step(run_dir)}) is kept in {run_dir}"
+                        if run_dir is not None and (run_dir / ckpt.STATE).is_file() else "no checkpoint was saved")
+                raise TrainingDiverged(f"the loss became {loss_value} at step {step}; training stopped and "
+                                       f"{kept} (try a lower learning rate, or fp32)")
+            if grad_clip > 0:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if on_step is not None:
+                on_step({"step": step, "loss": loss_value, "lr": lr, "dt": time.perf_counter() - t0})
+    model.eval()
+    return step, interrupted
+
+
 def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, tokenizer, run_dir: str | Path,
           resume: bool = False, dist: DistInfo = DistInfo(), on_event: EventFn | None = None) -> TrainResult:
     """Train a GPT on token ids; write checkpoints and metrics into run_dir (rank 0 only).
@@ -161,20 +234,14 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.dtype == "fp16")
     batch_generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: see get_batch
     torch.manual_seed(cfg.seed + dist.rank)  # dropout masks differ between ranks
-    step, best_val = 0, None
+    step, best_val, last_losses = 0, None, None
     if resume:
         state, saved = ckpt.load_checkpoint(run_dir)
         ckpt.load_weights(raw_model, run_dir / ckpt.WEIGHTS, device)
-        optimizer.load_state_dict(saved["optimizer"])
-        scaler.load_state_dict(saved["grad_scaler"])
-        batch_generator.set_state(saved["batch_generator"])
-        torch.set_rng_state(saved["cpu_rng"])
-        if device.type == "cuda" and saved.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+        ckpt.restore_training_state(saved, optimizer, device, scaler, batch_generator)
         step, best_val = state["step"], state.get("best_val_loss")
         if dist.is_main:
             ckpt.truncate_metrics(run_dir, step)
-    start_step = step
 
     # torch.compile wraps the model and DDP wraps that; checkpoints come from raw_model, so
     # no "_orig_mod." or "module." prefixes reach the files.
@@ -185,93 +252,58 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
 
         model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
 
-    def save(last_losses: dict[str, float] | None) -> None:
-        if not dist.is_main:
-            return
-        training_state = {
-            "optimizer": optimizer.state_dict(), "grad_scaler": scaler.state_dict(),
-            "batch_generator": batch_generator.get_state(), "cpu_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        }
-        ckpt.save_checkpoint(run_dir, raw_model, training_state, {
-            "step": step, "best_val_loss": best_val, "last_losses": last_losses,
-            "tokens_seen": step * tokens_per_step})
-        emit("checkpoint", {"step": step, "path": str(run_dir)})
-
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * dist.world_size
     mc = raw_model.config
     token_flops = flops_per_token(raw_model.num_parameters(non_embedding=True), mc.n_layers, mc.n_heads,
                                   mc.d_head, mc.max_seq_len)
     peak, peak_source = peak_flops(device, cfg.dtype) if dist.is_main else (0.0, "")
-    metrics = _MetricsWriter(run_dir, enabled=dist.is_main)
+    metrics = ckpt.MetricsWriter(run_dir, enabled=dist.is_main)
     emit("start", {"step": step, "max_iters": cfg.max_iters, "device": str(device), "dtype": cfg.dtype,
                    "parameters": raw_model.num_parameters(), "tokens_per_step": tokens_per_step,
                    "world_size": dist.world_size, "peak_flops": peak, "peak_source": peak_source})
 
-    last_losses, interrupted, started = None, False, time.perf_counter()
-    raw_model.train()
-    with stop_on_ctrl_c() as ctrl_c:
-        while True:
-            # evaluate and checkpoint (not again at the step a resumed run starts from)
-            if (step % cfg.eval_interval == 0 or step == cfg.max_iters) and not (resume and step == start_step):
-                local = estimate_loss(eval_model, {"train": train_data, "val": val_data}, cfg.batch_size,
-                                      cfg.block_size, cfg.eval_iters, device, cfg.seed + 1, cfg.dtype,
-                                      dist.rank, dist.world_size)
-                last_losses = {k: all_reduce_mean(torch.tensor(v, device=device)).item() for k, v in local.items()}
-                best_val = last_losses["val"] if best_val is None else min(best_val, last_losses["val"])
-                metrics.write({"step": step, "train_loss": last_losses["train"], "val_loss": last_losses["val"]},
-                              plot=True)
-                emit("eval", {"step": step, **last_losses})
-                if step > 0:
-                    save(last_losses)
-            if step >= cfg.max_iters:
-                break
-            if any_rank(bool(ctrl_c), device):
-                save(last_losses)
-                interrupted = True
-                break
+    # the hooks train_loop calls
+    def get_gpt_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return get_batch(train_data, cfg.batch_size, cfg.block_size, batch_generator, device,
+                         dist.rank, dist.world_size)  # (B, T), (B, T)
 
-            lr = get_lr(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            t0 = time.perf_counter()
-            loss_sum = torch.zeros((), device=device)
-            for micro in range(cfg.grad_accum_steps):
-                x, y = get_batch(train_data, cfg.batch_size, cfg.block_size, batch_generator, device,
-                                 dist.rank, dist.world_size)  # (B, T), (B, T)
-                # DDP averages gradients across ranks only on the last micro-batch
-                last_micro = micro == cfg.grad_accum_steps - 1
-                no_sync = model.no_sync() if dist.enabled and not last_micro else contextlib.nullcontext()
-                with no_sync:
-                    with ctx:
-                        _, loss = model(x, y)
-                        loss = loss / cfg.grad_accum_steps
-                    scaler.scale(loss).backward()
-                loss_sum += loss.detach().float()
-            loss_value = all_reduce_mean(loss_sum).item()
-            if not math.isfinite(loss_value):
-                optimizer.zero_grad(set_to_none=True)
-                kept = (f"the last good checkpoint (step {_saved_step(run_dir)}) is kept in {run_dir}"
-                        if (run_dir / ckpt.STATE).is_file() else "no checkpoint was saved yet")
-                raise TrainingDiverged(f"the loss became {loss_value} at step {step}; training stopped and "
-                                       f"{kept} (try a lower --learning-rate or --dtype fp32)")
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
+    def next_token_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        _, loss = model(x, y)
+        return loss
 
-            dt = time.perf_counter() - t0
-            tokens_per_s = tokens_per_step / dt
-            info = {"step": step, "loss": loss_value, "lr": lr, "tokens_per_s": tokens_per_s,
-                    "mfu": mfu(tokens_per_s, token_flops, peak) if peak else None}
-            if step % cfg.log_interval == 0:
-                metrics.write(info)
-            emit("step", info)
+    def evaluate(step: int) -> None:
+        nonlocal best_val, last_losses
+        local = estimate_loss(eval_model, {"train": train_data, "val": val_data}, cfg.batch_size, cfg.block_size,
+                              cfg.eval_iters, device, cfg.seed + 1, cfg.dtype, dist.rank, dist.world_size)
+        last_losses = {k: all_reduce_mean(torch.tensor(v, device=device)).item() for k, v in local.items()}
+        best_val = last_losses["val"] if best_val is None else min(best_val, last_losses["val"])
+        metrics.write({"step": step, "train_loss": last_losses["train"], "val_loss": last_losses["val"]}, plot=True)
+        emit("eval", {"step": step, **last_losses})
+
+    def save(step: int) -> None:
+        if not dist.is_main:
+            return
+        ckpt.save_checkpoint(run_dir, raw_model, ckpt.training_state(optimizer, device, scaler, batch_generator), {
+            "step": step, "best_val_loss": best_val, "last_losses": last_losses,
+            "tokens_seen": step * tokens_per_step})
+        emit("checkpoint", {"step": step, "path": str(run_dir)})
+
+    def report(info: dict[str, Any]) -> None:
+        tokens_per_s = tokens_per_step / info.pop("dt")
+        info.update(tokens_per_s=tokens_per_s, mfu=mfu(tokens_per_s, token_flops, peak) if peak else None)
+        if info["step"] % cfg.log_interval == 0:
+            metrics.write(info)
+        emit("step", info)
+
+    decay_iters = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
+    started = time.perf_counter()
+    step, interrupted = train_loop(
+        model, optimizer, get_gpt_batch, next_token_loss,
+        lambda step: get_lr(step, cfg.learning_rate, cfg.min_lr, cfg.warmup_iters, decay_iters),
+        step, cfg.max_iters, cfg.grad_accum_steps, cfg.grad_clip, ctx, scaler, dist, cfg.eval_interval,
+        evaluate_first=not resume, evaluate=evaluate, save=save, on_step=report, run_dir=run_dir)
     metrics.close()
-    raw_model.eval()
     return TrainResult(raw_model, step, best_val, last_losses, interrupted, time.perf_counter() - started)
 
 
@@ -280,30 +312,3 @@ def _saved_step(run_dir: Path) -> int | str:
         return json.loads((run_dir / ckpt.STATE).read_text())["step"]
     except (OSError, ValueError, KeyError):
         return "?"
-
-
-class _MetricsWriter:
-    """metrics.jsonl (+ loss.png redrawn at each evaluation, + TensorBoard if installed)."""
-
-    def __init__(self, run_dir: Path, enabled: bool):
-        self.run_dir, self.enabled, self.tensorboard = run_dir, enabled, None
-        if enabled and importlib.util.find_spec("tensorboard") is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-    def write(self, record: dict[str, Any], plot: bool = False) -> None:
-        if not self.enabled:
-            return
-        with open(self.run_dir / ckpt.METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if key != "step" and value is not None:
-                    self.tensorboard.add_scalar(key, value, record["step"])
-        if plot:
-            ckpt.plot_losses(self.run_dir)
-
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()

@@ -12,13 +12,15 @@ from typing import Callable
 
 import torch
 
+from attnlab import checkpoint as ckpt
 from attnlab.cli import CLIError
+from attnlab.cli.train import Progress
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import save_positional_encoding_png, sinusoidal_table
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, capture_cross_attention,
                                    diagonal_mass, exact_match, plus2_regression_data)
-from attnlab.seq2seq_train import (load_checkpoint, read_run_config, save_checkpoint, train_plus2_regression,
+from attnlab.seq2seq_train import (add_to_state, read_run_config, save_run_config, train_plus2_regression,
                                    train_seq2seq)
 
 EVAL_SEED = 1234  # the held-out evaluation set does not depend on --seed
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.resume and not args.out:
         raise CLIError("--resume needs --out (the run folder to continue)")
-    if args.out and (Path(args.out) / "config.json").exists():
+    if args.out and (Path(args.out) / ckpt.CONFIG).exists():
         read_run_config(args.out)  # refuses another kind of checkpoint
         if not args.resume:
             raise CLIError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
@@ -107,24 +109,22 @@ def model_config(args: argparse.Namespace, task: TokenTask | None) -> Seq2SeqCon
     )
 
 
-def progress(total: int, initial: int, disable: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, disable=disable, unit="step", dynamic_ncols=True)
-
-
 def run_regression(args: argparse.Namespace, config: Seq2SeqConfig) -> int:
     torch.manual_seed(args.seed)
-    epochs = args.steps or 500
-    bar = progress(epochs + 1, 0, args.no_progress)
+    epochs, lr = args.steps or 500, args.lr or 1e-3
+    if args.out:
+        save_run_config(args.out, config, {"name": REGRESSION_TASK}, {"epochs": epochs, "lr": lr, "seed": args.seed})
+    progress = Progress(print, enabled=not args.no_progress)  # attnlab train's bar
 
-    def on_step(step: int, loss: float) -> None:
-        bar.update(1)
-        if step % 50 == 0:
-            bar.write(f"Epoch {step:4d}/{epochs} | Loss: {loss:.6f}")
+    def on_event(kind: str, info: dict) -> None:
+        progress(kind, info)
+        if kind == "step" and (info["step"] - 1) % 50 == 0:  # the seed's log line, every 50 epochs
+            progress.write(f"Epoch {info['step'] - 1:4d}/{epochs} | Loss: {info['loss']:.6f}")
 
-    model, optimizer, result = train_plus2_regression(epochs, args.lr or 1e-3, config, on_step)
-    bar.close()
+    try:
+        model, result = train_plus2_regression(epochs, lr, config, args.out, on_event)
+    finally:
+        progress.close()
     fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
     print("\n--- after training ---")
     print(f"input:                        {fmt(result['src'])}")
@@ -142,9 +142,7 @@ def run_regression(args: argparse.Namespace, config: Seq2SeqConfig) -> int:
     labels = lambda b, L: ([f"{v:g}" for v in result["src"]], tgt_labels)  # noqa: E731
     report_cross_attention(model, REGRESSION_TASK, batch, False, labels, args.png)
     if args.out:
-        train = {"epochs": epochs, "lr": args.lr or 1e-3, "seed": args.seed}
-        save_checkpoint(args.out, model, optimizer, epochs + 1,
-                        {"name": REGRESSION_TASK}, train, {"result": result})
+        add_to_state(args.out, result=result)
         print(f"saved {args.out}")
     return 0
 
@@ -153,37 +151,34 @@ def run_token_task(args: argparse.Namespace, task: TokenTask, config: Seq2SeqCon
     task_dict = {"name": task.name, "vocab": task.vocab, "min_len": task.min_len, "max_len": task.max_len}
     steps = args.steps or (2000 if task.name == "sort" else 800)
     lr = args.lr or 2e-3
-    train = {"steps": steps, "lr": lr, "warmup": args.warmup, "batch_size": args.batch_size, "seed": args.seed}
-    start_step, optimizer = 0, None
-    if args.resume and (Path(args.out) / "config.json").exists():
-        model, optimizer, saved, state = load_checkpoint(args.out, lr=lr)
+    resume = args.resume and (Path(args.out) / ckpt.CONFIG).exists()
+    if resume:
+        saved = read_run_config(args.out)
         if saved.get("task") != task_dict:
             raise CLIError(f"{args.out} was trained on {saved.get('task')}, not {task_dict}")
-        start_step = int(state["step"])
-        print(f"resuming {args.out} at step {start_step}")
-    else:
-        torch.manual_seed(args.seed)
-        model = EncoderDecoder(config)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"task {task.name}: values 0..{task.vocab - 1}, lengths {task.min_len}..{task.max_len}; "
-          f"{n_params:,} parameters")
+        config = Seq2SeqConfig.from_dict(saved["model"])
+        print(f"resuming {args.out} from its checkpoint")
+    elif args.out:
+        save_run_config(args.out, config, task_dict, {"steps": steps, "lr": lr, "warmup": args.warmup,
+                                                      "batch_size": args.batch_size, "seed": args.seed})
+    torch.manual_seed(args.seed)
+    model = EncoderDecoder(config)
+    print(f"task {task.name}: values 0..{task.vocab - 1}, lengths {task.min_len}..{task.max_len}")
 
     def get_batch(step: int):
         g = torch.Generator().manual_seed(args.seed * 1_000_003 + step)  # batch = f(seed, step): resumable
         return task.sample(args.batch_size, g, held_out=False)
 
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    bar = progress(steps, start_step, args.no_progress)
-
-    def on_step(step: int, loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if args.out and ((step + 1) % args.save_every == 0 or step + 1 == steps):
-            save_checkpoint(args.out, model, optimizer, step + 1, task_dict, train, {"loss": loss})
-
-    train_seq2seq(model, get_batch, steps, lr, optimizer=optimizer, start_step=start_step,
-                  warmup=args.warmup, on_step=on_step)
-    bar.close()
+    progress = Progress(print, enabled=not args.no_progress)  # attnlab train's bar
+    try:
+        _, step, interrupted = train_seq2seq(model, get_batch, steps, lr, warmup=args.warmup, run_dir=args.out,
+                                             resume=resume, save_every=args.save_every, on_event=progress)
+    finally:
+        progress.close()
+    if interrupted:
+        print(f"interrupted at step {step}" + (f": checkpoint saved in {args.out}; continue with --resume"
+                                               if args.out else " (nothing saved: no --out)"))
+        return 130
 
     held_out = task.sample(args.eval_size, torch.Generator().manual_seed(EVAL_SEED), held_out=True)
     acc, pred = exact_match(model, held_out, beam_width=args.beam)
@@ -196,7 +191,7 @@ def run_token_task(args: argparse.Namespace, task: TokenTask, config: Seq2SeqCon
         got = task.decode_values(pred[b].tolist())
         print(f"  {src} -> {got} {'ok' if got == want else f'(expected {want})'}")
     if args.out:
-        save_checkpoint(args.out, model, optimizer, steps, task_dict, train, {"held_out_exact_match": acc})
+        add_to_state(args.out, held_out_exact_match=acc)
 
     def labels(b: int, L: int) -> tuple[list[str], list[str]]:
         src = [str(v) for v in task.decode_values(held_out.src[b, :L].tolist())]
