@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from attnlab.checkpoint import read_metrics
 from attnlab.cli import main
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import SinusoidalPositionalEncoding, save_positional_encoding_png, sinusoidal_table
@@ -362,6 +363,8 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop_at):
     assert json.loads((tmp_path / "resumed" / "state.json").read_text())["step"] == stop_at
     resumed, step, interrupted = run("resumed", resume=True)
     assert step == 8 and not interrupted
+    losses = [[(m["step"], m["loss"]) for m in read_metrics(tmp_path / name)] for name in ("straight", "resumed")]
+    assert losses[0] == losses[1] and len(losses[0]) == 8
     for name, value in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], value), name
 

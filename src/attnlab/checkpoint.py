@@ -210,7 +210,8 @@ def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
 
 
 def plot_losses(run_dir: str | os.PathLike) -> Path | None:
-    """Draw loss.png from metrics.jsonl (training loss per step, train/val estimates)."""
+    """Draw loss.png from metrics.jsonl (training loss per step, train/val estimates): the
+    cross-entropy for a GPT and the seq2seq token tasks, the MSE for seed 002's regression."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no window
@@ -228,7 +229,7 @@ def plot_losses(run_dir: str | os.PathLike) -> Path | None:
         ax.plot([m["step"] for m in evals], [m["train_loss"] for m in evals], "o-", label="train (estimate)")
         ax.plot([m["step"] for m in evals], [m["val_loss"] for m in evals], "o-", label="val (estimate)")
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy loss")
+    ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -6,7 +6,8 @@ forward. The learning rate warms up, then decays along a cosine to lr/10.
 
 A run folder is `attnlab.checkpoint`'s, with config.json {"kind": "seq2seq", "model":
 Seq2SeqConfig, "task": ..., "train": ...}: model.safetensors, optimizer.pt (Adam and the RNG
-state) and state.json ({"step": ...}), each written atomically, state.json last.
+state) and state.json ({"step": ...}), each written atomically, state.json last; metrics.jsonl
+(the loss at every step) and loss.png.
 """
 
 from __future__ import annotations
@@ -45,29 +46,39 @@ def train_seq2seq(model: EncoderDecoder, get_batch: Callable[[int], Seq2SeqBatch
     grad_clip 0 is no clipping. With run_dir a checkpoint is saved every save_every steps, at the
     end and on Ctrl-C; resume=True continues from it (`model` must have the run's config).
     """
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     cpu = torch.device("cpu")
     step = 0
     if resume:
         state, saved = ckpt.load_checkpoint(run_dir)
-        ckpt.load_weights(model, Path(run_dir) / ckpt.WEIGHTS)
+        ckpt.load_weights(model, run_dir / ckpt.WEIGHTS)
         ckpt.restore_training_state(saved, optimizer, cpu)
         step = state["step"]
-    if on_event is not None:
-        on_event("start", {"step": step, "max_iters": steps, "device": "cpu", "dtype": "fp32",
-                           "parameters": sum(p.numel() for p in model.parameters())})
+        ckpt.truncate_metrics(run_dir, step)
+    emit = on_event or (lambda kind, info: None)
+    emit("start", {"step": step, "max_iters": steps, "device": "cpu", "dtype": "fp32",
+                   "parameters": sum(p.numel() for p in model.parameters())})
+    metrics = ckpt.MetricsWriter(run_dir, enabled=run_dir is not None)  # metrics.jsonl
 
+    # the hooks train_loop calls, besides get_batch and teacher_forced_loss
     def save(step: int) -> None:
         ckpt.save_checkpoint(run_dir, model, ckpt.training_state(optimizer, cpu), {"step": step})
-        if on_event is not None:
-            on_event("checkpoint", {"step": step, "path": str(run_dir)})
+        ckpt.plot_losses(run_dir)
+        emit("checkpoint", {"step": step, "path": str(run_dir)})
+
+    def report(info: dict[str, Any]) -> None:
+        metrics.write(info)
+        emit("step", info)
 
     min_lr = lr / 10 if min_lr is None else min_lr
     step, interrupted = train_loop(
         model, optimizer, get_batch, teacher_forced_loss, lambda step: get_lr(step, lr, min_lr, warmup, steps),
         step, steps, grad_clip=grad_clip, eval_interval=save_every, evaluate_first=not resume,
-        save=None if run_dir is None else save, run_dir=None if run_dir is None else Path(run_dir),
-        on_step=None if on_event is None else (lambda info: on_event("step", info)))
+        save=None if run_dir is None else save, on_step=report, run_dir=run_dir)
+    metrics.close()
     return optimizer, step, interrupted
 
 

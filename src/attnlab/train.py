@@ -290,7 +290,7 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
         emit("checkpoint", {"step": step, "path": str(run_dir)})
 
     def report(info: dict[str, Any]) -> None:
-        tokens_per_s = tokens_per_step / info.pop("dt")
+        tokens_per_s = tokens_per_step / info["dt"]
         info.update(tokens_per_s=tokens_per_s, mfu=mfu(tokens_per_s, token_flops, peak) if peak else None)
         if info["step"] % cfg.log_interval == 0:
             metrics.write(info)
