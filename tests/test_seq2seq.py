@@ -418,6 +418,10 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
     assert main(["generate", "--run", str(out)]) == 2  # not a GPT run
     err = capsys.readouterr().err.strip()
     assert err.startswith("attnlab: error:") and "\n" not in err
+    torch.save(torch.optim.Adam(torch.nn.Linear(2, 2).parameters()).state_dict(), out / "optimizer.pt")
+    assert main([*argv, "--steps", "12", "--resume"]) == 2  # a bare optimizer state, no RNG states
+    err = capsys.readouterr().err.strip()
+    assert "optimizer.pt holds no training state" in err and "\n" not in err
 
 
 def test_cli_regression_prints_both_predictions(tmp_path, capsys):

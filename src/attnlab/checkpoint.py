@@ -141,7 +141,10 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[st
         raise ValueError(f"{run_dir / STATE} has no step: the run never saved a checkpoint")
     with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
         warnings.simplefilter("ignore")
-        return state, load_torch(run_dir / OPTIMIZER)
+        saved = load_torch(run_dir / OPTIMIZER)
+    if not isinstance(saved, dict) or not {"optimizer", "cpu_rng"} <= set(saved):
+        raise ValueError(f"{run_dir / OPTIMIZER} holds no training state (optimizer and RNG states) to resume from")
+    return state, saved
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
