@@ -17,6 +17,7 @@ from attnlab.checkpoint import read_metrics
 from attnlab.cli import main
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import SinusoidalPositionalEncoding, save_positional_encoding_png, sinusoidal_table
+from attnlab.model.points import named_points
 from attnlab.model.seq2seq import Decoder, Encoder, EncoderDecoder, copy_from_torch_transformer
 from attnlab.seq2seq_tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
                                    plus2_regression_data)
@@ -296,7 +297,7 @@ def test_diagonal_mass_and_capture():
     assert sorted(weights) == ["decoder.blocks.0.cross_attn", "decoder.blocks.1.cross_attn"]
     assert weights["decoder.blocks.0.cross_attn"].shape == (2, 4, 4, 5)
     torch.testing.assert_close(weights["decoder.blocks.1.cross_attn"].sum(-1), torch.ones(2, 4, 4))
-    assert all(m.weights_hook is None for m in model.modules() if hasattr(m, "weights_hook"))
+    assert not any(p.active for p in named_points(model).values())
     torch.testing.assert_close(out, model(src, tgt)[0])  # the explicit path gives the fast path's output
 
 

