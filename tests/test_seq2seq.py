@@ -17,7 +17,7 @@ from attnlab.checkpoint import checkpoint_dir
 from attnlab.metrics import read_metrics
 from attnlab.cli import main
 from attnlab.config import Seq2SeqConfig
-from attnlab.model.embeddings import SinusoidalPositionalEncoding, save_positional_encoding_png, sinusoidal_table
+from attnlab.model.embeddings import SinusoidalPositionalEncoding, sinusoidal_table
 from attnlab.model.points import named_points
 from attnlab.model.seq2seq import Decoder, Encoder, EncoderDecoder, copy_from_torch_transformer
 from attnlab.seq2seq_tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
@@ -86,6 +86,8 @@ def test_positional_encoding_known_values():
 
 def test_positional_encoding_png(tmp_path):
     pytest.importorskip("matplotlib")
+    from attnlab.viz.positional import save_positional_encoding_png
+
     path = tmp_path / "pe.png"
     save_positional_encoding_png(sinusoidal_table(64, 16), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from attnlab.cli._viz_source import TextModel, add_source_flags, check_writable, load_source
+from attnlab.cli._viz_source import add_source_flags, check_writable, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,21 +24,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def capture(source: TextModel, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    from attnlab.viz.capture import capture_attention
-
-    with torch.no_grad(), capture_attention(source.model) as maps:
-        source.model(idx)
-    return maps
-
-
 def run(args: argparse.Namespace) -> int:
+    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
+
     check_writable(args.png)
     check_writable(args.html)
     source = load_source(args)
     source.check_layer_head(args.layer, args.head)
     idx, tokens = source.encode(args.text)
-    maps = capture(source, idx)
+    maps = attention_maps(source.model, idx)
     if args.layer is not None:  # only that layer: it becomes layer 0 of what is drawn
         name = list(maps)[args.layer]
         maps = {name: maps[name]}

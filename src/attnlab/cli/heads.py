@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.cli.attention import capture
+    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
 
     if args.top < 0:
         raise CLIError(f"--top must be >= 0, got {args.top}")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     i = find_token(tokens, args.src, "--from")
     j = find_token(tokens, args.dst, "--to")
     k = None if args.vs is None else find_token(tokens, args.vs, "--vs")
-    maps = capture(source, idx)
+    maps = attention_maps(source.model, idx)
     rows = []  # (weight to --to, weight to --vs, layer, head)
     for layer, weights in enumerate(maps.values()):
         for head in range(weights.shape[1]):
