@@ -59,6 +59,16 @@ def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     group.add_argument("--model", choices=MODELS, help="a pretrained model: minilm = all-MiniLM-L6-v2")
 
 
+def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
+                     description: str) -> argparse.ArgumentParser:
+    """A subcommand that runs a TEXT through a model given by --run or --model."""
+    p = subparsers.add_parser(name, help=help, description=description,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("text", help="the text to look at")
+    add_source_flags(p)
+    return p
+
+
 def load_run(run_dir: str) -> tuple[nn.Module, object]:
     try:
         from attnlab.checkpoint import load_model

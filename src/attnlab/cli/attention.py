@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from attnlab.cli._viz_source import add_source_flags, check_writable, load_source
+from attnlab.cli._viz_source import add_text_command, check_writable, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "attention", help="show the attention weights of every layer and head for a text",
+    p = add_text_command(
+        subparsers, "attention", help="show the attention weights of every layer and head for a text",
         description="Run TEXT through a model and show its attention weights: rows are the tokens that "
                     "look, columns the tokens they look at. The terminal shows one head; --png draws one "
-                    "head (with --layer and --head) or every layer x head; --html writes a page to explore.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
-    add_source_flags(p)
+                    "head (with --layer and --head) or every layer x head; --html writes a page to explore.")
     p.add_argument("--layer", type=int, default=None, help="layer, counting from 0 (terminal default: 0)")
     p.add_argument("--head", type=int, default=None, help="head, counting from 0 (terminal default: 0)")
     p.add_argument("--png", metavar="FILE", help="save a heatmap image (.png, .svg or .pdf)")

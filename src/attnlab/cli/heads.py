@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import add_source_flags, find_token, load_source
+from attnlab.cli._viz_source import add_text_command, find_token, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "heads", help="rank every layer x head by the weight from one token to another",
+    p = add_text_command(
+        subparsers, "heads", help="rank every layer x head by the weight from one token to another",
         description="Run TEXT through a model and rank every (layer, head) by how much the token --from "
                     "attends to the token --to (and, with --vs, to a rival token). Layers and heads count "
-                    "from 0. A word that occurs more than once means its first occurrence.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
-    add_source_flags(p)
+                    "from 0. A word that occurs more than once means its first occurrence.")
     p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")
     p.add_argument("--to", dest="dst", required=True, metavar="TOKEN", help="the token it should look at")
     p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
