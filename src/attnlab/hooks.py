@@ -156,11 +156,12 @@ def intervene(model: nn.Module, replacements: Mapping[str, Intervention]) -> Ite
     if not replacements:
         raise ValueError("intervene needs at least one {point name or pattern: fn}")
     fns: dict[str, list[Intervention]] = {}
+    points: dict[str, Point] = {}
     for pattern, fn in replacements.items():
         if not callable(fn):
             raise ValueError(f"the intervention for {pattern!r} must be a function fn(value, name)")
-        for name in select(model, [pattern]):
+        for name, point in select(model, [pattern]).items():
             fns.setdefault(name, []).append(fn)
-    points = select(model, list(replacements))
+            points[name] = point
     with attach(points, lambda name: _replacer(name, fns[name])):
         yield list(points)
