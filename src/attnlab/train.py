@@ -33,7 +33,7 @@ import torch
 from attnlab import checkpoint as ckpt
 from attnlab.config import TrainConfig
 from attnlab.data import get_batch, train_val_split
-from attnlab.device import autocast, flops_per_token, mfu, peak_flops, pick_device
+from attnlab.device import autocast, flops_per_token, peak_flops, pick_device
 from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
 from attnlab.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.gpt import GPT
@@ -256,11 +256,12 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     mc = raw_model.config
     token_flops = flops_per_token(raw_model.num_parameters(non_embedding=True), mc.n_layers, mc.n_heads,
                                   mc.d_head, mc.max_seq_len)
-    peak, peak_source = peak_flops(device, cfg.dtype) if dist.is_main else (0.0, "")
+    peak = peak_flops(device, cfg.dtype) if dist.is_main else None
     metrics = MetricsWriter(run_dir, enabled=dist.is_main)
     emit("start", {"step": step, "max_iters": cfg.max_iters, "device": str(device), "dtype": cfg.dtype,
                    "parameters": raw_model.num_parameters(), "tokens_per_step": tokens_per_step,
-                   "world_size": dist.world_size, "peak_flops": peak, "peak_source": peak_source})
+                   "world_size": dist.world_size, "peak_flops": peak.flops if peak else 0.0,
+                   "peak_source": peak.source if peak else ""})
 
     # the hooks train_loop calls
     def get_gpt_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -291,7 +292,7 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
 
     def report(info: dict[str, Any]) -> None:
         tokens_per_s = tokens_per_step / info["dt"]
-        info.update(tokens_per_s=tokens_per_s, mfu=mfu(tokens_per_s, token_flops, peak) if peak else None)
+        info.update(tokens_per_s=tokens_per_s, mfu=peak.mfu(tokens_per_s * token_flops) if peak else None)
         if info["step"] % cfg.log_interval == 0:
             metrics.write(info)
         emit("step", info)
