@@ -105,11 +105,7 @@ def save_run_config(run_dir: str | Path, config: Seq2SeqConfig, task: dict[str, 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """config.json of a seq2seq run; another kind of run (e.g. a GPT) is a one-line ValueError."""
-    config = load_json(Path(run_dir) / ckpt.CONFIG)
-    if not isinstance(config, dict) or config.get("kind") != KIND:
-        kind = config.get("kind") if isinstance(config, dict) else None
-        raise ValueError(f"{run_dir} holds a {kind!r} checkpoint, not a {KIND!r} one")
-    return config
+    return ckpt.read_config(run_dir, KIND)
 
 
 def add_to_state(run_dir: str | Path, **results: Any) -> None:
