@@ -148,7 +148,8 @@ def report(rates: dict[str, list[float]], first: dict[str, float], args) -> None
 def full_runs(args) -> None:
     """2000 iterations of `attnlab train` per setting: wall time from the command to the sample."""
     out_dir = Path(tempfile.mkdtemp(prefix="attnlab-bench-"))
-    for flags in ["", "--dtype bf16", "--dtype bf16 --activation gelu"]:
+    for flags in ["", "--dtype bf16", "--dtype bf16 --activation gelu"] + (["--dtype bf16 --compile"] if args.compile
+                                                                            else []):
         name = "bench" + re.sub(r"[^a-z0-9]+", "-", flags)
         command = [sys.executable, "-m", "attnlab", "train", "--out-dir", str(out_dir), "--name", name,
                    "--threads", str(args.threads), "--no-progress", *flags.split()]

@@ -123,24 +123,29 @@ def measure_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 102
                 return 2 * n**3 * count / elapsed
 
 
-def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 2048, repeats: int = 3) -> float:
-    """FLOP/s of the fastest of `repeats` timed n×n matmuls: on a shared machine the slow runs are
-    the ones another job interrupted, so the best run is the closest to what the hardware can do.
-    On a CPU a run counts the CPU time its threads got (process time / threads) where that is
-    shorter than the wall time: time spent waiting while other jobs ran is not the hardware's."""
+def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 2048, repeats: int = 3,
+                      min_seconds: float = 0.02) -> float:
+    """FLOP/s of the fastest of `repeats` runs of n×n matmuls (each run repeats the matmul for at
+    least `min_seconds`): on a shared machine the slow runs are the ones another job interrupted,
+    so the best run is the closest to what the hardware can do. On a CPU a run counts the CPU time
+    its threads got (process time / threads) where that is shorter than the wall time: time spent
+    waiting while other jobs ran is not the hardware's."""
     a, b = _matmul_operands(device, dtype, n)
     a @ b  # warm-up
     _sync(device)
-    best = float("inf")
+    best = 0.0
     for _ in range(repeats):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        a @ b
-        _sync(device)
+        count, start, cpu_start = 0, time.perf_counter(), time.process_time()
+        while count == 0 or time.perf_counter() - start < min_seconds:
+            a @ b
+            _sync(device)
+            count += 1
         elapsed = time.perf_counter() - start
-        if device.type == "cpu":
-            elapsed = min(elapsed, (time.process_time() - cpu_start) / torch.get_num_threads())
-        best = min(best, elapsed)
-    return 2 * n**3 / best
+        cpu = (time.process_time() - cpu_start) / torch.get_num_threads()
+        if device.type == "cpu" and cpu > 0:
+            elapsed = min(elapsed, cpu)
+        best = max(best, 2 * n**3 * count / elapsed)
+    return best
 
 
 def known_gpu_peak(gpu_name: str, dtype: str = "fp32") -> tuple[float, str] | None:
@@ -180,8 +185,13 @@ def device_name(device: torch.device) -> str:
 
 def peak_key(device: torch.device, dtype: str) -> str:
     """What a measured peak depends on: processor, threads (CPU), dtype and torch version."""
-    threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    threads = f", {_threads()}" if device.type == "cpu" else ""
     return f"{device.type}: {device_name(device)}{threads}, {dtype}, torch {torch.__version__}"
+
+
+def _threads() -> str:
+    n = torch.get_num_threads()
+    return f"{n} thread{'s' if n != 1 else ''}"
 
 
 RAISED = "raised to what this run reached"
@@ -252,7 +262,7 @@ def peak_flops(device: torch.device, dtype: str = "fp32", cache: Path | None = N
         best = _raise_cached(cache, key, measured)
     except OSError:  # a read-only home: use the figures in hand
         best = max(measured, cached)
-    threads = f" on {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+    threads = f" on {_threads()}" if device.type == "cpu" else ""
     if measured >= cached:
         source = f"best of {repeats} {dtype} {n}x{n} matmuls{threads}, cached in {cache}"
     else:
