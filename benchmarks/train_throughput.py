@@ -21,6 +21,7 @@ Nothing is asserted: this prints figures for benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -38,6 +39,7 @@ from plain_gpt import PlainGPT, plain_step
 
 from attnlab.config import preset_config
 from attnlab.data import get_batch, load_corpus
+from attnlab.device import cache_dir, flops_per_token, peak_flops
 from attnlab.distributed import DistInfo
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
@@ -118,7 +120,7 @@ def throughput(args) -> None:
         first[name] = time.perf_counter() - t0
         print(f"first steps  {name}: {first[name]:.1f} s", flush=True)
     rates = run_rounds(steps, threads, batches, args.rounds, cfg.batch_size * cfg.block_size)
-    report(rates, first, args)
+    report(rates, first, threads, GPT(cfg.model_config(tokenizer.vocab_size)), args)
 
 
 def run_rounds(steps: dict[str, Step], threads: dict[str, int], batches, rounds: int,
@@ -135,14 +137,26 @@ def run_rounds(steps: dict[str, Step], threads: dict[str, int], batches, rounds:
     return rates
 
 
-def report(rates: dict[str, list[float]], first: dict[str, float], args) -> None:
+def report(rates: dict[str, list[float]], first: dict[str, float], threads: dict[str, int], model: GPT,
+           args) -> None:
+    """The table: median tokens/s, the median per-round ratio to the first row, MFU (model FLOPs of
+    attnlab's default model for every row, against the cached matmul peak of the row's dtype and
+    threads), setup + 3 steps."""
+    c = model.config
+    token_flops = flops_per_token(model.num_parameters(non_embedding=True), c.n_layers, c.n_heads, c.d_head,
+                                  c.max_seq_len)
     base = next(iter(rates))
     print(f"\ntorch {torch.__version__}, {args.threads} thread(s) unless said, cpu preset model, batch 12 x "
           f"block 64, {args.rounds} rounds x {args.steps} steps, load average {os.getloadavg()[0]:.1f}")
-    print(f"  {'setting':<58} {'tokens/s':>9} {'vs plain':>9} {'first steps':>12}")
+    print(f"  {'setting':<58} {'tokens/s':>9} {'vs plain':>9} {'MFU':>6} {'first steps':>12}")
     for name, values in rates.items():
-        ratio = statistics.median(v / b for v, b in zip(values, rates[base]))
-        print(f"  {name:<58} {statistics.median(values):>9,.0f} {ratio:>8.2f}x {first[name]:>10.1f} s")
+        torch.set_num_threads(threads[name])
+        peak = peak_flops(torch.device("cpu"), "bf16" if "bf16" in name else "fp32")
+        rate, ratio = statistics.median(values), statistics.median(v / b for v, b in zip(values, rates[base]))
+        print(f"  {name:<58} {rate:>9,.0f} {ratio:>8.2f}x {peak.mfu(rate * token_flops):>6.1%} "
+              f"{first[name]:>10.1f} s")
+    print("  MFU against: " + "; ".join(sorted({f"{k.split(', torch')[0]}: {v / 1e9:.0f} GFLOP/s" for k, v in
+                                                 json.loads((cache_dir() / "peak.json").read_text()).items()})))
 
 
 def full_runs(args) -> None:
