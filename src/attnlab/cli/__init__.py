@@ -20,6 +20,7 @@ COMMANDS = [
     "attention",
     "heads",
     "explain",
+    "induction",
     "seq2seq",
     "export-hf",
     "import-hf",

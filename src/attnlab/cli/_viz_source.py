@@ -60,11 +60,12 @@ def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
-                     description: str) -> argparse.ArgumentParser:
-    """A subcommand that runs a TEXT through a model given by --run or --model."""
+                     description: str, text_optional: bool = False) -> argparse.ArgumentParser:
+    """A subcommand that runs a TEXT through a model given by --run or --model (`text_optional`:
+    a mode of the command makes its own input, so TEXT may be left out; `run` then checks it)."""
     p = subparsers.add_parser(name, help=help, description=description,
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
+    p.add_argument("text", nargs="?" if text_optional else None, help="the text to look at")
     add_source_flags(p)
     return p
 
