@@ -41,7 +41,7 @@ def test_training_needs_the_state_of_four_fp32_values_per_parameter_and_more_per
     assert one > 4 * weights
     assert memory.gpt_memory_bytes(c, batch_size=8, training=True) > one
     assert memory.gpt_memory_bytes(c, training=False) < one
-    assert memory.gpt_memory_bytes(c, kv_cache=True) - memory.gpt_memory_bytes(c) == 4 * 2 * 2 * 64 * 32
+    assert memory.gpt_memory_bytes(c, kv_cache_len=64) - memory.gpt_memory_bytes(c) == 4 * 2 * 2 * 64 * 32
 
 
 def test_the_inference_estimate_covers_what_a_forward_pass_allocates():

@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli._viz_source import TextModel, add_source_flags, check_writable, load_source
 
 
@@ -15,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run TEXT through a model and show its attention weights: rows are the tokens that "
                     "look, columns the tokens they look at. The terminal shows one head; --png draws one "
                     "head (with --layer and --head) or every layer x head; --html writes a page to explore.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("text", help="the text to look at")
     add_source_flags(p)
     p.add_argument("--layer", type=int, default=None, help="layer, counting from 0 (terminal default: 0)")

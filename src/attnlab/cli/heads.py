@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli._viz_source import add_source_flags, find_token, load_source
 
 
@@ -14,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run TEXT through a model and rank every (layer, head) by how much the token --from "
                     "attends to the token --to (and, with --vs, to a rival token). Layers and heads count "
                     "from 0. A word that occurs more than once means its first occurrence.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("text", help="the text to look at")
     add_source_flags(p)
     p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")

@@ -14,6 +14,7 @@ import torch
 
 from attnlab import checkpoint as ckpt
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli.train import Progress
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import save_positional_encoding_png, sinusoidal_table
@@ -28,7 +29,7 @@ EVAL_SEED = 1234  # the held-out evaluation set does not depend on --seed
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("seq2seq", help="train an encoder-decoder (seed 002) and look at its cross-attention",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              formatter_class=HelpFormatter)
     p.add_argument("--task", default=REGRESSION_TASK, help=f"{REGRESSION_TASK} or one of {', '.join(TOKEN_TASKS)}")
     p.add_argument("--vocab", type=int, default=10, help="token tasks: values 0..vocab-1")
     p.add_argument("--min-len", type=int, default=1, help="token tasks: shortest sequence")
