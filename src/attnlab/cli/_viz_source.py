@@ -100,8 +100,9 @@ def check_writable(path: str | None) -> None:
 
 
 def norm_token(token: str) -> str:
-    """A token label compared the way a person types it: no WordPiece/BPE markers, no case."""
-    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").strip().lower()
+    """A token label compared the way a person types it: no WordPiece/BPE markers, no visible
+    space ('␣', how attnlab labels a space), no case: '␣It' reads 'it'."""
+    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").replace("␣", "").strip().lower()
 
 
 def find_token(tokens: list[str], word: str, flag: str) -> int:
