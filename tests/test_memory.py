@@ -86,6 +86,6 @@ def test_unknown_available_memory_does_not_refuse(monkeypatch):
 
 
 @pytest.mark.parametrize("n, text", [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (7_500_000_000, "7.5 GB"),
-                                     (3 * 10**12, "3.0 TB")])
+                                     (3 * 10**12, "3.0 TB"), (2 * 10**15, "2.0 PB"), (8 * 10**24, "8.0e+24 bytes")])
 def test_format_bytes(n, text):
     assert memory.format_bytes(n) == text

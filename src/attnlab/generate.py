@@ -58,8 +58,11 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     scaled = logits.float() / temperature
-    if not bool(torch.isfinite(scaled).all()):  # a tiny temperature overflowed: shift the maximum
-        scaled = (logits.float() - logits.float().amax(dim=-1, keepdim=True)) / temperature  # to 0, same softmax
+    if not bool(torch.isfinite(scaled).all()):
+        # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
+        # logit shifted to 0 (the same softmax), it stays 0 and the rest go towards -inf: greedy.
+        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
+        scaled = shifted / temperature
     probs = F.softmax(filter_logits(scaled, top_k=top_k, top_p=top_p), dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 

@@ -178,7 +178,9 @@ def format_bytes(n: int) -> str:
     >>> format_bytes(7_500_000_000)
     '7.5 GB'
     """
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    if n >= 1e18:
+        return f"{n:.1e} bytes"  # no unit makes such a figure readable
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
@@ -187,9 +189,9 @@ def format_bytes(n: int) -> str:
 def require_memory(nbytes: int, what: str, device: str | object = "cpu", hint: str = "") -> None:
     """Raise a one-line ValueError when `what` needs more than the memory available on device.
 
-    >>> require_memory(10**18, "this model")  # doctest: +ELLIPSIS
+    >>> require_memory(10**17, "this model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: this model needs 1000000.0 TB of memory, but ... is available on cpu
+    ValueError: this model needs 100.0 PB of memory, but ... is available on cpu
     """
     free = available_memory(device)
     if free is None or nbytes <= free:

@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     config, _, _ = read_run_config(run_dir)
     # the weights, one forward pass over the window and a full KV cache, before any is allocated
-    require_memory(gpt_memory_bytes(config, kv_cache_len=config.max_seq_len), f"the model in {run_dir}", device)
+    require_memory(gpt_memory_bytes(config, kv_cache_len=config.max_seq_len), f"the model in {run_dir}", device,
+                   hint=f"its config.json says n_layers {config.n_layers}, d_model {config.d_model}, "
+                        f"max_seq_len {config.max_seq_len}, vocab_size {config.vocab_size}")
     model, tokenizer = load_model(run_dir, device)
     prompt, ids = prompt_ids(tokenizer, args.prompt)
     generator = torch.Generator(device=device).manual_seed(args.seed)
