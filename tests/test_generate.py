@@ -132,7 +132,7 @@ def test_non_finite_logits_are_an_error_not_a_sample():
 def test_streamed_text_is_the_decoded_text_however_long():
     """stream_sample decodes only a tail of ids; what it writes is still decode(all ids), with
     multi-byte characters split across tokens (Hangul in a byte-level BPE)."""
-    from attnlab.cli.generate import stream_sample
+    from attnlab.generate import stream_sample
     from attnlab.tokenizers import build_tokenizer
 
     tokenizer = build_tokenizer("bpe", text="세계 안녕! hello world. " * 50, vocab_size=270)

@@ -16,7 +16,7 @@ the cached keys no longer fit: the cached path re-runs the window each step from
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -116,3 +116,41 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
                                               generator, use_cache), start=idx.shape[1]):
         out[:, i:i + 1] = token
     return out
+
+
+def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
+                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                  generator: torch.Generator | None = None) -> str:
+    """Sample with the KV cache and `write` the new text as it appears; returns all of it.
+
+    A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
+    '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
+    Only the ids since the last complete character are decoded (with one token before them,
+    so a decoder that joins tokens with spaces still sees a neighbour): time and memory per
+    token stay constant, however many tokens are asked for.
+    """
+    device = next(model.parameters()).device
+    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
+    ids: list[int] = []  # the tail still being decoded
+    shown = ""  # what decode(ids) gave that has been written
+    pieces: list[str] = []
+
+    def show(text: str) -> None:
+        write(text)
+        pieces.append(text)
+
+    for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
+                                       top_p=top_p, generator=generator):  # (1, 1) each
+        ids.append(int(token[0, 0]))
+        text = tokenizer.decode(ids)
+        stable = text.rstrip("\ufffd")
+        if len(stable) > len(shown):
+            show(stable[len(shown):])
+            shown = stable
+        if len(ids) > 32 and stable == text:  # all written: keep one token as context
+            ids = ids[-1:]
+            shown = tokenizer.decode(ids)
+    text = tokenizer.decode(ids)
+    if len(text) > len(shown):
+        show(text[len(shown):])
+    return "".join(pieces)

@@ -9,7 +9,6 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -37,44 +36,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--num-samples", type=int, default=1, help="how many samples to draw")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.set_defaults(func=run)
-
-
-def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
-                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                  generator: torch.Generator | None = None) -> str:
-    """Sample with the KV cache and `write` the new text as it appears; returns all of it.
-
-    A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
-    '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
-    Only the ids since the last complete character are decoded (with one token before them,
-    so a decoder that joins tokens with spaces still sees a neighbour): time and memory per
-    token stay constant, however many tokens are asked for.
-    """
-    device = next(model.parameters()).device
-    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
-    ids: list[int] = []  # the tail still being decoded
-    shown = ""  # what decode(ids) gave that has been written
-    pieces: list[str] = []
-
-    def show(text: str) -> None:
-        write(text)
-        pieces.append(text)
-
-    for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
-                                       top_p=top_p, generator=generator):  # (1, 1) each
-        ids.append(int(token[0, 0]))
-        text = tokenizer.decode(ids)
-        stable = text.rstrip("\ufffd")
-        if len(stable) > len(shown):
-            show(stable[len(shown):])
-            shown = stable
-        if len(ids) > 32 and stable == text:  # all written: keep one token as context
-            ids = ids[-1:]
-            shown = tokenizer.decode(ids)
-    text = tokenizer.decode(ids)
-    if len(text) > len(shown):
-        show(text[len(shown):])
-    return "".join(pieces)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -111,11 +72,15 @@ def prompt_ids(tokenizer, prompt: str | None) -> tuple[str, list[int]]:
 def run(args: argparse.Namespace) -> int:
     from attnlab.checkpoint import load_model, read_run_config
     from attnlab.device import pick_device
+    from attnlab.generate import stream_sample
     from attnlab.memory import gpt_memory_bytes, require_memory
+    from attnlab.runfolder import CHECKPOINT_DIR
 
     check_args(args)
     run_dir = Path(args.run) if args.run else Path(args.checkpoint)
     if args.checkpoint and run_dir.suffix == ".safetensors":
+        run_dir = run_dir.parent
+    if args.checkpoint and CHECKPOINT_DIR.match(run_dir.name):  # runs/<name>/checkpoint-000250/
         run_dir = run_dir.parent
     if not run_dir.is_dir():
         raise CLIError(f"run folder {run_dir} not found")
