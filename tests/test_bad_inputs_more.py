@@ -152,7 +152,7 @@ CASES = [
     ("generate seed negative", [*GENERATE, "--seed", "-1"], tiny_run, "--seed must be in [0, 2**63)"),
     ("generate seed 2**70", [*GENERATE, "--seed", str(2**70)], tiny_run, "--seed must be in [0, 2**63)"),
     ("generate max_seq_len 1e12 float", GENERATE, run_config(max_seq_len=1e12), "max_seq_len"),
-    ("generate max_seq_len 10**12", GENERATE, run_config(max_seq_len=TB), "TB of memory"),
+    ("generate max_seq_len 10**12", GENERATE, run_config(max_seq_len=TB), "max_seq_len 1000000000000, vocab"),
     ("generate vocab_size 10**12", GENERATE, run_config(vocab_size=TB), "TB of memory"),
     ("generate n_layers 10**9", GENERATE, run_config(n_layers=10**9), "TB of memory"),
     ("generate missing run", GENERATE, nothing, "run folder run not found"),
