@@ -254,8 +254,8 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
 
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * dist.world_size
     mc = raw_model.config
-    token_flops = flops_per_token(raw_model.num_parameters(non_embedding=True), mc.n_layers, mc.n_heads,
-                                  mc.d_head, mc.max_seq_len)
+    token_flops = flops_per_token(raw_model.num_parameters(non_embedding=True), len(raw_model.blocks),  # bigram: 0
+                                  mc.n_heads, mc.d_head, mc.max_seq_len)
     peak, peak_source = peak_flops(device, cfg.dtype) if dist.is_main else (0.0, "")
     metrics = ckpt.MetricsWriter(run_dir, enabled=dist.is_main)
     emit("start", {"step": step, "max_iters": cfg.max_iters, "device": str(device), "dtype": cfg.dtype,

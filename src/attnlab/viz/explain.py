@@ -136,12 +136,34 @@ def _embed_steps(ex: Explanation, model: nn.Module, idx: torch.Tensor) -> torch.
     raise ValueError(f"explain does not know how {type(model).__name__} embeds tokens")
 
 
+def _after_attention_steps(ex: Explanation, block: nn.Module, x: torch.Tensor, attn_out: torch.Tensor) -> torch.Tensor:
+    """The rest of the block, step by step, as its switches say: residual (or not), LayerNorm
+    (pre, post or none), feed-forward (or not). Returns block_out (B, T, C)."""
+    post, keep = block.norm == "post", block.residual
+    h = ex.add("residual1", x + attn_out, "x + attn_out (residual)", 1) if keep else attn_out
+    formula = "residual1" if keep else "attn_out (no residual)"
+    if post:
+        h = ex.add("ln1", block.ln1(h), f"ln1({formula}): post-LN, seed 003's Residual + LayerNorm", 1)
+        formula = "ln1"
+    if block.ffwd is not None:
+        f_in = ex.add("ln2", block.ln2(h), "ln2(residual1)", 1) if block.norm == "pre" else h
+        f = ex.add("ffwd", block.ffwd(f_in), f"down(act(up({'ln2' if block.norm == 'pre' else formula})))", 1)
+        if post:
+            h = ex.add("residual2", h + f, "ln1 + ffwd (residual)", 1) if keep else f
+            h, formula = block.ln2(h), f"ln2({'residual2' if keep else 'ffwd'})"
+        else:
+            h, formula = (h + f, f"{formula} + ffwd (residual)") if keep else (f, "ffwd (no residual)")
+    return ex.add("block_out", h, formula, 1)
+
+
 @torch.no_grad()
 def explain_model(model: nn.Module, idx: torch.Tensor, layer: int, head: int,
                   tokens: list[str] | None = None) -> Explanation:
     """Every intermediate of block `layer`, head `head`, for ids (1, T): seed 003's shape flow
     with real values. Works for `GPT` (pre- or post-LN) and `Encoder`; runs in eval mode."""
     blocks = model.blocks
+    if len(blocks) == 0:
+        raise ValueError("this model has no attention (a bigram model): nothing to explain")
     if not 0 <= layer < len(blocks):
         raise ValueError(f"layer {layer} out of range: the model has layers 0..{len(blocks) - 1}")
     attn = blocks[layer].attn
@@ -172,17 +194,8 @@ def explain_model(model: nn.Module, idx: torch.Tensor, layer: int, head: int,
         heads, _ = attention(q_all, k_all, v_all, mask=mask)  # (B, H, T, D)
         ex.add("heads_out", heads, f"the same for all {H} heads", 2)
         concat = ex.add("concat", heads.transpose(1, 2).reshape(B, T, C), "concat over heads", 1)  # (B, T, C)
-        attn_out = ex.add("attn_out", attn.proj(concat), "concat · W_O + b: mixes the heads", 1)
-        r1 = ex.add("residual1", x + attn_out, "x + attn_out (residual)", 1)
-        if pre:
-            f_in = ex.add("ln2", block.ln2(r1), "ln2(residual1)", 1)
-            f = ex.add("ffwd", block.ffwd(f_in), "down(act(up(ln2)))", 1)
-            out = ex.add("block_out", r1 + f, "residual1 + ffwd (residual)", 1)
-        else:
-            n1 = ex.add("ln1", block.ln1(r1), "ln1(residual1): post-LN, seed 003's Residual + LayerNorm", 1)
-            f = ex.add("ffwd", block.ffwd(n1), "down(act(up(ln1)))", 1)
-            r2 = ex.add("residual2", n1 + f, "ln1 + ffwd (residual)", 1)
-            out = ex.add("block_out", block.ln2(r2), "ln2(residual2)", 1)
+        mixes = "concat · W_O + b: mixes the heads" if isinstance(attn.proj, nn.Linear) else "concat (no W_O)"
+        out = _after_attention_steps(ex, block, x, ex.add("attn_out", attn.proj(concat), mixes, 1))
         for later in blocks[layer + 1:]:
             out = later(out)  # (B, T, C)
         if hasattr(model, "lm_head"):
