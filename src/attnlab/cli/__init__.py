@@ -16,6 +16,7 @@ COMMANDS = [
     "shapes",
     "corpora",
     "train",
+    "ladder",
     "generate",
     "attention",
     "heads",
