@@ -15,7 +15,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
-from attnlab.checkpoint import load_model, read_metrics  # noqa: E402
+from attnlab.checkpoint import load_model  # noqa: E402
+from attnlab.metrics import read_metrics  # noqa: E402
 from attnlab.config import MODEL_FIELDS  # noqa: E402
 from attnlab.ladder import RUNGS, SCALED, ladder_rungs, rung_config, run_ladder  # noqa: E402
 
@@ -96,12 +97,13 @@ def test_short_ladder_writes_the_table_picture_and_json(ladder):
 def test_a_second_ladder_reuses_finished_rungs(ladder, corpus, tmp_path):
     folder = tmp_path / "moved"
     shutil.copytree(ladder[0], folder)  # a moved ladder folder is still reused
-    stamps = {p: p.stat().st_mtime_ns for p in folder.glob("*/model.safetensors")}
+    stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("model.safetensors")}
+    assert len(stamps) == 6
     events = []
     result = run_ladder(str(corpus), folder, on_event=lambda kind, info: events.append((kind, info)), **QUICK)
     assert [info["reused"] for kind, info in events if kind == "rung"] == [True] * 6
     assert not [kind for kind, _ in events if kind == "step"]
-    assert {p: p.stat().st_mtime_ns for p in folder.glob("*/model.safetensors")} == stamps
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("model.safetensors")} == stamps
     first = json.loads((ladder[0] / "ladder.json").read_text(encoding="utf-8"))["rungs"]
     assert [r["val_loss"] for r in result["rungs"]] == [r["val_loss"] for r in first]
     assert result["rungs"][0]["run"] == str(folder / "1-bigram")
@@ -138,6 +140,6 @@ def test_bad_settings_fail_before_any_work(corpus, tmp_path):
     assert not (tmp_path / "x").exists()
     (tmp_path / "y" / "1-bigram").mkdir(parents=True)
     (tmp_path / "y" / "1-bigram" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="not a run folder"):
+    with pytest.raises(ValueError, match="not created by attnlab"):
         run_ladder(str(corpus), tmp_path / "y", **QUICK)
     assert (tmp_path / "y" / "1-bigram" / "notes.txt").read_text() == "mine"

@@ -32,8 +32,8 @@ A ladder folder:
 
 Resuming: a rung that ladder.json and its run folder both say finished, with the same
 TrainConfig and the same text (sha256), is not trained again; a rung stopped by Ctrl-C
-continues from its checkpoint; any other run folder of that name is replaced (a folder that
-is not a run folder is never deleted).
+continues from its checkpoint; any other run folder of that name is replaced (only what
+attnlab wrote there is deleted, see attnlab.runfolder).
 """
 
 from __future__ import annotations
@@ -148,15 +148,17 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
 def _train_rung(rung: Rung, cfg: TrainConfig, text: str, tokenizer, run_dir: Path,
                 stopped: dict[str, Any] | None, emit: EventFn) -> dict[str, Any]:
     """Train one rung (continuing `stopped`, the record of a run stopped by Ctrl-C) -> its record."""
+    from attnlab.runfolder import open_run_folder
     from attnlab.train import encode_corpus, train
 
     train_data, val_data = encode_corpus(text, tokenizer, cfg)
-    if stopped is None:
-        if run_dir.exists() and any(run_dir.iterdir()):
-            ckpt.clear_run_dir(run_dir)  # refuses a folder that is not a run folder
-        ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
+    # an earlier run of this rung with other settings is replaced (only if attnlab wrote it)
+    mode = "resume" if stopped is not None else "overwrite" if run_dir.exists() else "new"
     started = time.perf_counter()
-    result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=stopped is not None, on_event=emit)
+    with open_run_folder(run_dir, mode):
+        if stopped is None:
+            ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
+        result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=stopped is not None, on_event=emit)
     seconds = time.perf_counter() - started + (stopped["seconds"] if stopped else 0.0)
     finished = not result.interrupted and result.step == cfg.max_iters
     return {"name": rung.name, "added": rung.added, "params": result.model.num_parameters(),
@@ -166,14 +168,12 @@ def _train_rung(rung: Rung, cfg: TrainConfig, text: str, tokenizer, run_dir: Pat
 
 def _run_state(run_dir: Path, cfg: TrainConfig) -> str | None:
     """"finished" or "stopped" for a run folder trained with exactly cfg, else None."""
-    if not ckpt.is_run_dir(run_dir):
-        return None
     try:
         _, saved, _ = ckpt.read_run_config(run_dir)
-        step = load_json(run_dir / ckpt.STATE)["step"]
-    except (OSError, ValueError, KeyError, TypeError):
+        step = ckpt.read_state(run_dir)["step"]
+    except (OSError, ValueError):
         return None
-    if saved != cfg or not isinstance(step, int):
+    if saved != cfg:
         return None
     return "finished" if step == cfg.max_iters else "stopped"
 

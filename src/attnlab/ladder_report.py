@@ -17,8 +17,8 @@ from typing import Any, Sequence
 
 from matplotlib.figure import Figure
 
-from attnlab import checkpoint as ckpt
 from attnlab.io import atomic_write
+from attnlab.metrics import read_metrics
 
 HEADER = ("rung", "name", "what it adds", "params", "val loss", "Δ", "time")
 NUMERIC = (False, False, False, True, True, True, True)  # right-aligned columns
@@ -46,7 +46,7 @@ def markdown_table(rows: Sequence[Sequence[str]]) -> str:
 
 def val_curve(run_dir: str | Path) -> tuple[list[int], list[float]]:
     """(steps, validation losses) of one run, from its metrics.jsonl."""
-    evals = [m for m in ckpt.read_metrics(run_dir) if "val_loss" in m]
+    evals = [m for m in read_metrics(run_dir) if "val_loss" in m]
     return [m["step"] for m in evals], [m["val_loss"] for m in evals]
 
 
