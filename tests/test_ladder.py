@@ -60,6 +60,7 @@ def test_rungs_share_everything_but_the_model():
     assert (lecture.block_size, lecture.batch_size, lecture.max_iters, lecture.seed) == (8, 32, 5000, 1337)
     assert lecture.learning_rate == lecture.min_lr == 1e-3 and lecture.warmup_iters == 0  # constant
     assert (lecture.eval_interval, lecture.eval_iters) == (500, 200)
+    assert {c.init for c in configs} == {"torch"}  # PyTorch's own initialisation, as in the lecture
     bigram, one, multi, ffn, residual, norm = (c.model_config(65) for c in configs)
     assert bigram.bigram and not one.bigram
     assert (one.n_heads, one.d_head, one.ffn, one.residual, one.attn_proj, one.norm) == (1, 32, False, False,
@@ -143,3 +144,26 @@ def test_bad_settings_fail_before_any_work(corpus, tmp_path):
     with pytest.raises(ValueError, match="not created by attnlab"):
         run_ladder(str(corpus), tmp_path / "y", **QUICK)
     assert (tmp_path / "y" / "1-bigram" / "notes.txt").read_text() == "mine"
+
+
+def test_the_last_rung_exports_to_hugging_face_and_the_others_say_why_not(ladder, tmp_path):
+    pytest.importorskip("transformers")
+    from attnlab.interop.export import export_hf
+
+    folder = ladder[0]
+    export_hf(folder / "6-layernorm", tmp_path / "gpt2")  # pre-LN with every part: a GPT-2
+    assert (tmp_path / "gpt2" / "model.safetensors").is_file()
+    with pytest.raises(ValueError, match=r"ffn=False.*residual=False.*attn_proj=False") as info:
+        export_hf(folder / "2-one-head", tmp_path / "no")
+    assert "norm='none'" in str(info.value) and not (tmp_path / "no").exists()
+
+
+def test_the_rungs_open_in_the_viewers(ladder, capsys):
+    folder = ladder[0]
+    assert cli_main(["attention", "All: Sp", "--run", str(folder / "2-one-head")]) == 0
+    assert "blocks.0.attn, head 0" in capsys.readouterr().out
+    assert cli_main(["explain", "--run", str(folder / "5-residual"), "--text", "All: Sp", "--layer", "2"]) == 0
+    assert "block_out" in capsys.readouterr().out
+    assert cli_main(["attention", "All", "--run", str(folder / "1-bigram")]) == 2
+    assert "is a bigram model: it has no attention to show" in capsys.readouterr().err
+    assert cli_main(["generate", "--run", str(folder / "1-bigram"), "--prompt", "All", "--max-new-tokens", "5"]) == 0

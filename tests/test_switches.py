@@ -156,3 +156,20 @@ def test_gpt2_export_refuses_the_switches_by_name():
         assert name in message
     with pytest.raises(ValueError, match="bigram=True"):
         config_to_hf(GPTConfig(vocab_size=5, bigram=True))
+
+
+def test_init_torch_keeps_pytorchs_own_initialisation():
+    fields = dict(vocab_size=50, max_seq_len=8, d_model=64, n_heads=2, n_layers=1, tie_weights=False)
+    torch.manual_seed(0)
+    gpt2 = GPT(GPTConfig(**fields))
+    torch.manual_seed(0)
+    lecture = GPT(GPTConfig(**fields, init="torch"))
+    # nn.Embedding draws N(0, 1); nn.Linear draws U(-1/sqrt(in), 1/sqrt(in)), biases too
+    assert abs(lecture.token_embedding_table.weight.std().item() - 1.0) < 0.05
+    assert abs(gpt2.token_embedding_table.weight.std().item() - 0.02) < 0.002
+    bound = 1 / 64 ** 0.5
+    qkv = lecture.blocks[0].attn.qkv
+    assert qkv.weight.abs().max() <= bound and qkv.weight.std() > bound / 2  # uniform: std = bound / sqrt(3)
+    assert qkv.bias.abs().max() > 0 and not gpt2.blocks[0].attn.qkv.bias.any()
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        GPTConfig(vocab_size=5, init="xavier")

@@ -72,6 +72,7 @@ class GPTConfig:
     ffn: bool = True  # a feed-forward sublayer in every block (False: attention-only blocks)
     residual: bool = True  # x + sublayer(x) (False: x = sublayer(x))
     attn_proj: bool = True  # W_O after the concatenated heads
+    init: str = "gpt2"  # "gpt2": N(0, 0.02); "torch": PyTorch's own defaults (the lecture's models)
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -89,6 +90,8 @@ class GPTConfig:
 
         check_norm(self.norm)
         make_activation(self.activation)
+        if self.init not in ("gpt2", "torch"):
+            raise ValueError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)) or torch (PyTorch's defaults)")
 
     @property
     def d_head(self) -> int:
@@ -175,7 +178,7 @@ TOKENIZERS = ("char", "bpe", "gpt2")
 # Fields of TrainConfig that describe the model; `TrainConfig.model_config` maps them onto
 # GPTConfig (block_size is GPTConfig.max_seq_len).
 MODEL_FIELDS = ("n_layers", "n_heads", "d_model", "block_size", "d_ff", "activation", "norm", "dropout",
-                "bias", "qkv_bias", "tie_weights", "lm_head_bias", "bigram", "ffn", "residual", "attn_proj")
+                "bias", "qkv_bias", "tie_weights", "lm_head_bias", "bigram", "ffn", "residual", "attn_proj", "init")
 
 
 @dataclass
@@ -209,6 +212,7 @@ class TrainConfig:
     ffn: bool = True
     residual: bool = True
     attn_proj: bool = True
+    init: str = "gpt2"
     # optimisation: AdamW, linear warmup then cosine decay to min_lr
     batch_size: int = 12  # sequences per micro-batch (per process under DDP)
     grad_accum_steps: int = 1  # micro-batches summed into one optimiser step

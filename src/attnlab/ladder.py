@@ -14,8 +14,9 @@ the same on any corpus and returns each rung's parameters, validation loss and w
     7 scaled        (scaled=True) 6 layers, 6 heads, 384 wide, block 256, dropout  1.48
 
 The lecture's small settings (`LECTURE`): char tokens, 90/10 split, block 8, batch 32, width
-32, ReLU, AdamW at a constant 1e-3 (betas 0.9/0.999, weight decay 0.01, no warmup, no
-clipping), 5000 steps, seed 1337, validation loss averaged over 200 batches every 500 steps.
+32, ReLU, PyTorch's default initialisation, AdamW at a constant 1e-3 (betas 0.9/0.999, weight
+decay 0.01, no warmup, no clipping), 5000 steps, seed 1337, validation loss averaged over 200
+batches every 500 steps.
 
 A ladder folder:
 
@@ -54,6 +55,7 @@ LADDER_JSON = "ladder.json"
 # The lecture's small settings, shared by every rung.
 LECTURE: dict[str, Any] = dict(
     tokenizer="char", val_fraction=0.1, block_size=8, batch_size=32, d_model=32, activation="relu", dropout=0.0,
+    init="torch",  # PyTorch's own initialisation: the lecture never re-initialises its small models
     # GPT-2's biases (q/k/v yes, lm_head no) rather than the lecture's (the reverse), so that the
     # last rung is a GPT-2 that `attnlab export-hf` accepts
     bias=True, qkv_bias=True, lm_head_bias=False, tie_weights=False,

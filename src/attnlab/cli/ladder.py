@@ -39,13 +39,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("--eval-iters", type=int, default=200, help="batches per validation estimate (default: 200)")
     p.add_argument("--seed", type=int, default=1337, help="random seed of every rung (default: 1337)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: 0, torch's own choice)")
     p.add_argument("--json", action="store_true", help="print the results as JSON (and nothing else) on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from attnlab.ladder import run_ladder
+
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     corpus_name = {"-": "stdin"}.get(args.corpus, Path(args.corpus).stem or "corpus")
     out_dir = Path(args.out_dir or f"runs/ladder-{corpus_name}")

@@ -40,6 +40,7 @@ HELP = {
     "ffn": "a feed-forward layer in every block (--no-ffn: attention-only)",
     "residual": "residual connections around attention and feed-forward",
     "attn_proj": "the attention output projection W_O",
+    "init": "weight initialisation: gpt2 (N(0, 0.02)) or torch (PyTorch's defaults, as in the GPT lecture)",
     "batch_size": "sequences per micro-batch (per process under DDP)",
     "grad_accum_steps": "micro-batches per optimiser step", "max_iters": "optimiser steps",
     "learning_rate": "peak learning rate", "min_lr": "learning rate at the end of the cosine decay",

@@ -31,7 +31,7 @@ class GPT(nn.Module):
             # the lecture's first model: token t's row of a (V, V) table is the next token's logits
             self.token_embedding_table = nn.Embedding(c.vocab_size, c.vocab_size)
             self.blocks = nn.ModuleList()
-            self.apply(self._init_weights)
+            self._initialise()
             return
         self.token_embedding_table = nn.Embedding(c.vocab_size, c.d_model)
         self.position_embedding_table = nn.Embedding(c.max_seq_len, c.d_model)
@@ -48,13 +48,19 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=c.lm_head_bias)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding_table.weight
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """init="gpt2": GPT-2's N(0, 0.02), zero biases, and residual projections scaled so the
+        residual stream's variance does not grow with depth (two residual additions per block).
+        init="torch": every module keeps PyTorch's own initialisation, as in the lecture."""
+        if self.config.init == "torch":
+            return
         self.apply(self._init_weights)
-        # GPT-2: residual projections scaled so the residual stream's variance does not grow
-        # with depth (two residual additions per block).
         for block in self.blocks:
             for proj in (block.attn.proj, getattr(block.ffwd, "down", None)):
                 if isinstance(proj, nn.Linear):  # not W_O when attn_proj=False, nor an absent ffwd
-                    nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layers))
+                    nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
