@@ -163,7 +163,7 @@ def test_the_rungs_open_in_the_viewers(ladder, capsys):
     assert cli_main(["attention", "All: Sp", "--run", str(folder / "2-one-head")]) == 0
     assert "blocks.0.attn, head 0" in capsys.readouterr().out
     assert cli_main(["explain", "--run", str(folder / "5-residual"), "--text", "All: Sp", "--layer", "2"]) == 0
-    assert "block_out" in capsys.readouterr().out
+    assert "blocks.2.out" in capsys.readouterr().out
     assert cli_main(["attention", "All", "--run", str(folder / "1-bigram")]) == 2
     assert "is a bigram model: it has no attention to show" in capsys.readouterr().err
     assert cli_main(["generate", "--run", str(folder / "1-bigram"), "--prompt", "All", "--max-new-tokens", "5"]) == 0

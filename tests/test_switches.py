@@ -113,9 +113,11 @@ def test_bigram_has_nothing_to_explain():
         explain_model(model, torch.tensor([[1, 2]]), 0, 0)
 
 
-@pytest.mark.parametrize("switches", [dict(residual=False), dict(ffn=False), dict(norm="none"),
-                                      dict(attn_proj=False), dict(norm="post", residual=False)])
-def test_explain_follows_the_switches(switches):
+@pytest.mark.parametrize("switches,point,says", [
+    (dict(residual=False), "resid_mid", "no residual"), (dict(ffn=False), "out", "no feed-forward"),
+    (dict(norm="none"), "ln1", "no LayerNorm"), (dict(attn_proj=False), "attn.out", "no W_O"),
+    (dict(norm="post", residual=False), "resid_mid", "no residual")])
+def test_explain_follows_the_switches(switches, point, says):
     torch.manual_seed(3)
     model = GPT(GPTConfig(vocab_size=9, max_seq_len=8, d_model=8, n_heads=2, n_layers=2, **switches)).eval()
     idx = torch.randint(0, 9, (1, 6))
@@ -123,8 +125,11 @@ def test_explain_follows_the_switches(switches):
     with torch.no_grad():
         logits, _ = model(idx)
         x = model.blocks[0](model.token_embedding_table(idx) + model.position_embedding_table(torch.arange(6)))
-    assert_close(ex["block_out"], model.blocks[1](x))
+    assert_close(ex["blocks.1.out"], model.blocks[1](x))
     assert_close(ex["logits"], logits)
+    formulas = {step.name: step.formula for step in ex.steps}
+    assert says in formulas[f"blocks.1.{point}"]
+    assert ("blocks.1.ffwd.out" in formulas) == switches.get("ffn", True)
 
 
 def test_train_flags_carry_the_switches(tmp_path):

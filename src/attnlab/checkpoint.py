@@ -217,5 +217,17 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
         raise ValueError(f"{run_dir}: the tokenizer has {tokenizer.vocab_size} tokens, "
                          f"the model {model_config.vocab_size}")
     model = GPT(model_config)
-    load_weights(model, checkpoint_dir(run_dir) / WEIGHTS)
+    load_committed_weights(model, run_dir)
     return model.to(device).eval(), tokenizer
+
+
+def load_committed_weights(model: torch.nn.Module, run_dir: Path, device: str | torch.device = "cpu") -> None:
+    """The weights state.json points at. A training run may commit a newer checkpoint and delete
+    this one while we read: then read state.json again (a reader needs no lock)."""
+    for attempt in range(3):
+        folder = checkpoint_dir(run_dir)
+        try:
+            return load_weights(model, folder / WEIGHTS, device)
+        except (FileNotFoundError, ValueError):
+            if attempt == 2 or folder == checkpoint_dir(run_dir):  # not a save racing us: a real error
+                raise

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import add_source_flags, find_token, load_source
+from attnlab.cli._viz_source import add_text_command, find_token, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "heads", help="rank every layer x head by the weight from one token to another",
+    p = add_text_command(
+        subparsers, "heads", help="rank every layer x head by the weight from one token to another",
         description="Run TEXT through a model and rank every (layer, head) by how much the token --from "
                     "attends to the token --to (and, with --vs, to a rival token). Layers and heads count "
-                    "from 0. A word that occurs more than once means its first occurrence.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
-    add_source_flags(p)
+                    "from 0. A word that occurs more than once means its first occurrence.")
     p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")
     p.add_argument("--to", dest="dst", required=True, metavar="TOKEN", help="the token it should look at")
     p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
@@ -25,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.cli.attention import capture
+    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
 
     if args.top < 0:
         raise CLIError(f"--top must be >= 0, got {args.top}")
@@ -34,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     i = find_token(tokens, args.src, "--from")
     j = find_token(tokens, args.dst, "--to")
     k = None if args.vs is None else find_token(tokens, args.vs, "--vs")
-    maps = capture(source, idx)
+    maps = attention_maps(source.model, idx)
     rows = []  # (weight to --to, weight to --vs, layer, head)
     for layer, weights in enumerate(maps.values()):
         for head in range(weights.shape[1]):

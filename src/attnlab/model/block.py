@@ -3,14 +3,28 @@
 pre-LN (seed 001, GPT-2):   x = x + attn(ln1(x));   x = x + ffwd(ln2(x))
 post-LN (seed 003, BERT):   x = ln1(x + attn(x));   x = ln2(x + ffwd(x))
 
-Input and output are both (B, T, C), so blocks stack like Lego.
+Input and output are both (B, T, C), so blocks stack like Lego. The choice between the two is
+made in one place, `residual`, which every block (here and in the encoder-decoder) calls.
 
-Three switches take parts away, one rung of the ablation ladder (`attnlab.ladder`) each:
-`ffn=False` (attention-only: no ffwd, no ln2), `residual=False` (x = attn(ln1(x)): no "x +"),
-`norm="none"` (no LayerNorm: ln1 and ln2 are identities); `attn_proj=False` drops W_O.
+Named points of a block (`blocks.{i}.` + name), all (B, T, C) unless said:
+    name         pre-LN                          post-LN
+    ln1          ln1(x): attention's input       ln1(resid_mid): the FFN's input
+    attn.*       see MultiHeadAttention          (attention reads x itself)
+    resid_mid    x + attn.out                    x + attn.out (before ln1)
+    ln2          ln2(resid_mid): the FFN's input ln2(ln1 + ffwd.out) = the block's output
+    ffwd.hidden  (B, T, d_ff) after the activation
+    ffwd.out     the FFN's output (after its dropout)
+    out          resid_mid + ffwd.out            ln2 (the same value, passed on after ln2)
+
+Four switches take parts away, one rung of the ablation ladder (`attnlab.ladder`) each:
+`ffn=False` (attention-only: no ffwd, no ln2), `residual=False` (no "x +": each sublayer's output
+replaces x), `norm="none"` (no LayerNorm: ln1 and ln2 are identities, the pre-LN path) and
+`attn_proj=False` (no W_O).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -18,6 +32,7 @@ import torch.nn as nn
 from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.kv_cache import KVCache
+from attnlab.model.points import Point, Points
 
 NORMS = ("pre", "post", "none")
 
@@ -32,6 +47,22 @@ def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:
 def make_norm(norm: str, d_model: int, eps: float = 1e-5, bias: bool = True) -> nn.Module:
     """A LayerNorm, or an identity when norm="none" (the lecture's blocks before its LayerNorm step)."""
     return nn.Identity() if check_norm(norm) == "none" else nn.LayerNorm(d_model, eps=eps, bias=bias)
+
+
+def residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor], norm: nn.Module,
+             norm_point: Point, sum_point: Point | None, pre_norm: bool, add_x: bool = True) -> torch.Tensor:
+    """One sublayer with its residual connection and LayerNorm: (B, T, C) -> (B, T, C).
+
+    pre-LN:  sum_point(x + sublayer(norm_point(norm(x))))
+    post-LN: norm_point(norm(sum_point(x + sublayer(x))))
+    add_x=False drops the `x +` (the lecture before its residual step).
+    """
+    skip = x if add_x else 0.0
+    if pre_norm:
+        s = skip + sublayer(norm_point(norm(x)))
+        return s if sum_point is None else sum_point(s)
+    s = skip + sublayer(x)
+    return norm_point(norm(s if sum_point is None else sum_point(s)))
 
 
 class Block(nn.Module):
@@ -55,6 +86,7 @@ class Block(nn.Module):
     ):
         super().__init__()
         self.norm = check_norm(norm)
+        self.pre_norm = norm != "post"  # norm="none" takes the pre-LN path, with identities
         self.residual = residual
         self.ln1 = make_norm(norm, d_model, layer_norm_eps, bias)
         self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, bias=bias, qkv_bias=qkv_bias, dropout=dropout,
@@ -63,6 +95,7 @@ class Block(nn.Module):
         self.ln2 = make_norm(norm, d_model, layer_norm_eps, bias) if ffn else None
         self.ffwd = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias) if ffn else None
         self.drop = nn.Dropout(dropout)
+        self.points = Points("ln1", "resid_mid", "ln2", "out")
 
     def forward(
         self,
@@ -70,14 +103,11 @@ class Block(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
     ) -> torch.Tensor:
-        # residual=False: each sublayer's output replaces x (the lecture before its residual step)
-        skip = (lambda h: h) if self.residual else (lambda h: 0.0)
-        if self.norm != "post":  # pre-LN; with norm="none" ln1 and ln2 are identities
-            x = skip(x) + self.drop(self.attn(self.ln1(x), key_padding_mask=key_padding_mask, kv_cache=kv_cache))
-            if self.ffwd is not None:  # ffn=False: attention-only
-                x = skip(x) + self.ffwd(self.ln2(x))
-        else:
-            x = self.ln1(skip(x) + self.drop(self.attn(x, key_padding_mask=key_padding_mask, kv_cache=kv_cache)))
-            if self.ffwd is not None:
-                x = self.ln2(skip(x) + self.ffwd(x))
-        return x  # (B, T, C)
+        def attn(h: torch.Tensor) -> torch.Tensor:
+            return self.drop(self.attn(h, key_padding_mask=key_padding_mask, kv_cache=kv_cache))
+
+        p = self.points
+        x = residual(x, attn, self.ln1, p.ln1, p.resid_mid, self.pre_norm, self.residual)
+        if self.ffwd is not None:  # ffn=False: attention-only
+            x = residual(x, self.ffwd, self.ln2, p.ln2, None, self.pre_norm, self.residual)
+        return p.out(x)  # (B, T, C)

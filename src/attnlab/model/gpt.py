@@ -4,8 +4,13 @@
                → blocks (causal self-attention + feed-forward) × n_layers → (B, T, C)
                → ln_f → lm_head → logits (B, T, V)
 
+Named points (`attnlab.record`, `attnlab.intervene`): `embed` (B, T, C) the first block's input
+(token + position embedding, after dropout), `blocks.{i}.…` (see block.py and attention.py),
+`ln_f` (B, T, C) and `logits` (B, T, V).
+
 With `bigram=True` it is the lecture's first model instead: idx (B, T) → a (V, V) table's rows
-→ logits (B, T, V); each token alone predicts the next. `norm="none"` also drops ln_f.
+→ logits (B, T, V); each token alone predicts the next (its only point is `logits`).
+`norm="none"` also drops ln_f.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch.nn.functional as F
 from attnlab.config import GPTConfig
 from attnlab.model.block import Block, make_norm
 from attnlab.model.kv_cache import KVCache
+from attnlab.model.points import Points
 
 
 class GPT(nn.Module):
@@ -31,6 +37,7 @@ class GPT(nn.Module):
             # the lecture's first model: token t's row of a (V, V) table is the next token's logits
             self.token_embedding_table = nn.Embedding(c.vocab_size, c.vocab_size)
             self.blocks = nn.ModuleList()
+            self.points = Points("logits")
             self._initialise()
             return
         self.token_embedding_table = nn.Embedding(c.vocab_size, c.d_model)
@@ -48,6 +55,7 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=c.lm_head_bias)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding_table.weight
+        self.points = Points("embed", "ln_f", "logits")
         self._initialise()
 
     def _initialise(self) -> None:
@@ -94,15 +102,15 @@ class GPT(nn.Module):
             raise ValueError(
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
         if self.config.bigram:
-            logits = self.token_embedding_table(idx)  # (B, T, V): the rows of the (V, V) table
+            logits = self.points.logits(self.token_embedding_table(idx))  # (B, T, V): rows of the (V, V) table
         else:
             pos = torch.arange(start, start + T, device=idx.device)  # (T,)
             x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
-            x = self.drop(x)
+            x = self.points.embed(self.drop(x))
             for i, block in enumerate(self.blocks):
                 x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
-            x = self.ln_f(x)
-            logits = self.lm_head(x)  # (B, T, V)
+            x = self.points.ln_f(self.ln_f(x))
+            logits = self.points.logits(self.lm_head(x))  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)
