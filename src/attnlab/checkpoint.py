@@ -55,12 +55,23 @@ def save_run_config(run_dir: str | os.PathLike, model_config: GPTConfig, train_c
                                  "train": train_config.to_dict(), "tokenizer": tokenizer.name})
 
 
-def read_run_config(run_dir: str | os.PathLike) -> tuple[GPTConfig, TrainConfig, str]:
-    """(model config, train config, tokenizer name) from config.json; bad files -> ValueError."""
+def read_config(run_dir: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """config.json of a run of `kind` ("gpt" or "seq2seq"), as a dict; a missing or damaged file,
+    or a run of another kind, is a one-line ValueError."""
     path = Path(run_dir) / CONFIG
     data = load_json(path)
-    if not isinstance(data, dict) or data.get("kind") != "gpt" or not {"model", "train"} <= set(data):
-        raise ValueError(f"{path} is not an attnlab GPT run config")
+    if not isinstance(data, dict) or not {"kind", "model"} <= set(data):
+        raise ValueError(f"{path} is not an attnlab run config")
+    if data["kind"] != kind:
+        raise ValueError(f"{run_dir} holds a {data['kind']!r} run, not a {kind!r} one")
+    return data
+
+
+def read_run_config(run_dir: str | os.PathLike) -> tuple[GPTConfig, TrainConfig, str]:
+    """(model config, train config, tokenizer name) of a GPT run; bad files -> ValueError."""
+    data = read_config(run_dir, "gpt")
+    if not isinstance(data.get("train"), dict) or not isinstance(data["model"], dict):
+        raise ValueError(f"{Path(run_dir) / CONFIG} is not an attnlab GPT run config")
     return GPTConfig.from_dict(data["model"]), TrainConfig.from_dict(data["train"]), data.get("tokenizer", "")
 
 
