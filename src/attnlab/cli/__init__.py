@@ -17,6 +17,7 @@ COMMANDS = [
     "shapes",
     "corpora",
     "train",
+    "ladder",
     "generate",
     "attention",
     "heads",

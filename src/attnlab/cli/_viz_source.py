@@ -82,6 +82,9 @@ def load_source(args: argparse.Namespace) -> TextModel:
         if not Path(args.run).is_dir():
             raise CLIError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
+        if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
+            raise CLIError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
+                           f"(attnlab generate reads it)")
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
     from attnlab import minilm
 
