@@ -79,8 +79,8 @@ def check_token(token: int | None, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.viz.explain import (SEED_004, explain_attention, explain_model, explain_weighted_sum,
-                                     format_explanation)
+    from attnlab.viz.explain import (SEED_004, contribution_sentence, explain_attention, explain_model,
+                                     explain_weighted_sum, format_explanation)
 
     if args.decimals < 0 or args.decimals > 10:
         raise CLIError(f"--decimals must be in 0..10, got {args.decimals}")
@@ -134,4 +134,7 @@ def run(args: argparse.Namespace) -> int:
         ex = explain_attention(SEED_004["q"], SEED_004["k"], SEED_004["v"], scale=1.0, tokens=SEED_004["tokens"])
         check_token(args.token, 3)
     print(format_explanation(ex, token=args.token, decimals=args.decimals))
+    if "share" in ex.names():  # the weighted-sum form: what the raw weights leave out
+        rows = range(ex["weights"].shape[0]) if args.token is None else [args.token]
+        print("\n" + "\n".join(contribution_sentence(ex, row) for row in rows))
     return 0

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.model.attention import attention, causal_mask
+from attnlab.why.norms import contribution_norms, shares
 
 # Seed 004, "나는 사과를 먹었다" (I ate an apple), computed by hand without scaling.
 SEED_004 = {
@@ -117,7 +118,31 @@ def explain_weighted_sum(weights: torch.Tensor, values: torch.Tensor, tokens: li
     ex.add("v", values, "given: each token's value vector", 0)
     ex.add("terms", weights.unsqueeze(-1) * values, "weight × value, for every (query, token) pair")  # (T, S, Dv)
     ex.add("out", weights @ values, "sum of the terms over the tokens")  # (T, Dv)
+    norms = ex.add("contribution", contribution_norms(weights, values),
+                   "‖weight × value‖: how loud each token's voice is in the output", None, 1)  # (T, S)
+    ex.add("share", shares(norms), "contribution / its row's sum: each token's share of the output", None, 1)
     return ex
+
+
+def contribution_sentence(ex: Explanation, row: int = 0) -> str:
+    """One line for a weighted-sum explanation: the token with the biggest share of query
+    `row`'s output, by norm against by raw weight (Kobayashi et al. 2020).
+
+    >>> ex = explain_weighted_sum(SEED_000["weights"], SEED_000["values"], ["느금마", "만수무강", "ㅇㅈㄹ"])
+    >>> print(contribution_sentence(ex))  # doctest: +NORMALIZE_WHITESPACE
+    By weight 만수무강 gets 80.0% of 느금마's attention, but its value vector is louder: 98.2% of the
+    new 느금마 vector (measured by the length of weight × value) comes from 만수무강.
+    """
+    weights, share = ex["weights"][row], ex["share"][row]  # (S,)
+    j = int(share.argmax())
+    def name(i: int) -> str:
+        return ex.tokens[i] if ex.tokens is not None and i < len(ex.tokens) else f"token {i}"
+
+    query = name(row)
+    louder = "louder" if share[j] >= weights[j] else "quieter"
+    return (f"By weight {name(j)} gets {100 * weights[j]:.1f}% of {query}'s attention, but its value vector is "
+            f"{louder}: {100 * share[j]:.1f}% of the new {query} vector (measured by the length of weight × value) "
+            f"comes from {name(j)}.")
 
 
 def _embed_steps(ex: Explanation, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
