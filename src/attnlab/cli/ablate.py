@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         from attnlab.viz.heatmap import plot_matrix
 
         plot_matrix(_grid(result, source.n_layers, source.n_heads), layers, cols, title=title, center=0.0,
-                    label="loss change", path=args.png)
+                    label="loss change", fmt="+.3f", path=args.png)
     if args.html:
         from attnlab.viz.heatmap import matrix_html, save_matrix_html
 

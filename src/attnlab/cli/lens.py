@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         from attnlab.viz.heatmap import plot_matrix
 
-        plot_matrix(lens.p_next, lens.layers, labels, title=title, label="p(the real next token)",
+        plot_matrix(lens.p_next, lens.layers, labels, title=title, label="p(the real next token)", vmax=1.0,
                     xlabel="position", ylabel="layer", path=args.png)
     if args.html:
         from attnlab.viz.heatmap import matrix_html, save_matrix_html
 
-        save_matrix_html(args.html, matrix_html(lens.p_next, lens.layers, labels, title=title,
+        save_matrix_html(args.html, matrix_html(lens.p_next, lens.layers, labels, title=title, vmax=1.0,
                                                 note="rows: the residual stream after each layer, put through "
                                                      "ln_f and lm_head; cells: p(the token that really comes next)"))
     if args.json:

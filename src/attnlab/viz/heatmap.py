@@ -39,23 +39,25 @@ def _as_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], co
     return m
 
 
-def _limits(m: np.ndarray, center: float | None) -> tuple[float, float]:
+def _limits(m: np.ndarray, center: float | None, vmax: float | None = None) -> tuple[float, float]:
     finite = m[np.isfinite(m)]
     if center is None:
-        return 0.0, float(max(finite.max(initial=0.0), 1e-12))
+        return 0.0, float(vmax if vmax is not None else max(finite.max(initial=0.0), 1e-12))
     reach = float(max(np.abs(finite - center).max(initial=0.0), 1e-12))
     return center - reach, center + reach
 
 
 def plot_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], cols: Sequence[str], *,
-                title: str = "", label: str = "", center: float | None = None, xlabel: str = "",
-                ylabel: str = "", path: str | os.PathLike | None = None) -> Figure:
-    """A heatmap with labelled rows and columns; `path` also saves it (atomically)."""
+                title: str = "", label: str = "", center: float | None = None, vmax: float | None = None,
+                xlabel: str = "", ylabel: str = "", fmt: str = ".2f",
+                path: str | os.PathLike | None = None) -> Figure:
+    """A heatmap with labelled rows and columns, each number printed with `fmt` when there is
+    room; `vmax` fixes the top of a 0-based scale (1.0 for probabilities). `path` also saves it."""
     m = _as_matrix(values, rows, cols)
     R, C = m.shape
     rows, cols = [visible(r) for r in rows], [visible(c) for c in cols]
     family = font_families(rows + cols)
-    vmin, vmax = _limits(m, center)
+    vmin, vmax = _limits(m, center, vmax)
     cmap = "Blues" if center is None else "RdBu_r"
     fig = Figure(figsize=(float(np.clip(0.45 * C + 2.5, 4, 30)), float(np.clip(0.45 * R + 1.5, 2.5, 20))),
                  layout="constrained")
@@ -70,7 +72,7 @@ def plot_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], c
         for i, j in zip(*np.nonzero(np.isfinite(m))):
             base = 0.0 if center is None else center
             strong = abs(m[i, j] - base) > 0.6 * (vmax - base)  # a dark cell: white text
-            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, format(m[i, j], fmt), ha="center", va="center", fontsize=7,
                     color="white" if strong else "black")
     fig.colorbar(image, ax=ax, shrink=0.8, label=label)
     ax.set_title(title, fontfamily=family)
@@ -93,10 +95,10 @@ def _colour(v: float, vmin: float, vmax: float, center: float | None) -> str:
 
 
 def matrix_html(values: Sequence[Sequence[float | None]], rows: Sequence[str], cols: Sequence[str], *,
-                title: str = "", center: float | None = None, note: str = "") -> str:
+                title: str = "", center: float | None = None, vmax: float | None = None, note: str = "") -> str:
     """The matrix as one HTML page (a coloured table); empty cells (None) stay grey."""
     m = _as_matrix(values, rows, cols)
-    vmin, vmax = _limits(m, center)
+    vmin, vmax = _limits(m, center, vmax)
     esc = lambda s: html.escape(visible(str(s)), quote=True)  # noqa: E731
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     body = []
