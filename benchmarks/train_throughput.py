@@ -19,7 +19,9 @@ import time
 import torch
 
 from _common import hf_twin
-from attnlab.checkpoint import clear_run_dir
+from pathlib import Path
+
+from attnlab.runfolder import open_run_folder
 from attnlab.config import preset_config
 from attnlab.data import get_batch, load_corpus
 from attnlab.model.gpt import GPT
@@ -119,8 +121,8 @@ def full_runs(args) -> None:
         cfg = preset_config(preset, **overrides)
         train_data, val_data = encode_corpus(text, tokenizer, cfg)
         run_dir = f"{args.out_dir}/bench-{preset}-{cfg.dtype}{'-compile' if cfg.compile else ''}"
-        clear_run_dir(run_dir)
-        result = train(cfg, train_data, val_data, tokenizer, run_dir)
+        with open_run_folder(Path(run_dir), "overwrite"):
+            result = train(cfg, train_data, val_data, tokenizer, run_dir)
         precise = estimate_loss(result.model, {"val": val_data}, cfg.batch_size, cfg.block_size, 500, seed=123,
                                 dtype=cfg.dtype)
         print(f"{preset:<5} {cfg.dtype} compile={cfg.compile}: val loss {result.last_losses['val']:.4f} "

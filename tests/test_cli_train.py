@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
-from attnlab.checkpoint import load_model  # noqa: E402
+from attnlab.checkpoint import checkpoint_dir, load_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,10 @@ def test_train_then_generate(tmp_path, corpus, capsys):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["kind"] == "gpt" and config["tokenizer"] == "char"
     assert config["model"]["d_model"] == 16 and config["train"]["max_iters"] == 6
-    for name in ("model.safetensors", "optimizer.pt", "state.json", "metrics.jsonl", "loss.png"):
+    for name in ("state.json", "metrics.jsonl", "loss.png", ".attnlab"):
         assert (run_dir / name).is_file(), name
+    for name in ("model.safetensors", "optimizer.pt"):
+        assert (checkpoint_dir(run_dir) / name).is_file(), name
     model, tokenizer = load_model(run_dir)
     assert not model.training and model.config.vocab_size == tokenizer.vocab_size
 
@@ -83,7 +85,7 @@ def test_train_then_generate(tmp_path, corpus, capsys):
     first = capsys.readouterr().out
     assert first.startswith("First") and len(first) >= len("First") + 20
     assert cli_main(args) == 0 and capsys.readouterr().out == first  # same seed, same text
-    assert cli_main(["generate", "--checkpoint", str(run_dir / "model.safetensors"), "--prompt", "All",
+    assert cli_main(["generate", "--checkpoint", str(checkpoint_dir(run_dir) / "model.safetensors"), "--prompt", "All",
                      "--max-new-tokens", "5", "--num-samples", "2", "--top-p", "0.9"]) == 0
     assert capsys.readouterr().out.count("All") >= 2
 
@@ -99,7 +101,7 @@ def test_resume_continues_and_matches_a_straight_run(tmp_path, corpus, capsys):
     assert cli_main(straight + schedule) == 0
     runs = tmp_path / "runs"
     assert json.loads((runs / "r" / "state.json").read_text())["step"] == 6
-    resumed, whole = load_tensors(runs / "r" / "model.safetensors"), load_tensors(runs / "s" / "model.safetensors")
+    resumed, whole = (load_tensors(checkpoint_dir(runs / name) / "model.safetensors") for name in ("r", "s"))
     assert all(torch.equal(resumed[k], whole[k]) for k in whole)
 
 
@@ -195,7 +197,7 @@ def test_prompt_outside_the_char_vocabulary(run_dir, capsys):
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "corrupted"])
 def test_damaged_checkpoint(run_dir, capsys, damage):
-    weights = run_dir / "model.safetensors"
+    weights = checkpoint_dir(run_dir) / "model.safetensors"
     data = weights.read_bytes()
     if damage == "missing":
         weights.unlink()
@@ -220,13 +222,13 @@ class _Payload:
 @pytest.mark.parametrize("target", ["optimizer.pt", "model.safetensors"])
 def test_pickle_payload_is_refused_never_run(run_dir, tmp_path, corpus, capsys, target):
     marker = tmp_path / "pwned"
-    with open(run_dir / target, "wb") as f:
+    with open(checkpoint_dir(run_dir) / target, "wb") as f:
         pickle.dump({"optimizer": _Payload(str(marker))}, f)
     if target == "optimizer.pt":
         code = cli_main(train_args(tmp_path, corpus, "--resume", "--max-iters", "8"))
         assert_one_line_error(capsys, code, "optimizer.pt", "could not be loaded safely")
     else:
-        torch.save({"x": _Payload(str(marker))}, run_dir / target)
+        torch.save({"x": _Payload(str(marker))}, checkpoint_dir(run_dir) / target)
         code = cli_main(["generate", "--run", str(run_dir)])
         assert_one_line_error(capsys, code, "model.safetensors")
     assert not marker.exists()

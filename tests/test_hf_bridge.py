@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 
 from attnlab import checkpoint as ckpt  # noqa: E402
+from attnlab.io import load_tensors  # noqa: E402
 from attnlab.config import MODEL_FIELDS, GPTConfig, TrainConfig  # noqa: E402
 from attnlab.interop import export as bridge  # noqa: E402
 from attnlab.model.gpt import GPT  # noqa: E402
@@ -159,8 +160,12 @@ def test_untied_head_exports(runs, exported):
 @pytest.mark.parametrize("name", ["char", "bpe", "gpt2", "untied"])
 def test_round_trip_is_bit_identical(runs, exported, tmp_path, name):
     assert cli_main(["import-hf", str(exported[name]), "--out", str(tmp_path / "back")]) == 0
-    for file in ("config.json", "model.safetensors", "tokenizer/attnlab_tokenizer.json"):
+    for file in ("config.json", "tokenizer/attnlab_tokenizer.json"):
         assert (tmp_path / "back" / file).read_bytes() == (runs[name] / file).read_bytes(), file
+    back_weights, run_weights = (load_tensors(ckpt.checkpoint_dir(run) / "model.safetensors")
+                                 for run in (tmp_path / "back", runs[name]))
+    assert back_weights.keys() == run_weights.keys()
+    assert all(torch.equal(back_weights[k], run_weights[k]) for k in run_weights)
     back, _ = ckpt.load_model(tmp_path / "back")
     ours, _ = ckpt.load_model(runs[name])
     for (key, a), (_, b) in zip(ours.state_dict().items(), back.state_dict().items()):
@@ -312,8 +317,9 @@ def test_import_refuses_a_non_empty_out(tmp_path, capsys):
     save_bpe_folder(tmp_path / "hf")
     out = tmp_path / "run"
     assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(out)]) == 0
-    weights = (out / "model.safetensors").read_bytes()
+    weights = load_tensors(ckpt.checkpoint_dir(out) / "model.safetensors")
     assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(out)]) == 2
     assert "--overwrite" in one_error_line(capsys)
     assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(out), "--overwrite"]) == 0
-    assert (out / "model.safetensors").read_bytes() == weights
+    again = load_tensors(ckpt.checkpoint_dir(out) / "model.safetensors")
+    assert again.keys() == weights.keys() and all(torch.equal(again[k], weights[k]) for k in weights)

@@ -13,7 +13,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from attnlab.checkpoint import read_metrics
+from attnlab.checkpoint import checkpoint_dir
+from attnlab.metrics import read_metrics
 from attnlab.cli import main
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import SinusoidalPositionalEncoding, save_positional_encoding_png, sinusoidal_table
@@ -418,7 +419,7 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
     assert main(["generate", "--run", str(out)]) == 2  # not a GPT run
     err = capsys.readouterr().err.strip()
     assert err.startswith("attnlab: error:") and "\n" not in err
-    torch.save(torch.optim.Adam(torch.nn.Linear(2, 2).parameters()).state_dict(), out / "optimizer.pt")
+    torch.save(torch.optim.Adam(torch.nn.Linear(2, 2).parameters()).state_dict(), checkpoint_dir(out) / "optimizer.pt")
     assert main([*argv, "--steps", "12", "--resume"]) == 2  # a bare optimizer state, no RNG states
     err = capsys.readouterr().err.strip()
     assert "optimizer.pt holds no training state" in err and "\n" not in err

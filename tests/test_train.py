@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlab import checkpoint as ckpt
+from attnlab.metrics import read_metrics
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.data import get_batch
 from attnlab.io import load_tensors
@@ -39,7 +40,7 @@ def small_run(**overrides):
 def logged(run_dir) -> list[dict]:
     """metrics.jsonl without the timing fields."""
     keep = ("step", "loss", "lr", "train_loss", "val_loss")
-    return [{k: m[k] for k in keep if k in m} for m in ckpt.read_metrics(run_dir)]
+    return [{k: m[k] for k in keep if k in m} for m in read_metrics(run_dir)]
 
 
 # --- get_lr ----------------------------------------------------------------------------------
@@ -117,17 +118,17 @@ def test_train_writes_a_run_folder_and_learns(tmp_path):
     cfg, tok, tr, va = small_run(max_iters=40, eval_interval=20, learning_rate=3e-3)
     result = train(cfg, tr, va, tok, tmp_path)
     assert result.step == 40 and not result.interrupted
-    evals = [m for m in ckpt.read_metrics(tmp_path) if "val_loss" in m]
+    evals = [m for m in read_metrics(tmp_path) if "val_loss" in m]
     assert [m["step"] for m in evals] == [0, 20, 40]
     assert evals[-1]["train_loss"] < evals[0]["train_loss"] - 0.5
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["step"] == 40 and state["best_val_loss"] == pytest.approx(min(m["val_loss"] for m in evals))
     # the saved weights are the model's: tied lm_head stored once, no wrapper prefixes
-    tensors = load_tensors(tmp_path / "model.safetensors")
+    tensors = load_tensors(ckpt.checkpoint_dir(tmp_path) / "model.safetensors")
     assert "lm_head.weight" not in tensors and not any(k.startswith(("_orig_mod.", "module.")) for k in tensors)
     model = GPT(cfg.model_config(tok.vocab_size))
-    ckpt.load_weights(model, tmp_path / "model.safetensors")
+    ckpt.load_weights(model, ckpt.checkpoint_dir(tmp_path) / "model.safetensors")
     assert model.lm_head.weight is model.token_embedding_table.weight
     for name, value in result.model.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0)
@@ -165,7 +166,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     with pytest.raises(TrainingDiverged, match=r"nan at step 4.*last good checkpoint \(step 4\)"):
         train(cfg, tr, va, tok, tmp_path)
     assert json.loads((tmp_path / "state.json").read_text())["step"] == 4
-    assert all(torch.isfinite(t).all() for t in load_tensors(tmp_path / "model.safetensors").values())
+    assert all(torch.isfinite(t).all() for t in load_tensors(ckpt.checkpoint_dir(tmp_path) / "model.safetensors").values())
 
 
 # --- DDP -------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("run folder:") == 1  # only rank 0 prints
-    one, two = load_tensors(tmp_path / "one" / "model.safetensors"), load_tensors(tmp_path / "two" / "model.safetensors")
+    one, two = (load_tensors(ckpt.checkpoint_dir(tmp_path / name) / "model.safetensors") for name in ("one", "two"))
     assert one.keys() == two.keys()
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=0, atol=1e-6)

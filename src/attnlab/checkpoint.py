@@ -1,25 +1,33 @@
 """A training run folder: plain data that any tool can read, and nothing that runs code.
 
     runs/<name>/
-      config.json        {"kind": "gpt", "model": GPTConfig, "train": TrainConfig, "tokenizer": name}
-                         (an encoder-decoder run: "kind": "seq2seq", see attnlab.seq2seq_train)
-      tokenizer/         the tokenizer (tokenizer.save)
-      model.safetensors  the weights (a tied lm_head is stored once, as the token embedding)
-      optimizer.pt       AdamW + GradScaler state and the RNG states (torch.load, weights_only)
-      state.json         step, best validation loss, ...
-      metrics.jsonl      one JSON object per logged step or evaluation
-      loss.png           the loss curve
+      .attnlab             attnlab's marker: this folder is attnlab's (see attnlab.runfolder)
+      .lock                locked by the training run that writes here (one writer at a time)
+      config.json          {"kind": "gpt", "model": GPTConfig, "train": TrainConfig, "tokenizer": name}
+                           (an encoder-decoder run: "kind": "seq2seq", see attnlab.seq2seq_train)
+      tokenizer/           the tokenizer (tokenizer.save)
+      state.json           the checkpoint in use: {"step": 500, "checkpoint": "checkpoint-000500", ...}
+      checkpoint-000500/   one step's checkpoint, complete:
+        model.safetensors    the weights (a tied lm_head is stored once, as the token embedding)
+        optimizer.pt         AdamW + GradScaler state and the RNG states (torch.load, weights_only)
+      metrics.jsonl        one JSON object per logged step or evaluation
+      loss.png             the loss curve
 
-Every file is written atomically (a temp file, then a rename). state.json is written last,
-so the step it names always has its weights and optimizer state on disk.
+A checkpoint is one atomic unit, as in a database: a save writes a new checkpoint folder beside
+the old one (each file stamped with its step), then replaces state.json (one atomic rename: the
+commit), then deletes the old folder. A process killed at any instant leaves state.json naming
+a complete checkpoint; what the killed save left half-written is removed at the next start.
+Loading checks that the stamps agree with state.json.
+
+Runs written before checkpoint folders existed (model.safetensors and optimizer.pt beside
+state.json) and runs made by `import-hf` (weights only) still load.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,31 +35,14 @@ from typing import Any
 import torch
 
 from attnlab.config import GPTConfig, TrainConfig
-from attnlab.io import atomic_write, load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
+from attnlab.io import current_umask, load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
 from attnlab.model.gpt import GPT
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
 STATE = "state.json"
-METRICS = "metrics.jsonl"
-LOSS_PNG = "loss.png"
 TOKENIZER_DIR = "tokenizer"
-RUN_FILES = (CONFIG, WEIGHTS, OPTIMIZER, STATE, METRICS, LOSS_PNG, TOKENIZER_DIR)
-
-
-def is_run_dir(path: str | os.PathLike) -> bool:
-    return (Path(path) / CONFIG).is_file()
-
-
-def clear_run_dir(run_dir: str | os.PathLike) -> None:
-    """Delete a previous run's files (for --overwrite); refuses a folder that is not a run."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        return
-    if not is_run_dir(run_dir):
-        raise ValueError(f"{run_dir} exists and is not a run folder (no {CONFIG}); refusing to delete it")
-    shutil.rmtree(run_dir)
 
 
 def save_run_config(run_dir: str | os.PathLike, model_config: GPTConfig, train_config: TrainConfig,
@@ -98,12 +89,45 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike, device: str | 
 
 
 def save_checkpoint(run_dir: str | os.PathLike, model: torch.nn.Module, training_state: dict[str, Any],
-                    state: dict[str, Any]) -> None:
-    """Weights, then optimizer/RNG state, then state.json (the step these belong to)."""
+                    state: dict[str, Any]) -> Path:
+    """Write step state["step"]'s checkpoint folder, commit it in state.json, drop the old one."""
     run_dir = Path(run_dir)
-    save_tensors(run_dir / WEIGHTS, model_state_dict(model), metadata={"format": "pt"})
-    save_torch(run_dir / OPTIMIZER, training_state)
-    save_json(run_dir / STATE, state)
+    step = state["step"]
+    old = committed_checkpoint_name(run_dir)
+    folder = Path(tempfile.mkdtemp(prefix=f"checkpoint-{step:06d}-", dir=run_dir))  # a fresh, unique name
+    _make_readable(folder)
+    save_tensors(folder / WEIGHTS, model_state_dict(model), metadata={"format": "pt", "step": str(step)})
+    if training_state:
+        save_torch(folder / OPTIMIZER, {**training_state, "step": step})
+    save_json(run_dir / STATE, {**state, "checkpoint": folder.name})  # the commit: one atomic rename
+    if old is not None and old != folder.name:
+        shutil.rmtree(run_dir / old, ignore_errors=True)
+    return folder
+
+
+def _make_readable(folder: Path) -> None:
+    """mkdtemp makes 0700 folders; a checkpoint folder gets the user's usual permissions."""
+    os.chmod(folder, 0o777 & ~current_umask())
+
+
+def committed_checkpoint_name(run_dir: str | os.PathLike) -> str | None:
+    """The checkpoint folder state.json points at (None: no state.json, or an older flat run)."""
+    path = Path(run_dir) / STATE
+    if not path.is_file():
+        return None
+    state = load_json(path)
+    name = state.get("checkpoint") if isinstance(state, dict) else None
+    if name is not None and (not isinstance(name, str) or "/" in name or name.startswith(".")):
+        raise ValueError(f"{path}: 'checkpoint' must name a folder in the run, got {name!r}")
+    return name
+
+
+def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
+    """Where the weights of the run's checkpoint are: its checkpoint folder, or the run folder
+    itself for an older run or an imported model."""
+    run_dir = Path(run_dir)
+    name = committed_checkpoint_name(run_dir)
+    return run_dir if name is None else run_dir / name
 
 
 def training_state(optimizer: torch.optim.Optimizer, device: torch.device, scaler: torch.amp.GradScaler | None = None,
@@ -134,17 +158,50 @@ def restore_training_state(saved: dict[str, Any], optimizer: torch.optim.Optimiz
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state.json, optimizer.pt contents); a pickle payload in optimizer.pt is refused."""
+    """(state.json, optimizer.pt contents), checked to be one step's; a pickle payload in
+    optimizer.pt is refused."""
     run_dir = Path(run_dir)
-    state = load_json(run_dir / STATE)
-    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
-        raise ValueError(f"{run_dir / STATE} has no step: the run never saved a checkpoint")
+    state = read_state(run_dir)
+    folder = checkpoint_dir(run_dir)
+    if not (folder / OPTIMIZER).is_file():
+        raise ValueError(f"{run_dir} has no optimizer state to resume from (an imported model? train a new run "
+                         f"from it instead)")
     with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
         warnings.simplefilter("ignore")
-        saved = load_torch(run_dir / OPTIMIZER)
+        saved = load_torch(folder / OPTIMIZER)
     if not isinstance(saved, dict) or not {"optimizer", "cpu_rng"} <= set(saved):
-        raise ValueError(f"{run_dir / OPTIMIZER} holds no training state (optimizer and RNG states) to resume from")
+        raise ValueError(f"{folder / OPTIMIZER} holds no training state (optimizer and RNG states) to resume from")
+    stamps = {"optimizer.pt": saved.get("step", state["step"]), "model.safetensors": _weights_step(folder)}
+    mixed = {name: stamp for name, stamp in stamps.items() if stamp is not None and stamp != state["step"]}
+    if mixed:
+        found = ", ".join(f"{name} from step {stamp}" for name, stamp in mixed.items())
+        raise ValueError(f"{run_dir} mixes two checkpoints: state.json says step {state['step']} but {found}; "
+                         f"it was changed by hand or by another tool: start a new run (--overwrite)")
     return state, saved
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    """state.json, checked: a step that is a non-negative integer."""
+    path = run_dir / STATE
+    if not path.is_file():
+        raise ValueError(f"{run_dir} has no checkpoint yet ({STATE} not found)")
+    state = load_json(path)
+    step = state.get("step") if isinstance(state, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{path}: 'step' must be a non-negative integer, got {step!r}")
+    return state
+
+
+def _weights_step(folder: Path) -> int | None:
+    """The step stamped into model.safetensors' metadata (None: not stamped, an older run)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(folder / WEIGHTS), framework="pt") as f:
+            stamp = (f.metadata() or {}).get("step")
+    except Exception as exc:  # safetensors raises its own error types for a damaged header
+        raise ValueError(f"{folder / WEIGHTS} is not a valid safetensors file ({exc})") from None
+    return None if stamp is None or not stamp.isdigit() else int(stamp)
 
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -160,83 +217,5 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
         raise ValueError(f"{run_dir}: the tokenizer has {tokenizer.vocab_size} tokens, "
                          f"the model {model_config.vocab_size}")
     model = GPT(model_config)
-    load_weights(model, run_dir / WEIGHTS)
+    load_weights(model, checkpoint_dir(run_dir) / WEIGHTS)
     return model.to(device).eval(), tokenizer
-
-
-class MetricsWriter:
-    """metrics.jsonl (+ loss.png redrawn at each evaluation, + TensorBoard if installed)."""
-
-    def __init__(self, run_dir: Path, enabled: bool):
-        self.run_dir, self.enabled, self.tensorboard = run_dir, enabled, None
-        if enabled and importlib.util.find_spec("tensorboard") is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-    def write(self, record: dict[str, Any], plot: bool = False) -> None:
-        if not self.enabled:
-            return
-        with open(self.run_dir / METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if key != "step" and value is not None:
-                    self.tensorboard.add_scalar(key, value, record["step"])
-        if plot:
-            plot_losses(self.run_dir)
-
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut short by a crash: skip it
-            continue
-    return records
-
-
-def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
-    """On resume, drop lines logged after the checkpoint (they will be logged again)."""
-    path = Path(run_dir) / METRICS
-    if path.is_file():
-        keep = [json.dumps(m) + "\n" for m in read_metrics(run_dir) if m.get("step", 0) <= step]
-        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(keep), encoding="utf-8"))
-
-
-def plot_losses(run_dir: str | os.PathLike) -> Path | None:
-    """Draw loss.png from metrics.jsonl (training loss per step, train/val estimates): the
-    cross-entropy for a GPT and the seq2seq token tasks, the MSE for seed 002's regression."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no window
-    import matplotlib.pyplot as plt
-
-    metrics = read_metrics(run_dir)
-    steps = [m for m in metrics if "loss" in m]
-    evals = [m for m in metrics if "val_loss" in m]
-    if not steps and not evals:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if steps:
-        ax.plot([m["step"] for m in steps], [m["loss"] for m in steps], lw=0.8, alpha=0.5, label="train (batch)")
-    if evals:
-        ax.plot([m["step"] for m in evals], [m["train_loss"] for m in evals], "o-", label="train (estimate)")
-        ax.plot([m["step"] for m in evals], [m["val_loss"] for m in evals], "o-", label="val (estimate)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(run_dir) / LOSS_PNG
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
-    return path

@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+
+
+def check_types(config: Any) -> None:
+    """Every field of a config dataclass has its declared type: a bool is a bool (not 1, not
+    "no"), an int is an int (not True, not 2.5), a float is a finite number, a str is a str.
+    Values from TOML and config.json come through here, so a wrong type is one clear line."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if value is None and "None" in kinds:
+            continue
+        kind = kinds[0]
+        ok = {"bool": lambda v: isinstance(v, bool),
+              "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+              "str": lambda v: isinstance(v, str)}[kind](value)
+        if not ok:
+            what = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}[kind]
+            raise ValueError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}")
+
+
+def check_positive(config: Any, *names: str) -> None:
+    """Each named field is a positive integer (booleans are not integers here)."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def config_from_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
@@ -41,10 +69,12 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_seq_len", "d_model", "n_heads", "n_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_types(self)
+        check_positive(self, "vocab_size", "max_seq_len", "d_model", "n_heads", "n_layers")
+        if self.d_ff is not None:
+            check_positive(self, "d_ff")
+        if not self.layer_norm_eps > 0:
+            raise ValueError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps}")
         if self.d_model % self.n_heads != 0:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if not 0.0 <= self.dropout < 1.0:
@@ -97,13 +127,13 @@ class Seq2SeqConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
-        for name in ("max_seq_len", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_types(self)
+        check_positive(self, "max_seq_len", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")
+        if not self.layer_norm_eps > 0:
+            raise ValueError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps}")
         for name in ("src_vocab_size", "tgt_vocab_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
+            if value < 0:
                 raise ValueError(f"{name} must be 0 (continuous) or a positive integer, got {value!r}")
         if (self.src_vocab_size == 0) != (self.tgt_vocab_size == 0):
             raise ValueError("src_vocab_size and tgt_vocab_size must both be 0 (continuous) or both positive")
@@ -193,18 +223,15 @@ class TrainConfig:
     seed: int = 1337
 
     def __post_init__(self) -> None:
-        positive = ("n_layers", "n_heads", "d_model", "block_size", "batch_size", "grad_accum_steps",
-                    "max_iters", "eval_interval", "eval_iters", "log_interval")
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_types(self)
+        check_positive(self, "n_layers", "n_heads", "d_model", "block_size", "batch_size", "grad_accum_steps",
+                       "max_iters", "eval_interval", "eval_iters", "log_interval")
         if self.tokenizer not in TOKENIZERS:
             raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {', '.join(TOKENIZERS)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
-        if self.vocab_size is not None and self.vocab_size < 1:
-            raise ValueError(f"vocab_size must be a positive integer, got {self.vocab_size}")
+        if self.vocab_size is not None:
+            check_positive(self, "vocab_size")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0.0 <= self.min_lr <= self.learning_rate:
@@ -214,7 +241,14 @@ class TrainConfig:
         if self.lr_decay_iters is not None and self.lr_decay_iters <= self.warmup_iters:
             raise ValueError(f"lr_decay_iters ({self.lr_decay_iters}) must be > warmup_iters ({self.warmup_iters})")
         if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError("grad_clip and weight_decay must be >= 0")
+            raise ValueError(f"grad_clip ({self.grad_clip}) and weight_decay ({self.weight_decay}) must be >= 0")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         self.model_config(vocab_size=1)  # checks the model fields (e.g. d_model % n_heads)
 
     def model_config(self, vocab_size: int) -> GPTConfig:

@@ -1,5 +1,7 @@
-"""Safe file writing and reading: every write goes to a temp file in the same folder, then is
-renamed over the target, so a crash or Ctrl-C never leaves a half-written file behind."""
+"""Safe file writing and reading: every write goes to a temp file in the same folder, is flushed
+to disk, then is renamed over the target, so a crash, a kill or Ctrl-C never leaves a
+half-written file behind (a leftover `.NAME.*.tmp` is removed by the next start of the run).
+Files get the user's usual permissions (the umask), not the temp file's 0600."""
 
 from __future__ import annotations
 
@@ -12,6 +14,13 @@ from typing import Any, Callable
 import torch
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (atomic on POSIX and Windows)."""
     path = Path(path)
@@ -20,12 +29,29 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)  # the rename itself reaches the disk
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file (or a folder's entries) to the disk; folders cannot be opened on Windows."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_json(path: str | os.PathLike, data: Any) -> Path:

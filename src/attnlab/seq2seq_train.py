@@ -5,9 +5,9 @@ know about copy, sort or seed 002's regression), and the loss is the model's tea
 forward. The learning rate warms up, then decays along a cosine to lr/10.
 
 A run folder is `attnlab.checkpoint`'s, with config.json {"kind": "seq2seq", "model":
-Seq2SeqConfig, "task": ..., "train": ...}: model.safetensors, optimizer.pt (Adam and the RNG
-state) and state.json ({"step": ...}), each written atomically, state.json last; metrics.jsonl
-(the loss at every step) and loss.png.
+Seq2SeqConfig, "task": ..., "train": ...}: a checkpoint folder (model.safetensors, optimizer.pt
+with Adam and the RNG state) committed by state.json ({"step": ..., "checkpoint": ...});
+metrics.jsonl (the loss at every step) and loss.png.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import torch
 from attnlab import checkpoint as ckpt
 from attnlab.config import Seq2SeqConfig
 from attnlab.io import load_json, save_json
+from attnlab.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.seq2seq_tasks import Seq2SeqBatch
 from attnlab.train import EventFn, get_lr, train_loop
+from attnlab.viz.loss import plot_losses
 
 KIND = "seq2seq"
 
@@ -54,19 +56,19 @@ def train_seq2seq(model: EncoderDecoder, get_batch: Callable[[int], Seq2SeqBatch
     step = 0
     if resume:
         state, saved = ckpt.load_checkpoint(run_dir)
-        ckpt.load_weights(model, run_dir / ckpt.WEIGHTS)
+        ckpt.load_weights(model, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS)
         ckpt.restore_training_state(saved, optimizer, cpu)
         step = state["step"]
-        ckpt.truncate_metrics(run_dir, step)
+        truncate_metrics(run_dir, step)
     emit = on_event or (lambda kind, info: None)
     emit("start", {"step": step, "max_iters": steps, "device": "cpu", "dtype": "fp32",
                    "parameters": sum(p.numel() for p in model.parameters())})
-    metrics = ckpt.MetricsWriter(run_dir, enabled=run_dir is not None)  # metrics.jsonl
+    metrics = MetricsWriter(run_dir, enabled=run_dir is not None)  # metrics.jsonl
 
     # the hooks train_loop calls, besides get_batch and teacher_forced_loss
     def save(step: int) -> None:
         ckpt.save_checkpoint(run_dir, model, ckpt.training_state(optimizer, cpu), {"step": step})
-        ckpt.plot_losses(run_dir)
+        plot_losses(run_dir)
         emit("checkpoint", {"step": step, "path": str(run_dir)})
 
     def report(info: dict[str, Any]) -> None:

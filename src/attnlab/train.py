@@ -20,7 +20,6 @@ checkpoint and returns, and resuming later continues exactly where it stopped.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import signal
 import threading
@@ -36,6 +35,7 @@ from attnlab.config import TrainConfig
 from attnlab.data import get_batch, train_val_split
 from attnlab.device import autocast, flops_per_token, mfu, peak_flops, pick_device
 from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
+from attnlab.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.gpt import GPT
 
 EventFn = Callable[[str, dict[str, Any]], None]
@@ -237,11 +237,11 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     step, best_val, last_losses = 0, None, None
     if resume:
         state, saved = ckpt.load_checkpoint(run_dir)
-        ckpt.load_weights(raw_model, run_dir / ckpt.WEIGHTS, device)
+        ckpt.load_weights(raw_model, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS, device)
         ckpt.restore_training_state(saved, optimizer, device, scaler, batch_generator)
         step, best_val = state["step"], state.get("best_val_loss")
         if dist.is_main:
-            ckpt.truncate_metrics(run_dir, step)
+            truncate_metrics(run_dir, step)
 
     # torch.compile wraps the model and DDP wraps that; checkpoints come from raw_model, so
     # no "_orig_mod." or "module." prefixes reach the files.
@@ -257,7 +257,7 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     token_flops = flops_per_token(raw_model.num_parameters(non_embedding=True), mc.n_layers, mc.n_heads,
                                   mc.d_head, mc.max_seq_len)
     peak, peak_source = peak_flops(device, cfg.dtype) if dist.is_main else (0.0, "")
-    metrics = ckpt.MetricsWriter(run_dir, enabled=dist.is_main)
+    metrics = MetricsWriter(run_dir, enabled=dist.is_main)
     emit("start", {"step": step, "max_iters": cfg.max_iters, "device": str(device), "dtype": cfg.dtype,
                    "parameters": raw_model.num_parameters(), "tokens_per_step": tokens_per_step,
                    "world_size": dist.world_size, "peak_flops": peak, "peak_source": peak_source})
@@ -309,6 +309,6 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
 
 def _saved_step(run_dir: Path) -> int | str:
     try:
-        return json.loads((run_dir / ckpt.STATE).read_text())["step"]
-    except (OSError, ValueError, KeyError):
+        return ckpt.read_state(run_dir)["step"]
+    except (OSError, ValueError):
         return "?"

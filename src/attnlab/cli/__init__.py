@@ -33,8 +33,17 @@ class CLIError(Exception):
     """An error the user can fix; printed as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported like every other error: one line, exit code 2
+    (`attnlab train --help` still shows the usage)."""
+
+    def error(self, message: str):
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"attnlab: error: {command}{message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="attnlab",
         description="Transformers from scratch: build, train, generate, and see inside attention.",
     )

@@ -65,6 +65,7 @@ def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, 
 def run(args: argparse.Namespace) -> int:
     from attnlab.checkpoint import load_model
     from attnlab.device import pick_device
+    from attnlab.runfolder import CHECKPOINT_DIR
 
     if args.max_new_tokens < 0 or args.num_samples < 1:
         raise CLIError("--max-new-tokens must be >= 0 and --num-samples >= 1")
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--top-k must be >= 0, got {args.top_k}")
     run_dir = Path(args.run) if args.run else Path(args.checkpoint)
     if args.checkpoint and run_dir.suffix == ".safetensors":
+        run_dir = run_dir.parent
+    if args.checkpoint and CHECKPOINT_DIR.match(run_dir.name):  # runs/<name>/checkpoint-000250/
         run_dir = run_dir.parent
     device = pick_device(args.device)
     model, tokenizer = load_model(run_dir, device)

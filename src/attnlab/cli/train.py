@@ -20,6 +20,7 @@ from pathlib import Path
 
 from attnlab.cli import CLIError
 from attnlab.config import PRESETS, TrainConfig, load_toml, preset_config
+from attnlab.runfolder import check_run_name
 
 # Fields that may differ from the saved config when resuming; the rest must match.
 RESUMABLE = ("max_iters", "eval_interval", "eval_iters", "log_interval", "device", "dtype", "compile")
@@ -63,11 +64,16 @@ def add_parser(subparsers) -> None:
                    help="cpu (nanoGPT's CPU recipe), shakespeare (nanoGPT's GPU recipe) or seed (seed 001's "
                         "model) (default: cpu)")
     p.add_argument("--config", metavar="FILE.toml", help="TrainConfig fields (and optionally preset) from TOML")
-    p.add_argument("--name", help="run name: the folder OUT_DIR/NAME (default: PRESET-CORPUS-TOKENIZER)")
+    p.add_argument("--name", type=_plain_name,
+                   help="run name, a plain folder name: the folder OUT_DIR/NAME (default: PRESET-CORPUS-TOKENIZER)")
     p.add_argument("--out-dir", default="runs", help="where run folders go (default: runs)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR/NAME from its checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="delete an existing run folder OUT_DIR/NAME first")
-    p.add_argument("--sample-tokens", type=int, default=300, help="tokens to sample at the end (default: 300)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the files of an existing run folder OUT_DIR/NAME first (only attnlab's own files)")
+    p.add_argument("--sample-tokens", type=_non_negative, default=300,
+                   help="tokens to sample at the end (default: 300)")
+    p.add_argument("--threads", type=_non_negative, default=0,
+                   help="CPU threads for torch (default: 0, torch's own choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     fields = p.add_argument_group("training settings (defaults: the cpu preset)")
     defaults = TrainConfig()
@@ -84,15 +90,29 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _plain_name(text: str) -> str:
+    try:
+        return check_run_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _run_name(preset: str, cfg: TrainConfig) -> str:
-    corpus = {"-": "stdin"}.get(cfg.corpus, Path(cfg.corpus).stem or "corpus")
-    return f"{preset}-{corpus}-{cfg.tokenizer}"
+    corpus = {"-": "stdin"}.get(cfg.corpus, Path(cfg.corpus).stem.lstrip(".") or "corpus")
+    return check_run_name(f"{preset}-{corpus}-{cfg.tokenizer}")
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
     """(config, run folder, preset name) from preset, --config file and flags; on --resume the
     saved config is the base and only fields in RESUMABLE may change."""
-    from attnlab.checkpoint import is_run_dir, read_run_config
+    from attnlab.checkpoint import read_run_config
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     flags = {k: v for k, v in vars(args).items() if k in names}
@@ -106,11 +126,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other: pick one")
     if not args.resume:
-        if run_dir.exists() and any(run_dir.iterdir()) and not args.overwrite:
-            raise CLIError(f"run folder {run_dir} already exists: pass --resume to continue it, --overwrite "
-                           f"to replace it, or --name for a new run")
         return cfg, run_dir, preset
-    if not is_run_dir(run_dir):
+    if not (run_dir / "config.json").is_file():
         raise CLIError(f"nothing to resume: {run_dir} is not a run folder (pass --name of an existing run)")
     _, saved, _ = read_run_config(run_dir)
     changes = {**(PRESETS[preset] if args.preset else {}), **toml, **flags}
@@ -126,71 +143,112 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from attnlab import checkpoint as ckpt
     from attnlab import distributed
-    from attnlab.cli.generate import stream_sample
-    from attnlab.data import load_corpus
     from attnlab.device import autocast, pick_device
-    from attnlab.tokenizers import build_tokenizer, load_tokenizer
-    from attnlab.train import encode_corpus, train
+    from attnlab.runfolder import open_run_folder
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg, run_dir, preset = resolve_config(args)
     device = pick_device(cfg.device)
     autocast(device, cfg.dtype)  # an unusable dtype is an error before any work
     # Everything that can fail on bad input happens before the run folder is touched.
+    text, tokenizer, train_data, val_data = _prepare_data(cfg, run_dir, args.resume)
+    _check_memory(cfg, tokenizer.vocab_size, device)
+    dist = distributed.setup(device.type)
+    try:
+        if not dist.is_main:  # rank 0 owns the folder; the others only train
+            _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
+            return 0
+        mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+        with open_run_folder(run_dir, mode):
+            return _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
+    finally:
+        distributed.cleanup()
+
+
+def _prepare_data(cfg: TrainConfig, run_dir: Path, resume: bool):
+    """(corpus text, tokenizer, train ids, val ids): read and encoded before anything is written."""
+    from attnlab import checkpoint as ckpt
+    from attnlab.data import load_corpus
+    from attnlab.tokenizers import build_tokenizer, load_tokenizer
+    from attnlab.train import encode_corpus
+
     text = load_corpus(cfg.corpus)
-    if args.resume:
+    if resume:
         tokenizer = load_tokenizer(run_dir / ckpt.TOKENIZER_DIR)
     else:
         tokenizer = build_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
     train_data, val_data = encode_corpus(text, tokenizer, cfg)
+    return text, tokenizer, train_data, val_data
 
-    dist = distributed.setup(device.type)
+
+def _check_memory(cfg: TrainConfig, vocab_size: int, device) -> None:
+    """Refuse, with the figures, a model and batch that cannot fit (before anything is allocated)."""
+    from attnlab.memory import gpt_memory_bytes, require_memory
+
+    need = gpt_memory_bytes(cfg.model_config(vocab_size), batch_size=cfg.batch_size, training=True)
+    require_memory(need, f"training this model (batch {cfg.batch_size} x block {cfg.block_size})", device)
+
+
+def _train(args, cfg: TrainConfig, run_dir: Path, text: str, tokenizer, train_data, val_data, dist) -> int:
+    from attnlab import checkpoint as ckpt
+    from attnlab.train import train
+
     say = print if dist.is_main else (lambda *a, **k: None)
+    if dist.is_main and not args.resume:
+        ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
+    say(f"run folder: {run_dir}{'  (resuming)' if args.resume else ''}")
+    say(f"corpus: {cfg.corpus}, {len(text):,} characters -> {len(train_data):,} train / {len(val_data):,} "
+        f"val tokens ({tokenizer.name} tokenizer, vocabulary {tokenizer.vocab_size:,})")
+    progress = Progress(say, enabled=dist.is_main and not args.no_progress)
     try:
-        if dist.is_main and not args.resume:
-            if args.overwrite:
-                ckpt.clear_run_dir(run_dir)
-            ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
-        say(f"run folder: {run_dir}{'  (resuming)' if args.resume else ''}")
-        say(f"corpus: {cfg.corpus}, {len(text):,} characters -> {len(train_data):,} train / {len(val_data):,} "
-            f"val tokens ({tokenizer.name} tokenizer, vocabulary {tokenizer.vocab_size:,})")
-        progress = Progress(say, enabled=dist.is_main and not args.no_progress)
-        try:
-            result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=args.resume, dist=dist,
-                           on_event=progress)
-        finally:
-            progress.close()
-        if not dist.is_main:
-            return 0
-        again = f"attnlab train --out-dir {args.out_dir} --name {run_dir.name} --resume"
-        if result.interrupted:
-            say(f"interrupted at step {result.step}: checkpoint saved in {run_dir}. Continue with:\n  {again}")
-            return 130
-        if result.last_losses:
-            say(f"done: step {result.step}, train loss {result.last_losses['train']:.4f}, "
-                f"val loss {result.last_losses['val']:.4f}, {result.elapsed_s:.0f} s")
-        if args.sample_tokens > 0:
-            try:
-                prompt = tokenizer.encode("\n")
-            except ValueError:
-                prompt = train_data[:1].tolist()
-            say("\n--- sample " + "-" * 40)
-            generator = torch.Generator(device=result.model.token_embedding_table.weight.device).manual_seed(cfg.seed)
-            stream_sample(result.model, tokenizer, prompt, args.sample_tokens,
-                          write=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
-                          temperature=0.8, top_k=200, generator=generator)
-            say("\n" + "-" * 51)
-        say(f"\nfiles: {run_dir}/ (model.safetensors, config.json, metrics.jsonl, loss.png)")
-        say("next:")
-        prompt = _example(tokenizer, "ROMEO:", text)
-        say(f"  attnlab generate --run {shlex.quote(str(run_dir))} --prompt {prompt} --max-new-tokens 500")
-        say(f"  attnlab attention {_example(tokenizer, 'To be, or not to be', text)} --run "
-            f"{shlex.quote(str(run_dir))}")
-        say(f"  {again} --max-iters {cfg.max_iters * 2}   # train longer")
-        return 0
+        result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=args.resume, dist=dist,
+                       on_event=progress)
     finally:
-        distributed.cleanup()
+        progress.close()
+    if not dist.is_main:
+        return 0
+    again = (f"attnlab train --out-dir {shlex.quote(args.out_dir)} --name {shlex.quote(run_dir.name)} "
+             f"--resume")
+    if result.interrupted:
+        say(f"interrupted at step {result.step}: checkpoint saved in {run_dir}. Continue with:\n  {again}")
+        return 130
+    if result.last_losses:
+        say(f"done: step {result.step}, train loss {result.last_losses['train']:.4f}, "
+            f"val loss {result.last_losses['val']:.4f}, {result.elapsed_s:.0f} s")
+    if args.sample_tokens > 0:
+        _sample(result.model, tokenizer, train_data, cfg.seed, args.sample_tokens, say)
+    _say_next(say, run_dir, tokenizer, text, again, cfg.max_iters)
+    return 0
+
+
+def _sample(model, tokenizer, train_data, seed: int, n_tokens: int, say) -> None:
+    import torch
+
+    from attnlab.cli.generate import stream_sample
+
+    try:
+        prompt = tokenizer.encode("\n")
+    except ValueError:
+        prompt = train_data[:1].tolist()
+    say("\n--- sample " + "-" * 40)
+    generator = torch.Generator(device=model.token_embedding_table.weight.device).manual_seed(seed)
+    stream_sample(model, tokenizer, prompt, n_tokens, write=lambda s: (sys.stdout.write(s), sys.stdout.flush()),
+                  temperature=0.8, top_k=200, generator=generator)
+    say("\n" + "-" * 51)
+
+
+def _say_next(say, run_dir: Path, tokenizer, text: str, again: str, max_iters: int) -> None:
+    files = sorted(p.name + ("/" if p.is_dir() else "") for p in run_dir.iterdir()
+                   if not p.name.startswith("."))
+    say(f"\nfiles: {run_dir}/ ({', '.join(files)})")
+    say("next:")
+    prompt = _example(tokenizer, "ROMEO:", text)
+    say(f"  attnlab generate --run {shlex.quote(str(run_dir))} --prompt {prompt} --max-new-tokens 500")
+    say(f"  attnlab attention {_example(tokenizer, 'To be, or not to be', text)} --run "
+        f"{shlex.quote(str(run_dir))}")
+    say(f"  {again} --max-iters {max_iters * 2}   # train longer")
 
 
 def _example(tokenizer, wanted: str, text: str) -> str:

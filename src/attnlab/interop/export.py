@@ -22,13 +22,12 @@ from typing import Any
 
 import torch
 
-from attnlab.checkpoint import (CONFIG, TOKENIZER_DIR, WEIGHTS, load_model, model_state_dict,
-                                read_run_config)
+from attnlab.checkpoint import load_model, read_run_config, save_checkpoint, save_run_config
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.interop.folder import atomic_folder, check_destination
 from attnlab.interop.hf import config_from_hf, config_to_hf, load_into_gpt, state_dict_from_hf, state_dict_to_hf
 from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, special_token_ids
-from attnlab.io import load_json, load_tensors, load_torch, save_json, save_tensors
+from attnlab.io import load_json, load_tensors, load_torch, save_tensors
 from attnlab.model.gpt import GPT
 
 HF_WEIGHTS = "model.safetensors"
@@ -58,7 +57,7 @@ def export_hf(run_dir: str | os.PathLike, out_dir: str | os.PathLike, overwrite:
     # raises, naming what GPT-2 lacks; the "attnlab" entry lets import_hf restore the run exactly
     hf_config = config_to_hf(model.config, architectures=["GPT2LMHeadModel"], **special,
                              **{ATTNLAB_KEY: {"train": train_config.to_dict(), "tokenizer": tokenizer.name}})
-    with atomic_folder(out_dir, overwrite) as tmp:
+    with atomic_folder(out_dir, overwrite, what="Hugging Face GPT-2 folder") as tmp:
         save_hf_tokenizer(tokenizer, tmp, model.config.max_seq_len)
         hf_config.save_pretrained(tmp)
         save_tensors(tmp / HF_WEIGHTS, state_dict_to_hf(model), metadata={"format": "pt"})
@@ -129,9 +128,7 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
         raise ValueError(f"{hf_dir}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
                          f"vocab_size is {config.vocab_size}")
     train = _train_config(hf_data, config, tokenizer.name)
-    with atomic_folder(out_run_dir, overwrite) as tmp:
-        tokenizer.save(tmp / TOKENIZER_DIR)
-        save_tensors(tmp / WEIGHTS, model_state_dict(model), metadata={"format": "pt"})
-        save_json(tmp / CONFIG, {"kind": "gpt", "model": config.to_dict(), "train": train.to_dict(),
-                                 "tokenizer": tokenizer.name})
+    with atomic_folder(out_run_dir, overwrite, what="run folder") as tmp:
+        save_run_config(tmp, config, train, tokenizer)
+        save_checkpoint(tmp, model, {}, {"step": 0})  # weights only: there is no optimizer state to resume
     return Path(out_run_dir)

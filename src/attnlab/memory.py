@@ -1,0 +1,199 @@
+"""How much memory a model will need, estimated from its config before anything is allocated.
+
+A config with `n_layers = 1000000` (or a vocabulary of a billion tokens) is cheap to write and
+expensive to build: PyTorch allocates the weights first and fails later, after minutes of
+swapping. So every command that builds a model checks its estimate against what is free:
+
+    >>> from attnlab.config import GPTConfig
+    >>> gpt_parameter_count(GPTConfig(vocab_size=65, max_seq_len=64, d_model=128, n_heads=4, n_layers=4))
+    809856
+    >>> require_memory(gpt_memory_bytes(GPTConfig(n_layers=1000000)), "this GPT")  # doctest: +SKIP
+    ValueError: this GPT needs 793.2 GB of memory, but 24.1 GB is available on cpu ...
+
+Bytes per value: 4 (fp32; under bf16 autocast the weights and optimizer state stay fp32).
+Training keeps, per parameter, the weight, its gradient and AdamW's two moments (16 bytes),
+plus the activations saved for the backward pass. The activation figures count the tensors
+each layer keeps, (B, T, C)-sized and (B, H, T, T)-sized; they are estimates (a few tens of
+percent), meant to refuse the absurd before it is allocated, not to plan to the last byte.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from attnlab.config import GPTConfig, Seq2SeqConfig
+
+BYTES_PER_VALUE = 4  # fp32
+TRAINING_BYTES_PER_PARAMETER = 4 * BYTES_PER_VALUE  # weight, gradient, AdamW exp_avg and exp_avg_sq
+
+
+def _linear(n_in: int, n_out: int, bias: bool) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_attention: int = 1,
+                      n_norms: int = 2) -> int:
+    """One transformer block: n_attention attentions (qkv + proj), a feed-forward, n_norms LayerNorms."""
+    C = d_model
+    attention = _linear(C, 3 * C, qkv_bias) + _linear(C, C, bias)
+    ffwd = _linear(C, d_ff, bias) + _linear(d_ff, C, bias)
+    norms = n_norms * (C + (C if bias else 0))
+    return n_attention * attention + ffwd + norms
+
+
+def gpt_parameter_count(config: GPTConfig) -> int:
+    """Exactly `sum(p.numel() for p in GPT(config).parameters())`, without building it."""
+    c = config
+    d_ff = 4 * c.d_model if c.d_ff is None else c.d_ff
+    n = c.vocab_size * c.d_model + c.max_seq_len * c.d_model  # token + position embeddings
+    n += c.n_layers * _block_parameters(c.d_model, d_ff, c.bias, c.qkv_bias)
+    n += c.d_model + (c.d_model if c.bias else 0)  # ln_f
+    n += 0 if c.tie_weights else c.vocab_size * c.d_model  # a tied lm_head is the embedding
+    n += c.vocab_size if c.lm_head_bias else 0
+    return n
+
+
+def seq2seq_parameter_count(config: Seq2SeqConfig) -> int:
+    """Exactly `sum(p.numel() for p in EncoderDecoder(config).parameters())`."""
+    c = config
+    C = c.d_model
+    n = c.n_encoder_layers * _block_parameters(C, c.d_ff, True, True)
+    n += c.n_decoder_layers * _block_parameters(C, c.d_ff, True, True, n_attention=2, n_norms=3)
+    n += 2 * 2 * C  # the encoder's and the decoder's final LayerNorm
+    if c.continuous:
+        n += _linear(1, C, True) + _linear(C, 1, True)  # embed, head
+    else:
+        n += (c.src_vocab_size + c.tgt_vocab_size) * C + _linear(C, c.tgt_vocab_size, True)
+    return n  # the positional-encoding table is a buffer, counted in seq2seq_memory_bytes
+
+
+def _block_activations(B: int, T: int, S: int, C: int, F: int, H: int, training: bool) -> int:
+    """Values alive for one attention block over T queries and S keys: everything it keeps for
+    the backward pass when training (inputs of every Linear, LayerNorm and activation, the
+    (B, H, T, S) attention weights), or the few tensors of one forward step when not."""
+    if training:
+        return B * T * (10 * C + 2 * F) + 2 * B * H * T * S
+    return B * T * (6 * C + F) + B * H * T * S
+
+
+def gpt_memory_bytes(config: GPTConfig, batch_size: int = 1, training: bool = False,
+                     seq_len: int | None = None, kv_cache: bool = False) -> int:
+    """Bytes to hold the model, plus (training) gradients, AdamW state and the activations of a
+    batch of batch_size × seq_len tokens (default: max_seq_len), plus (kv_cache) the generation
+    cache, (B, H, max_seq_len, D) keys and values per layer.
+
+    >>> c = GPTConfig(vocab_size=65, max_seq_len=64, d_model=128, n_heads=4, n_layers=4)
+    >>> gpt_memory_bytes(c) > 4 * gpt_parameter_count(c)   # weights + one forward's activations
+    True
+    """
+    c = config
+    B, T = batch_size, c.max_seq_len if seq_len is None else seq_len
+    F = 4 * c.d_model if c.d_ff is None else c.d_ff
+    parameters = gpt_parameter_count(c)
+    per_block = _block_activations(B, T, T, c.d_model, F, c.n_heads, training)
+    logits = B * T * c.vocab_size * (3 if training else 1)  # logits, their float copy and gradient
+    if training:
+        values = parameters * (TRAINING_BYTES_PER_PARAMETER // BYTES_PER_VALUE)
+        values += c.n_layers * per_block + 2 * B * T * c.d_model + logits
+    else:
+        values = parameters + per_block + logits  # blocks run one after another: one is alive
+    if kv_cache:
+        values += 2 * c.n_layers * B * c.max_seq_len * c.d_model
+    return values * BYTES_PER_VALUE
+
+
+def seq2seq_memory_bytes(config: Seq2SeqConfig, batch_size: int, src_len: int, tgt_len: int,
+                         training: bool = False, beam: int = 1) -> int:
+    """Bytes for an encoder-decoder: weights (+ gradients and Adam state and the activations of
+    a batch when training), or one decoding pass of batch_size × beam hypotheses when not."""
+    c = config
+    B = batch_size * (1 if training else beam)
+    C, F, H, V = c.d_model, c.d_ff, c.n_heads, max(c.tgt_vocab_size, 1)
+    parameters = seq2seq_parameter_count(c)
+    encoder = _block_activations(B, src_len, src_len, C, F, H, training)
+    decoder = (_block_activations(B, tgt_len, tgt_len, C, F, H, training)
+               + _block_activations(B, tgt_len, src_len, C, 0, H, training))
+    table = c.max_seq_len * C  # the sinusoidal positional-encoding buffer
+    if training:
+        values = parameters * (TRAINING_BYTES_PER_PARAMETER // BYTES_PER_VALUE) + table
+        values += c.n_encoder_layers * encoder + c.n_decoder_layers * decoder + 3 * B * tgt_len * V
+    else:
+        memory = B * src_len * C  # the encoder's output, kept for every decoding step
+        values = parameters + table + memory + max(encoder, decoder) + 2 * B * tgt_len * V
+    return values * BYTES_PER_VALUE
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # cgroup v2 writes "max" for no limit
+
+
+def _cgroup_free() -> int | None:
+    """Free bytes under this process's cgroup limit (containers), or None without a limit."""
+    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):  # v1
+        root = Path("/sys/fs/cgroup")
+        total, used = _read_int(root / limit), _read_int(root / usage)
+        if total is not None and used is not None and total < 1 << 60:  # v1's "unlimited" is ~2**63
+            return max(total - used, 0)
+    return None
+
+
+def _system_free() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else the OS's count of free physical pages."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the figure is in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):  # macOS has only the total
+        try:
+            return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            continue
+    return None
+
+
+def available_memory(device: str | object = "cpu") -> int | None:
+    """Bytes free for new tensors on `device`: the GPU's free memory on CUDA, else the system's
+    available memory (lowered to the container's limit, if any). None when the OS does not say."""
+    import torch
+
+    device = torch.device(device) if not isinstance(device, torch.device) else device
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    figures = [n for n in (_system_free(), _cgroup_free()) if n is not None]
+    return min(figures) if figures else None
+
+
+def format_bytes(n: int) -> str:
+    """Bytes in decimal units, as disks and `free -h` print them.
+
+    >>> format_bytes(7_500_000_000)
+    '7.5 GB'
+    """
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def require_memory(nbytes: int, what: str, device: str | object = "cpu", hint: str = "") -> None:
+    """Raise a one-line ValueError when `what` needs more than the memory available on device.
+
+    >>> require_memory(10**18, "this model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: this model needs 1000000.0 TB of memory, but ... is available on cpu
+    """
+    free = available_memory(device)
+    if free is None or nbytes <= free:
+        return
+    raise ValueError(f"{what} needs {format_bytes(nbytes)} of memory, but {format_bytes(free)} is available "
+                     f"on {device}" + (f"; {hint}" if hint else ""))

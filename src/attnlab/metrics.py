@@ -1,0 +1,90 @@
+"""metrics.jsonl: one JSON object per logged step or evaluation, appended as training goes.
+
+    {"step": 10, "loss": 2.71, "lr": 0.001, "dt": 0.031, ...}        a training step
+    {"step": 250, "train_loss": 2.02, "val_loss": 2.09}              an evaluation
+
+A line cut short by a crash (the last one) is skipped. Any other line that is not such a
+record is an error that names the file and the line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from attnlab.io import atomic_write, current_umask
+
+METRICS = "metrics.jsonl"
+
+
+class MetricsWriter:
+    """metrics.jsonl (+ loss.png redrawn at each evaluation, + TensorBoard if installed)."""
+
+    def __init__(self, run_dir: Path | None, enabled: bool):
+        self.run_dir, self.enabled, self.tensorboard = run_dir, enabled and run_dir is not None, None
+        if self.enabled and importlib.util.find_spec("tensorboard") is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def write(self, record: dict[str, Any], plot: bool = False) -> None:
+        if not self.enabled:
+            return
+        path = self.run_dir / METRICS
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask() | 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key != "step" and value is not None:
+                    self.tensorboard.add_scalar(key, value, record["step"])
+        if plot:
+            from attnlab.viz.loss import plot_losses
+
+            plot_losses(self.run_dir)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every record of run_dir/metrics.jsonl ([] if there is none)."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text (byte {exc.start}); move it away to continue") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # the last line, cut short by a crash: skip it
+                continue
+            raise ValueError(f"{path}, line {number}: not JSON; move the file away to continue") from None
+        records.append(_checked(record, path, number))
+    return records
+
+
+def _checked(record: Any, path: Path, number: int) -> dict[str, Any]:
+    step = record.get("step") if isinstance(record, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{path}, line {number}: not a metrics record (needs an integer 'step', got {step!r})")
+    for key, value in record.items():
+        if key != "step" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{path}, line {number}: {key!r} must be a number, got {value!r}")
+    return record
+
+
+def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
+    """On resume, drop lines logged after the checkpoint (they will be logged again)."""
+    path = Path(run_dir) / METRICS
+    if path.is_file():
+        keep = [json.dumps(m) + "\n" for m in read_metrics(run_dir) if m["step"] <= step]
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(keep), encoding="utf-8"))
