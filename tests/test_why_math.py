@@ -119,7 +119,8 @@ def test_seed_000_contributions():
     norms = contribution_norms(SEED_000["weights"], SEED_000["values"])
     torch.testing.assert_close(norms, torch.tensor([[1.414, 113.137, 0.707]]), atol=5e-4, rtol=0)
     assert round(shares(norms)[0, 1].item(), 3) == 0.982
-    ex = explain_weighted_sum(SEED_000["weights"], SEED_000["values"], tokens=["느금마", "만수무강", "ㅇㅈㄹ"])
+    tokens = ["느금마", "만수무강", "ㅇㅈㄹ"]
+    ex = explain_weighted_sum(SEED_000["weights"], SEED_000["values"], tokens=tokens)
     torch.testing.assert_close(ex["contribution"], norms)
     sentence = contribution_sentence(ex)
     assert "98.2% of the new 느금마" in sentence and "80.0%" in sentence and "from 만수무강" in sentence

@@ -58,12 +58,14 @@ def readings(answer: dict) -> list[tuple[str, str, float | None, float | None, s
          f"the strongest single head: {f} gives {raw['to']:.2f} of its attention to {a}"
          + _against(raw["to"], raw["vs"], b)),
         ("rollout", "all layers", ro["to"], ro["vs"],
-         f"every layer multiplied, the residual kept: {f} is {ro['to']:.3f} made of {a}" + _against(ro["to"], ro["vs"], b)),
+         f"every layer multiplied, the residual kept: {f} is {ro['to']:.3f} made of {a}"
+         + _against(ro["to"], ro["vs"], b)),
         ("flow", "all layers", fl["to"], fl["vs"],
          f"the layers as pipes: up to {fl['to']:.2f} can flow from {a} into {f}" + _against(fl["to"], fl["vs"], b)),
         ("norm", f"L{nm['layer']} H{nm['head']}", nm["to"], nm["vs"],
          f"weighing each value by its size: {100 * nm['to']:.0f}% of what this head hands {f} comes from {a}"
-         + _against(nm["to"], nm["vs"], b)),
+         + _against(nm["to"], nm["vs"], b)
+         + f" (in the raw head: {100 * nm['raw_head']['to']:.0f}%, not {100 * raw['to']:.0f}%)"),
     ]
     ab = answer.get("ablation")
     if ab is not None:
@@ -80,10 +82,10 @@ def format_why(answer: dict, name: str) -> str:
     head = f"{name}: how much does {tok[i]!r} (token {i}) take from {tok[j]!r} (token {j})"
     head += "?" if k is None else f", against {tok[k]!r} (token {k})?"
     to_label, vs_label = tok[j][:9], "" if k is None else tok[k][:9]
-    lines = [head, f"{'answer':<9} {'where':<10} {to_label:>9} {vs_label:>9}  reading"]
+    lines = [head, f"{'answer':<9} {'where':<10} {to_label:>9} {vs_label:>9}"]
     for method, where, to, vs, text in readings(answer):
         cells = "".join(f" {'' if v is None else f'{v:.3f}':>9}" for v in (to, vs))
-        lines.append(f"{method:<9} {where:<10}{cells}  {text}")
+        lines += [f"{method:<9} {where:<10}{cells}".rstrip(), f"{'':<9} {text}"]
     return "\n".join(lines)
 
 

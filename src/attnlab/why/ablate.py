@@ -107,7 +107,8 @@ def ablate_heads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return result
 
 
-def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`batches` batches of a run's own train or val split, drawn as `estimate_loss` draws them
     (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size)."""
     from attnlab.checkpoint import read_run_config

@@ -5,7 +5,8 @@ vector carried through the head's slice of W_O. A weight only says how much of f
 how much that adds to the output also depends on how big f(x_j) is. So the contribution of token
 j is the length of what it actually hands over:
 
-    contribution_ij = ‖α_ij · f(x_j)‖ = α_ij · ‖f(x_j)‖,    share_ij = contribution_ij / Σ_j contribution_ij
+    contribution_ij = ‖α_ij · f(x_j)‖ = α_ij · ‖f(x_j)‖
+    share_ij        = contribution_ij / Σ_j contribution_ij
 
 Seed 000, with no W_O (f(x) = v): the weights 0.1 / 0.8 / 0.1 over [10, 10], [100, 100],
 [5, 5] hand over vectors of length 1.414 / 113.137 / 0.707, so 만수무강 carries 98.2% of the

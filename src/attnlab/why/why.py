@@ -42,14 +42,16 @@ def _raw_answer(weights: list[torch.Tensor], i: int, j: int, k: int | None) -> d
 
 
 def _norm_answer(model: nn.Module, weights: list[torch.Tensor], values: list[torch.Tensor],
-                 i: int, j: int, k: int | None) -> dict:
-    """The (layer, head) where j has the largest norm-based share of i's output."""
+                 i: int, j: int, k: int | None, raw: dict) -> dict:
+    """The (layer, head) where j has the largest norm-based share of i's output, and under
+    "raw_head" the shares in the best raw head, to set beside its weights."""
     share = torch.stack([shares(contribution_norms(w, v, block.attn.proj.weight.detach()))  # (H, T, S)
                          for w, v, block in zip(weights, values, model.blocks)])  # (L, H, T, S)
     best = int(share[:, :, i, j].argmax())
     layer, head = divmod(best, share.shape[1])
-    s = share[layer, head, i]
-    return {"layer": layer, "head": head, "to": s[j].item(), "vs": None if k is None else s[k].item()}
+    s, r = share[layer, head, i], share[raw["layer"], raw["head"], i]  # (S,) each
+    return {"layer": layer, "head": head, "to": s[j].item(), "vs": None if k is None else s[k].item(),
+            "raw_head": {"to": r[j].item(), "vs": None if k is None else r[k].item()}}
 
 
 def _ablation_answer(model: nn.Module, idx: torch.Tensor, logits: torch.Tensor, raw: dict, i: int) -> dict:
@@ -84,7 +86,8 @@ def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = No
     """How much does token i take from token j (and from `vs`)? ids (1, T); a GPT or an Encoder.
 
     Returns the JSON of `attnlab why`: {"from", "to", "vs", "tokens", "raw", "rollout", "flow",
-    "norm"} and, for a GPT, "ablation": {"layer", "head", "loss", "dloss"}.
+    "norm"} and, for a GPT, "ablation": {"layer", "head", "loss", "dloss"}. "norm" also holds
+    "raw_head": the norm-based shares in the raw answer's head.
     """
     T = idx.shape[1]
     if idx.shape[0] != 1:
@@ -107,7 +110,7 @@ def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = No
                   "rollout": {"to": rollout[i, j].item(), "vs": None if vs is None else rollout[i, vs].item()},
                   "flow": {"to": attention_flow(weights, j, i, graph),
                            "vs": None if vs is None else attention_flow(weights, vs, i, graph)},
-                  "norm": _norm_answer(model, weights, values, i, j, vs)}
+                  "norm": _norm_answer(model, weights, values, i, j, vs, raw)}
         if hasattr(model, "lm_head"):
             answer["ablation"] = _ablation_answer(model, idx, out[0], raw, i)
     finally:
