@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli._viz_source import add_source_flags, find_token, load_source
+from attnlab.cli._viz_source import add_pair_flags, add_source_flags, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,9 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("text", help="the text to look at")
     add_source_flags(p)
-    p.add_argument("--from", dest="src", required=True, metavar="WORD", help="the token that looks (a query)")
-    p.add_argument("--to", dest="dst", required=True, metavar="WORD", help="the token it may take from")
-    p.add_argument("--vs", metavar="WORD", help="a rival token to compare with")
+    add_pair_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)
 
@@ -94,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     source = load_source(args)
     idx, tokens = source.encode(args.text)
-    i = find_token(tokens, args.src, "--from")
-    j = find_token(tokens, args.dst, "--to")
-    k = None if args.vs is None else find_token(tokens, args.vs, "--vs")
+    i, j, k = find_pair(tokens, args)
     answer = why(source.model, idx, i, j, k, tokens=tokens)
     print(json.dumps(answer, ensure_ascii=False) if args.json else format_why(answer, source.name))
     return 0
