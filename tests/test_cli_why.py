@@ -128,3 +128,21 @@ def test_why_on_minilm(capsys):
     assert (data["raw"]["layer"], data["raw"]["head"]) == (3, 1)  # the README's head
     assert data["raw"]["to"] > 10 * data["raw"]["vs"]
     assert 0 < data["rollout"]["to"] < 1 and 0 < data["flow"]["to"] <= 1 and 0 < data["norm"]["to"] <= 1
+
+
+def test_lens_on_an_imported_gpt2_matches_transformers(tmp_path, capsys):
+    """A run made by import-hf: the lens's last layer is transformers' own next-token probability."""
+    pytest.importorskip("transformers")
+    from test_hf_bridge import save_bpe_folder
+
+    hf = save_bpe_folder(tmp_path / "hf")
+    assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    data = json_out(capsys, "lens", "First Citizen: speak", "--run", tmp_path / "run", "--json")
+    _, tokenizer = load_model(tmp_path / "run")
+    ids = tokenizer.encode("First Citizen: speak")
+    assert data["layers"] == ["embed", "blocks.0.out", "blocks.1.out"] and len(data["tokens"]) == len(ids)
+    with torch.no_grad():
+        probs = hf(torch.tensor([ids])).logits.softmax(-1)[0]  # (T, V)
+    expected = [probs[t, ids[t + 1]].item() for t in range(len(ids) - 1)]
+    assert data["p_next"][-1][:-1] == pytest.approx(expected, abs=1e-5)
