@@ -52,7 +52,7 @@ def ablate_parts(run_dir: str, batches: int) -> None:
 
 def why_parts() -> None:
     from attnlab.model.encoder import load_minilm
-    from attnlab.why.why import why
+    from attnlab.why.answers import why
 
     (model, tokenizer), t_load = timed(load_minilm)
     ids = tokenizer.encode(ANIMAL)

@@ -18,7 +18,7 @@ from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.lens import lens_probabilities, logit_lens
 from attnlab.why.norms import shares
 from attnlab.why.rollout import attention_rollout
-from attnlab.why.why import why
+from attnlab.why.answers import why
 
 TOK = CharTokenizer.train("abcdefgh ")
 

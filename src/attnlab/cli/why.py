@@ -88,7 +88,7 @@ def format_why(answer: dict, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.why.why import why
+    from attnlab.why.answers import why
 
     source = load_source(args)
     idx, tokens = source.encode(args.text)
