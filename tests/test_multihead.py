@@ -59,7 +59,7 @@ def test_weights_match_torch_and_rows_sum_to_one():
     ref = torch_mha_like(ours)
     x = torch.randn(2, 6, 32)
     captured = []
-    ours.weights_hook = captured.append
+    ours.points.weights.fns.append(lambda w: captured.append(w) or w)
     out = ours(x)
     ref_out, ref_w = ref(x, x, x, attn_mask=~causal_mask(6), need_weights=True, average_attn_weights=False)
     assert_close(out, ref_out)

@@ -17,7 +17,8 @@ from attnlab.checkpoint import checkpoint_dir
 from attnlab.metrics import read_metrics
 from attnlab.cli import main
 from attnlab.config import Seq2SeqConfig
-from attnlab.model.embeddings import SinusoidalPositionalEncoding, save_positional_encoding_png, sinusoidal_table
+from attnlab.model.embeddings import SinusoidalPositionalEncoding, sinusoidal_table
+from attnlab.model.points import named_points
 from attnlab.model.seq2seq import Decoder, Encoder, EncoderDecoder, copy_from_torch_transformer
 from attnlab.seq2seq_tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
                                    plus2_regression_data)
@@ -85,6 +86,8 @@ def test_positional_encoding_known_values():
 
 def test_positional_encoding_png(tmp_path):
     pytest.importorskip("matplotlib")
+    from attnlab.viz.positional import save_positional_encoding_png
+
     path = tmp_path / "pe.png"
     save_positional_encoding_png(sinusoidal_table(64, 16), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -297,7 +300,7 @@ def test_diagonal_mass_and_capture():
     assert sorted(weights) == ["decoder.blocks.0.cross_attn", "decoder.blocks.1.cross_attn"]
     assert weights["decoder.blocks.0.cross_attn"].shape == (2, 4, 4, 5)
     torch.testing.assert_close(weights["decoder.blocks.1.cross_attn"].sum(-1), torch.ones(2, 4, 4))
-    assert all(m.weights_hook is None for m in model.modules() if hasattr(m, "weights_hook"))
+    assert not any(p.active for p in named_points(model).values())
     torch.testing.assert_close(out, model(src, tgt)[0])  # the explicit path gives the fast path's output
 
 

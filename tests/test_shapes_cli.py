@@ -19,10 +19,17 @@ def test_shape_flow_computes_the_model_output(norm):
     with torch.no_grad():
         assert_close(logits, model(idx)[0])
     shapes = {step: shape for step, shape, _ in rows}
-    assert shapes["split heads"] == (2, 4, 5, 16)  # (B, H, T, D)
-    assert shapes["softmax (causal) → weights"] == (2, 4, 5, 5)  # (B, H, T, S)
-    assert shapes["concat heads"] == (2, 5, 64)
-    assert shapes["lm_head → logits"] == (2, 5, 65)
+    assert shapes["blocks.0.attn.q"] == (2, 4, 5, 16)  # (B, H, T, D)
+    assert shapes["blocks.0.attn.weights"] == (2, 4, 5, 5)  # (B, H, T, S)
+    assert shapes["blocks.0.attn.z"] == (2, 5, 4, 16)  # (B, T, H, D)
+    assert shapes["blocks.0.ffwd.hidden"] == (2, 5, 256)
+    assert shapes["× 3 blocks"] == (2, 5, 64)
+    assert shapes["logits"] == (2, 5, 65)
+    names = [step for step, _, _ in rows]  # the forward order of the block's points
+    if norm == "pre":
+        assert names[2:4] == ["blocks.0.ln1", "blocks.0.attn.q"]
+    else:  # post-LN normalises after the residual
+        assert names[2] == "blocks.0.attn.q" and names.index("blocks.0.ln1") > names.index("blocks.0.resid_mid")
 
 
 def test_cli_prints_seed_001_shapes(capsys):

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
-from attnlab.model.encoder import Encoder, EncoderConfig
+from attnlab.model.encoder import BertEncoder, BertEncoderConfig
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers.char import CharTokenizer
 from attnlab.viz.capture import capture_attention
-from attnlab.viz.explain import explain_model
+from attnlab.model.attention import attention, causal_mask
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.lens import lens_probabilities, logit_lens
 from attnlab.why.norms import shares
@@ -69,7 +69,7 @@ def test_logit_lens_table_matches_the_probabilities():
             assert lens.top[layer][t] == TOK.token_strings([int(probs[layer, 0, t].argmax())])[0]
     assert set(lens.to_dict()) >= {"tokens", "layers", "top", "p_next"}
     with pytest.raises(ValueError, match="ln_f and lm_head"):
-        logit_lens(Encoder(EncoderConfig(vocab_size=9, max_seq_len=8, d_model=8, n_heads=2, n_layers=1, d_ff=8)),
+        logit_lens(BertEncoder(BertEncoderConfig(vocab_size=9, max_seq_len=8, d_model=8, n_heads=2, n_layers=1, d_ff=8)),
                    idx[:, :3], TOK)
 
 
@@ -131,6 +131,18 @@ def test_zeroing_a_head_equals_zeroing_its_wo_columns_and_mean_of_one_position_i
         ablated_loss(model, x, y, [(3, 0)])
 
 
+@torch.no_grad()
+def head_by_hand(model: GPT, idx: torch.Tensor, layer: int, head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One head's weights (T, T) and values (T, D), the blocks called one by one (pre-LN)."""
+    x = model.token_embedding_table(idx) + model.position_embedding_table(torch.arange(idx.shape[1]))
+    for block in model.blocks[:layer]:
+        x = block(x)
+    attn = model.blocks[layer].attn
+    q, k, v = attn.project_qkv(model.blocks[layer].ln1(x))  # (1, H, T, D) each
+    _, weights = attention(q, k, v, mask=causal_mask(idx.shape[1]))
+    return weights[0, head], v[0, head]
+
+
 def test_why_on_a_gpt_agrees_with_independent_paths():
     model = tiny_gpt()
     idx = torch.tensor([TOK.encode("abc dabc he")])
@@ -148,9 +160,9 @@ def test_why_on_a_gpt_agrees_with_independent_paths():
     assert answer["rollout"]["to"] == pytest.approx(rollout[i, j].item(), abs=1e-9)
     assert 0 < answer["flow"]["to"] <= 1 + 1e-9
     nl, nh = answer["norm"]["layer"], answer["norm"]["head"]
-    ex = explain_model(model, idx, nl, nh)
+    weights, v = head_by_hand(model, idx, nl, nh)
     w_o = model.blocks[nl].attn.proj.weight[:, nh * 8:(nh + 1) * 8]
-    contribution = ex["weights"][0, i] * (ex["v"][0] @ w_o.T).norm(dim=-1)  # (T,)
+    contribution = weights[i] * (v @ w_o.T).norm(dim=-1)  # (T,)
     assert answer["norm"]["to"] == pytest.approx((contribution / contribution.sum())[j].item(), abs=1e-5)
     reference = copy.deepcopy(model)
     with torch.no_grad():
@@ -165,7 +177,7 @@ def test_why_on_a_gpt_agrees_with_independent_paths():
 
 def test_why_on_an_encoder_has_no_ablation_and_every_share_is_a_fraction():
     torch.manual_seed(3)
-    model = Encoder(EncoderConfig(vocab_size=20, max_seq_len=16, d_model=12, n_heads=3, n_layers=2, d_ff=24)).eval()
+    model = BertEncoder(BertEncoderConfig(vocab_size=20, max_seq_len=16, d_model=12, n_heads=3, n_layers=2, d_ff=24)).eval()
     idx = torch.randint(0, 20, (1, 7))
     answer = why(model, idx, 2, 5, vs=6)  # an encoder looks both ways
     assert "ablation" not in answer

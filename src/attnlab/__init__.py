@@ -8,6 +8,7 @@
 
 from attnlab.config import GPTConfig, Seq2SeqConfig
 from attnlab.generate import generate, generate_tokens
+from attnlab.hooks import intervene, point_names, record
 from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, KVCache, MultiHeadAttention,
                            attention, causal_mask)
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
@@ -18,13 +19,18 @@ __version__ = "0.1.0"
 __all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHeadAttention", "FeedForward",
            "Block", "GPT", "GPTConfig", "KVCache", "generate", "generate_tokens",
            "SinusoidalPositionalEncoding", "EncoderDecoder", "Seq2SeqConfig",
-           "capture_attention"]
+           "record", "intervene", "point_names", "capture_attention", "load_minilm"]
 
 
 def __getattr__(name: str):
-    # attnlab.viz's package brings in the renderers (matplotlib); load it only when asked for.
+    # attnlab.viz's package brings in the renderers (matplotlib), attnlab.minilm the tokenizers
+    # library; load them only when asked for.
     if name == "capture_attention":
         from attnlab.viz.capture import capture_attention
 
         return capture_attention
+    if name == "load_minilm":
+        from attnlab.minilm import load_minilm
+
+        return load_minilm
     raise AttributeError(f"module 'attnlab' has no attribute {name!r}")

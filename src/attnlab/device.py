@@ -94,8 +94,11 @@ def measure_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 102
                          seconds: float = 0.3) -> float:
     """FLOP/s of an n×n matmul on this device, timed for about `seconds` (2·n³ FLOPs each)."""
     torch_dtype = TORCH_DTYPES[dtype]
-    a = torch.randn(n, n, device=device).to(torch_dtype)
-    b = torch.randn(n, n, device=device).to(torch_dtype)
+    # a private generator: drawing from the global one would change the dropout masks of a
+    # resumed run (it measures at its start, the uninterrupted run did not)
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, generator=generator).to(torch_dtype)
+    b = torch.randn(n, n, device=device, generator=generator).to(torch_dtype)
     a @ b  # warm-up (kernel selection, thread pool start)
     _sync(device)
     count, start = 0, time.perf_counter()

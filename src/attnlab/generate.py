@@ -15,7 +15,7 @@ the cached keys no longer fit: the cached path re-runs the window each step from
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -106,3 +106,29 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
                                               generator, use_cache), start=idx.shape[1]):
         out[:, i:i + 1] = token
     return out
+
+
+def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
+                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                  generator: torch.Generator | None = None) -> str:
+    """Sample with the KV cache and `write` the new text as it appears; returns all of it.
+
+    A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
+    '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
+    """
+    device = next(model.parameters()).device
+    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
+    ids: list[int] = []
+    shown = ""
+    for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
+                                       top_p=top_p, generator=generator):  # (1, 1) each
+        ids.append(int(token[0, 0]))
+        text = tokenizer.decode(ids)
+        stable = text.rstrip("\ufffd")
+        if len(stable) > len(shown):
+            write(stable[len(shown):])
+            shown = stable
+    text = tokenizer.decode(ids)
+    if len(text) > len(shown):
+        write(text[len(shown):])
+    return text

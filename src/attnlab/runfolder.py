@@ -109,9 +109,10 @@ def _claim(path: Path, mode: str) -> tuple[FileLock, bool]:
             if created:
                 path.rmdir()
             raise ValueError(f"nothing to resume: {path} is not a run folder (pass --name of an existing run)")
-        lock = _lock(path)
+        # the marker first: a second start that sees the folder now waits on the lock, which
+        # only one of them gets
         save_json(path / MARKER, {"written_by": "attnlab", "what": "run folder"})
-        return lock, created
+        return _lock(path), created
     if not is_attnlab_folder(path):
         raise ValueError(f"{path} exists and was not created by attnlab (no {MARKER} marker); pick another "
                          f"--name (attnlab writes into and deletes only its own folders)")

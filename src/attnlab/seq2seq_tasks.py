@@ -149,6 +149,30 @@ def capture_cross_attention(model: nn.Module, fn: Callable[[], object]) -> tuple
     return result, {name: w.cpu() for name, w in maps.items() if name.endswith("cross_attn")}
 
 
+class CrossAttention(NamedTuple):
+    """The cross-attention of a batch, teacher-forced, and how diagonal it is."""
+
+    weights: dict[str, torch.Tensor]  # "decoder.blocks.{i}.cross_attn" -> (n, H, T, S), on the CPU
+    mass: dict[str, torch.Tensor]  # the same names -> (H,) (anti-)diagonal mass; empty when not measured
+    uniform: float  # the mass uniform attention would have: the mean of 1 / length
+    longest: int  # the example with the longest source (it shows the pattern best)
+
+
+def cross_attention_alignment(model: nn.Module, batch: Seq2SeqBatch, anti: bool | None,
+                              n: int = 200) -> CrossAttention:
+    """Cross-attention maps of the first `n` examples of `batch` (teacher-forced) and each head's
+    diagonal mass: the diagonal, the anti-diagonal if `anti`, none if `anti` is None (a task such
+    as sort has no fixed source position per step)."""
+    n = min(n, batch.src.shape[0])
+    pad = lambda m: None if m is None else m[:n]  # noqa: E731
+    _, weights = capture_cross_attention(model, lambda: model(
+        batch.src[:n], batch.tgt_in[:n], src_key_padding_mask=pad(batch.src_pad),
+        tgt_key_padding_mask=pad(batch.tgt_pad)))
+    lengths = batch.lengths[:n]
+    mass = {} if anti is None else {name: diagonal_mass(w, lengths, anti=anti) for name, w in weights.items()}
+    return CrossAttention(weights, mass, float((1 / lengths.float()).mean()), int(lengths.argmax()))
+
+
 def diagonal_mass(weights: torch.Tensor, lengths: torch.Tensor, anti: bool = False) -> torch.Tensor:
     """How much target step i attends to source position i (anti: to L-1-i), per head.
 

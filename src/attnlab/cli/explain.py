@@ -79,8 +79,8 @@ def check_token(token: int | None, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.viz.explain import (SEED_004, contribution_sentence, explain_attention, explain_model,
-                                     explain_weighted_sum, format_explanation)
+    from attnlab.viz.explain import SEED_004, explain_attention, explain_model, explain_weighted_sum
+    from attnlab.viz.explain_text import contribution_sentence, format_explanation
 
     if args.decimals < 0 or args.decimals > 10:
         raise CLIError(f"--decimals must be in 0..10, got {args.decimals}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -36,35 +35,10 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
-                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                  generator: torch.Generator | None = None) -> str:
-    """Sample with the KV cache and `write` the new text as it appears; returns all of it.
-
-    A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
-    '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
-    """
-    device = next(model.parameters()).device
-    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
-    ids: list[int] = []
-    shown = ""
-    for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
-                                       top_p=top_p, generator=generator):  # (1, 1) each
-        ids.append(int(token[0, 0]))
-        text = tokenizer.decode(ids)
-        stable = text.rstrip("\ufffd")
-        if len(stable) > len(shown):
-            write(stable[len(shown):])
-            shown = stable
-    text = tokenizer.decode(ids)
-    if len(text) > len(shown):
-        write(text[len(shown):])
-    return text
-
-
 def run(args: argparse.Namespace) -> int:
     from attnlab.checkpoint import load_model
     from attnlab.device import pick_device
+    from attnlab.generate import stream_sample
     from attnlab.runfolder import CHECKPOINT_DIR
 
     if args.max_new_tokens < 0 or args.num_samples < 1:

@@ -5,32 +5,29 @@ from __future__ import annotations
 import argparse
 
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import add_pair_flags, add_source_flags, find_pair, load_source
+from attnlab.cli._viz_source import add_pair_flags, add_text_command, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "heads", help="rank every layer x head by the weight from one token to another",
+    p = add_text_command(
+        subparsers, "heads", help="rank every layer x head by the weight from one token to another",
         description="Run TEXT through a model and rank every (layer, head) by how much the token --from "
                     "attends to the token --to (and, with --vs, to a rival token). Layers and heads count "
-                    "from 0. A word that occurs more than once means its first occurrence.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
-    add_source_flags(p)
+                    "from 0. A word that occurs more than once means its first occurrence.")
     add_pair_flags(p)
     p.add_argument("--top", type=int, default=10, help="how many heads to list (0: all)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.cli.attention import capture
+    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
 
     if args.top < 0:
         raise CLIError(f"--top must be >= 0, got {args.top}")
     source = load_source(args)
     idx, tokens = source.encode(args.text)
     i, j, k = find_pair(tokens, args)
-    maps = capture(source, idx)
+    maps = attention_maps(source.model, idx)
     rows = []  # (weight to --to, weight to --vs, layer, head)
     for layer, weights in enumerate(maps.values()):
         for head in range(weights.shape[1]):

@@ -14,12 +14,12 @@ import torch
 
 from attnlab import checkpoint as ckpt
 from attnlab.cli import CLIError
-from attnlab.cli.train import Progress
+from attnlab.cli._progress import Progress
 from attnlab.config import Seq2SeqConfig
-from attnlab.model.embeddings import save_positional_encoding_png, sinusoidal_table
+from attnlab.model.embeddings import sinusoidal_table
 from attnlab.model.seq2seq import EncoderDecoder
-from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, capture_cross_attention,
-                                   diagonal_mass, exact_match, plus2_regression_data)
+from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, cross_attention_alignment,
+                                   exact_match, plus2_regression_data)
 from attnlab.seq2seq_train import (add_to_state, read_run_config, save_run_config, train_plus2_regression,
                                    train_seq2seq)
 
@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     task = None if regression else TokenTask(args.task, vocab=args.vocab, min_len=args.min_len, max_len=args.max_len)
     config = model_config(args, task)  # checks every size before anything is trained or written
     if args.pe_png:
+        from attnlab.viz.positional import save_positional_encoding_png  # matplotlib, only when asked
+
         save_positional_encoding_png(sinusoidal_table(100, config.d_model), args.pe_png)
         print(f"wrote {args.pe_png} (positional encoding, d_model {config.d_model})")
     return run_regression(args, config) if regression else run_token_task(args, task, config)
@@ -206,24 +208,19 @@ def report_cross_attention(model: EncoderDecoder, name: str, batch: Seq2SeqBatch
                            labels: Callable[[int, int], tuple[list[str], list[str]]], png: str | None) -> None:
     """Print each cross-attention head's diagonal mass (anti-diagonal if `anti`; nothing if None)
     over up to 200 teacher-forced examples; draw the longest one's map. labels(b, L) -> axis labels."""
-    n = min(200, batch.src.shape[0])
-    pad = lambda m: None if m is None else m[:n]  # noqa: E731
-    _, weights = capture_cross_attention(model, lambda: model(
-        batch.src[:n], batch.tgt_in[:n], src_key_padding_mask=pad(batch.src_pad),
-        tgt_key_padding_mask=pad(batch.tgt_pad)))
+    found = cross_attention_alignment(model, batch, anti)
     if anti is None:
         print(f"cross-attention: {name} has no fixed source position per step (no diagonal to measure)")
     else:
         print(f"cross-attention {'anti-diagonal' if anti else 'diagonal'} mass (1.0 = step i reads exactly its "
-              f"aligned source token; uniform would be about {float((1 / batch.lengths[:n].float()).mean()):.2f}):")
-        for module, w in weights.items():
-            mass = diagonal_mass(w, batch.lengths[:n], anti=anti)
+              f"aligned source token; uniform would be about {found.uniform:.2f}):")
+        for module, mass in found.mass.items():
             print(f"  {module}: " + "  ".join(f"head {h} {m:.2f}" for h, m in enumerate(mass.tolist())))
     if png:
-        b = int(batch.lengths[:n].argmax())  # the longest example shows the pattern best
+        b = found.longest
         L = int(batch.lengths[b])
         src_labels, tgt_labels = labels(b, L)
-        maps = {module: w[b, :, :len(tgt_labels), :L] for module, w in weights.items()}  # (H, T, S) for example b
+        maps = {module: w[b, :, :len(tgt_labels), :L] for module, w in found.weights.items()}  # (H, T, S)
         from attnlab.viz.png import plot_grid  # matplotlib, loaded only when a picture is asked for
 
         plot_grid(maps, tgt_labels, src_labels, title=f"{name}: cross-attention (rows: decoder input, "

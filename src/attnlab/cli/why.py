@@ -5,21 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli._viz_source import add_pair_flags, add_source_flags, find_pair, load_source
+from attnlab.cli._viz_source import add_pair_flags, add_text_command, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "why", help="one token pair, several answers: raw weight, rollout, flow, norm, ablation",
+    p = add_text_command(
+        subparsers, "why", help="one token pair, several answers: raw weight, rollout, flow, norm, ablation",
         description="How much does the token --from take from the token --to (and from a rival, --vs)? "
                     "The raw attention weight is one answer; attention rollout and flow (Abnar & Zuidema "
                     "2020) take every layer and the residual stream into account; the norm-based share "
                     "(Kobayashi et al. 2020) weighs each value by its size; on a GPT run, zeroing the best "
                     "raw head shows whether the prediction needed it. A word that occurs more than once "
-                    "means its first occurrence.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
-    add_source_flags(p)
+                    "means its first occurrence.")
     add_pair_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=run)

@@ -4,24 +4,58 @@
 
 Shape letters: B batch, T query length, S key length, C = d_model, H heads, D = d_head.
 
-- `attention`            the formula as one pure function; everything else goes through it
-                         (or through `F.scaled_dot_product_attention`, tested equal to it).
+- `attention`            the formula as one pure function (`attention_scores`, then
+                         `attention_weights`); everything else goes through it (or through
+                         `F.scaled_dot_product_attention`, tested equal to it).
 - `Head`                 seed 001's single head: key/query/value Linear, causal mask, wei @ v.
 - `ConcatHeadsAttention` seed 001/002's multi-head form: a ModuleList of `Head`, torch.cat, proj.
 - `MultiHeadAttention`   seed 003's fused form: one qkv projection, view → transpose to
-                         (B, H, T, D), attention per head, concat, W_O. The models use this one.
+                         (B, H, T, D), attention per head, concat, W_O. The models use this one;
+                         its intermediates are named points (q, k, v, scores, weights, z, out).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.model.kv_cache import KVCache
+from attnlab.model.points import Points
+
+
+def attention_scores(
+    q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None, scale: float | None = None
+) -> torch.Tensor:
+    """q·kᵀ·scale with the mask applied: q (..., T, D), k (..., S, D) -> scores (..., T, S).
+
+    `scale=None` is 1/sqrt(D). `mask` broadcasts to (..., T, S): boolean (True = may attend,
+    False becomes -inf) or additive float (0 = attend, -inf = blocked).
+    """
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must have the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = q @ k.transpose(-2, -1) * scale  # (..., T, S)
+    if mask is None:
+        return scores
+    if mask.dtype == torch.bool:
+        return scores.masked_fill(~mask, float("-inf"))
+    return scores + mask
+
+
+def attention_weights(scores: torch.Tensor) -> torch.Tensor:
+    """softmax over the keys: (..., T, S) -> (..., T, S), every row sums to 1, except a row whose
+    every score is -inf (no key to attend to): its weights are all 0, not NaN.
+
+    >>> attention_weights(torch.tensor([[0., 0.], [float("-inf"), float("-inf")]])).tolist()
+    [[0.5, 0.5], [0.0, 0.0]]
+    """
+    weights = F.softmax(scores, dim=-1)  # (..., T, S)
+    blocked = torch.isneginf(scores).all(dim=-1, keepdim=True)  # rows with no key to attend to
+    return weights.masked_fill(blocked, 0.0)
 
 
 def attention(
@@ -38,7 +72,8 @@ def attention(
     `scale=None` is 1/sqrt(D); `scale=1.0` is the unscaled form seed 004 computes by hand.
     `mask` broadcasts to (..., T, S): boolean (True = may attend) or additive float
     (0 = attend, -inf = blocked). A row whose every key is masked has nothing to attend to:
-    its weights are all 0 and its output is 0 (not NaN).
+    its weights are all 0 and its output is 0 (not NaN). The two steps are
+    `attention_scores` and `attention_weights`.
 
     Seed 004, "나는 사과를 먹었다", the row of 나는:
     >>> q = torch.tensor([[1., 0, 0]])
@@ -48,24 +83,9 @@ def attention(
     >>> [round(x, 3) for x in w[0].tolist()], [round(x, 3) for x in out[0].tolist()]
     ([0.422, 0.422, 0.155], [0.211, 0.211, 0.078])
     """
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must have the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v must have the same length, got {k.shape[-2]} and {v.shape[-2]}")
-    if scale is None:
-        scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = q @ k.transpose(-2, -1) * scale  # (..., T, S)
-    blocked = None
-    if mask is not None:
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-            blocked = ~mask.any(dim=-1, keepdim=True)  # rows with no key to attend to
-        else:
-            scores = scores + mask
-            blocked = torch.isneginf(scores).all(dim=-1, keepdim=True)
-    weights = F.softmax(scores, dim=-1)  # (..., T, S), every row sums to 1
-    if blocked is not None:
-        weights = weights.masked_fill(blocked, 0.0)
+    weights = attention_weights(attention_scores(q, k, mask, scale))  # (..., T, S)
     return weights @ v, weights  # (..., T, Dv), (..., T, S)
 
 
@@ -128,10 +148,18 @@ class MultiHeadAttention(nn.Module):
     is W_O. Self-attention projects x three ways; cross-attention (`memory=` given) takes the
     queries from x and the keys and values from memory.
 
+    Named points (`attnlab.record`, `attnlab.intervene`), below this module's path:
+        q, k, v   (B, H, T, D)  after the head split; with a KV cache, the new positions only
+                                (what `intervene` returns is what the cache stores)
+        scores    (B, H, T, S)  q·kᵀ/√D, masked (-inf), before softmax
+        weights   (B, H, T, S)  softmax(scores), before dropout
+        z         (B, T, H, D)  each head's output, before W_O
+        out       (B, T, C)     after W_O
+
     Two paths give the same output: the fast one (`F.scaled_dot_product_attention`, which never
-    materialises the weights) and the explicit one (`attention`, which returns them). The
-    explicit path runs when `use_sdpa` is False or when `weights_hook` is set; the hook then
-    receives the (B, H, T, S) weights, taken before dropout.
+    materialises scores or weights) and the explicit one (`attention_scores`,
+    `attention_weights`). The explicit path runs when `use_sdpa` is False or when something is
+    attached to `scores` or `weights`; the other points leave the fast path in place.
     """
 
     def __init__(
@@ -154,7 +182,7 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias if qkv_bias is None else qkv_bias)
         self.proj = nn.Linear(d_model, d_model, bias=bias)
         self.use_sdpa = True
-        self.weights_hook: Callable[[torch.Tensor], None] | None = None
+        self.points = Points("q", "k", "v", "scores", "weights", "z", "out")
 
     def project_qkv(
         self, x: torch.Tensor, memory: torch.Tensor | None = None
@@ -193,20 +221,16 @@ class MultiHeadAttention(nn.Module):
         """
         B, T, _ = x.shape
         q, k, v = self.project_qkv(x, memory)  # (B, H, T, D), (B, H, S, D), (B, H, S, D)
+        q, k, v = self.points.q(q), self.points.k(k), self.points.v(v)
         if kv_cache is not None:
             if memory is not None:
                 raise ValueError("kv_cache is for self-attention; cross-attention keys are fixed")
             k, v = kv_cache.append(k, v)  # (B, H, S, D) with S = cached + T
         S = k.shape[2]
-        mask = self._build_mask(B, T, S, key_padding_mask, attn_mask, x.device)
-        explicit = not self.use_sdpa or self.weights_hook is not None
+        explicit = not self.use_sdpa or self.points.scores.active or self.points.weights.active
+        mask = self._build_mask(B, T, S, key_padding_mask, attn_mask, explicit, x.device)
         if explicit:
-            out, weights = attention(q, k, v, mask=mask)  # (B, H, T, D), (B, H, T, S)
-            if self.weights_hook is not None:
-                self.weights_hook(weights.detach())
-            if self.training and self.dropout > 0:
-                # dropout on the weights, after they were handed to the hook
-                out = F.dropout(weights, self.dropout, training=True) @ v
+            out = self._explicit(q, k, v, mask)  # (B, H, T, D)
         else:
             is_causal = self.causal and mask is None and T == S and T > 1
             out = F.scaled_dot_product_attention(
@@ -215,8 +239,18 @@ class MultiHeadAttention(nn.Module):
             )  # (B, H, T, D)
             if mask is not None:  # same rule as `attention`: a row with no key gives 0, not NaN
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
-        out = out.transpose(1, 2).contiguous().view(B, T, self.d_model)  # (B, T, C): concat heads
-        return self.proj(out)  # (B, T, C): W_O mixes the heads
+        z = self.points.z(out.transpose(1, 2))  # (B, T, H, D): each head's output
+        out = self.proj(z.reshape(B, T, self.d_model))  # (B, T, C): concat heads, W_O mixes them
+        return self.points.out(out)
+
+    def _explicit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                  mask: torch.Tensor | None) -> torch.Tensor:
+        """The attention formula in steps, through the scores and weights points -> (B, H, T, D)."""
+        scores = self.points.scores(attention_scores(q, k, mask))  # (B, H, T, S)
+        weights = self.points.weights(attention_weights(scores))  # (B, H, T, S)
+        if self.training and self.dropout > 0:
+            weights = F.dropout(weights, self.dropout, training=True)  # after the point saw them
+        return weights @ v  # (B, H, T, D)
 
     def _build_mask(
         self,
@@ -225,6 +259,7 @@ class MultiHeadAttention(nn.Module):
         S: int,
         key_padding_mask: torch.Tensor | None,
         attn_mask: torch.Tensor | None,
+        explicit: bool,
         device: torch.device,
     ) -> torch.Tensor | None:
         """Combine causal, padding and explicit masks into one boolean (B or 1, H or 1, T, S) mask.
@@ -235,7 +270,7 @@ class MultiHeadAttention(nn.Module):
         if key_padding_mask is None and attn_mask is None:
             if not self.causal or T == 1:  # one new query (KV-cached decoding) may see every key
                 return None
-            if T == S and self.use_sdpa and self.weights_hook is None:
+            if T == S and not explicit:
                 return None  # the fast path uses is_causal instead
             return causal_mask(T, S, device=device)
         mask = torch.ones(1, 1, T, S, dtype=torch.bool, device=device)

@@ -15,7 +15,6 @@ every position gets a distinct pattern and nearby positions get similar ones.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 import torch.nn as nn
@@ -51,31 +50,3 @@ class SinusoidalPositionalEncoding(nn.Module):
         if T > self.pe.size(1):
             raise ValueError(f"sequence length {T} exceeds the positional table's max_len {self.pe.size(1)}")
         return x + self.pe[:, :T]  # (B, T, C)
-
-
-def save_positional_encoding_png(table: torch.Tensor, path: str | os.PathLike, title: str | None = None) -> None:
-    """Draw the (positions, d_model) table as a heatmap (left) and a few dimensions as waves
-    (right), written atomically to a PNG. Needs matplotlib (a dependency of attnlab)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from attnlab.io import atomic_write
-
-    table = table.detach().cpu()
-    T, C = table.shape
-    fig, (ax_map, ax_wave) = plt.subplots(1, 2, figsize=(12, 4.5))
-    im = ax_map.imshow(table.T.numpy(), aspect="auto", cmap="RdBu", vmin=-1, vmax=1, origin="lower")
-    ax_map.set_xlabel("position")
-    ax_map.set_ylabel("dimension (even: sin, odd: cos)")
-    ax_map.set_title(title or f"sinusoidal positional encoding ({T} positions, d_model {C})")
-    fig.colorbar(im, ax=ax_map)
-    for dim in sorted({0, 1, 2 * (C // 8), 2 * (C // 4)}):
-        ax_wave.plot(table[:, dim].numpy(), label=f"dim {dim} ({'sin' if dim % 2 == 0 else 'cos'})")
-    ax_wave.set_xlabel("position")
-    ax_wave.set_title("low dimensions wave fast, high ones slowly")
-    ax_wave.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from attnlab.model.points import Points
+
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(),  # seed 001
     "gelu": lambda: nn.GELU(),  # BERT
@@ -19,7 +21,10 @@ def make_activation(name: str) -> nn.Module:
 
 
 class FeedForward(nn.Module):
-    """x (B, T, C) -> up (B, T, d_ff) -> activation -> down (B, T, C) -> dropout."""
+    """x (B, T, C) -> up (B, T, d_ff) -> activation -> down (B, T, C) -> dropout.
+
+    Named points: `hidden` (B, T, d_ff) after the activation, `out` (B, T, C).
+    """
 
     def __init__(self, d_model: int, d_ff: int | None = None, activation: str = "relu",
                  dropout: float = 0.0, bias: bool = True):
@@ -29,6 +34,8 @@ class FeedForward(nn.Module):
         self.act = make_activation(activation)
         self.down = nn.Linear(d_ff, d_model, bias=bias)
         self.drop = nn.Dropout(dropout)
+        self.points = Points("hidden", "out")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.down(self.act(self.up(x))))  # (B, T, C)
+        h = self.points.hidden(self.act(self.up(x)))  # (B, T, d_ff)
+        return self.points.out(self.drop(self.down(h)))  # (B, T, C)

@@ -3,6 +3,10 @@
     idx (B, T) → token_embedding_table + position_embedding_table → (B, T, C)
                → blocks (causal self-attention + feed-forward) × n_layers → (B, T, C)
                → ln_f → lm_head → logits (B, T, V)
+
+Named points (`attnlab.record`, `attnlab.intervene`): `embed` (B, T, C) the first block's input
+(token + position embedding, after dropout), `blocks.{i}.…` (see block.py and attention.py),
+`ln_f` (B, T, C) and `logits` (B, T, V).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch.nn.functional as F
 from attnlab.config import GPTConfig
 from attnlab.model.block import Block
 from attnlab.model.kv_cache import KVCache
+from attnlab.model.points import Points
 
 
 class GPT(nn.Module):
@@ -38,6 +43,7 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=c.lm_head_bias)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding_table.weight
+        self.points = Points("embed", "ln_f", "logits")
         self.apply(self._init_weights)
         # GPT-2: residual projections scaled so the residual stream's variance does not grow
         # with depth (two residual additions per block).
@@ -78,11 +84,11 @@ class GPT(nn.Module):
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
         pos = torch.arange(start, start + T, device=idx.device)  # (T,)
         x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
-        x = self.drop(x)
+        x = self.points.embed(self.drop(x))
         for i, block in enumerate(self.blocks):
             x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
-        x = self.ln_f(x)
-        logits = self.lm_head(x)  # (B, T, V)
+        x = self.points.ln_f(self.ln_f(x))
+        logits = self.points.logits(self.lm_head(x))  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)

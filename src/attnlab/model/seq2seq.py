@@ -10,6 +10,12 @@ attention, `cross_attn`: the same `MultiHeadAttention`, called with `memory=`, w
 each target step looks back at the source. Captured attention has stable names:
 `encoder.blocks.{i}.attn`, `decoder.blocks.{i}.self_attn`, `decoder.blocks.{i}.cross_attn`.
 
+Named points (`attnlab.record`): `encoder.embed` (B, S, C) and `decoder.embed` (B, T, C), the
+stacks' inputs (embedding·√C + PE); `encoder.blocks.{i}.…` as in a GPT block;
+`decoder.blocks.{i}.` ln1, self_attn.*, resid_self, ln2, cross_attn.*, resid_mid, ln3, ffwd.*,
+out (see `DecoderBlock`); `encoder.ln_f` (the memory), `decoder.ln_f`, and `logits` (the head's
+output: (B, T, V), or (B, T, 1) values in continuous mode).
+
 With the weights copied (`copy_from_torch_transformer`), `Encoder` + `Decoder` compute exactly
 what `torch.nn.Transformer(batch_first=True)` computes, post-LN or pre-LN (norm_first=True),
 final LayerNorms included (tests/test_seq2seq.py).
@@ -25,9 +31,10 @@ import torch.nn.functional as F
 
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.attention import MultiHeadAttention
-from attnlab.model.block import Block, check_norm
+from attnlab.model.block import Block, check_norm, residual
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
 from attnlab.model.feedforward import FeedForward
+from attnlab.model.points import Points
 
 
 class DecoderBlock(nn.Module):
@@ -35,12 +42,17 @@ class DecoderBlock(nn.Module):
 
     pre-LN:  x = x + self_attn(ln1(x));  x = x + cross_attn(ln2(x), memory);  x = x + ffwd(ln3(x))
     post-LN: x = ln1(x + self_attn(x));  x = ln2(x + cross_attn(x, memory));  x = ln3(x + ffwd(x))
+
+    Named points: ln1, ln2, ln3 (each LayerNorm's output, placed as in `Block`), resid_self
+    (x + self_attn.out), resid_mid (the sum after cross-attention, the stream the FFN reads),
+    out (the block's output).
     """
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None, activation: str = "relu",
                  norm: str = "post", dropout: float = 0.0, layer_norm_eps: float = 1e-5):
         super().__init__()
         self.norm = check_norm(norm)
+        self.pre_norm = norm == "pre"
         self.ln1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.self_attn = MultiHeadAttention(d_model, n_heads, causal=True, dropout=dropout)
         self.ln2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -48,6 +60,7 @@ class DecoderBlock(nn.Module):
         self.ln3 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.ffwd = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
         self.drop = nn.Dropout(dropout)
+        self.points = Points("ln1", "resid_self", "ln2", "resid_mid", "ln3", "out")
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, tgt_key_padding_mask: torch.Tensor | None = None,
                 memory_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -58,15 +71,11 @@ class DecoderBlock(nn.Module):
         def cross_attn(h: torch.Tensor) -> torch.Tensor:
             return self.drop(self.cross_attn(h, memory=memory, key_padding_mask=memory_key_padding_mask))
 
-        if self.norm == "pre":
-            x = x + self_attn(self.ln1(x))
-            x = x + cross_attn(self.ln2(x))
-            x = x + self.ffwd(self.ln3(x))
-        else:
-            x = self.ln1(x + self_attn(x))
-            x = self.ln2(x + cross_attn(x))
-            x = self.ln3(x + self.ffwd(x))
-        return x  # (B, T, C)
+        p = self.points
+        x = residual(x, self_attn, self.ln1, p.ln1, p.resid_self, self.pre_norm)
+        x = residual(x, cross_attn, self.ln2, p.ln2, p.resid_mid, self.pre_norm)
+        x = residual(x, self.ffwd, self.ln3, p.ln3, None, self.pre_norm)
+        return p.out(x)  # (B, T, C)
 
 
 class Encoder(nn.Module):
@@ -81,11 +90,13 @@ class Encoder(nn.Module):
             for _ in range(n_layers)
         ])
         self.ln_f = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.points = Points("embed", "ln_f")
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.points.embed(x)
         for block in self.blocks:
             x = block(x, key_padding_mask=key_padding_mask)  # (B, S, C)
-        return self.ln_f(x)  # (B, S, C): the memory the decoder attends to
+        return self.points.ln_f(self.ln_f(x))  # (B, S, C): the memory the decoder attends to
 
 
 class Decoder(nn.Module):
@@ -100,12 +111,14 @@ class Decoder(nn.Module):
             for _ in range(n_layers)
         ])
         self.ln_f = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.points = Points("embed", "ln_f")
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, tgt_key_padding_mask: torch.Tensor | None = None,
                 memory_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.points.embed(x)
         for block in self.blocks:
             x = block(x, memory, tgt_key_padding_mask, memory_key_padding_mask)  # (B, T, C)
-        return self.ln_f(x)  # (B, T, C)
+        return self.points.ln_f(self.ln_f(x))  # (B, T, C)
 
 
 class EncoderDecoder(nn.Module):
@@ -131,6 +144,7 @@ class EncoderDecoder(nn.Module):
         self.encoder = Encoder(c.n_encoder_layers, **kw)
         self.decoder = Decoder(c.n_decoder_layers, **kw)
         self.head = nn.Linear(c.d_model, 1 if c.continuous else c.tgt_vocab_size)
+        self.points = Points("logits")
         # nn.Transformer._reset_parameters: Xavier-uniform on every matrix of the stacks; token
         # tables too (as the annotated transformer does), so embed·√C starts near PE's scale.
         matrices = [*self.encoder.parameters(), *self.decoder.parameters()]
@@ -159,7 +173,7 @@ class EncoderDecoder(nn.Module):
         """tgt (B, T) ids or (B, T, 1) values, memory (B, S, C) -> logits (B, T, V) or values (B, T, 1)."""
         table = self.embed if self.config.continuous else self.tgt_embed
         x = self.decoder(self._embed(tgt, table), memory, tgt_key_padding_mask, memory_key_padding_mask)
-        return self.head(x)  # (B, T, V) or (B, T, 1)
+        return self.points.logits(self.head(x))  # (B, T, V) or (B, T, 1)
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor, targets: torch.Tensor | None = None,
                 src_key_padding_mask: torch.Tensor | None = None,

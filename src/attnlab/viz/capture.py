@@ -11,11 +11,12 @@ A name is the attention module's path in the model (`named_modules`), so a GPT g
 `blocks.{i}.attn` and a model with `encoder.blocks` / `decoder.blocks` gets its own names with
 no code here changing. Each map is (B, H, T, S): batch, heads, queries, keys.
 
-While the context is open every `MultiHeadAttention` takes its explicit path (its
-`weights_hook` is set), the model is in eval mode (no dropout; weights are taken before dropout
-anyway), and the weights are detached. On exit, even after an exception, the hooks are removed
-and every module's train/eval mode is restored, so outside the context the fast
-`scaled_dot_product_attention` path runs as before.
+This is `attnlab.record` (attnlab/hooks.py) of every attention's `weights` point, named by the
+attention module. While the context is open every `MultiHeadAttention` takes its explicit path
+(something is attached to its `weights` point), the model is in eval mode (no dropout; weights
+are taken before dropout anyway), and the weights are detached. On exit, even after an
+exception, the recorders are detached and every module's train/eval mode is restored, so
+outside the context the fast `scaled_dot_product_attention` path runs as before.
 
 Several forwards inside one context (generation with a KV cache, a batch split in two): `maps[name]`
 is the LAST forward's weights, and `maps.history[name]` lists every forward's, in order.
@@ -24,24 +25,17 @@ is the LAST forward's weights, and `maps.history[name]` lists every forward's, i
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
 
+from attnlab.hooks import Recording, attach, recorder
 from attnlab.model.attention import MultiHeadAttention
 
 
-class AttentionMaps(dict):
+class AttentionMaps(Recording):
     """name -> (B, H, T, S) weights of the last forward; `.history[name]` holds every forward's."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.history: dict[str, list[torch.Tensor]] = {}
-
-    def add(self, name: str, weights: torch.Tensor) -> None:
-        self[name] = weights
-        self.history.setdefault(name, []).append(weights)
 
     def layer(self, i: int) -> torch.Tensor:
         """The i-th captured map in model order (`maps.layer(3)` is `blocks.3.attn` in a GPT)."""
@@ -59,32 +53,34 @@ def attention_modules(model: nn.Module) -> list[tuple[str, MultiHeadAttention]]:
     return found
 
 
-def _recorder(maps: AttentionMaps, name: str, previous: Callable | None) -> Callable[[torch.Tensor], None]:
-    def hook(weights: torch.Tensor) -> None:
-        maps.add(name, weights.detach())
-        if previous is not None:  # a capture opened inside another one: both receive the weights
-            previous(weights)
-
-    return hook
-
-
 @contextmanager
 def capture_attention(model: nn.Module) -> Iterator[AttentionMaps]:
-    """Collect the attention weights of every layer of `model` while the context is open."""
-    modules = attention_modules(model)
+    """Collect the attention weights of every layer of `model` while the context is open:
+    `attnlab.record(model, "**.weights")` under the attention modules' names, in eval mode."""
+    points = {name: m.points.weights for name, m in attention_modules(model)}
     modes = [(m, m.training) for m in model.modules()]
-    previous = [m.weights_hook for _, m in modules]
     maps = AttentionMaps()
     try:
         model.eval()
-        for name, m in modules:
-            m.weights_hook = _recorder(maps, name, m.weights_hook)
-        yield maps
+        with attach(points, recorder(maps)):
+            yield maps
     finally:
-        for (_, m), hook in zip(modules, previous):
-            m.weights_hook = hook
         for m, training in modes:
             m.training = training
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, *inputs: torch.Tensor) -> AttentionMaps:
+    """Run `model(*inputs)` once without gradients and return its attention weights.
+
+    >>> import attnlab
+    >>> model = attnlab.GPT(attnlab.GPTConfig(vocab_size=10, max_seq_len=8, d_model=16, n_heads=2, n_layers=1))
+    >>> tuple(attention_maps(model, torch.tensor([[1, 2]]))["blocks.0.attn"].shape)
+    (1, 2, 2, 2)
+    """
+    with capture_attention(model) as maps:
+        model(*inputs)
+    return maps
 
 
 def maps_from_hf(outputs: object = None, *, attentions: Sequence[torch.Tensor] | None = None) -> AttentionMaps:
