@@ -272,9 +272,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # nanoGPT's config/train_shakespeare_char.py (a GPU, ~1.47 val loss)
     "shakespeare": dict(n_layers=6, n_heads=6, d_model=384, block_size=256, batch_size=64, dropout=0.2,
                         max_iters=5000, eval_iters=200),
-    # seed 001's GPT: n_embd 64, 4 heads of 16, 4 layers, ReLU, bias-free q/k/v, an untied lm_head
-    "seed": dict(d_model=64, n_heads=4, n_layers=4, activation="relu", qkv_bias=False, tie_weights=False,
-                 lm_head_bias=True),
+    # seed 001's GPT (GPTConfig.seed()): n_embd 64, 4 heads of 16, 4 layers, ReLU, bias-free q/k/v,
+    # an untied lm_head; the context length stays the preset's block_size
+    "seed": {name: getattr(GPTConfig.seed(), name) for name in MODEL_FIELDS if name != "block_size"},
 }
 
 
