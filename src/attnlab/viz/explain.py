@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from attnlab.hooks import record
 from attnlab.model.attention import attention
+from attnlab.why.norms import contribution_norms, shares
 
 # Seed 004, "나는 사과를 먹었다" (I ate an apple), computed by hand without scaling.
 SEED_004 = {
@@ -114,6 +115,9 @@ def explain_weighted_sum(weights: torch.Tensor, values: torch.Tensor, tokens: li
     ex.add("v", values, "given: each token's value vector", 0)
     ex.add("terms", weights.unsqueeze(-1) * values, "weight × value, for every (query, token) pair")  # (T, S, Dv)
     ex.add("out", weights @ values, "sum of the terms over the tokens")  # (T, Dv)
+    norms = ex.add("contribution", contribution_norms(weights, values),
+                   "‖weight × value‖: how loud each token's voice is in the output", None, 1)  # (T, S)
+    ex.add("share", shares(norms), "contribution / its row's sum: each token's share of the output", None, 1)
     return ex
 
 
