@@ -66,7 +66,10 @@ def test_explain_given_vectors_and_json(capsys, tmp_path):
 def test_explain_seed_000_weighted_sum(capsys):
     rc, out, _ = run_cli(capsys, "explain", "--weights", "[0.1, 0.8, 0.1]", "--values", "[[10,10],[100,100],[5,5]]")
     assert rc == 0
-    assert out.splitlines()[-1].split() == ["0", "81.500", "81.500"]
+    assert step_block(out, "out").split() == ["0", "81.500", "81.500"]
+    assert step_block(out, "contribution").split() == ["0", "1.414", "113.137", "0.707"]
+    assert out.splitlines()[-1].startswith("By weight token 1 gets 80.0% of token 0's attention")
+    assert "98.2% of the new token 0 vector" in out.splitlines()[-1]
 
 
 def test_explain_causal_mask(capsys):

@@ -54,6 +54,19 @@ class TextModel:
             raise CLIError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
 
 
+def add_pair_flags(p: argparse.ArgumentParser) -> None:
+    """--from, --to and --vs: the token that looks, the one it may look at, and a rival."""
+    p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")
+    p.add_argument("--to", dest="dst", required=True, metavar="TOKEN", help="the token it may look at")
+    p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
+
+
+def find_pair(tokens: list[str], args: argparse.Namespace) -> tuple[int, int, int | None]:
+    """The positions of --from, --to and --vs (None when not given) among `tokens`."""
+    i, j = find_token(tokens, args.src, "--from"), find_token(tokens, args.dst, "--to")
+    return i, j, None if args.vs is None else find_token(tokens, args.vs, "--vs")
+
+
 def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     group = p.add_mutually_exclusive_group(required=required)
     group.add_argument("--run", metavar="DIR", help="a training run folder (runs/<name>) holding a GPT")
@@ -82,6 +95,9 @@ def load_source(args: argparse.Namespace) -> TextModel:
         if not Path(args.run).is_dir():
             raise CLIError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
+        if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
+            raise CLIError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
+                           f"(attnlab generate reads it)")
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
     from attnlab import minilm
 

@@ -81,7 +81,7 @@ def check_token(token: int | None, n: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from attnlab.viz.explain import SEED_004, explain_attention, explain_model, explain_weighted_sum
-    from attnlab.viz.explain_text import format_explanation
+    from attnlab.viz.explain_text import contribution_sentence, format_explanation
 
     if args.decimals < 0 or args.decimals > 10:
         raise CLIError(f"--decimals must be in 0..10, got {args.decimals}")
@@ -135,4 +135,7 @@ def run(args: argparse.Namespace) -> int:
         ex = explain_attention(SEED_004["q"], SEED_004["k"], SEED_004["v"], scale=1.0, tokens=SEED_004["tokens"])
         check_token(args.token, 3)
     print(format_explanation(ex, token=args.token, decimals=args.decimals))
+    if "share" in ex.names():  # the weighted-sum form: what the raw weights leave out
+        rows = range(ex["weights"].shape[0]) if args.token is None else [args.token]
+        print("\n" + "\n".join(contribution_sentence(ex, row) for row in rows))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import add_text_command, find_token, load_source
+from attnlab.cli._viz_source import add_pair_flags, add_text_command, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -14,9 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run TEXT through a model and rank every (layer, head) by how much the token --from "
                     "attends to the token --to (and, with --vs, to a rival token). Layers and heads count "
                     "from 0. A word that occurs more than once means its first occurrence.")
-    p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")
-    p.add_argument("--to", dest="dst", required=True, metavar="TOKEN", help="the token it should look at")
-    p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
+    add_pair_flags(p)
     p.add_argument("--top", type=int, default=10, help="how many heads to list (0: all)")
     p.set_defaults(func=run)
 
@@ -28,9 +26,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--top must be >= 0, got {args.top}")
     source = load_source(args)
     idx, tokens = source.encode(args.text)
-    i = find_token(tokens, args.src, "--from")
-    j = find_token(tokens, args.dst, "--to")
-    k = None if args.vs is None else find_token(tokens, args.vs, "--vs")
+    i, j, k = find_pair(tokens, args)
     maps = attention_maps(source.model, idx)
     rows = []  # (weight to --to, weight to --vs, layer, head)
     for layer, weights in enumerate(maps.values()):

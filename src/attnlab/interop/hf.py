@@ -137,6 +137,13 @@ def config_to_hf(config: GPTConfig, **hf_options: Any) -> Any:
         differs.append("qkv_bias=False (GPT-2's c_attn has a bias)")
     if config.lm_head_bias:
         differs.append("lm_head_bias=True (GPT-2's lm_head has no bias)")
+    # the ablation switches (attnlab ladder): GPT-2 has every part
+    if config.bigram:
+        differs.append("bigram=True (GPT-2 has attention blocks)")
+    for name, part in (("ffn", "a feed-forward layer"), ("residual", "residual connections"),
+                       ("attn_proj", "the attention projection c_proj")):
+        if not getattr(config, name):
+            differs.append(f"{name}=False (GPT-2 has {part})")
     if differs:
         raise ValueError("GPT-2 cannot express this model: " + "; ".join(differs))
     hf_activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation]
