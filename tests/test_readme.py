@@ -12,7 +12,9 @@ by flags added at the end (argparse keeps a flag's last value):
 Not run, on purpose: `pip install ...` (the test runs inside the installed environment),
 `python -m pytest` (this suite), and `torchrun ...` (tests/test_train.py launches DDP through
 torchrun). The other lines that start with `python` and the ```python blocks run as written.
-README.md itself is copied in, as `attnlab train --corpus README.md` reads it.
+The ```python blocks share one namespace, as in one Python session (a later block may use
+what an earlier one imported). README.md itself is copied in, as `attnlab train --corpus
+README.md` reads it.
 """
 
 from __future__ import annotations
@@ -90,11 +92,12 @@ def test_every_readme_command_runs_in_order(tmp_path, monkeypatch, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     ran = []
+    session = {"__name__": "__readme__"}  # the python blocks run one after another in one session
     try:
-        for lang, code in blocks(README.read_text(encoding="utf-8")):
+        for n, (lang, code) in enumerate(blocks(README.read_text(encoding="utf-8"))):
             if lang == "python":
-                exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})  # noqa: S102
-                ran.append("python block")
+                exec(compile(code, f"<README.md block {n}>", "exec"), session)  # noqa: S102
+                ran.append(f"python block {n}")
                 continue
             for command in bash_commands(code):
                 if command.startswith(NOT_RUN):
