@@ -141,6 +141,23 @@ def test_attention_and_explain_for_a_run(capsys, fake_run, tmp_path):
     assert_user_error(capsys, "attention", "abc", "--run", tmp_path / "missing", match="no run folder")
 
 
+def test_heads_matches_later_words_of_a_bpe_run(capsys, monkeypatch, tmp_path):
+    """A byte-level BPE labels ' animal' as '␣animal'; --to animal must still find it."""
+    from attnlab.tokenizers import build_tokenizer
+
+    tokenizer = build_tokenizer("bpe", text=ANIMAL * 40 + " animal street it" * 100, vocab_size=290)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, max_seq_len=32, d_model=16, n_heads=2, n_layers=2))
+    monkeypatch.setattr("attnlab.cli._viz_source.load_run", lambda run_dir: (model.eval(), tokenizer))
+    (tmp_path / "run").mkdir()
+    tokens = tokenizer.token_strings(tokenizer.encode(ANIMAL))
+    assert "␣animal" in tokens and "␣it" in tokens
+    rc, out, err = run_cli(capsys, "heads", ANIMAL, "--run", tmp_path / "run", "--from", "it", "--to", "animal",
+                           "--vs", "street")
+    assert rc == 0, err
+    assert f"from '␣it' (token {tokens.index('␣it')}) to '␣animal' (token {tokens.index('␣animal')})" in out
+
+
 def test_run_folder_in_the_training_format(capsys, tmp_path):
     checkpoint = pytest.importorskip("attnlab.checkpoint")
     tokenizers = pytest.importorskip("attnlab.tokenizers")

@@ -41,7 +41,7 @@ def test_training_needs_the_state_of_four_fp32_values_per_parameter_and_more_per
     assert one > 4 * weights
     assert memory.gpt_memory_bytes(c, batch_size=8, training=True) > one
     assert memory.gpt_memory_bytes(c, training=False) < one
-    assert memory.gpt_memory_bytes(c, kv_cache=True) - memory.gpt_memory_bytes(c) == 4 * 2 * 2 * 64 * 32
+    assert memory.gpt_memory_bytes(c, kv_cache_len=64) - memory.gpt_memory_bytes(c) == 4 * 2 * 2 * 64 * 32
 
 
 def test_the_inference_estimate_covers_what_a_forward_pass_allocates():
@@ -86,6 +86,6 @@ def test_unknown_available_memory_does_not_refuse(monkeypatch):
 
 
 @pytest.mark.parametrize("n, text", [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (7_500_000_000, "7.5 GB"),
-                                     (3 * 10**12, "3.0 TB")])
+                                     (3 * 10**12, "3.0 TB"), (2 * 10**15, "2.0 PB"), (8 * 10**24, "8.0e+24 bytes")])
 def test_format_bytes(n, text):
     assert memory.format_bytes(n) == text

@@ -78,10 +78,10 @@ def _block_activations(B: int, T: int, S: int, C: int, F: int, H: int, training:
 
 
 def gpt_memory_bytes(config: GPTConfig, batch_size: int = 1, training: bool = False,
-                     seq_len: int | None = None, kv_cache: bool = False) -> int:
+                     seq_len: int | None = None, kv_cache_len: int = 0) -> int:
     """Bytes to hold the model, plus (training) gradients, AdamW state and the activations of a
-    batch of batch_size × seq_len tokens (default: max_seq_len), plus (kv_cache) the generation
-    cache, (B, H, max_seq_len, D) keys and values per layer.
+    batch of batch_size × seq_len tokens (default: max_seq_len), plus the generation cache of
+    kv_cache_len positions, (B, H, kv_cache_len, D) keys and values per layer.
 
     >>> c = GPTConfig(vocab_size=65, max_seq_len=64, d_model=128, n_heads=4, n_layers=4)
     >>> gpt_memory_bytes(c) > 4 * gpt_parameter_count(c)   # weights + one forward's activations
@@ -98,8 +98,7 @@ def gpt_memory_bytes(config: GPTConfig, batch_size: int = 1, training: bool = Fa
         values += c.n_layers * per_block + 2 * B * T * c.d_model + logits
     else:
         values = parameters + per_block + logits  # blocks run one after another: one is alive
-    if kv_cache:
-        values += 2 * c.n_layers * B * c.max_seq_len * c.d_model
+    values += 2 * c.n_layers * B * kv_cache_len * c.d_model
     return values * BYTES_PER_VALUE
 
 
@@ -179,7 +178,9 @@ def format_bytes(n: int) -> str:
     >>> format_bytes(7_500_000_000)
     '7.5 GB'
     """
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    if n >= 1e18:
+        return f"{n:.1e} bytes"  # no unit makes such a figure readable
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
@@ -188,9 +189,9 @@ def format_bytes(n: int) -> str:
 def require_memory(nbytes: int, what: str, device: str | object = "cpu", hint: str = "") -> None:
     """Raise a one-line ValueError when `what` needs more than the memory available on device.
 
-    >>> require_memory(10**18, "this model")  # doctest: +ELLIPSIS
+    >>> require_memory(10**17, "this model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: this model needs 1000000.0 TB of memory, but ... is available on cpu
+    ValueError: this model needs 100.0 PB of memory, but ... is available on cpu
     """
     free = available_memory(device)
     if free is None or nbytes <= free:

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 
 MODELS = ("minilm",)
 
@@ -89,8 +90,7 @@ def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
                      description: str) -> argparse.ArgumentParser:
     """A subcommand that runs a TEXT through a model given by --run or --model."""
-    p = subparsers.add_parser(name, help=help, description=description,
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
     p.add_argument("text", help="the text to look at")
     add_source_flags(p)
     return p
@@ -109,6 +109,9 @@ def load_source(args: argparse.Namespace) -> TextModel:
         if not Path(args.run).is_dir():
             raise CLIError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
+        if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
+            raise CLIError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
+                           f"(attnlab generate reads it)")
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
     from attnlab import minilm
 
@@ -137,8 +140,9 @@ def check_writable(path: str | None) -> None:
 
 
 def norm_token(token: str) -> str:
-    """A token label compared the way a person types it: no WordPiece/BPE markers, no case."""
-    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").strip().lower()
+    """A token label compared the way a person types it: no WordPiece/BPE markers, no visible
+    space ('␣', how attnlab labels a space), no case: '␣It' reads 'it'."""
+    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").replace("␣", "").strip().lower()
 
 
 def find_token(tokens: list[str], word: str, flag: str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli._viz_source import add_source_flags, load_source
 
 
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "--weights/--values for seed 000's weighted sum; --run or --model with --text, "
                     "--layer and --head for the numbers inside a model. Matrices are JSON lists, "
                     "e.g. '[[1,0,0],[0,1,0]]', or rows split by ';', e.g. '1,0,0; 0,1,0'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--q", help="queries, one row per token")
     p.add_argument("--k", help="keys, one row per token")
     p.add_argument("--v", help="values, one row per token")
