@@ -6,6 +6,7 @@ import argparse
 import json
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli._viz_source import add_threads_flag, check_writable, load_source, use_threads
 
 
@@ -16,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "output (before W_O) is zeroed, and when it is replaced by its mean over every position "
                     "of the batch. Positive: the model needed the head. --heads ablates a set together "
                     "(zeroed). Layers and heads count from 0.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--run", required=True, metavar="DIR", help="a training run folder (runs/<name>) holding a GPT")
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--text", help="measure the loss on this text")

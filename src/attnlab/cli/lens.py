@@ -6,6 +6,7 @@ import argparse
 import json
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli._viz_source import add_threads_flag, check_writable, load_source, use_threads
 
 CELL = 13  # characters per layer column
@@ -18,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "each block through the model's own ln_f and lm_head: per position and layer, the top "
                     "guess for the next token and the probability of the token that really comes next. "
                     "The last layer is the model's own prediction.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("text", help="the text to look at")
     p.add_argument("--run", required=True, metavar="DIR", help="a training run folder (runs/<name>) holding a GPT")
     p.add_argument("--png", metavar="FILE", help="save a heatmap of p(next) (layers x positions): .png, .svg, .pdf")
