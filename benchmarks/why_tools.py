@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -20,15 +21,20 @@ import torch
 ANIMAL = "The animal didn't cross the street because it was too tired."
 
 
-def command_seconds(argv: list[str], repeats: int) -> float:
-    """Fastest wall time of `python -m attnlab ARGV` over `repeats` fresh processes."""
+def command_seconds(args: list[str], repeats: int) -> str:
+    """'wall W s, CPU C s': the fastest of `repeats` fresh `python ARGS` processes; CPU is the
+    child's user + system time (on a shared machine the wall time also counts waiting for a core)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([p for p in sys.path if p]))
-    times = []
+    best = None
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "attnlab", *argv], check=True, stdout=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL, env=env)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        best = (wall, cpu) if best is None or wall < best[0] else best
+    return f"wall {best[0]:.2f} s, CPU {best[1]:.2f} s (fastest of {repeats})"
 
 
 def timed(fn):
@@ -38,22 +44,27 @@ def timed(fn):
 
 
 def ablate_parts(run_dir: str, batches: int) -> None:
-    """The command's parts, timed apart, with torch's default threads."""
+    """The command's parts, timed apart, on one thread (the command's default)."""
     from attnlab.checkpoint import load_model
     from attnlab.why.ablate import ablate_heads, split_batches
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     (model, tokenizer), t_load = timed(lambda: load_model(run_dir))
     (x, y), t_data = timed(lambda: split_batches(run_dir, tokenizer, "val", batches))
     result, t_work = timed(lambda: ablate_heads(model, x, y))
     print(f"  in process: load {t_load:.2f} s, encode + draw the val batches {t_data:.2f} s, "
           f"{len(result['heads'])} heads x (zero, mean) + baseline = {2 * len(result['heads']) + 1} forwards "
           f"on {tuple(x.shape)} tokens {t_work:.2f} s")
+    torch.set_num_threads(threads)
 
 
 def why_parts() -> None:
+    """Loading MiniLM and the answers, timed apart, on one thread (the command's default)."""
     from attnlab.minilm import load_minilm
     from attnlab.why.answers import why
 
+    torch.set_num_threads(1)
     (model, tokenizer), t_load = timed(load_minilm)
     ids = tokenizer.encode(ANIMAL)
     tokens = tokenizer.token_strings(ids)
@@ -71,14 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
+    print(f"python -c 'import torch': {command_seconds(['-c', 'import torch'], args.repeats)}")
     ablate = ["ablate", "--run", args.run, "--split", "val", "--batches", str(args.batches)]
-    for extra in ([], ["--threads", "1"]):
-        print(f"attnlab {' '.join(ablate + extra)}: {command_seconds(ablate + extra, args.repeats):.2f} s "
-              f"(fastest of {args.repeats})")
+    for extra in ([], ["--threads", "0"]):  # the default (one thread), then torch's own choice
+        figures = command_seconds(["-m", "attnlab", *ablate, *extra], args.repeats)
+        print(f"attnlab {' '.join(ablate + extra)}: {figures}")
     ablate_parts(args.run, args.batches)
     why = ["why", ANIMAL, "--model", "minilm", "--from", "it", "--to", "animal", "--vs", "street"]
-    print(f"attnlab why '{ANIMAL}' --model minilm ...: {command_seconds(why, args.repeats):.2f} s "
-          f"(fastest of {args.repeats})")
+    for extra in ([], ["--threads", "0"]):
+        print(f"attnlab why '{ANIMAL[:20]}...' --model minilm ... {' '.join(extra)}: "
+              f"{command_seconds(['-m', 'attnlab', *why, *extra], args.repeats)}")
     why_parts()
     return 0
 

@@ -54,6 +54,20 @@ class TextModel:
             raise CLIError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
 
 
+def add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (0: torch's own choice); one forward of a small model is fastest "
+                        "on one, and on a busy machine more threads can be many times slower")
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """Apply --threads (0 leaves torch's setting alone)."""
+    if args.threads < 0:
+        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
 def add_pair_flags(p: argparse.ArgumentParser) -> None:
     """--from, --to and --vs: the token that looks, the one it may look at, and a rival."""
     p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")

@@ -7,7 +7,7 @@ import json
 
 from attnlab.cli import CLIError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._viz_source import check_writable, load_source
+from attnlab.cli._viz_source import add_threads_flag, check_writable, load_source, use_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save a heatmap of the zeroing loss change (layers x heads)")
     p.add_argument("--html", metavar="FILE", help="save the same heatmap as one self-contained HTML page")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (0: torch's own choice; on a busy machine 1 can be faster)")
+    add_threads_flag(p)
     p.set_defaults(func=run, model=None)
 
 
@@ -79,10 +78,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.html)
     if args.batches < 1:
         raise CLIError(f"--batches must be at least 1, got {args.batches}")
-    if args.threads < 0:
-        raise CLIError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args)
     heads = None if args.heads is None else parse_heads(args.heads)
     source = load_source(args)
     for layer, head in heads or []:

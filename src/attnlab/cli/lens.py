@@ -7,7 +7,7 @@ import json
 
 from attnlab.cli import CLIError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._viz_source import check_writable, load_source
+from attnlab.cli._viz_source import add_threads_flag, check_writable, load_source, use_threads
 
 CELL = 13  # characters per layer column
 
@@ -25,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save a heatmap of p(next) (layers x positions): .png, .svg, .pdf")
     p.add_argument("--html", metavar="FILE", help="save the same heatmap as one self-contained HTML page")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_threads_flag(p)
     p.set_defaults(func=run, model=None)
 
 
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.png)
     check_writable(args.html)
+    use_threads(args)
     source = load_source(args)
     idx, _ = source.encode(args.text)
     if idx.shape[1] < 2:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli._viz_source import add_pair_flags, add_text_command, find_pair, load_source
+from attnlab.cli._viz_source import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
+                                     use_threads)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "means its first occurrence.")
     add_pair_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_threads_flag(p)
     p.set_defaults(func=run)
 
 
@@ -87,6 +89,7 @@ def format_why(answer: dict, name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from attnlab.why.answers import why
 
+    use_threads(args)
     source = load_source(args)
     idx, tokens = source.encode(args.text)
     i, j, k = find_pair(tokens, args)
