@@ -55,12 +55,23 @@ def save_run_config(run_dir: str | os.PathLike, model_config: GPTConfig, train_c
                                  "train": train_config.to_dict(), "tokenizer": tokenizer.name})
 
 
-def read_run_config(run_dir: str | os.PathLike) -> tuple[GPTConfig, TrainConfig, str]:
-    """(model config, train config, tokenizer name) from config.json; bad files -> ValueError."""
+def read_config(run_dir: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """config.json of a run of `kind` ("gpt" or "seq2seq"), as a dict; a missing or damaged file,
+    or a run of another kind, is a one-line ValueError."""
     path = Path(run_dir) / CONFIG
     data = load_json(path)
-    if not isinstance(data, dict) or data.get("kind") != "gpt" or not {"model", "train"} <= set(data):
-        raise ValueError(f"{path} is not an attnlab GPT run config")
+    if not isinstance(data, dict) or not {"kind", "model"} <= set(data):
+        raise ValueError(f"{path} is not an attnlab run config")
+    if data["kind"] != kind:
+        raise ValueError(f"{run_dir} holds a {data['kind']!r} run, not a {kind!r} one")
+    return data
+
+
+def read_run_config(run_dir: str | os.PathLike) -> tuple[GPTConfig, TrainConfig, str]:
+    """(model config, train config, tokenizer name) of a GPT run; bad files -> ValueError."""
+    data = read_config(run_dir, "gpt")
+    if not isinstance(data.get("train"), dict) or not isinstance(data["model"], dict):
+        raise ValueError(f"{Path(run_dir) / CONFIG} is not an attnlab GPT run config")
     return GPTConfig.from_dict(data["model"]), TrainConfig.from_dict(data["train"]), data.get("tokenizer", "")
 
 
@@ -217,5 +228,17 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
         raise ValueError(f"{run_dir}: the tokenizer has {tokenizer.vocab_size} tokens, "
                          f"the model {model_config.vocab_size}")
     model = GPT(model_config)
-    load_weights(model, checkpoint_dir(run_dir) / WEIGHTS)
+    load_committed_weights(model, run_dir)
     return model.to(device).eval(), tokenizer
+
+
+def load_committed_weights(model: torch.nn.Module, run_dir: Path, device: str | torch.device = "cpu") -> None:
+    """The weights state.json points at. A training run may commit a newer checkpoint and delete
+    this one while we read: then read state.json again (a reader needs no lock)."""
+    for attempt in range(3):
+        folder = checkpoint_dir(run_dir)
+        try:
+            return load_weights(model, folder / WEIGHTS, device)
+        except (FileNotFoundError, ValueError):
+            if attempt == 2 or folder == checkpoint_dir(run_dir):  # not a save racing us: a real error
+                raise

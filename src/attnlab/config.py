@@ -60,13 +60,19 @@ class GPTConfig:
     n_layers: int = 4
     d_ff: int | None = None  # None: 4 * d_model
     activation: str = "gelu_tanh"  # "relu" (seed 001), "gelu", "gelu_tanh" (GPT-2)
-    norm: str = "pre"  # "pre" (seed 001, GPT-2) or "post" (seed 003)
+    norm: str = "pre"  # "pre" (seed 001, GPT-2), "post" (seed 003) or "none" (no LayerNorm)
     dropout: float = 0.0
     bias: bool = True  # biases in Linear and LayerNorm layers
     qkv_bias: bool = True  # seed 001's key/query/value have none
     tie_weights: bool = True  # GPT-2 shares the token embedding with lm_head
     lm_head_bias: bool = False  # seed 001's lm_head is a plain nn.Linear, with a bias
     layer_norm_eps: float = 1e-5
+    # Parts that can be taken away (the rungs of `attnlab ladder`); the defaults keep them all.
+    bigram: bool = False  # logits read from a (V, V) table: no positions, blocks or lm_head
+    ffn: bool = True  # a feed-forward sublayer in every block (False: attention-only blocks)
+    residual: bool = True  # x + sublayer(x) (False: x = sublayer(x))
+    attn_proj: bool = True  # W_O after the concatenated heads
+    init: str = "gpt2"  # "gpt2": N(0, 0.02); "torch": PyTorch's own defaults (the lecture's models)
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -84,6 +90,8 @@ class GPTConfig:
 
         check_norm(self.norm)
         make_activation(self.activation)
+        if self.init not in ("gpt2", "torch"):
+            raise ValueError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)) or torch (PyTorch's defaults)")
 
     @property
     def d_head(self) -> int:
@@ -146,7 +154,7 @@ class Seq2SeqConfig:
         from attnlab.model.block import check_norm
         from attnlab.model.feedforward import make_activation
 
-        check_norm(self.norm)
+        check_norm(self.norm, ("pre", "post"))
         make_activation(self.activation)
 
     @property
@@ -170,7 +178,7 @@ TOKENIZERS = ("char", "bpe", "gpt2")
 # Fields of TrainConfig that describe the model; `TrainConfig.model_config` maps them onto
 # GPTConfig (block_size is GPTConfig.max_seq_len).
 MODEL_FIELDS = ("n_layers", "n_heads", "d_model", "block_size", "d_ff", "activation", "norm", "dropout",
-                "bias", "qkv_bias", "tie_weights", "lm_head_bias")
+                "bias", "qkv_bias", "tie_weights", "lm_head_bias", "bigram", "ffn", "residual", "attn_proj", "init")
 
 
 @dataclass
@@ -200,6 +208,11 @@ class TrainConfig:
     qkv_bias: bool = True
     tie_weights: bool = True
     lm_head_bias: bool = False
+    bigram: bool = False
+    ffn: bool = True
+    residual: bool = True
+    attn_proj: bool = True
+    init: str = "gpt2"
     # optimisation: AdamW, linear warmup then cosine decay to min_lr
     batch_size: int = 12  # sequences per micro-batch (per process under DDP)
     grad_accum_steps: int = 1  # micro-batches summed into one optimiser step
@@ -272,9 +285,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # nanoGPT's config/train_shakespeare_char.py (a GPU, ~1.47 val loss)
     "shakespeare": dict(n_layers=6, n_heads=6, d_model=384, block_size=256, batch_size=64, dropout=0.2,
                         max_iters=5000, eval_iters=200),
-    # seed 001's GPT: n_embd 64, 4 heads of 16, 4 layers, ReLU, bias-free q/k/v, an untied lm_head
-    "seed": dict(d_model=64, n_heads=4, n_layers=4, activation="relu", qkv_bias=False, tie_weights=False,
-                 lm_head_bias=True),
+    # seed 001's GPT (GPTConfig.seed()): n_embd 64, 4 heads of 16, 4 layers, ReLU, bias-free q/k/v,
+    # an untied lm_head; the context length stays the preset's block_size
+    "seed": {name: getattr(GPTConfig.seed(), name) for name in MODEL_FIELDS if name != "block_size"},
 }
 
 

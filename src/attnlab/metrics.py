@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,11 @@ METRICS = "metrics.jsonl"
 class MetricsWriter:
     """metrics.jsonl (+ loss.png redrawn at each evaluation, + TensorBoard if installed)."""
 
+    PLOT_EVERY_S = 10.0  # redraw loss.png at most this often (and once more at the end)
+
     def __init__(self, run_dir: Path | None, enabled: bool):
         self.run_dir, self.enabled, self.tensorboard = run_dir, enabled and run_dir is not None, None
+        self.plotted_at, self.plot_pending = -math.inf, False
         if self.enabled and importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -42,11 +47,19 @@ class MetricsWriter:
                 if key != "step" and value is not None:
                     self.tensorboard.add_scalar(key, value, record["step"])
         if plot:
-            from attnlab.viz.loss import plot_losses
+            self.plot_pending = True
+            if time.monotonic() - self.plotted_at >= self.PLOT_EVERY_S:
+                self._plot()
 
-            plot_losses(self.run_dir)
+    def _plot(self) -> None:
+        from attnlab.viz.loss import plot_losses
+
+        plot_losses(self.run_dir)
+        self.plotted_at, self.plot_pending = time.monotonic(), False
 
     def close(self) -> None:
+        if self.plot_pending:
+            self._plot()
         if self.tensorboard is not None:
             self.tensorboard.close()
 

@@ -1,4 +1,4 @@
-"""Training an encoder-decoder with the GPT's loop (`attnlab.train.train_loop`) and run folder.
+"""Training an encoder-decoder with the GPT's step (`attnlab.train.train_step`) and run folder.
 
 Only the task hooks differ: `get_batch(step)` is the task (a Seq2SeqBatch; the loop does not
 know about copy, sort or seed 002's regression), and the loss is the model's teacher-forced
@@ -12,6 +12,7 @@ metrics.jsonl (the loss at every step) and loss.png.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +24,7 @@ from attnlab.io import load_json, save_json
 from attnlab.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.seq2seq_tasks import Seq2SeqBatch
-from attnlab.train import EventFn, get_lr, train_loop
+from attnlab.train import EventFn, check_finite, get_lr, stop_on_ctrl_c, train_step
 from attnlab.viz.loss import plot_losses
 
 KIND = "seq2seq"
@@ -64,24 +65,37 @@ def train_seq2seq(model: EncoderDecoder, get_batch: Callable[[int], Seq2SeqBatch
     emit("start", {"step": step, "max_iters": steps, "device": "cpu", "dtype": "fp32",
                    "parameters": sum(p.numel() for p in model.parameters())})
     metrics = MetricsWriter(run_dir, enabled=run_dir is not None)  # metrics.jsonl
-
-    # the hooks train_loop calls, besides get_batch and teacher_forced_loss
-    def save(step: int) -> None:
-        ckpt.save_checkpoint(run_dir, model, ckpt.training_state(optimizer, cpu), {"step": step})
-        plot_losses(run_dir)
-        emit("checkpoint", {"step": step, "path": str(run_dir)})
-
-    def report(info: dict[str, Any]) -> None:
-        metrics.write(info)
-        emit("step", info)
-
     min_lr = lr / 10 if min_lr is None else min_lr
-    step, interrupted = train_loop(
-        model, optimizer, get_batch, teacher_forced_loss, lambda step: get_lr(step, lr, min_lr, warmup, steps),
-        step, steps, grad_clip=grad_clip, eval_interval=save_every, evaluate_first=not resume,
-        save=None if run_dir is None else save, on_step=report, run_dir=run_dir)
+    interrupted = False
+    model.train()
+    with stop_on_ctrl_c() as ctrl_c:
+        for step in range(step, steps):
+            if ctrl_c:
+                interrupted = True
+                break
+            t0 = time.perf_counter()
+            lr_now = get_lr(step, lr, min_lr, warmup, steps)
+            loss = train_step(model, optimizer, lambda: get_batch(step), teacher_forced_loss, lr=lr_now,
+                              grad_clip=grad_clip)
+            check_finite(loss, step, run_dir)
+            info = {"step": step + 1, "loss": loss, "lr": lr_now, "dt": time.perf_counter() - t0}
+            metrics.write(info)
+            emit("step", info)
+            if run_dir is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
+                _save(run_dir, model, optimizer, step + 1, emit)
+        else:
+            step = steps
+    if interrupted and run_dir is not None:
+        _save(run_dir, model, optimizer, step, emit)
     metrics.close()
+    model.eval()
     return optimizer, step, interrupted
+
+
+def _save(run_dir: Path, model: EncoderDecoder, optimizer: torch.optim.Optimizer, step: int, emit: EventFn) -> None:
+    ckpt.save_checkpoint(run_dir, model, ckpt.training_state(optimizer, torch.device("cpu")), {"step": step})
+    plot_losses(run_dir)
+    emit("checkpoint", {"step": step, "path": str(run_dir)})
 
 
 def save_run_config(run_dir: str | Path, config: Seq2SeqConfig, task: dict[str, Any], train: dict[str, Any]) -> None:
@@ -91,11 +105,7 @@ def save_run_config(run_dir: str | Path, config: Seq2SeqConfig, task: dict[str, 
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """config.json of a seq2seq run; another kind of run (e.g. a GPT) is a one-line ValueError."""
-    config = load_json(Path(run_dir) / ckpt.CONFIG)
-    if not isinstance(config, dict) or config.get("kind") != KIND:
-        kind = config.get("kind") if isinstance(config, dict) else None
-        raise ValueError(f"{run_dir} holds a {kind!r} checkpoint, not a {KIND!r} one")
-    return config
+    return ckpt.read_config(run_dir, KIND)
 
 
 def add_to_state(run_dir: str | Path, **results: Any) -> None:

@@ -1,20 +1,21 @@
-"""One explicit training loop, nanoGPT style, shared by the GPT and the encoder-decoder.
+"""One explicit training loop, nanoGPT style: `train` for a GPT, `train_step` for any model.
 
-`train_loop` is the loop; everything it does is visible there:
+The loop, in `train`, reads top to bottom:
 
-    for each step:
-        every eval_interval steps: evaluate (a hook), save a checkpoint (a hook)
-        lr = lr_at(step)                                   warmup, then cosine decay (get_lr)
-        for each of grad_accum_steps micro-batches:
-            batch = get_batch(step)                        the task hook: a GPT's (x, y), a seq2seq batch
-            with autocast: loss = loss_fn(model, batch)    bf16/fp16 matmuls if asked
-            backward(loss / grad_accum_steps)              gradients add up over micro-batches
-        clip the gradient norm, optimizer step, zero the gradients, report (a hook)
+    while True:
+        every eval_interval steps and at the end: estimate the losses, save a checkpoint
+        stop at max_iters, or on Ctrl-C (after saving this step)
+        lr = get_lr(step, ...)                             warmup, then cosine decay
+        loss = train_step(...)                             one optimiser step:
+            for each of grad_accum_steps micro-batches:
+                with autocast: loss = loss_fn(model, batch)    bf16/fp16 matmuls if asked
+                backward(loss / grad_accum_steps)              gradients add up
+            clip the gradient norm, optimizer step, zero the gradients
+        stop on a NaN loss (the last good checkpoint stays); report the step
 
-`train` sets it up for a GPT (device, DDP, resume, loss estimates, metrics);
-`attnlab.seq2seq_train.train_seq2seq` sets it up for an encoder-decoder. The loop never
-prints; the CLI prints. Ctrl-C asks it to stop at the end of the current step: it saves a
-checkpoint and returns, and resuming later continues exactly where it stopped.
+`attnlab.seq2seq_train.train_seq2seq` runs the same `train_step` for an encoder-decoder. The
+loop never prints; the CLI prints. Ctrl-C asks it to stop at the end of the current step: it
+saves a checkpoint and returns, and resuming later continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 from attnlab import checkpoint as ckpt
 from attnlab.config import TrainConfig
 from attnlab.data import get_batch, train_val_split
-from attnlab.device import autocast, flops_per_token, mfu, peak_flops, pick_device
+from attnlab.device import autocast, flops_per_token, peak_flops, pick_device
 from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
 from attnlab.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.gpt import GPT
@@ -138,77 +139,123 @@ def stop_on_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, get_batch: Callable[[int], Any],
-               loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], lr_at: Callable[[int], float],
-               start_step: int, max_iters: int, grad_accum_steps: int = 1, grad_clip: float = 0.0,
-               precision: contextlib.AbstractContextManager = contextlib.nullcontext(),
-               scaler: torch.amp.GradScaler | None = None, dist: DistInfo = DistInfo(), eval_interval: int = 0,
-               evaluate_first: bool = True, evaluate: Callable[[int], None] | None = None,
-               save: Callable[[int], None] | None = None, on_step: Callable[[dict[str, Any]], None] | None = None,
-               run_dir: Path | None = None) -> tuple[int, bool]:
-    """Train from start_step to max_iters -> (the step reached, whether Ctrl-C stopped it).
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, next_batch: Callable[[], Any],
+               loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], *, lr: float, grad_accum_steps: int = 1,
+               grad_clip: float = 0.0, precision: contextlib.AbstractContextManager = contextlib.nullcontext(),
+               scaler: torch.amp.GradScaler | None = None, dist: DistInfo = DistInfo()) -> float:
+    """One optimiser step -> the loss (mean over the micro-batches, and over ranks under DDP).
 
-    The task hooks: get_batch(step) -> one micro-batch; loss_fn(model, batch) -> the scalar loss.
-    Every eval_interval steps and at max_iters (0: only at max_iters): evaluate(step), then
-    save(step) (not at step 0; evaluate_first=False skips start_step, which a resumed run has
-    already evaluated). on_step({"step", "loss", "lr", "dt"}) after every step. `model` may be
-    compiled or DDP-wrapped; its gradients are averaged across ranks on the last micro-batch.
+    next_batch() -> one micro-batch; loss_fn(model, batch) -> its scalar loss. Gradients add up
+    over grad_accum_steps micro-batches (DDP averages them across ranks only on the last one),
+    are clipped to grad_clip (0: no clipping), then the optimizer steps. A non-finite loss
+    takes no step: TrainingDiverged is raised by the caller (check_finite).
     """
-    if scaler is None:  # a GradScaler is for fp16 only (it scales the loss against underflow)
-        scaler = torch.amp.GradScaler(enabled=False)
-    device = next(model.parameters()).device
-    step, interrupted = start_step, False
-    model.train()
-    with stop_on_ctrl_c() as ctrl_c:
-        while True:
-            # evaluate and checkpoint
-            at_eval = step == max_iters or (eval_interval > 0 and step % eval_interval == 0)
-            if at_eval and (evaluate_first or step != start_step):
-                if evaluate is not None:
-                    evaluate(step)
-                if save is not None and step > 0:
-                    save(step)
-            if step >= max_iters:
-                break
-            if any_rank(bool(ctrl_c), device):
-                if save is not None:
-                    save(step)
-                interrupted = True
-                break
+    scaler = scaler or torch.amp.GradScaler(enabled=False)  # a GradScaler is for fp16 only
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    loss_sum = torch.zeros((), device=next(model.parameters()).device)
+    for micro in range(grad_accum_steps):
+        last_micro = micro == grad_accum_steps - 1
+        no_sync = model.no_sync() if dist.enabled and not last_micro else contextlib.nullcontext()
+        with no_sync:
+            with precision:  # bf16/fp16 autocast if asked
+                loss = loss_fn(model, next_batch()) / grad_accum_steps
+            scaler.scale(loss).backward()
+        loss_sum += loss.detach().float()
+    loss_value = all_reduce_mean(loss_sum).item()
+    if not math.isfinite(loss_value):
+        optimizer.zero_grad(set_to_none=True)
+        return loss_value
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_value
 
-            lr = lr_at(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            t0 = time.perf_counter()
-            loss_sum = torch.zeros((), device=device)
-            for micro in range(grad_accum_steps):
-                batch = get_batch(step)  # this process's rows (DDP: strided by rank)
-                # DDP averages gradients across ranks only on the last micro-batch
-                last_micro = micro == grad_accum_steps - 1
-                no_sync = model.no_sync() if dist.enabled and not last_micro else contextlib.nullcontext()
-                with no_sync:
-                    with precision:
-                        loss = loss_fn(model, batch) / grad_accum_steps
-                    scaler.scale(loss).backward()
-                loss_sum += loss.detach().float()
-            loss_value = all_reduce_mean(loss_sum).item()
-            if not math.isfinite(loss_value):
-                optimizer.zero_grad(set_to_none=True)
-                kept = (f"the last good checkpoint (step {_saved_step(run_dir)}) is kept in {run_dir}"
-                        if run_dir is not None and (run_dir / ckpt.STATE).is_file() else "no checkpoint was saved")
-                raise TrainingDiverged(f"the loss became {loss_value} at step {step}; training stopped and "
-                                       f"{kept} (try a lower learning rate, or fp32)")
-            if grad_clip > 0:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if on_step is not None:
-                on_step({"step": step, "loss": loss_value, "lr": lr, "dt": time.perf_counter() - t0})
-    model.eval()
-    return step, interrupted
+
+def check_finite(loss: float, step: int, run_dir: Path | None) -> None:
+    """A NaN or infinite loss stops training; the last good checkpoint stays as it is."""
+    if math.isfinite(loss):
+        return
+    kept = (f"the last good checkpoint (step {_saved_step(run_dir)}) is kept in {run_dir}"
+            if run_dir is not None and (run_dir / ckpt.STATE).is_file() else "no checkpoint was saved")
+    raise TrainingDiverged(f"the loss became {loss} at step {step}; training stopped and {kept} "
+                           f"(try a lower learning rate, or fp32)")
+
+
+@dataclass
+class GPTRun:
+    """What a GPT training run holds while it trains (see `setup_gpt_run`)."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    dist: DistInfo
+    device: torch.device
+    precision: contextlib.AbstractContextManager  # autocast for bf16/fp16
+    raw_model: GPT  # the model itself: checkpoints come from here
+    model: torch.nn.Module  # what trains: raw_model, maybe compiled, maybe DDP-wrapped
+    eval_model: torch.nn.Module  # compiled but not DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    batch_generator: torch.Generator
+    step: int = 0
+    best_val: float | None = None
+    last_losses: dict[str, float] | None = None
+
+
+def setup_gpt_run(cfg: TrainConfig, vocab_size: int, run_dir: Path, resume: bool, dist: DistInfo) -> GPTRun:
+    """Model, optimizer and RNGs, from the seed or (resume) from run_dir's checkpoint."""
+    device = pick_device(cfg.device)
+    if device.type == "cuda" and dist.enabled:
+        device = torch.device("cuda", dist.local_rank)
+    precision = autocast(device, cfg.dtype)  # also checks that the dtype suits the device
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    raw_model = GPT(cfg.model_config(vocab_size)).to(device)
+    optimizer = configure_optimizer(raw_model, cfg, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.dtype == "fp16")
+    batch_generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: see get_batch
+    torch.manual_seed(cfg.seed + dist.rank)  # dropout masks differ between ranks
+    step, best_val = 0, None
+    if resume:
+        state, saved = ckpt.load_checkpoint(run_dir)
+        ckpt.load_weights(raw_model, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS, device)
+        ckpt.restore_training_state(saved, optimizer, device, scaler, batch_generator)
+        step, best_val = state["step"], state.get("best_val_loss")
+        if dist.is_main:
+            truncate_metrics(run_dir, step)
+    # torch.compile wraps the model and DDP wraps that; checkpoints come from raw_model, so
+    # no "_orig_mod." or "module." prefixes reach the files.
+    model = eval_model = torch.compile(raw_model) if cfg.compile else raw_model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+    return GPTRun(cfg, run_dir, dist, device, precision, raw_model, model, eval_model, optimizer, scaler,
+                  batch_generator, step, best_val)
+
+
+def evaluate(run: GPTRun, splits: dict[str, torch.Tensor], metrics: MetricsWriter) -> dict[str, float]:
+    """Train and val loss estimates (averaged over ranks), logged to metrics.jsonl."""
+    cfg = run.cfg
+    local = estimate_loss(run.eval_model, splits, cfg.batch_size, cfg.block_size, cfg.eval_iters, run.device,
+                          cfg.seed + 1, cfg.dtype, run.dist.rank, run.dist.world_size)
+    run.last_losses = {k: all_reduce_mean(torch.tensor(v, device=run.device)).item() for k, v in local.items()}
+    val = run.last_losses["val"]
+    run.best_val = val if run.best_val is None else min(run.best_val, val)
+    metrics.write({"step": run.step, "train_loss": run.last_losses["train"], "val_loss": val}, plot=True)
+    return run.last_losses
+
+
+def save(run: GPTRun) -> None:
+    """A checkpoint of run.step (rank 0 writes it)."""
+    if run.dist.is_main:
+        tokens = run.cfg.batch_size * run.cfg.block_size * run.cfg.grad_accum_steps * run.dist.world_size
+        ckpt.save_checkpoint(run.run_dir, run.raw_model, ckpt.training_state(
+            run.optimizer, run.device, run.scaler, run.batch_generator), {
+            "step": run.step, "best_val_loss": run.best_val, "last_losses": run.last_losses,
+            "tokens_seen": run.step * tokens})
 
 
 def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, tokenizer, run_dir: str | Path,
@@ -223,88 +270,71 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     emit = on_event if (on_event is not None and dist.is_main) else (lambda kind, info: None)
-    device = pick_device(cfg.device)
-    if device.type == "cuda" and dist.enabled:
-        device = torch.device("cuda", dist.local_rank)
-    ctx = autocast(device, cfg.dtype)  # also checks that the dtype suits the device
-
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    raw_model = GPT(cfg.model_config(tokenizer.vocab_size)).to(device)
-    optimizer = configure_optimizer(raw_model, cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.dtype == "fp16")
-    batch_generator = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: see get_batch
-    torch.manual_seed(cfg.seed + dist.rank)  # dropout masks differ between ranks
-    step, best_val, last_losses = 0, None, None
-    if resume:
-        state, saved = ckpt.load_checkpoint(run_dir)
-        ckpt.load_weights(raw_model, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS, device)
-        ckpt.restore_training_state(saved, optimizer, device, scaler, batch_generator)
-        step, best_val = state["step"], state.get("best_val_loss")
-        if dist.is_main:
-            truncate_metrics(run_dir, step)
-
-    # torch.compile wraps the model and DDP wraps that; checkpoints come from raw_model, so
-    # no "_orig_mod." or "module." prefixes reach the files.
-    model = torch.compile(raw_model) if cfg.compile else raw_model
-    eval_model = model
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
-
-    tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * dist.world_size
-    mc = raw_model.config
-    token_flops = flops_per_token(raw_model.num_parameters(non_embedding=True), mc.n_layers, mc.n_heads,
-                                  mc.d_head, mc.max_seq_len)
-    peak, peak_source = peak_flops(device, cfg.dtype) if dist.is_main else (0.0, "")
+    run = setup_gpt_run(cfg, tokenizer.vocab_size, run_dir, resume, dist)
+    speed = Speedometer(run, emit)
     metrics = MetricsWriter(run_dir, enabled=dist.is_main)
-    emit("start", {"step": step, "max_iters": cfg.max_iters, "device": str(device), "dtype": cfg.dtype,
-                   "parameters": raw_model.num_parameters(), "tokens_per_step": tokens_per_step,
-                   "world_size": dist.world_size, "peak_flops": peak, "peak_source": peak_source})
-
-    # the hooks train_loop calls
-    def get_gpt_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return get_batch(train_data, cfg.batch_size, cfg.block_size, batch_generator, device,
-                         dist.rank, dist.world_size)  # (B, T), (B, T)
-
-    def next_token_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x, y = batch
-        _, loss = model(x, y)
-        return loss
-
-    def evaluate(step: int) -> None:
-        nonlocal best_val, last_losses
-        local = estimate_loss(eval_model, {"train": train_data, "val": val_data}, cfg.batch_size, cfg.block_size,
-                              cfg.eval_iters, device, cfg.seed + 1, cfg.dtype, dist.rank, dist.world_size)
-        last_losses = {k: all_reduce_mean(torch.tensor(v, device=device)).item() for k, v in local.items()}
-        best_val = last_losses["val"] if best_val is None else min(best_val, last_losses["val"])
-        metrics.write({"step": step, "train_loss": last_losses["train"], "val_loss": last_losses["val"]}, plot=True)
-        emit("eval", {"step": step, **last_losses})
-
-    def save(step: int) -> None:
-        if not dist.is_main:
-            return
-        ckpt.save_checkpoint(run_dir, raw_model, ckpt.training_state(optimizer, device, scaler, batch_generator), {
-            "step": step, "best_val_loss": best_val, "last_losses": last_losses,
-            "tokens_seen": step * tokens_per_step})
-        emit("checkpoint", {"step": step, "path": str(run_dir)})
-
-    def report(info: dict[str, Any]) -> None:
-        tokens_per_s = tokens_per_step / info["dt"]
-        info.update(tokens_per_s=tokens_per_s, mfu=mfu(tokens_per_s, token_flops, peak) if peak else None)
-        if info["step"] % cfg.log_interval == 0:
-            metrics.write(info)
-        emit("step", info)
-
+    splits = {"train": train_data, "val": val_data}
     decay_iters = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
-    started = time.perf_counter()
-    step, interrupted = train_loop(
-        model, optimizer, get_gpt_batch, next_token_loss,
-        lambda step: get_lr(step, cfg.learning_rate, cfg.min_lr, cfg.warmup_iters, decay_iters),
-        step, cfg.max_iters, cfg.grad_accum_steps, cfg.grad_clip, ctx, scaler, dist, cfg.eval_interval,
-        evaluate_first=not resume, evaluate=evaluate, save=save, on_step=report, run_dir=run_dir)
+    start_step, interrupted, started = run.step, False, time.perf_counter()
+    run.model.train()
+    with stop_on_ctrl_c() as ctrl_c:
+        while True:
+            if run.step == cfg.max_iters or run.step % cfg.eval_interval == 0:  # evaluate, then checkpoint
+                if not (resume and run.step == start_step):  # a resumed run has evaluated this step
+                    emit("eval", {"step": run.step, **evaluate(run, splits, metrics)})
+                    if run.step > 0:
+                        save(run)
+            if run.step >= cfg.max_iters:
+                break
+            if any_rank(bool(ctrl_c), run.device):
+                save(run)  # Ctrl-C: keep this step, stop
+                interrupted = True
+                break
+            lr = get_lr(run.step, cfg.learning_rate, cfg.min_lr, cfg.warmup_iters, decay_iters)
+            t0 = time.perf_counter()
+            loss = train_step(run.model, run.optimizer, lambda: get_batch(
+                train_data, cfg.batch_size, cfg.block_size, run.batch_generator, run.device, dist.rank,
+                dist.world_size), next_token_loss, lr=lr, grad_accum_steps=cfg.grad_accum_steps,
+                grad_clip=cfg.grad_clip, precision=run.precision, scaler=run.scaler, dist=dist)
+            check_finite(loss, run.step, run_dir if dist.is_main else None)
+            run.step += 1
+            speed.report({"step": run.step, "loss": loss, "lr": lr, "dt": time.perf_counter() - t0}, metrics)
     metrics.close()
-    return TrainResult(raw_model, step, best_val, last_losses, interrupted, time.perf_counter() - started)
+    run.raw_model.eval()
+    return TrainResult(run.raw_model, run.step, run.best_val, run.last_losses, interrupted,
+                       time.perf_counter() - started)
+
+
+def next_token_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    x, y = batch  # (B, T), (B, T): y is x shifted by one
+    _, loss = model(x, y)
+    return loss
+
+
+class Speedometer:
+    """tokens/s and MFU of each step, for metrics.jsonl and the progress bar."""
+
+    def __init__(self, run: GPTRun, emit: EventFn):
+        cfg, mc = run.cfg, run.raw_model.config
+        self.emit, self.log_interval = emit, cfg.log_interval
+        self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * run.dist.world_size
+        self.token_flops = flops_per_token(run.raw_model.num_parameters(non_embedding=True),  # a bigram: no blocks
+                                           len(run.raw_model.blocks), mc.n_heads, mc.d_head, mc.max_seq_len)
+        self.peak = peak_flops(run.device, cfg.dtype) if run.dist.is_main else None  # only rank 0 reports
+        emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),
+                       "dtype": cfg.dtype, "parameters": run.raw_model.num_parameters(),
+                       "tokens_per_step": self.tokens_per_step, "world_size": run.dist.world_size,
+                       "peak_flops": self.peak.flops if self.peak else 0.0,
+                       "peak_source": self.peak.source if self.peak else ""})
+
+    def report(self, info: dict[str, Any], metrics: MetricsWriter) -> None:
+        tokens_per_s = self.tokens_per_step / info["dt"]
+        # a step faster than the peak raises it: MFU is never above 100%
+        info.update(tokens_per_s=tokens_per_s,
+                    mfu=self.peak.mfu(tokens_per_s * self.token_flops) if self.peak else None)
+        if info["step"] % self.log_interval == 0:
+            metrics.write(info)
+        self.emit("step", info)
 
 
 def _saved_step(run_dir: Path) -> int | str:

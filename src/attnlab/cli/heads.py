@@ -11,7 +11,7 @@ import argparse
 import json
 
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import add_text_command, check_writable, find_token, load_source
+from attnlab.cli._viz_source import add_pair_flags, add_text_command, check_writable, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,9 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "from 0. A word that occurs more than once means its first occurrence. With --detect "
                     "(no TEXT, a GPT from --run): run N random tokens repeated twice and score every head "
                     "as a previous-token, induction and duplicate-token head.", text_optional=True)
-    p.add_argument("--from", dest="src", metavar="TOKEN", help="the token that looks (a query)")
-    p.add_argument("--to", dest="dst", metavar="TOKEN", help="the token it should look at")
-    p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
+    add_pair_flags(p, required=False)
     p.add_argument("--top", type=int, default=10, help="how many heads to list (0: all)")
     detect = p.add_argument_group("head detection (--detect)")
     detect.add_argument("--detect", action="store_true", help="score every head on a repeated random sequence")
@@ -57,9 +55,7 @@ def run_rank(args: argparse.Namespace) -> int:
         raise CLIError(f"--top must be >= 0, got {args.top}")
     source = load_source(args)
     idx, tokens = source.encode(args.text)
-    i = find_token(tokens, args.src, "--from")
-    j = find_token(tokens, args.dst, "--to")
-    k = None if args.vs is None else find_token(tokens, args.vs, "--vs")
+    i, j, k = find_pair(tokens, args)
     maps = attention_maps(source.model, idx)
     rows = []  # (weight to --to, weight to --vs, layer, head)
     for layer, weights in enumerate(maps.values()):

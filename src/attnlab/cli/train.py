@@ -33,10 +33,15 @@ HELP = {
     "val_fraction": "fraction of tokens held out for validation (the end of the corpus)",
     "n_layers": "transformer blocks", "n_heads": "attention heads per block", "d_model": "model width",
     "block_size": "context length in tokens", "d_ff": "feed-forward width (none: 4 * d_model)",
-    "activation": "relu, gelu or gelu_tanh", "norm": "pre (GPT-2) or post (seed 003) LayerNorm",
+    "activation": "relu, gelu or gelu_tanh", "norm": "pre (GPT-2), post (seed 003) or none (no LayerNorm)",
     "dropout": "dropout probability", "bias": "biases in Linear and LayerNorm",
     "qkv_bias": "biases in the q/k/v projection", "tie_weights": "share the token embedding with lm_head",
     "lm_head_bias": "a bias in lm_head",
+    "bigram": "a bigram model: logits from a (vocab, vocab) table, no attention",
+    "ffn": "a feed-forward layer in every block (--no-ffn: attention-only)",
+    "residual": "residual connections around attention and feed-forward",
+    "attn_proj": "the attention output projection W_O",
+    "init": "weight initialisation: gpt2 (N(0, 0.02)) or torch (PyTorch's defaults, as in the GPT lecture)",
     "batch_size": "sequences per micro-batch (per process under DDP)",
     "grad_accum_steps": "micro-batches per optimiser step", "max_iters": "optimiser steps",
     "learning_rate": "peak learning rate", "min_lr": "learning rate at the end of the cosine decay",
@@ -45,7 +50,8 @@ HELP = {
     "grad_clip": "max gradient norm (0: no clipping)",
     "eval_interval": "estimate losses and save a checkpoint every N steps",
     "eval_iters": "batches per loss estimate", "log_interval": "write the loss to metrics.jsonl every N steps",
-    "device": "auto, cpu, cuda, cuda:N or mps", "dtype": "fp32, bf16 (autocast) or fp16 (autocast + GradScaler, CUDA)",
+    "device": "auto, cpu, cuda, cuda:N or mps", "dtype": "fp32, bf16 (autocast; the fast setting on a CPU with AVX-512 BF16 or AMX) or fp16 (autocast + "
+             "GradScaler, CUDA)",
     "compile": "torch.compile the model", "seed": "random seed (weights, batches, dropout)",
 }
 
@@ -74,7 +80,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sample-tokens", type=_non_negative, default=300,
                    help="tokens to sample at the end (default: 300)")
     p.add_argument("--threads", type=_non_negative, default=0,
-                   help="CPU threads for torch (default: 0, torch's own choice)")
+                   help="CPU threads for torch (default: 0, torch's own choice; on a machine busy with other "
+                        "jobs, 1 can be several times faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     fields = p.add_argument_group("training settings (defaults: the cpu preset)")
     defaults = TrainConfig()
