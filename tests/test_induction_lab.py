@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 
 from attnlab.cli import main
 from attnlab.config import GPTConfig
-from attnlab.induction.ablation import ablated_copy_losses, causal_check, copy_losses
+from attnlab.induction.ablation import causal_check, copy_losses, losses_by_copy
 from attnlab.induction.lab import LabConfig, detected_heads, formed_at, run_lab
 from attnlab.induction.report import plot_head_scores
 from attnlab.induction.scores import HeadScores, repeated_tokens
@@ -44,8 +44,10 @@ def test_copy_losses_split_the_two_copies():
 def test_ablating_no_head_is_the_baseline_and_a_head_is_its_w_o_columns_zeroed():
     model = tiny_model()
     ids = repeated_tokens(5, 3, 20, torch.Generator().manual_seed(0))
-    assert ablated_copy_losses(model, ids, 5, []) == copy_losses(model, ids, 5)
-    ablated = ablated_copy_losses(model, ids, 5, [(1, 0), (0, 1)])
+    with torch.no_grad():
+        plain = losses_by_copy(model(ids)[0], ids, 5)  # no intervention at all
+    assert copy_losses(model, ids, 5, []) == plain
+    ablated = copy_losses(model, ids, 5, [(1, 0), (0, 1)])
     d = model.config.d_head
     with torch.no_grad():  # the same ablation by hand: the heads' slices of W_O's input are zeroed
         model.blocks[1].attn.proj.weight[:, 0:d] = 0
@@ -53,7 +55,7 @@ def test_ablating_no_head_is_the_baseline_and_a_head_is_its_w_o_columns_zeroed()
     by_hand = copy_losses(model, ids, 5)
     assert ablated[0] == pytest.approx(by_hand[0], rel=1e-5)
     assert ablated[1] == pytest.approx(by_hand[1], rel=1e-5)
-    assert ablated != ablated_copy_losses(tiny_model(), ids, 5, [])
+    assert ablated != plain
 
 
 def test_causal_check_draws_the_same_number_of_other_heads():

@@ -10,8 +10,8 @@ tokens in view (the first token of each copy follows a token that says nothing a
     second copy loss:  predicting b, c, d    from a b c d a / ... a b / ... a b c
 
 **Ablating** a head zeroes its output `blocks.{l}.attn.z[:, :, h]` (B, T, H, D) before W_O, through
-`attnlab.intervene`, so that head's contribution to the residual stream is gone and nothing else
-changes. `causal_check` ablates the detected heads together, then as many other heads drawn at
+`attnlab.intervene` (`attnlab.why.ablate`), so that head's contribution to the residual stream is
+gone and nothing else changes. `causal_check` ablates the detected heads together, then as many other heads drawn at
 random (several draws, the median), and reports the second-copy loss for each.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -28,41 +27,25 @@ import torch.nn.functional as F
 Head = tuple[int, int]  # (layer, head)
 
 
-@torch.no_grad()
-def copy_losses(model: nn.Module, ids: torch.Tensor, n: int, start: int = 0) -> tuple[float, float]:
-    """(first-copy loss, second-copy loss) of `model` on ids (B, start + 2n), mean cross-entropy."""
+def copy_losses(model: nn.Module, ids: torch.Tensor, n: int, heads: list[Head] = (),
+                start: int = 0) -> tuple[float, float]:
+    """(first-copy loss, second-copy loss) of `model` on ids (B, start + 2n), mean cross-entropy,
+    with the (layer, head) pairs in `heads` zeroed together (`attnlab.why.ablate`)."""
+    from attnlab.why.ablate import ablated_forward
+
     if ids.shape[1] < start + 2 * n:
         raise ValueError(f"ids of length {ids.shape[1]} hold no {start} + 2 x {n} token sequence")
-    logits, _ = model(ids)  # (B, T, V)
+    logits, _ = ablated_forward(model, ids, None, heads, mode="zero")  # (B, T, V)
+    return losses_by_copy(logits, ids, n, start)
+
+
+def losses_by_copy(logits: torch.Tensor, ids: torch.Tensor, n: int, start: int = 0) -> tuple[float, float]:
+    """The two copies' mean cross-entropy from logits (B, T, V) of ids (B, T)."""
     losses = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (B, T-1)
     # losses[:, t] predicts token t + 1: the first copy's targets are start+1 .. start+n-1
     first = losses[:, start : start + n - 1]  # (B, n - 1)
     second = losses[:, start + n : start + 2 * n - 1]  # (B, n - 1)
     return first.mean().item(), second.mean().item()
-
-
-def zero_heads_fn(heads: list[int]) -> Callable[[torch.Tensor, str], torch.Tensor]:
-    """An `intervene` function that zeroes the given heads of a (B, T, H, D) `attn.z`."""
-    def zero(z: torch.Tensor, name: str) -> torch.Tensor:
-        z[:, :, heads] = 0.0  # (B, T, H, D): those heads write nothing (z is intervene's copy)
-        return z
-
-    return zero
-
-
-def ablated_copy_losses(model: nn.Module, ids: torch.Tensor, n: int, heads: list[Head],
-                        start: int = 0) -> tuple[float, float]:
-    """copy_losses with `heads` ((layer, head) pairs) zeroed; no heads is the plain model."""
-    from attnlab.hooks import intervene
-
-    if not heads:
-        return copy_losses(model, ids, n, start)
-    by_layer: dict[int, list[int]] = {}
-    for layer, head in heads:
-        by_layer.setdefault(layer, []).append(head)
-    fns = {f"blocks.{layer}.attn.z": zero_heads_fn(hs) for layer, hs in sorted(by_layer.items())}
-    with intervene(model, fns):
-        return copy_losses(model, ids, n, start)
 
 
 @dataclass
@@ -89,12 +72,12 @@ def causal_check(model: nn.Module, ids: torch.Tensor, n: int, detected: list[Hea
     without replacement from the heads not in `detected`, with a generator seeded by `seed`.
     """
     baseline = copy_losses(model, ids, n)[1]
-    check = CausalCheck(baseline, list(detected), ablated_copy_losses(model, ids, n, detected)[1])
+    check = CausalCheck(baseline, list(detected), copy_losses(model, ids, n, detected)[1])
     others = [(l, h) for l in range(n_layers) for h in range(n_heads) if (l, h) not in set(detected)]
     k = min(len(detected), len(others))
     generator = torch.Generator().manual_seed(seed)
     for _ in range(draws if k else 0):
         pick = sorted(others[i] for i in torch.randperm(len(others), generator=generator)[:k].tolist())
         check.random_sets.append(pick)
-        check.random_losses.append(ablated_copy_losses(model, ids, n, pick)[1])
+        check.random_losses.append(copy_losses(model, ids, n, pick)[1])
     return check

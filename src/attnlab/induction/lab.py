@@ -20,7 +20,6 @@ on the next run; nothing else in OUT_DIR is touched.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -31,11 +30,11 @@ import torch
 
 from attnlab.config import TrainConfig
 from attnlab.data import get_batch
-from attnlab.induction.ablation import CausalCheck, Head, causal_check, copy_losses
+from attnlab.induction.ablation import CausalCheck, Head, causal_check, losses_by_copy
 from attnlab.induction.data import repeat_stream
 from attnlab.induction.scores import HeadScores, repeated_tokens, score_maps
 from attnlab.model.gpt import GPT
-from attnlab.train import configure_optimizer, get_lr, train_loop
+from attnlab.train import check_finite, configure_optimizer, get_lr, next_token_loss, stop_on_ctrl_c, train_step
 
 EventFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
@@ -47,21 +46,25 @@ class LabConfig:
     """The lab's settings; the defaults form an induction head in the 2-layer model in minutes on a CPU."""
 
     layers: tuple[int, ...] = (1, 2)  # one model per entry: its number of layers
-    vocab_size: int = 64
-    d_model: int = 128
+    vocab_size: int = 32
+    d_model: int = 64
     n_heads: int = 4
+    tie_weights: bool = False  # a separate unembedding: copying need not fight the embedding
     block_size: int = 32  # training windows; the repeated test sequence is 2n <= block_size tokens
-    min_len: int = 2  # chunk lengths of the training stream
+    min_len: int = 2  # chunk lengths of the training stream (data.repeat_stream)
     max_len: int = 16
+    max_gap: int = 8  # random tokens between a chunk and its copy
+    distinct: bool = True  # new tokens as shuffled decks of the vocabulary
+    echo: float = 0.15  # share of new tokens that repeat the token two back ("a b a")
     stream_tokens: int = 1_000_000
     batch_size: int = 64
-    steps: int = 2000
+    steps: int = 1500
     learning_rate: float = 2e-3
     warmup_iters: int = 100
     weight_decay: float = 0.0
     n: int = 16  # length of the random sequence that is repeated at evaluation
     eval_batch: int = 64
-    eval_interval: int = 50
+    eval_interval: int = 25
     threshold: float = 0.4  # a head "is" an induction / previous-token head above this score
     random_draws: int = 5
     seed: int = 0
@@ -79,9 +82,11 @@ class LabConfig:
         self.train_config(max(self.layers))  # checks the model and schedule fields
 
     def train_config(self, n_layers: int) -> TrainConfig:
-        """The project's TrainConfig for the model with `n_layers` layers (constant rate after warmup)."""
+        """The project's TrainConfig for the attention-only model with `n_layers` layers (constant
+        learning rate after warmup)."""
         return TrainConfig(corpus="induction-stream", n_layers=n_layers, n_heads=self.n_heads, d_model=self.d_model,
-                           block_size=self.block_size, batch_size=self.batch_size, max_iters=self.steps,
+                           block_size=self.block_size, ffn=False, tie_weights=self.tie_weights,
+                           batch_size=self.batch_size, max_iters=self.steps,
                            learning_rate=self.learning_rate, min_lr=self.learning_rate,
                            warmup_iters=self.warmup_iters, weight_decay=self.weight_decay,
                            eval_interval=self.eval_interval, device="cpu", seed=self.seed)
@@ -89,8 +94,7 @@ class LabConfig:
     def model(self, n_layers: int) -> GPT:
         """A fresh attention-only GPT, its weights drawn from `seed` (the same draw for every depth)."""
         torch.manual_seed(self.seed)
-        config = self.train_config(n_layers).model_config(self.vocab_size)
-        return GPT(dataclasses.replace(config, ffn=False))
+        return GPT(self.train_config(n_layers).model_config(self.vocab_size))
 
 
 @dataclass
@@ -124,9 +128,9 @@ def probe(model: GPT, ids: torch.Tensor, n: int) -> tuple[HeadScores, float, flo
     """(head scores, first-copy loss, second-copy loss) from one forward pass over ids (B, 2n)."""
     from attnlab.viz.capture import capture_attention
 
-    with capture_attention(model) as maps:
-        first, second = copy_losses(model, ids, n)
-    return score_maps(maps, n), first, second
+    with capture_attention(model) as maps:  # eval mode inside, the previous mode restored after
+        logits, _ = model(ids)  # (B, 2n, V)
+    return (score_maps(maps, n), *losses_by_copy(logits, ids, n))
 
 
 def detected_heads(scores: HeadScores, threshold: float) -> list[Head]:
@@ -150,7 +154,7 @@ def formed_at(history: list[dict[str, Any]], threshold: float) -> int | None:
 
 def train_model(cfg: LabConfig, n_layers: int, stream: torch.Tensor, ids: torch.Tensor, folder: Path,
                 emit: EventFn) -> ModelResult:
-    """Train one attention-only model with the project's `train_loop`, probing it at every evaluation
+    """Train one attention-only model with the project's `train_step`, probing it at every evaluation
     (written to folder/metrics.jsonl), then run the causal check on the trained model."""
     train_cfg = cfg.train_config(n_layers)
     model = cfg.model(n_layers)
@@ -158,44 +162,44 @@ def train_model(cfg: LabConfig, n_layers: int, stream: torch.Tensor, ids: torch.
     batches = torch.Generator().manual_seed(cfg.seed)  # the same batches for every depth
     history: list[dict[str, Any]] = []
     step_losses: list[float] = []
-    last: list[Any] = []  # the latest probe: (scores, first, second)
-    metrics = folder / METRICS
-    metrics.write_text("", encoding="utf-8")
-
-    def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return get_batch(stream, cfg.batch_size, cfg.block_size, batches)  # (B, T), (B, T)
-
-    def next_token_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x, y = batch
-        return model(x, y)[1]
-
-    def evaluate(step: int) -> None:
-        scores, first, second = probe(model, ids, cfg.n)
-        last[:] = [scores, first, second]
-        record = {"step": step, "train_loss": sum(step_losses) / len(step_losses) if step_losses else None,
-                  "first_copy_loss": first, "second_copy_loss": second, "loss_ratio": second / first,
-                  "heads": scores.rows()}
-        step_losses.clear()
-        history.append(record)
-        with open(metrics, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        emit("eval", {"layers": n_layers, "step": step, "max_iters": cfg.steps, "loss_ratio": second / first,
-                      "induction": scores.best("induction"), "previous": scores.best("previous")})
-
-    started = time.perf_counter()
+    (folder / METRICS).write_text("", encoding="utf-8")
     emit("start", {"layers": n_layers, "max_iters": cfg.steps, "parameters": model.num_parameters()})
-    _, interrupted = train_loop(
-        model, optimizer, next_batch, next_token_loss,
-        lambda step: get_lr(step, cfg.learning_rate, cfg.learning_rate, cfg.warmup_iters, cfg.steps),
-        0, cfg.steps, grad_clip=train_cfg.grad_clip, eval_interval=cfg.eval_interval, evaluate=evaluate,
-        on_step=lambda info: step_losses.append(info["loss"]))
-    if interrupted:
-        raise KeyboardInterrupt
-    scores, first, second = last
-    detected = detected_heads(scores, cfg.threshold)
-    check = causal_check(model, ids, cfg.n, detected, cfg.n_heads, n_layers, cfg.random_draws, cfg.seed)
+    started, step = time.perf_counter(), 0
+    model.train()
+    with stop_on_ctrl_c() as ctrl_c:
+        while True:
+            if step == cfg.steps or step % cfg.eval_interval == 0:
+                scores, first, second = probe(model, ids, cfg.n)
+                history.append(evaluation(step, step_losses, scores, first, second, folder / METRICS))
+                emit("eval", {"layers": n_layers, "step": step, "max_iters": cfg.steps, "loss_ratio": second / first,
+                              "induction": scores.best("induction"), "previous": scores.best("previous")})
+            if step >= cfg.steps:
+                break
+            if ctrl_c:
+                raise KeyboardInterrupt
+            lr = get_lr(step, cfg.learning_rate, cfg.learning_rate, cfg.warmup_iters, cfg.steps)
+            loss = train_step(model, optimizer, lambda: get_batch(stream, cfg.batch_size, cfg.block_size, batches),
+                              next_token_loss, lr=lr, grad_clip=train_cfg.grad_clip)
+            check_finite(loss, step, None)
+            step_losses.append(loss)
+            step += 1
+    model.eval()
+    check = causal_check(model, ids, cfg.n, detected_heads(scores, cfg.threshold), cfg.n_heads, n_layers,
+                         cfg.random_draws, cfg.seed)
     return ModelResult(n_layers, history, scores, first, second, check, formed_at(history, cfg.threshold),
                        time.perf_counter() - started)
+
+
+def evaluation(step: int, step_losses: list[float], scores: HeadScores, first: float, second: float,
+               metrics: Path) -> dict[str, Any]:
+    """One metrics.jsonl record (appended to `metrics`); clears step_losses for the next interval."""
+    record = {"step": step, "train_loss": sum(step_losses) / len(step_losses) if step_losses else None,
+              "first_copy_loss": first, "second_copy_loss": second, "loss_ratio": second / first,
+              "heads": scores.rows()}
+    step_losses.clear()
+    with open(metrics, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
 
 
 def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None) -> list[ModelResult]:
@@ -209,7 +213,7 @@ def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stream = repeat_stream(cfg.stream_tokens, cfg.vocab_size, cfg.min_len, cfg.max_len,
-                           torch.Generator().manual_seed(cfg.seed))  # (N,)
+                           torch.Generator().manual_seed(cfg.seed), cfg.max_gap, cfg.distinct, cfg.echo)  # (N,)
     ids = repeated_tokens(cfg.n, cfg.eval_batch, cfg.vocab_size,
                           torch.Generator().manual_seed(cfg.seed + 1))  # (B, 2n), never trained on
     results = []
