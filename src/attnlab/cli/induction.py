@@ -36,8 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", default="runs/induction", help="where the report goes (default: runs/induction)")
     p.add_argument("--json", action="store_true", help="print only the summary as JSON")
     p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (0: PyTorch's default); models this small run fastest on one "
-                        "(default: 1)")
+                   help="CPU threads for torch (0: PyTorch's own choice); models this small run fastest on "
+                        "one (default: 1)")
     p.set_defaults(func=run)
 
 

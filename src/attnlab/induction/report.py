@@ -74,11 +74,17 @@ def _model_paragraph(r: ModelResult, threshold: float) -> str:
             f"{r.second_copy_loss:.2f} nats against {r.first_copy_loss:.2f} on the first ({ratio:.0%}): "
             + ("the model reads the answer off the first copy." if ratio <= 0.5 else
                "seeing the sequence once helps it little."))
-    detected, base = r.check.ablate_detected, r.check.baseline
+    detected, base, sets = r.check.ablate_detected, r.check.baseline, r.check.random_sets
     ablation = (f"Zeroing heads {_heads(r.check.detected)} moves the second-copy loss from {base:.2f} to "
-                f"{detected:.2f} ({detected / base:.1f}x); zeroing as many other heads chosen at random "
-                f"({len(r.check.random_losses)} draws, median) moves it to {r.check.ablate_random:.2f} "
-                f"({r.check.ablate_random / base:.2f}x).")
+                f"{detected:.2f} ({detected / base:.1f}x); ")
+    if not sets:
+        return f"{heads} {loss} {ablation}there are no other heads to compare with."
+    if len(sets[0]) < len(r.check.detected):  # fewer other heads than detected ones: one set
+        others = f"the other {'head' if len(sets[0]) == 1 else 'heads'} ({_heads(sets[0])}), all there are,"
+    else:
+        others = f"as many other heads chosen at random ({len(sets)} draws, median)"
+    ablation += (f"zeroing {others} moves it to {r.check.ablate_random:.2f} "
+                 f"({r.check.ablate_random / base:.2f}x).")
     return f"{heads} {loss} {ablation}"
 
 
