@@ -11,8 +11,8 @@ tokens in view (the first token of each copy follows a token that says nothing a
 
 **Ablating** a head zeroes its output `blocks.{l}.attn.z[:, :, h]` (B, T, H, D) before W_O, through
 `attnlab.intervene` (`attnlab.why.ablate`), so that head's contribution to the residual stream is
-gone and nothing else changes. `causal_check` ablates the detected heads together, then as many other heads drawn at
-random (several draws, the median), and reports the second-copy loss for each.
+gone and nothing else changes. `causal_check` ablates the detected heads together, then as many
+other heads drawn at random (several draws, the median), and reports the second-copy loss for each.
 """
 
 from __future__ import annotations
