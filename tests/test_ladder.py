@@ -54,9 +54,12 @@ def ladder(tmp_path_factory, corpus) -> tuple[Path, list[str]]:
 def test_rungs_share_everything_but_the_model():
     configs = [rung_config(rung, "shakespeare") for rung in RUNGS]
     assert [rung.name for rung in RUNGS] == NAMES and ladder_rungs(scaled=True)[-1] is SCALED
-    shared = [{k: v for k, v in c.to_dict().items() if k not in MODEL_FIELDS} for c in configs]
-    assert all(s == shared[0] for s in shared)  # data, seed, batches, steps, learning-rate schedule
-    lecture = configs[0]
+    rates = ("learning_rate", "min_lr")  # each model keeps the lecture's rate for it (constant)
+    shared = [{k: v for k, v in c.to_dict().items() if k not in MODEL_FIELDS + rates} for c in configs]
+    assert all(s == shared[0] for s in shared)  # data, seed, batches, steps, schedule
+    assert [c.learning_rate for c in configs] == [1e-2] + [1e-3] * 5  # bigram.py's, then v2.py's
+    assert all(c.min_lr == c.learning_rate for c in configs)
+    lecture = configs[1]
     assert (lecture.block_size, lecture.batch_size, lecture.max_iters, lecture.seed) == (8, 32, 5000, 1337)
     assert lecture.learning_rate == lecture.min_lr == 1e-3 and lecture.warmup_iters == 0  # constant
     assert (lecture.eval_interval, lecture.eval_iters) == (500, 200)
