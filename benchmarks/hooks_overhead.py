@@ -2,24 +2,23 @@
 what recording costs in a forward pass.
 
 1. Training step (forward, loss, backward, clip, AdamW step) of the `cpu` preset's model (4 layers,
-   4 heads, width 128, 64 tokens, batch 12, vocab 77), this working tree vs `--baseline` (a git
-   revision from before the named points, extracted with `git archive` into a temporary folder).
-   Each side runs in its own process; the processes alternate, round after round, so that drift
-   on a shared machine hits both alike. Reported: the median over rounds of each round's median
-   ms/step, and their ratio (target <= 1.02).
+   4 heads, width 128, 64 tokens, batch 12, vocab 77): this working tree vs `--baseline`, a git
+   revision from before the named points (extracted with `git archive` and loaded in the same
+   process beside this one). The two models start from the same weights and take turns step by
+   step (who goes first alternates), so drift on a shared machine hits both alike. Reported: each
+   side's median ms/step, their ratio, and the median of the step-by-step ratios (target <= 1.02).
 2. The points a forward passes through, times the cost of passing one with nothing attached.
-3. Forward pass (inference mode) of the same model at batch 12 in this process: nothing recorded,
+3. Forward pass (inference mode) of the same model at batch 12: nothing recorded,
    `record(model, "blocks.*.out")` (SDPA kept), `record(model, "**")` (every point; attention takes
    the explicit path), interleaved, medians.
 
-    PYTHONPATH=src python benchmarks/hooks_overhead.py --rounds 10 --steps 30
+    PYTHONPATH=src python benchmarks/hooks_overhead.py --steps 400
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import importlib
 import statistics
 import subprocess
 import sys
@@ -37,31 +36,8 @@ SHAPE = dict(vocab_size=77, max_seq_len=64, d_model=128, n_heads=4, n_layers=4, 
 BATCH = 12
 
 
-def step_times(steps: int, warmup: int) -> list[float]:
-    """Seconds per training step of the attnlab found on sys.path (run in a worker process)."""
-    from attnlab import GPT, GPTConfig
-
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(**SHAPE)).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    batches = [torch.randint(0, SHAPE["vocab_size"], (BATCH, SHAPE["max_seq_len"] + 1), generator=g)
-               for _ in range(8)]
-    times = []
-    for i in range(warmup + steps):
-        data = batches[i % len(batches)]
-        start = time.perf_counter()
-        _, loss = model(data[:, :-1], targets=data[:, 1:])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
-    return times[warmup:]
-
-
 def extract(revision: str, into: Path) -> Path:
-    """src/ of `revision`, unpacked under `into`; returns the folder to put on PYTHONPATH."""
+    """src/ of `revision`, unpacked under `into`; returns the folder that holds the package."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"], check=True,
                              capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
@@ -69,30 +45,67 @@ def extract(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def worker(src: Path, args: argparse.Namespace) -> float:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    cmd = [sys.executable, __file__, "--worker", "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--threads", str(args.threads)]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["median_s"]
+def load_gpt(src: Path):
+    """(GPT, GPTConfig) of the attnlab package in `src`, loaded beside the one already imported:
+    its modules are imported under the name `attnlab`, kept alive by the classes, then taken out
+    of sys.modules again (GPT.forward imports nothing when called, so the two never mix)."""
+    ours = {k: m for k, m in sys.modules.items() if k == "attnlab" or k.startswith("attnlab.")}
+    for k in ours:
+        del sys.modules[k]
+    sys.path.insert(0, str(src))
+    try:
+        package = importlib.import_module("attnlab")
+        return package.GPT, package.GPTConfig
+    finally:
+        sys.path.remove(str(src))
+        for k in [k for k in sys.modules if k == "attnlab" or k.startswith("attnlab.")]:
+            del sys.modules[k]
+        sys.modules.update(ours)
+
+
+def trainer(gpt_class, config_class, state: dict | None):
+    """A fresh model (weights from `state` if given) and a function doing one training step on it."""
+    torch.manual_seed(0)
+    model = gpt_class(config_class(**SHAPE)).train()
+    if state is not None:
+        model.load_state_dict(state)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step(data: torch.Tensor) -> None:
+        _, loss = model(data[:, :-1], targets=data[:, 1:])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return model, step
 
 
 def training_step(args: argparse.Namespace) -> None:
+    from attnlab import GPT, GPTConfig
+
     with tempfile.TemporaryDirectory() as tmp:
-        sides = {"baseline": extract(args.baseline, Path(tmp)), "named points": ROOT / "src"}
-        medians: dict[str, list[float]] = {name: [] for name in sides}
-        for r in range(args.rounds):
-            order = list(sides) if r % 2 == 0 else list(sides)[::-1]
-            for name in order:
-                medians[name].append(worker(sides[name], args))
-    base, ours = (statistics.median(medians[k]) for k in ("baseline", "named points"))
-    per_round = [b / a for a, b in zip(medians["baseline"], medians["named points"])]
-    print(f"training step, B={BATCH} T={SHAPE['max_seq_len']}, {args.threads} thread(s), {args.rounds} rounds "
-          f"x {args.steps} steps")
-    print(f"  baseline {args.baseline}: {base * 1e3:7.2f} ms/step (median of round medians)")
-    print(f"  named points, nothing recorded: {ours * 1e3:7.2f} ms/step")
-    print(f"  ratio {ours / base:.3f} (target <= 1.02); per-round ratios: median {statistics.median(per_round):.3f}, "
-          f"min {min(per_round):.3f}, max {max(per_round):.3f}")
+        old_gpt, old_config = load_gpt(extract(args.baseline, Path(tmp)))
+    model, ours = trainer(GPT, GPTConfig, None)
+    _, baseline = trainer(old_gpt, old_config, model.state_dict())
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, SHAPE["vocab_size"], (BATCH, SHAPE["max_seq_len"] + 1), generator=g)
+               for _ in range(8)]
+    times: dict[str, list[float]] = {"baseline": [], "ours": []}
+    for i in range(args.warmup + args.steps):
+        pair = [("baseline", baseline), ("ours", ours)]
+        for name, step in pair if i % 2 == 0 else pair[::-1]:  # alternate who goes first
+            start = time.perf_counter()
+            step(batches[i % len(batches)])
+            if i >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+    base, mine = statistics.median(times["baseline"]), statistics.median(times["ours"])
+    paired = statistics.median(b / a for a, b in zip(times["baseline"], times["ours"]))
+    print(f"training step, B={BATCH} T={SHAPE['max_seq_len']}, {torch.get_num_threads()} thread(s), "
+          f"{args.steps} steps each, taking turns")
+    print(f"  baseline {args.baseline}:              {base * 1e3:7.2f} ms/step (median)")
+    print(f"  named points, nothing recorded: {mine * 1e3:7.2f} ms/step (median)")
+    print(f"  ratio of medians {mine / base:.3f}, median of step-by-step ratios {paired:.3f} (target <= 1.02)")
 
 
 def point_call_cost() -> None:
@@ -129,7 +142,7 @@ def forward_cost(args: argparse.Namespace) -> None:
 
     times: dict[str, list[float]] = {name: [] for name in cases}
     with torch.inference_mode():
-        for i in range(args.warmup + args.steps * 2):
+        for i in range(args.warmup + args.steps // 4):
             for name, patterns in cases.items():
                 t = run(patterns)
                 if i >= args.warmup:
@@ -145,17 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--baseline", default=BASELINE, help="git revision to compare the training step with")
-    p.add_argument("--rounds", type=int, default=10, help="alternating process pairs")
-    p.add_argument("--steps", type=int, default=30, help="timed steps per process (forwards: twice as many)")
-    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--steps", type=int, default=400, help="timed training steps per side (forwards: a quarter)")
+    p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on a shared machine)")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-training", action="store_true", help="only the forward-pass figures")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.worker:
-        print(json.dumps({"median_s": statistics.median(step_times(args.steps, args.warmup))}))
-        return 0
     if not args.skip_training:
         training_step(args)
     point_call_cost()

@@ -66,7 +66,10 @@ def test_explain_given_vectors_and_json(capsys, tmp_path):
 def test_explain_seed_000_weighted_sum(capsys):
     rc, out, _ = run_cli(capsys, "explain", "--weights", "[0.1, 0.8, 0.1]", "--values", "[[10,10],[100,100],[5,5]]")
     assert rc == 0
-    assert out.splitlines()[-1].split() == ["0", "81.500", "81.500"]
+    assert step_block(out, "out").split() == ["0", "81.500", "81.500"]
+    assert step_block(out, "contribution").split() == ["0", "1.414", "113.137", "0.707"]
+    assert out.splitlines()[-1].startswith("By weight token 1 gets 80.0% of token 0's attention")
+    assert "98.2% of the new token 0 vector" in out.splitlines()[-1]
 
 
 def test_explain_causal_mask(capsys):
@@ -136,6 +139,23 @@ def test_attention_and_explain_for_a_run(capsys, fake_run, tmp_path):
     assert_user_error(capsys, "explain", "--run", run_dir, "--text", "abc", "--layer", "2", match="layers 0..1")
     assert_user_error(capsys, "explain", "--run", run_dir, "--text", "abc", "--token", "3", match="tokens 0..2")
     assert_user_error(capsys, "attention", "abc", "--run", tmp_path / "missing", match="no run folder")
+
+
+def test_heads_matches_later_words_of_a_bpe_run(capsys, monkeypatch, tmp_path):
+    """A byte-level BPE labels ' animal' as '␣animal'; --to animal must still find it."""
+    from attnlab.tokenizers import build_tokenizer
+
+    tokenizer = build_tokenizer("bpe", text=ANIMAL * 40 + " animal street it" * 100, vocab_size=290)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, max_seq_len=32, d_model=16, n_heads=2, n_layers=2))
+    monkeypatch.setattr("attnlab.cli._viz_source.load_run", lambda run_dir: (model.eval(), tokenizer))
+    (tmp_path / "run").mkdir()
+    tokens = tokenizer.token_strings(tokenizer.encode(ANIMAL))
+    assert "␣animal" in tokens and "␣it" in tokens
+    rc, out, err = run_cli(capsys, "heads", ANIMAL, "--run", tmp_path / "run", "--from", "it", "--to", "animal",
+                           "--vs", "street")
+    assert rc == 0, err
+    assert f"from '␣it' (token {tokens.index('␣it')}) to '␣animal' (token {tokens.index('␣animal')})" in out
 
 
 def test_run_folder_in_the_training_format(capsys, tmp_path):

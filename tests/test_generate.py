@@ -96,3 +96,52 @@ def test_bad_sampling_arguments(model):
         sample_next(torch.zeros(1, 3), temperature=-1)
     with pytest.raises(ValueError, match="prompt"):
         model.generate(torch.zeros(1, 0, dtype=torch.long), 3)
+
+
+def test_a_huge_max_new_tokens_allocates_as_it_goes(model):
+    """10**12 new tokens: nothing of that size is allocated; the first tokens are those of a
+    short generation (the caches then hold the 24-position window at most)."""
+    prompt = torch.randint(0, 50, (2, 3), generator=torch.Generator().manual_seed(1))
+    short = model.generate(prompt, 30, generator=torch.Generator().manual_seed(7))
+    stream = model.generate_stream(prompt, 10**12, generator=torch.Generator().manual_seed(7))
+    first = torch.cat([next(stream) for _ in range(30)], dim=1)  # (2, 30), past the window
+    assert torch.equal(first, short[:, 3:])
+    stream.close()
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -1e-9])
+def test_non_finite_or_negative_temperature_is_refused(temperature):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+        sample_next(torch.zeros(1, 3), temperature=temperature)
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-40])
+def test_a_temperature_that_underflows_is_greedy(temperature):
+    logits = torch.tensor([[0.1, 0.30001, 0.3, -2.0], [5.0, 4.0, 4.99999, 0.0]])
+    for seed in range(5):
+        chosen = sample_next(logits, temperature=temperature, top_k=3, top_p=0.9,
+                             generator=torch.Generator().manual_seed(seed))
+        assert chosen.view(-1).tolist() == [1, 0]
+
+
+def test_non_finite_logits_are_an_error_not_a_sample():
+    with pytest.raises(ValueError, match="logits are not finite"):
+        sample_next(torch.tensor([[0.0, float("nan")]]))
+
+
+def test_streamed_text_is_the_decoded_text_however_long():
+    """stream_sample decodes only a tail of ids; what it writes is still decode(all ids), with
+    multi-byte characters split across tokens (Hangul in a byte-level BPE)."""
+    from attnlab.generate import stream_sample
+    from attnlab.tokenizers import build_tokenizer
+
+    tokenizer = build_tokenizer("bpe", text="세계 안녕! hello world. " * 50, vocab_size=270)
+    torch.manual_seed(3)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, max_seq_len=16, d_model=16, n_heads=2, n_layers=1))
+    prompt = tokenizer.encode("세계")
+    pieces: list[str] = []
+    text = stream_sample(model, tokenizer, prompt, 200, pieces.append, temperature=1.5,
+                         generator=torch.Generator().manual_seed(0))
+    ids = model.generate(torch.tensor([prompt]), 200, temperature=1.5, generator=torch.Generator().manual_seed(0))
+    assert text == "".join(pieces) == tokenizer.decode(ids[0, len(prompt):].tolist())
+    assert len(pieces) > 50 and any("\ufffd" not in p and len(p.encode()) > len(p) for p in pieces)

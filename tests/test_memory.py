@@ -15,6 +15,12 @@ GPT_CONFIGS = [
     GPTConfig(vocab_size=7, max_seq_len=5, d_model=16, n_heads=2, n_layers=3, d_ff=24, bias=False,
               tie_weights=False),
     GPTConfig(vocab_size=11, max_seq_len=9, d_model=8, n_heads=1, n_layers=1, qkv_bias=False, lm_head_bias=True),
+    # the ladder's switches
+    GPTConfig(vocab_size=13, max_seq_len=8, bigram=True),
+    GPTConfig(vocab_size=13, max_seq_len=8, d_model=16, n_heads=2, n_layers=2, ffn=False, attn_proj=False),
+    GPTConfig(vocab_size=13, max_seq_len=8, d_model=16, n_heads=2, n_layers=2, norm="none", residual=False),
+    GPTConfig(vocab_size=13, max_seq_len=8, d_model=16, n_heads=2, n_layers=2, norm="post", ffn=False, bias=False,
+              init="torch"),
 ]
 
 
@@ -41,7 +47,7 @@ def test_training_needs_the_state_of_four_fp32_values_per_parameter_and_more_per
     assert one > 4 * weights
     assert memory.gpt_memory_bytes(c, batch_size=8, training=True) > one
     assert memory.gpt_memory_bytes(c, training=False) < one
-    assert memory.gpt_memory_bytes(c, kv_cache=True) - memory.gpt_memory_bytes(c) == 4 * 2 * 2 * 64 * 32
+    assert memory.gpt_memory_bytes(c, kv_cache_len=64) - memory.gpt_memory_bytes(c) == 4 * 2 * 2 * 64 * 32
 
 
 def test_the_inference_estimate_covers_what_a_forward_pass_allocates():
@@ -86,6 +92,6 @@ def test_unknown_available_memory_does_not_refuse(monkeypatch):
 
 
 @pytest.mark.parametrize("n, text", [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (7_500_000_000, "7.5 GB"),
-                                     (3 * 10**12, "3.0 TB")])
+                                     (3 * 10**12, "3.0 TB"), (2 * 10**15, "2.0 PB"), (8 * 10**24, "8.0e+24 bytes")])
 def test_format_bytes(n, text):
     assert memory.format_bytes(n) == text

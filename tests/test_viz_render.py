@@ -96,6 +96,19 @@ def test_png_grid_is_layers_by_heads(tmp_path):
     assert (tmp_path / "grid.svg").read_text().lstrip().startswith("<?xml")
 
 
+@pytest.mark.parametrize("n", [5, 40])
+def test_png_grid_labels_its_outer_axes_with_tokens(n):
+    tokens = [f"t{i}" for i in range(n)]
+    fig = plot_grid(softmax_maps(2, 3, n), tokens)
+    heatmaps = [ax for ax in fig.axes if ax.get_title().startswith("head")]
+    corner = heatmaps[3]  # layer 1, head 0: in the first column and the last row
+    rows = [t.get_text() for t in corner.get_yticklabels()]
+    columns = [t.get_text() for t in corner.get_xticklabels()]
+    every = 1 if n <= 16 else 2  # 40 tokens: the map grows to 5 inches, room for 30 labels
+    assert rows == columns == tokens[::every]
+    assert not heatmaps[4].yaxis.get_tick_params()["labelleft"]  # inner maps: no repeated labels
+
+
 def test_png_bad_path_is_a_clear_error(tmp_path):
     w = softmax_maps(1, 1, 2)
     with pytest.raises(ValueError, match="cannot save a figure as .txt"):

@@ -15,6 +15,7 @@ the cached keys no longer fit: the cached path re-runs the window each step from
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator
 
 import torch
@@ -50,12 +51,19 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pick the next token from last-position logits (B, V) -> (B, 1). temperature 0 is greedy."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = filter_logits(logits.float() / temperature, top_k=top_k, top_p=top_p)
-    probs = F.softmax(logits, dim=-1)
+    scaled = logits.float() / temperature
+    if not bool(torch.isfinite(scaled).all()):
+        # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
+        # logit shifted to 0 (the same softmax), it stays 0 and the rest go towards -inf: greedy.
+        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
+        scaled = shifted / temperature
+    probs = F.softmax(filter_logits(scaled, top_k=top_k, top_p=top_p), dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 
 
@@ -76,22 +84,24 @@ def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: 
     model.eval()
     try:
         with torch.inference_mode():
-            tokens = torch.cat([idx, idx.new_zeros(B, max_new_tokens)], dim=1)  # prompt, then the new ones
-            caches = model.make_kv_caches(B) if use_cache else None
-            logits, _ = model(idx[:, -window:], kv_caches=caches)  # (B, T, V)
-            for n in range(T, T + max_new_tokens):
+            # Memory does not grow with max_new_tokens: the caches hold at most the window, and
+            # only the last `window` tokens are kept (all a step may see).
+            context = idx[:, -window:]  # (B, T') with T' <= window
+            caches = model.make_kv_caches(B, max_len=T + max_new_tokens) if use_cache else None
+            logits, _ = model(context, kv_caches=caches)  # (B, T', V)
+            for i in range(max_new_tokens):
                 token = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
-                tokens[:, n:n + 1] = token
                 yield token
-                if n == T + max_new_tokens - 1:
+                if i == max_new_tokens - 1:
                     break  # no need for the logits after the last token
-                if caches is not None and caches[0].length < window:
+                context = torch.cat([context, token], dim=1)[:, -window:]  # (B, T' <= window)
+                if caches is not None and caches[0].length < caches[0].max_len:
                     logits, _ = model(token, kv_caches=caches)  # (B, 1, V): only the new token
                 else:
                     if caches is not None:  # the window slid: every position moved, refill
                         for cache in caches:
                             cache.reset()
-                    logits, _ = model(tokens[:, max(0, n + 1 - window):n + 1], kv_caches=caches)  # (B, T, V)
+                    logits, _ = model(context, kv_caches=caches)  # (B, T', V)
     finally:
         model.train(was_training)
 
@@ -115,20 +125,32 @@ def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, 
 
     A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
     '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
+    Only the ids since the last complete character are decoded (with one token before them,
+    so a decoder that joins tokens with spaces still sees a neighbour): time and memory per
+    token stay constant, however many tokens are asked for.
     """
     device = next(model.parameters()).device
     idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
-    ids: list[int] = []
-    shown = ""
+    ids: list[int] = []  # the tail still being decoded
+    shown = ""  # what decode(ids) gave that has been written
+    pieces: list[str] = []
+
+    def show(text: str) -> None:
+        write(text)
+        pieces.append(text)
+
     for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
                                        top_p=top_p, generator=generator):  # (1, 1) each
         ids.append(int(token[0, 0]))
         text = tokenizer.decode(ids)
         stable = text.rstrip("\ufffd")
         if len(stable) > len(shown):
-            write(stable[len(shown):])
+            show(stable[len(shown):])
             shown = stable
+        if len(ids) > 32 and stable == text:  # all written: keep one token as context
+            ids = ids[-1:]
+            shown = tokenizer.decode(ids)
     text = tokenizer.decode(ids)
     if len(text) > len(shown):
-        write(text[len(shown):])
-    return text
+        show(text[len(shown):])
+    return "".join(pieces)

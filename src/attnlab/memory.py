@@ -33,11 +33,12 @@ def _linear(n_in: int, n_out: int, bias: bool) -> int:
 
 
 def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_attention: int = 1,
-                      n_norms: int = 2) -> int:
-    """One transformer block: n_attention attentions (qkv + proj), a feed-forward, n_norms LayerNorms."""
+                      n_norms: int = 2, attn_proj: bool = True) -> int:
+    """One transformer block: n_attention attentions (qkv, and W_O unless attn_proj is False),
+    a feed-forward (none when d_ff is 0), n_norms LayerNorms."""
     C = d_model
-    attention = _linear(C, 3 * C, qkv_bias) + _linear(C, C, bias)
-    ffwd = _linear(C, d_ff, bias) + _linear(d_ff, C, bias)
+    attention = _linear(C, 3 * C, qkv_bias) + (_linear(C, C, bias) if attn_proj else 0)
+    ffwd = _linear(C, d_ff, bias) + _linear(d_ff, C, bias) if d_ff else 0
     norms = n_norms * (C + (C if bias else 0))
     return n_attention * attention + ffwd + norms
 
@@ -45,10 +46,14 @@ def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_att
 def gpt_parameter_count(config: GPTConfig) -> int:
     """Exactly `sum(p.numel() for p in GPT(config).parameters())`, without building it."""
     c = config
-    d_ff = 4 * c.d_model if c.d_ff is None else c.d_ff
+    if c.bigram:
+        return c.vocab_size * c.vocab_size  # one (V, V) table of next-token logits
+    d_ff = 0 if not c.ffn else 4 * c.d_model if c.d_ff is None else c.d_ff
+    norms = 0 if c.norm == "none" else 1  # norm="none": every LayerNorm is an identity
     n = c.vocab_size * c.d_model + c.max_seq_len * c.d_model  # token + position embeddings
-    n += c.n_layers * _block_parameters(c.d_model, d_ff, c.bias, c.qkv_bias)
-    n += c.d_model + (c.d_model if c.bias else 0)  # ln_f
+    n += c.n_layers * _block_parameters(c.d_model, d_ff, c.bias, c.qkv_bias, n_norms=2 * norms if c.ffn else norms,
+                                        attn_proj=c.attn_proj)
+    n += norms * (c.d_model + (c.d_model if c.bias else 0))  # ln_f
     n += 0 if c.tie_weights else c.vocab_size * c.d_model  # a tied lm_head is the embedding
     n += c.vocab_size if c.lm_head_bias else 0
     return n
@@ -78,10 +83,10 @@ def _block_activations(B: int, T: int, S: int, C: int, F: int, H: int, training:
 
 
 def gpt_memory_bytes(config: GPTConfig, batch_size: int = 1, training: bool = False,
-                     seq_len: int | None = None, kv_cache: bool = False) -> int:
+                     seq_len: int | None = None, kv_cache_len: int = 0) -> int:
     """Bytes to hold the model, plus (training) gradients, AdamW state and the activations of a
-    batch of batch_size × seq_len tokens (default: max_seq_len), plus (kv_cache) the generation
-    cache, (B, H, max_seq_len, D) keys and values per layer.
+    batch of batch_size × seq_len tokens (default: max_seq_len), plus the generation cache of
+    kv_cache_len positions, (B, H, kv_cache_len, D) keys and values per layer.
 
     >>> c = GPTConfig(vocab_size=65, max_seq_len=64, d_model=128, n_heads=4, n_layers=4)
     >>> gpt_memory_bytes(c) > 4 * gpt_parameter_count(c)   # weights + one forward's activations
@@ -98,8 +103,7 @@ def gpt_memory_bytes(config: GPTConfig, batch_size: int = 1, training: bool = Fa
         values += c.n_layers * per_block + 2 * B * T * c.d_model + logits
     else:
         values = parameters + per_block + logits  # blocks run one after another: one is alive
-    if kv_cache:
-        values += 2 * c.n_layers * B * c.max_seq_len * c.d_model
+    values += 2 * c.n_layers * B * kv_cache_len * c.d_model
     return values * BYTES_PER_VALUE
 
 
@@ -179,7 +183,9 @@ def format_bytes(n: int) -> str:
     >>> format_bytes(7_500_000_000)
     '7.5 GB'
     """
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    if n >= 1e18:
+        return f"{n:.1e} bytes"  # no unit makes such a figure readable
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} B"
@@ -188,9 +194,9 @@ def format_bytes(n: int) -> str:
 def require_memory(nbytes: int, what: str, device: str | object = "cpu", hint: str = "") -> None:
     """Raise a one-line ValueError when `what` needs more than the memory available on device.
 
-    >>> require_memory(10**18, "this model")  # doctest: +ELLIPSIS
+    >>> require_memory(10**17, "this model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: this model needs 1000000.0 TB of memory, but ... is available on cpu
+    ValueError: this model needs 100.0 PB of memory, but ... is available on cpu
     """
     free = available_memory(device)
     if free is None or nbytes <= free:

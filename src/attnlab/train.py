@@ -318,8 +318,8 @@ class Speedometer:
         cfg, mc = run.cfg, run.raw_model.config
         self.emit, self.log_interval = emit, cfg.log_interval
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * run.dist.world_size
-        self.token_flops = flops_per_token(run.raw_model.num_parameters(non_embedding=True), mc.n_layers,
-                                           mc.n_heads, mc.d_head, mc.max_seq_len)
+        self.token_flops = flops_per_token(run.raw_model.num_parameters(non_embedding=True),  # a bigram: no blocks
+                                           len(run.raw_model.blocks), mc.n_heads, mc.d_head, mc.max_seq_len)
         self.peak = peak_flops(run.device, cfg.dtype) if run.dist.is_main else None  # only rank 0 reports
         emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),
                        "dtype": cfg.dtype, "parameters": run.raw_model.num_parameters(),

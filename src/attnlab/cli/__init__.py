@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Subcommand modules, in the order `attnlab --help` lists them.
@@ -16,10 +17,15 @@ COMMANDS = [
     "shapes",
     "corpora",
     "train",
+    "ladder",
     "generate",
     "attention",
     "heads",
     "explain",
+    "lens",
+    "ablate",
+    "why",
+    "induction",
     "seq2seq",
     "export-hf",
     "import-hf",
@@ -54,9 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        try:
+            args = parser.parse_args(argv)
+        finally:
+            sys.stdout.flush()  # --help into a closed pipe fails here
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit where it cannot be caught
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         print("attnlab: interrupted", file=sys.stderr)
         return 130
@@ -66,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
             message = f"missing key {message}"
         print(f"attnlab: error: {message}", file=sys.stderr)
         return 2
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`attnlab ... | head`): end quietly, as the Python docs
+    recommend. stdout is pointed at devnull so the interpreter's final flush cannot fail again;
+    141 is what a shell reports for a process ended by SIGPIPE (128 + 13)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def entry_point() -> None:

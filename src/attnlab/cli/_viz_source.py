@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 
 MODELS = ("minilm",)
 
@@ -53,6 +54,34 @@ class TextModel:
             raise CLIError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
 
 
+def add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (0: torch's own choice); one forward of a small model is fastest "
+                        "on one, and on a busy machine more threads can be many times slower")
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """Apply --threads (0 leaves torch's setting alone)."""
+    if args.threads < 0:
+        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def add_pair_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """--from, --to and --vs: the token that looks, the one it may look at, and a rival
+    (`required=False`: another mode of the command needs none of them; `run` then checks)."""
+    p.add_argument("--from", dest="src", required=required, metavar="TOKEN", help="the token that looks (a query)")
+    p.add_argument("--to", dest="dst", required=required, metavar="TOKEN", help="the token it may look at")
+    p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
+
+
+def find_pair(tokens: list[str], args: argparse.Namespace) -> tuple[int, int, int | None]:
+    """The positions of --from, --to and --vs (None when not given) among `tokens`."""
+    i, j = find_token(tokens, args.src, "--from"), find_token(tokens, args.dst, "--to")
+    return i, j, None if args.vs is None else find_token(tokens, args.vs, "--vs")
+
+
 def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     group = p.add_mutually_exclusive_group(required=required)
     group.add_argument("--run", metavar="DIR", help="a training run folder (runs/<name>) holding a GPT")
@@ -60,11 +89,11 @@ def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
-                     description: str) -> argparse.ArgumentParser:
-    """A subcommand that runs a TEXT through a model given by --run or --model."""
-    p = subparsers.add_parser(name, help=help, description=description,
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("text", help="the text to look at")
+                     description: str, text_optional: bool = False) -> argparse.ArgumentParser:
+    """A subcommand that runs a TEXT through a model given by --run or --model (`text_optional`:
+    a mode of the command makes its own input, so TEXT may be left out; `run` then checks it)."""
+    p = subparsers.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
+    p.add_argument("text", nargs="?" if text_optional else None, help="the text to look at")
     add_source_flags(p)
     return p
 
@@ -82,6 +111,9 @@ def load_source(args: argparse.Namespace) -> TextModel:
         if not Path(args.run).is_dir():
             raise CLIError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
+        if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
+            raise CLIError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
+                           f"(attnlab generate reads it)")
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
     from attnlab import minilm
 
@@ -110,8 +142,9 @@ def check_writable(path: str | None) -> None:
 
 
 def norm_token(token: str) -> str:
-    """A token label compared the way a person types it: no WordPiece/BPE markers, no case."""
-    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").strip().lower()
+    """A token label compared the way a person types it: no WordPiece/BPE markers, no visible
+    space ('␣', how attnlab labels a space), no case: '␣It' reads 'it'."""
+    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").replace("␣", "").strip().lower()
 
 
 def find_token(tokens: list[str], word: str, flag: str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from attnlab.cli import CLIError
+from attnlab.cli._help import HelpFormatter
 from attnlab.cli._viz_source import add_source_flags, load_source
 
 
@@ -26,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "--weights/--values for seed 000's weighted sum; --run or --model with --text, "
                     "--layer and --head for the numbers inside a model. Matrices are JSON lists, "
                     "e.g. '[[1,0,0],[0,1,0]]', or rows split by ';', e.g. '1,0,0; 0,1,0'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--q", help="queries, one row per token")
     p.add_argument("--k", help="keys, one row per token")
     p.add_argument("--v", help="values, one row per token")
@@ -80,7 +81,7 @@ def check_token(token: int | None, n: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from attnlab.viz.explain import SEED_004, explain_attention, explain_model, explain_weighted_sum
-    from attnlab.viz.explain_text import format_explanation
+    from attnlab.viz.explain_text import contribution_sentence, format_explanation
 
     if args.decimals < 0 or args.decimals > 10:
         raise CLIError(f"--decimals must be in 0..10, got {args.decimals}")
@@ -134,4 +135,7 @@ def run(args: argparse.Namespace) -> int:
         ex = explain_attention(SEED_004["q"], SEED_004["k"], SEED_004["v"], scale=1.0, tokens=SEED_004["tokens"])
         check_token(args.token, 3)
     print(format_explanation(ex, token=args.token, decimals=args.decimals))
+    if "share" in ex.names():  # the weighted-sum form: what the raw weights leave out
+        rows = range(ex["weights"].shape[0]) if args.token is None else [args.token]
+        print("\n" + "\n".join(contribution_sentence(ex, row) for row in rows))
     return 0

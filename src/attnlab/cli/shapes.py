@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from attnlab.cli._help import HelpFormatter
 from attnlab.config import GPTConfig
 from attnlab.model.gpt import GPT
 from attnlab.shapes import format_table, shape_flow
@@ -16,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "shapes", help="print the shape of every step, from token ids to logits",
         description="Run a dummy batch through a GPT and print the shape after every step of a block. "
                     "The defaults are seed 001's numbers: n_embd 64, 4 heads of 16, 3 tokens.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--d-model", type=int, default=64, help="embedding width C (the seed's n_embd)")
     p.add_argument("--n-heads", type=int, default=4, help="attention heads H")
     p.add_argument("--n-layers", type=int, default=4, help="blocks")

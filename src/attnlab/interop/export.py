@@ -25,9 +25,11 @@ import torch
 from attnlab.checkpoint import load_model, read_run_config, save_checkpoint, save_run_config
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.interop.folder import atomic_folder, check_destination
-from attnlab.interop.hf import config_from_hf, config_to_hf, load_into_gpt, state_dict_from_hf, state_dict_to_hf
+from attnlab.interop.hf import (check_hf_config, config_from_hf, config_to_hf, hf_import_bytes, load_into_gpt,
+                                state_dict_from_hf, state_dict_to_hf)
 from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, special_token_ids
 from attnlab.io import load_json, load_tensors, load_torch, save_tensors
+from attnlab.memory import require_memory
 from attnlab.model.gpt import GPT
 
 HF_WEIGHTS = "model.safetensors"
@@ -120,7 +122,11 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
     if model_type != "gpt2":
         raise ValueError(f"{hf_dir / 'config.json'}: model_type is {model_type!r}; only GPT-2 ('gpt2') "
                          f"models can be imported")
+    check_hf_config(hf_data, str(hf_dir / "config.json"))
     config = config_from_hf(transformers.GPT2Config.from_dict(hf_data))
+    require_memory(hf_import_bytes(config), f"the model in {hf_dir / 'config.json'}",
+                   hint=f"it says n_layer {config.n_layers}, n_embd {config.d_model}, n_positions "
+                        f"{config.max_seq_len}, vocab_size {config.vocab_size}")
     model = GPT(config)
     load_into_gpt(model, state_dict_from_hf(read_hf_weights(hf_dir), config))
     tokenizer = load_hf_tokenizer(hf_dir)

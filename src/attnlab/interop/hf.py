@@ -7,6 +7,7 @@ Checkpoint-specific names (`wte`, `c_attn`, ...) live in this file only.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,50 @@ BLOCK_KEYS = {
 TRANSPOSED = ("attn.qkv.weight", "attn.proj.weight", "ffwd.up.weight", "ffwd.down.weight")
 # GPT-2 activation names -> ours
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+
+
+# The keys of a GPT-2 config.json that attnlab reads, by the type each must have. A missing
+# key takes GPT2Config's default. Checked on the raw JSON, since GPT2Config stores any value.
+HF_INT_KEYS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
+HF_OPTIONAL_INT_KEYS = ("n_inner",)  # null: 4 * n_embd
+HF_PROBABILITY_KEYS = ("resid_pdrop", "embd_pdrop", "attn_pdrop")
+HF_BOOL_KEYS = ("tie_word_embeddings", "scale_attn_weights", "scale_attn_by_inverse_layer_idx")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_hf_config(data: dict[str, Any], source: str) -> None:
+    """Refuse a config.json value of the wrong type or range, naming the key and the file.
+
+    >>> check_hf_config({"n_layer": "12"}, "gpt2/config.json")
+    Traceback (most recent call last):
+    ValueError: gpt2/config.json: n_layer must be a positive integer, got '12'
+    """
+    def bad(key: str, what: str) -> ValueError:
+        return ValueError(f"{source}: {key} must be {what}, got {data[key]!r}")
+
+    for key in HF_INT_KEYS + HF_OPTIONAL_INT_KEYS:
+        value = data.get(key)
+        if key in data and not (value is None and key in HF_OPTIONAL_INT_KEYS):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise bad(key, "a positive integer" + (" or null" if key in HF_OPTIONAL_INT_KEYS else ""))
+    for key in HF_PROBABILITY_KEYS:
+        if key in data and not (_is_number(data[key]) and 0 <= data[key] < 1):
+            raise bad(key, "a number in [0, 1)")
+    eps = data.get("layer_norm_epsilon", 1e-5)
+    if not (_is_number(eps) and eps > 0):
+        raise bad("layer_norm_epsilon", "a positive number")
+    for key in HF_BOOL_KEYS:
+        if key in data and not isinstance(data[key], bool):
+            raise bad(key, "true or false")
+    activation = data.get("activation_function", "gelu_new")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise bad("activation_function", f"one of {', '.join(ACTIVATIONS)}")
+    width, heads = data.get("n_embd", 768), data.get("n_head", 12)
+    if width % heads:
+        raise ValueError(f"{source}: n_embd ({width}) must be divisible by n_head ({heads})")
 
 
 def key_table(n_layers: int) -> dict[str, str]:
@@ -92,6 +137,13 @@ def config_to_hf(config: GPTConfig, **hf_options: Any) -> Any:
         differs.append("qkv_bias=False (GPT-2's c_attn has a bias)")
     if config.lm_head_bias:
         differs.append("lm_head_bias=True (GPT-2's lm_head has no bias)")
+    # the ablation switches (attnlab ladder): GPT-2 has every part
+    if config.bigram:
+        differs.append("bigram=True (GPT-2 has attention blocks)")
+    for name, part in (("ffn", "a feed-forward layer"), ("residual", "residual connections"),
+                       ("attn_proj", "the attention projection c_proj")):
+        if not getattr(config, name):
+            differs.append(f"{name}=False (GPT-2 has {part})")
     if differs:
         raise ValueError("GPT-2 cannot express this model: " + "; ".join(differs))
     hf_activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation]
@@ -151,15 +203,31 @@ def load_into_gpt(model: GPT, tensors: dict[str, torch.Tensor]) -> GPT:
     return model
 
 
+def hf_import_bytes(config: GPTConfig) -> int:
+    """Memory an import needs: the GPT (weights and one forward pass) and, alongside it while
+    they are copied in, the checkpoint's own tensors."""
+    from attnlab.memory import BYTES_PER_VALUE, gpt_memory_bytes, gpt_parameter_count
+
+    return gpt_memory_bytes(config) + BYTES_PER_VALUE * gpt_parameter_count(config)
+
+
 def gpt_from_hf(source: Any) -> GPT:
     """Build an attnlab `GPT` from a `transformers.GPT2LMHeadModel` object or a local folder
     written by `save_pretrained` (read offline; nothing is downloaded)."""
     if isinstance(source, (str, os.PathLike)):
-        from transformers import GPT2LMHeadModel
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        from attnlab.io import load_json
+        from attnlab.memory import require_memory
 
         path = Path(source)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model folder")
+        data = load_json(path / "config.json")
+        if not isinstance(data, dict):
+            raise ValueError(f"{path / 'config.json'} is not a JSON object")
+        check_hf_config(data, str(path / "config.json"))
+        require_memory(hf_import_bytes(config_from_hf(GPT2Config.from_dict(data))), f"the model in {path}")
         source = GPT2LMHeadModel.from_pretrained(path, local_files_only=True)
     config = config_from_hf(source.config)
     model = GPT(config)

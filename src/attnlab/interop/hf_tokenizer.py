@@ -25,6 +25,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 
 from attnlab.io import atomic_write, load_json, save_json
 from attnlab.tokenizers import BPETokenizer, CharTokenizer, GPT2Tokenizer, HFTokenizer
+from attnlab.tokenizers.bpe import bounded_byte_level_pre_tokenizer
 from attnlab.tokenizers.gpt2 import GPT2_VOCAB_SIZE, gpt2_files
 
 TOKENIZER_JSON = "tokenizer.json"
@@ -93,6 +94,17 @@ def _is_gpt2_vocab(vocab: dict[str, int]) -> bool:
     return vocab == load_json(gpt2_vocab)
 
 
+def _is_byte_level_pre_tokenizer(spec: Any) -> bool:
+    """GPT-2's ByteLevel, or the one `BPETokenizer.train` writes (ByteLevel, then words cut
+    at MAX_WORD_BYTES bytes)."""
+    if not isinstance(spec, dict):
+        return False
+    probe = Tokenizer(models.BPE())  # how tokenizers serialises our pre-tokenizer
+    probe.pre_tokenizer = bounded_byte_level_pre_tokenizer()
+    ours = json.loads(probe.to_str())["pre_tokenizer"]
+    return spec.get("type") == "ByteLevel" or spec == ours
+
+
 def load_hf_tokenizer(hf_dir: str | Path):
     """The attnlab tokenizer for a Hugging Face model folder (see the module docstring)."""
     hf_dir = Path(hf_dir)
@@ -108,7 +120,7 @@ def load_hf_tokenizer(hf_dir: str | Path):
             return CharTokenizer(sorted(vocab, key=vocab.get))
         plain_byte_level = (model.get("type") == "BPE" and data.get("normalizer") is None
                             and not data.get("added_tokens")
-                            and (data.get("pre_tokenizer") or {}).get("type") == "ByteLevel"
+                            and _is_byte_level_pre_tokenizer(data.get("pre_tokenizer"))
                             and (data.get("decoder") or {}).get("type") == "ByteLevel")
         return BPETokenizer(hf) if plain_byte_level else HFTokenizer(hf)
     vocab_path, merges_path = hf_dir / VOCAB_JSON, hf_dir / MERGES_TXT

@@ -158,8 +158,8 @@ class MultiHeadAttention(nn.Module):
 
     One `qkv` Linear(C, 3C) holds W_Q, W_K, W_V stacked in that order (the layout of
     `torch.nn.MultiheadAttention.in_proj_weight` and of GPT-2's `c_attn`, transposed); `proj`
-    is W_O. Self-attention projects x three ways; cross-attention (`memory=` given) takes the
-    queries from x and the keys and values from memory.
+    is W_O (an identity with `proj=False`). Self-attention projects x three ways; cross-attention
+    (`memory=` given) takes the queries from x and the keys and values from memory.
 
     Named points (`attnlab.record`, `attnlab.intervene`), below this module's path:
         q, k, v   (B, H, T, D)  after the head split; with a KV cache, the new positions only
@@ -183,6 +183,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         qkv_bias: bool | None = None,
         dropout: float = 0.0,
+        proj: bool = True,
     ):
         super().__init__()
         if d_model % n_heads != 0:
@@ -193,7 +194,8 @@ class MultiHeadAttention(nn.Module):
         self.causal = causal
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias if qkv_bias is None else qkv_bias)
-        self.proj = nn.Linear(d_model, d_model, bias=bias)
+        # proj=False: no W_O, the concatenated heads are the output (the lecture before its residual step)
+        self.proj = nn.Linear(d_model, d_model, bias=bias) if proj else nn.Identity()
         self.use_sdpa = True
         self.points = Points("q", "k", "v", "scores", "weights", "z", "out")
 

@@ -15,6 +15,11 @@ Named points of a block (`blocks.{i}.` + name), all (B, T, C) unless said:
     ffwd.hidden  (B, T, d_ff) after the activation
     ffwd.out     the FFN's output (after its dropout)
     out          resid_mid + ffwd.out            ln2 (the same value, passed on after ln2)
+
+Four switches take parts away, one rung of the ablation ladder (`attnlab.ladder`) each:
+`ffn=False` (attention-only: no ffwd, no ln2), `residual=False` (no "x +": each sublayer's output
+replaces x), `norm="none"` (no LayerNorm: ln1 and ln2 are identities, the pre-LN path) and
+`attn_proj=False` (no W_O).
 """
 
 from __future__ import annotations
@@ -24,31 +29,37 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from attnlab.config import NORMS
 from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Point, Points
 
-NORMS = ("pre", "post")
-
-
-def check_norm(norm: str) -> str:
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; choose 'pre' (seed 001, GPT-2) or 'post' (seed 003, BERT)")
+def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:
+    if norm not in choices:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(choices)} (pre: seed 001, GPT-2; "
+                         f"post: seed 003, BERT; none: no LayerNorm)")
     return norm
 
 
+def make_norm(norm: str, d_model: int, eps: float = 1e-5, bias: bool = True) -> nn.Module:
+    """A LayerNorm, or an identity when norm="none" (the lecture's blocks before its LayerNorm step)."""
+    return nn.Identity() if check_norm(norm) == "none" else nn.LayerNorm(d_model, eps=eps, bias=bias)
+
+
 def residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor], norm: nn.Module,
-             norm_point: Point, sum_point: Point | None, pre_norm: bool) -> torch.Tensor:
+             norm_point: Point, sum_point: Point | None, pre_norm: bool, add_x: bool = True) -> torch.Tensor:
     """One sublayer with its residual connection and LayerNorm: (B, T, C) -> (B, T, C).
 
     pre-LN:  sum_point(x + sublayer(norm_point(norm(x))))
     post-LN: norm_point(norm(sum_point(x + sublayer(x))))
+    add_x=False drops the `x +` (the lecture before its residual step).
     """
+    skip = x if add_x else 0.0
     if pre_norm:
-        s = x + sublayer(norm_point(norm(x)))
+        s = skip + sublayer(norm_point(norm(x)))
         return s if sum_point is None else sum_point(s)
-    s = x + sublayer(x)
+    s = skip + sublayer(x)
     return norm_point(norm(s if sum_point is None else sum_point(s)))
 
 
@@ -67,14 +78,20 @@ class Block(nn.Module):
         bias: bool = True,
         qkv_bias: bool | None = None,
         layer_norm_eps: float = 1e-5,
+        ffn: bool = True,
+        residual: bool = True,
+        attn_proj: bool = True,
     ):
         super().__init__()
         self.norm = check_norm(norm)
-        self.pre_norm = norm == "pre"
-        self.ln1 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, bias=bias, qkv_bias=qkv_bias, dropout=dropout)
-        self.ln2 = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.ffwd = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias)
+        self.pre_norm = norm != "post"  # norm="none" takes the pre-LN path, with identities
+        self.residual = residual
+        self.ln1 = make_norm(norm, d_model, layer_norm_eps, bias)
+        self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, bias=bias, qkv_bias=qkv_bias, dropout=dropout,
+                                       proj=attn_proj)
+        # ffn=False: an attention-only block (the lecture before its feed-forward step)
+        self.ln2 = make_norm(norm, d_model, layer_norm_eps, bias) if ffn else None
+        self.ffwd = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias) if ffn else None
         self.drop = nn.Dropout(dropout)
         self.points = Points("ln1", "resid_mid", "ln2", "out")
 
@@ -88,6 +105,7 @@ class Block(nn.Module):
             return self.drop(self.attn(h, key_padding_mask=key_padding_mask, kv_cache=kv_cache))
 
         p = self.points
-        x = residual(x, attn, self.ln1, p.ln1, p.resid_mid, self.pre_norm)
-        x = residual(x, self.ffwd, self.ln2, p.ln2, None, self.pre_norm)
+        x = residual(x, attn, self.ln1, p.ln1, p.resid_mid, self.pre_norm, self.residual)
+        if self.ffwd is not None:  # ffn=False: attention-only
+            x = residual(x, self.ffwd, self.ln2, p.ln2, None, self.pre_norm, self.residual)
         return p.out(x)  # (B, T, C)

@@ -7,6 +7,10 @@
 Named points (`attnlab.record`, `attnlab.intervene`): `embed` (B, T, C) the first block's input
 (token + position embedding, after dropout), `blocks.{i}.…` (see block.py and attention.py),
 `ln_f` (B, T, C) and `logits` (B, T, V).
+
+With `bigram=True` it is the lecture's first model instead: idx (B, T) → a (V, V) table's rows
+→ logits (B, T, V); each token alone predicts the next (its only point is `logits`).
+`norm="none"` also drops ln_f.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
-from attnlab.model.block import Block
+from attnlab.model.block import Block, make_norm
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
 
@@ -29,27 +33,42 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        if c.bigram:
+            # the lecture's first model: token t's row of a (V, V) table is the next token's logits
+            self.token_embedding_table = nn.Embedding(c.vocab_size, c.vocab_size)
+            self.blocks = nn.ModuleList()
+            self.points = Points("logits")
+            self._initialise()
+            return
         self.token_embedding_table = nn.Embedding(c.vocab_size, c.d_model)
         self.position_embedding_table = nn.Embedding(c.max_seq_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([
             Block(c.d_model, c.n_heads, d_ff=c.d_ff, activation=c.activation, norm=c.norm, causal=True,
-                  dropout=c.dropout, bias=c.bias, qkv_bias=c.qkv_bias, layer_norm_eps=c.layer_norm_eps)
+                  dropout=c.dropout, bias=c.bias, qkv_bias=c.qkv_bias, layer_norm_eps=c.layer_norm_eps,
+                  ffn=c.ffn, residual=c.residual, attn_proj=c.attn_proj)
             for _ in range(c.n_layers)
         ])
         # pre-LN needs a final LayerNorm (the last residual stream is un-normalised); post-LN
         # blocks already end in one, so there ln_f is one more, as in seed 001's code.
-        self.ln_f = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps, bias=c.bias)
+        self.ln_f = make_norm(c.norm, c.d_model, c.layer_norm_eps, c.bias)  # norm="none": identity
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=c.lm_head_bias)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding_table.weight
         self.points = Points("embed", "ln_f", "logits")
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """init="gpt2": GPT-2's N(0, 0.02), zero biases, and residual projections scaled so the
+        residual stream's variance does not grow with depth (two residual additions per block).
+        init="torch": every module keeps PyTorch's own initialisation, as in the lecture."""
+        if self.config.init == "torch":
+            return
         self.apply(self._init_weights)
-        # GPT-2: residual projections scaled so the residual stream's variance does not grow
-        # with depth (two residual additions per block).
         for block in self.blocks:
-            for proj in (block.attn.proj, block.ffwd.down):
-                nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layers))
+            for proj in (block.attn.proj, getattr(block.ffwd, "down", None)):
+                if isinstance(proj, nn.Linear):  # not W_O when attn_proj=False, nor an absent ffwd
+                    nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -62,7 +81,7 @@ class GPT(nn.Module):
         """Parameters counted once (a tied lm_head is the embedding); `non_embedding` leaves
         out the position embedding (and the token embedding, unless it is also the lm_head)."""
         n = sum(p.numel() for p in self.parameters())  # .parameters() yields a tied tensor once
-        if non_embedding:
+        if non_embedding and not self.config.bigram:
             n -= self.position_embedding_table.weight.numel()
         return n
 
@@ -82,13 +101,16 @@ class GPT(nn.Module):
         if start + T > self.config.max_seq_len:
             raise ValueError(
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
-        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
-        x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
-        x = self.points.embed(self.drop(x))
-        for i, block in enumerate(self.blocks):
-            x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
-        x = self.points.ln_f(self.ln_f(x))
-        logits = self.points.logits(self.lm_head(x))  # (B, T, V)
+        if self.config.bigram:
+            logits = self.points.logits(self.token_embedding_table(idx))  # (B, T, V): rows of the (V, V) table
+        else:
+            pos = torch.arange(start, start + T, device=idx.device)  # (T,)
+            x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
+            x = self.points.embed(self.drop(x))
+            for i, block in enumerate(self.blocks):
+                x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
+            x = self.points.ln_f(self.ln_f(x))
+            logits = self.points.logits(self.lm_head(x))  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)

@@ -51,7 +51,7 @@ class DecoderBlock(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None, activation: str = "relu",
                  norm: str = "post", dropout: float = 0.0, layer_norm_eps: float = 1e-5):
         super().__init__()
-        self.norm = check_norm(norm)
+        self.norm = check_norm(norm, ("pre", "post"))
         self.pre_norm = norm == "pre"
         self.ln1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.self_attn = MultiHeadAttention(d_model, n_heads, causal=True, dropout=dropout)

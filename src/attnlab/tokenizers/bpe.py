@@ -17,20 +17,52 @@ pair into a new token until `vocab_size` tokens exist:
 
 Like GPT-2, words are split before merging (so merges never cross a space or punctuation) and
 a space is glued to the start of the following word: " the" is one token, shown as "␣the".
+Unlike GPT-2, a word is at most MAX_WORD_BYTES long: a text without spaces (random letters,
+or Korean or Chinese written without them) would otherwise be one word megabytes long, which
+every merge rescans, so training time would grow with the square of the text. With the cut,
+it grows linearly (benchmarks/bpe_training.py). The cut is part of the saved tokenizer, so
+encoding, and Hugging Face's tokenizer after `attnlab export-hf`, split the same way.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from attnlab.io import atomic_write, save_json
 from attnlab.tokenizers.char import META_FILE, display
 
 HF_FILE = "tokenizer.json"
 DEFAULT_VOCAB_SIZE = 1024
+N_BYTES = 256  # the initial alphabet: every byte is a token
+MAX_WORD_BYTES = 64  # a longer pre-tokenized word is cut into pieces of this many bytes
+
+
+def bounded_byte_level_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """GPT-2's split into words and bytes, then every word cut into pieces of at most
+    MAX_WORD_BYTES bytes (after ByteLevel, one character stands for one byte)."""
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+        pre_tokenizers.Split(Regex(rf"[\s\S]{{1,{MAX_WORD_BYTES}}}"), behavior="isolated"),
+    ])
+
+
+def max_vocab_size(pre_tokenizer: pre_tokenizers.PreTokenizer, pieces: Iterable[str]) -> int:
+    """The most tokens byte-level BPE can reach on this text: the 256 bytes plus one merge per
+    adjacent pair of bytes inside each distinct word (a merge joins two tokens of at least one
+    word; a word of n bytes can be joined n - 1 times). An upper bound: a merge can shorten
+    many words at once.
+
+    >>> max_vocab_size(pre_tokenizers.ByteLevel(add_prefix_space=False), ["ab ab"])  # 'ab', ' ab'
+    259
+    """
+    words: set[str] = set()
+    for piece in pieces:
+        words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(piece))
+    return N_BYTES + sum(len(word) - 1 for word in words)
 
 
 def _byte_level_decoder() -> dict[str, int]:
@@ -66,18 +98,29 @@ class BPETokenizer:
 
     @classmethod
     def train(cls, text: str, vocab_size: int | None = None) -> "BPETokenizer":
+        """Learn merges on `text` until there are vocab_size tokens. A vocab_size the text
+        cannot reach is refused: before training when it exceeds `max_vocab_size`, after it
+        when the merges run out sooner (every word already one token)."""
         vocab_size = DEFAULT_VOCAB_SIZE if vocab_size is None else vocab_size
-        if vocab_size < 256:
-            raise ValueError(f"a byte-level BPE vocab_size ({vocab_size}) must be at least 256, "
-                             f"one token per byte")
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < N_BYTES:
+            raise ValueError(f"a byte-level BPE vocab_size ({vocab_size}) must be an integer of at least "
+                             f"{N_BYTES}, one token per byte")
         if not text:
             raise ValueError("cannot train a BPE tokenizer on empty text")
         tokenizer = cls.empty_byte_level(models.BPE())
+        tokenizer.pre_tokenizer = bounded_byte_level_pre_tokenizer()
+        lines = text.splitlines(keepends=True)
+        chunks = lambda: ("".join(lines[i:i + 1000]) for i in range(0, len(lines), 1000))  # noqa: E731
+        reachable = max_vocab_size(tokenizer.pre_tokenizer, chunks())
+        if vocab_size > reachable:
+            raise ValueError(f"a BPE vocab_size of {vocab_size:,} is more than this text can give: at most "
+                             f"{reachable:,} tokens from its {len(text):,} characters")
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        lines = text.splitlines(keepends=True)
-        chunks = ("".join(lines[i : i + 1000]) for i in range(0, len(lines), 1000))
-        tokenizer.train_from_iterator(chunks, trainer, length=len(lines) // 1000 + 1)
+        tokenizer.train_from_iterator(chunks(), trainer, length=len(lines) // 1000 + 1)
+        if tokenizer.get_vocab_size() < vocab_size:
+            raise ValueError(f"this text gives only {tokenizer.get_vocab_size():,} BPE tokens (by then every "
+                             f"word is one token), not {vocab_size:,}: ask for at most that many")
         return cls(tokenizer)
 
     @property

@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from attnlab.hooks import record
 from attnlab.model.attention import attention
+from attnlab.why.norms import contribution_norms, shares
 
 # Seed 004, "나는 사과를 먹었다" (I ate an apple), computed by hand without scaling.
 SEED_004 = {
@@ -114,6 +115,9 @@ def explain_weighted_sum(weights: torch.Tensor, values: torch.Tensor, tokens: li
     ex.add("v", values, "given: each token's value vector", 0)
     ex.add("terms", weights.unsqueeze(-1) * values, "weight × value, for every (query, token) pair")  # (T, S, Dv)
     ex.add("out", weights @ values, "sum of the terms over the tokens")  # (T, Dv)
+    norms = ex.add("contribution", contribution_norms(weights, values),
+                   "‖weight × value‖: how loud each token's voice is in the output", None, 1)  # (T, S)
+    ex.add("share", shares(norms), "contribution / its row's sum: each token's share of the output", None, 1)
     return ex
 
 
@@ -133,7 +137,24 @@ BLOCK_FORMULAS = {
              "ln1": "ln1(resid_mid): post-LN, seed 003's Residual + LayerNorm; the feed-forward's input",
              "ln2": "ln2(ln1 + ffwd.out): Residual + LayerNorm",
              "out": "the block's output (= ln2)"},
+    "none": {"ln1": "x: no LayerNorm (norm='none'), attention reads the block's input",
+             "resid_mid": "x + attn.out (residual)",
+             "ln2": "resid_mid: no LayerNorm, the feed-forward's input",
+             "out": "resid_mid + ffwd.out (residual): the block's output"},
 }
+
+
+def _switch_formulas(block: nn.Module, C: int) -> dict[str, str]:
+    """The formulas of a block with parts taken away (attnlab.ladder's rungs)."""
+    changed = {}
+    if not block.residual:
+        changed["resid_mid"] = "attn.out: no residual, x is not added"
+        changed["out"] = "ffwd.out: no residual, the block's output"
+    if block.ffwd is None:
+        changed["out"] = "resid_mid: no feed-forward (attention-only), the block's output"
+    if not isinstance(block.attn.proj, nn.Linear):
+        changed["attn.out"] = f"concat(z): the heads glued to {C} wide, no W_O"
+    return changed
 
 
 def _formulas(model: nn.Module, layer: int) -> dict[str, str]:
@@ -152,12 +173,14 @@ def _formulas(model: nn.Module, layer: int) -> dict[str, str]:
         "attn.weights": "softmax(scores) over keys: each row sums to 1",
         "attn.z": "weights · v: each head's output, a weighted sum of value vectors",
         "attn.out": f"concat(z) · W_O + b: the {H} heads glued to {C} wide and mixed",
-        "ffwd.hidden": f"act(up(…)): widened to {block.ffwd.up.out_features}",
+        "ffwd.hidden": f"act(up(…)): widened to {block.ffwd.up.out_features if block.ffwd else 0}",
         "ffwd.out": f"down(hidden): back to {C} wide",
         "embed": ("token_embedding_table[ids] + position_embedding_table[0..T-1]" if hasattr(model, "lm_head")
                   else "LayerNorm(word + position + token-type embeddings)"),
-        "ln_f": "ln_f(last block's output): the final LayerNorm",
+        "ln_f": ("ln_f(last block's output): the final LayerNorm" if not isinstance(model.ln_f, nn.Identity)
+                 else "the last block's output: no final LayerNorm (norm='none')") if hasattr(model, "ln_f") else "",
         "logits": "ln_f · lm_head: a score for every vocabulary entry",
+        **_switch_formulas(block, C),
     }
 
 
@@ -175,6 +198,8 @@ def explain_model(model: nn.Module, idx: torch.Tensor, layer: int, head: int,
     the embeddings before and the output after, for ids (1, T): seed 003's shape flow with real
     values. One ordinary forward, recorded; works for `GPT` (pre- or post-LN) and `BertEncoder`."""
     blocks = getattr(model, "blocks", None)
+    if getattr(getattr(model, "config", None), "bigram", False):
+        raise ValueError("this model has no attention (a bigram model): nothing to explain")
     if blocks is None or not hasattr(getattr(model, "points", None), "embed"):
         raise ValueError(f"explain needs a GPT or a BertEncoder, not {type(model).__name__}")
     if not 0 <= layer < len(blocks):

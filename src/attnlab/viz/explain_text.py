@@ -113,3 +113,25 @@ def format_explanation(ex: Explanation, token: int | None = None, decimals: int 
         lines.append(f"{step.name:<{width}}  {shape:<16} {step.formula}{which}")
         lines.extend(_format_step(step, ex.tokens, token, ex.head, decimals, max_cols))
     return "\n".join(lines)
+
+
+def contribution_sentence(ex: Explanation, row: int = 0) -> str:
+    """One line for a weighted-sum explanation (`explain_weighted_sum`): the token with the
+    biggest share of query `row`'s output, by norm against by raw weight (Kobayashi et al. 2020).
+
+    >>> from attnlab.viz.explain import SEED_000, explain_weighted_sum
+    >>> ex = explain_weighted_sum(SEED_000["weights"], SEED_000["values"], ["느금마", "만수무강", "ㅇㅈㄹ"])
+    >>> print(contribution_sentence(ex))  # doctest: +NORMALIZE_WHITESPACE
+    By weight 만수무강 gets 80.0% of 느금마's attention, but its value vector is louder: 98.2% of the
+    new 느금마 vector (measured by the length of weight × value) comes from 만수무강.
+    """
+    weights, share = ex["weights"][row], ex["share"][row]  # (S,)
+    j = int(share.argmax())
+
+    def name(i: int) -> str:
+        return ex.tokens[i] if ex.tokens is not None and i < len(ex.tokens) else f"token {i}"
+
+    louder = "louder" if share[j] >= weights[j] else "quieter"
+    return (f"By weight {name(j)} gets {100 * weights[j]:.1f}% of {name(row)}'s attention, but its value vector "
+            f"is {louder}: {100 * share[j]:.1f}% of the new {name(row)} vector (measured by the length of "
+            f"weight × value) comes from {name(j)}.")

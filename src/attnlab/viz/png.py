@@ -75,18 +75,20 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
 
 
-def _tick_every(n: int) -> int:
-    return max(1, -(-n // LABEL_MAX_TOKENS))
+def _tick_every(n: int, max_labels: int = LABEL_MAX_TOKENS) -> int:
+    return max(1, -(-n // max_labels))
 
 
 def _draw_heatmap(ax: Any, w: np.ndarray, tokens_q: list[str], tokens_k: list[str],
-                  family: list[str], annotate: bool, labels: bool, vmax: float) -> Any:
-    """Draw one (T, S) matrix on `ax`; returns the image (for a colorbar)."""
+                  family: list[str], annotate: bool, labels: bool, vmax: float,
+                  max_labels: int = LABEL_MAX_TOKENS) -> Any:
+    """Draw one (T, S) matrix on `ax`; returns the image (for a colorbar). With more than
+    max_labels tokens, every n-th one is labelled."""
     T, S = w.shape
     image = ax.imshow(w, cmap="Blues", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
     if labels:
         for set_ticks, n, tokens, rotation in ((ax.set_yticks, T, tokens_q, 0), (ax.set_xticks, S, tokens_k, 90)):
-            every = _tick_every(n)
+            every = _tick_every(n, max_labels)
             positions = list(range(0, n, every))
             set_ticks(positions, [visible(tokens[i]) for i in positions], fontfamily=family,
                       fontsize=9, rotation=rotation)
@@ -136,14 +138,16 @@ def plot_grid(weights: Any, tokens_q: Sequence[str], tokens_k: Sequence[str] | N
               strict_font: bool = False) -> Figure:
     """Every layer × head as a grid of heatmaps: one row per layer, one column per head.
 
-    `labels=None` puts the tokens on the axes of each small map when there are at most 16.
+    The tokens label the outer axes (the first column's rows, the last row's columns); a map
+    of many tokens is drawn larger, and labels every n-th token when they would not fit.
+    `labels=False` draws the maps bare.
     """
     stack = attention_stack(weights, tokens_q, tokens_k, layer_names)
     L, H, T, S = stack.weights.shape
     family = font_families(stack.tokens_q + stack.tokens_k, strict=strict_font)
-    if labels is None:
-        labels = max(T, S) <= ANNOTATE_MAX_TOKENS
-    cell = 2.6 if labels else 1.8  # inches per small map
+    labels = True if labels is None else labels
+    cell = float(np.clip(0.16 * max(T, S), 2.6, 5.0)) if labels else 1.8  # inches per small map
+    max_labels = int(cell * 72 / 12)  # 9-point labels, 12 points apart
     fig = Figure(figsize=(cell * H + 1.2, cell * L * T / max(T, S) + 0.8), layout="constrained")
     axes = np.asarray(fig.subplots(L, H, squeeze=False))  # (L, H)
     image = None
@@ -151,7 +155,7 @@ def plot_grid(weights: Any, tokens_q: Sequence[str], tokens_k: Sequence[str] | N
         for head in range(H):
             ax = axes[layer, head]
             image = _draw_heatmap(ax, stack.weights[layer, head], stack.tokens_q, stack.tokens_k,
-                                  family, annotate=False, labels=labels, vmax=1.0)
+                                  family, annotate=False, labels=labels, vmax=1.0, max_labels=max_labels)
             if labels:  # tokens on the outer edges only
                 ax.set_xlabel("")
                 ax.set_ylabel("")

