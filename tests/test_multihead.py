@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from attnlab import ConcatHeadsAttention, MultiHeadAttention, causal_mask
+from attnlab import ConcatHeadsAttention, GPT, GPTConfig, MultiHeadAttention, attention, causal_mask
 from attnlab.model.attention import fast_attention
 
 
@@ -114,24 +114,36 @@ def test_bad_input():
         mha(torch.randn(1, 2, 8), key_padding_mask=torch.zeros(1, 3, dtype=torch.bool))
 
 
-def test_under_cpu_autocast_attention_runs_in_fp32():
-    """bf16 matmuls around it, the attention itself in fp32 (the CPU kernel's bf16 backward is slow):
-    its inputs are the bf16 q, k, v, upcast exactly, so it equals fp32 SDPA on those values."""
+@pytest.mark.parametrize("causal", [True, False])
+def test_under_cpu_autocast_attention_is_the_formula_in_bf16(causal):
+    """Under CPU autocast a plain causal (or unmasked) attention is softmax(q·kᵀ/√D + M)·v in bf16
+    kernels, not the CPU flash kernel (slow in bf16); with a mask it runs the fp32 kernel."""
     torch.manual_seed(3)
-    mha = MultiHeadAttention(32, 4, causal=True).train()
-    x = torch.randn(2, 8, 32, requires_grad=True)
-    seen = {}
+    q, k, v = (torch.randn(2, 4, 8, 16, requires_grad=True) for _ in range(3))
+    mask = causal_mask(8) if causal else None
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        q, k, v = mha.project_qkv(x)  # (B, H, T, D) in bf16
-        out = fast_attention(q, k, v, is_causal=True)
-        mha.points.z.fns.append(lambda z: seen.setdefault("z", z))
-        y = mha(x)
-    assert q.dtype == torch.bfloat16 and out.dtype == torch.float32 and seen["z"].dtype == torch.float32
-    ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
-    assert_close(out, ref)
-    assert y.dtype == torch.bfloat16  # W_O is a bf16 matmul again
-    y.float().sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+        out = fast_attention(q, k, v, is_causal=causal)
+    assert out.dtype == torch.bfloat16 and out.shape == (2, 4, 8, 16)
+    assert_close(out.float(), attention(q, k, v, mask)[0], rtol=0.03, atol=0.03)  # bf16's 8-bit mantissa
+    out.float().sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (q, k, v))
+    padding = torch.ones(2, 1, 8, 8, dtype=torch.bool)
+    padding[1, :, :, 5:] = False
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        masked = fast_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask=padding)
+    assert masked.dtype == torch.float32  # the fp32 kernel on the upcast bf16 values, exactly
+    assert torch.equal(masked, F.scaled_dot_product_attention(q.bfloat16().float(), k.bfloat16().float(),
+                                                              v.bfloat16().float(), attn_mask=padding))
     plain = torch.randn(2, 4, 8, 8)  # outside autocast: F.scaled_dot_product_attention itself, bit for bit
     assert torch.equal(fast_attention(plain, plain, plain, is_causal=True),
                        F.scaled_dot_product_attention(plain, plain, plain, is_causal=True))
+
+
+def test_a_bf16_gpt_under_cpu_autocast_matches_fp32():
+    torch.manual_seed(4)
+    model = GPT(GPTConfig(vocab_size=11, max_seq_len=16, d_model=32, n_heads=4, n_layers=2))
+    idx = torch.randint(0, 11, (3, 16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss = model(idx, idx)
+    assert_close(logits.float(), model(idx)[0], rtol=0.05, atol=0.05)
+    assert abs(loss.item() - model(idx, idx)[1].item()) < 0.02

@@ -91,15 +91,26 @@ def attention(
 
 def fast_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
                    is_causal: bool = False, dropout_p: float = 0.0) -> torch.Tensor:
-    """`F.scaled_dot_product_attention` (tested equal to `attention`), except under CPU autocast,
-    where it runs in fp32: the CPU kernel's bf16 backward is ~3.5x slower than its fp32 one at the
-    `cpu` preset's size (T = 64, D = 32; ~1.2x at T = 256), and autocast would cast fp32 inputs back
-    to bf16. The matmuls around it stay in bf16. q (..., T, D), k, v (..., S, D) -> (..., T, D)."""
-    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-        with torch.autocast("cpu", enabled=False):
-            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
-                                                  is_causal=is_causal, dropout_p=dropout_p)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+    """`F.scaled_dot_product_attention` (tested equal to `attention`), except under CPU autocast.
+
+    PyTorch's CPU flash-attention kernel is slow in bf16: forward + backward took 3.5x its fp32
+    time at the `cpu` preset's size (T = 64, D = 32). Under CPU autocast, an unmasked or plain
+    causal attention without dropout is softmax(q·kᵀ/√D + M)·v in three bf16 kernels (M is 0, or
+    -inf above the diagonal), faster still at these sizes; anything else (a mask, dropout) runs
+    the fp32 kernel on the upcast inputs. q (..., T, D), k (..., S, D), v (..., S, Dv) -> (..., T, Dv).
+    """
+    if q.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
+    if mask is None and dropout_p == 0.0:
+        T, S, D = q.shape[-2], k.shape[-2], q.shape[-1]
+        bias = torch.zeros(T, S, device=q.device)  # M: added to the scores
+        if is_causal:
+            bias = bias.masked_fill(~causal_mask(T, S, device=q.device), float("-inf"))
+        scores = torch.baddbmm(bias, q.flatten(0, -3), k.flatten(0, -3).transpose(1, 2), alpha=D**-0.5)  # (N, T, S)
+        return (scores.softmax(dim=-1) @ v.flatten(0, -3)).view(*q.shape[:-1], v.shape[-1])  # (..., T, Dv)
+    with torch.autocast("cpu", enabled=False):  # autocast would cast the fp32 inputs back to bf16
+        return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                              is_causal=is_causal, dropout_p=dropout_p)
 
 
 def causal_mask(T: int, S: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
