@@ -1,36 +1,56 @@
-"""Training throughput of the `cpu` preset model, ours vs Hugging Face, in one process.
+"""Training throughput of nanoGPT's CPU recipe: attnlab vs the same GPT written plainly vs Hugging Face.
 
-    python benchmarks/train_throughput.py                 # tokens/s: ours (fp32, bf16, compiled) vs HF
-    python benchmarks/train_throughput.py --full          # + 2000-iteration runs: val loss and wall time
+    python benchmarks/train_throughput.py                   # tokens/s, interleaved, 2 threads
+    python benchmarks/train_throughput.py --compile         # + the torch.compile settings (minutes)
+    python benchmarks/train_throughput.py --only-full       # command -> sample: 2000-iteration runs
 
-Every setting trains its own copy of the same initial weights on the same batches with the
-same AdamW loop as `attnlab train` (fused AdamW, weight decay on 2-D weights, clip 1.0), so
-only the model code and the settings differ. Settings take turns in rounds and the median round counts, because the
-machine may be shared. Nothing is asserted: this prints figures for benchmarks/README.md.
+The model is the `cpu` preset's (4 layers, 4 heads, width 128, block 64, batch 12, char vocabulary).
+Rows, all in this one process, on the same batches:
+- plain: the GPT and step of `plain_gpt.py`, nanoGPT's choices (the stand-in for nanoGPT);
+- Hugging Face `GPT2LMHeadModel` with attnlab's default model's weights (checked equal), plain step;
+- attnlab: `setup_gpt_run` and `train_step`, the code `attnlab train` runs, with the flags shown.
+The rows take turns, round after round; a row's figure is its median over rounds, its ratio the
+median of its per-round ratios to the plain row (the machine may be shared: a busy spell hits
+the rows of one round alike). "first steps" is setup plus three steps: torch.compile compiles there.
+
+--full runs `attnlab train` itself for 2000 iterations per setting, one after the other, and
+reports the wall time from the command to the end of the printed sample, and the final val loss.
+Nothing is asserted: this prints figures for benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Callable
 
 import torch
 
 from _common import hf_twin
-from pathlib import Path
+from plain_gpt import PlainGPT, plain_step
 
-from attnlab.runfolder import open_run_folder
 from attnlab.config import preset_config
 from attnlab.data import get_batch, load_corpus
+from attnlab.distributed import DistInfo
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
-from attnlab.train import configure_optimizer, encode_corpus, estimate_loss, train
+from attnlab.train import encode_corpus, next_token_loss, setup_gpt_run, train_step
+
+Step = Callable[[torch.Tensor, torch.Tensor], float]
+FLAGS = {"": {}, "--dtype bf16": {"dtype": "bf16"},
+         "--dtype bf16 --activation gelu": {"dtype": "bf16", "activation": "gelu"},
+         "--compile": {"compile": True}, "--dtype bf16 --compile": {"dtype": "bf16", "compile": True}}
 
 
 class HFLoss(torch.nn.Module):
-    """Same call signature as our GPT: (idx, targets) -> (logits, loss)."""
+    """GPT2LMHeadModel with our call signature: (idx, targets) -> (logits, loss)."""
 
     def __init__(self, hf):
         super().__init__()
@@ -38,111 +58,118 @@ class HFLoss(torch.nn.Module):
 
     def forward(self, idx, targets):
         logits = self.hf(input_ids=idx).logits  # (B, T, V)
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]).float(), targets.view(-1))
-        return logits, loss
+        return logits, torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
-def make_step(model, cfg, dtype: str, fused: bool = True):
-    optimizer = configure_optimizer(model, cfg, torch.device("cpu"))  # fused on CPU, as `attnlab train`
-    if not fused:  # the same AdamW with the default (foreach) kernel
-        optimizer = torch.optim.AdamW(optimizer.param_groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
-    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if dtype == "bf16" else contextlib.nullcontext
+def attnlab_step(vocab_size: int, flags: str) -> Step:
+    """One `attnlab train` step with these flags (its model, optimizer, autocast, clipping)."""
+    cfg = preset_config("cpu", **FLAGS[flags])
+    run = setup_gpt_run(cfg, vocab_size, Path(tempfile.gettempdir()), resume=False, dist=DistInfo())
+    run.model.train()
 
-    def step(x, y) -> float:
-        with ctx():
-            _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.item()
+    def step(x: torch.Tensor, y: torch.Tensor) -> float:
+        return train_step(run.model, run.optimizer, lambda: (x, y), next_token_loss, lr=cfg.learning_rate,
+                          grad_clip=cfg.grad_clip, precision=run.precision, scaler=run.scaler)
 
     return step
 
 
+def settings(vocab_size: int, args) -> dict[str, tuple[Callable[[], Step], int]]:
+    """name -> (a function that builds the step, torch threads)."""
+    cfg = preset_config("cpu")
+    shape = (vocab_size, cfg.block_size, cfg.d_model, cfg.n_heads, cfg.n_layers)
+
+    def hf() -> Step:
+        torch.manual_seed(cfg.seed)
+        return plain_step(HFLoss(hf_twin(GPT(cfg.model_config(vocab_size)))).train())
+
+    rows = {"plain PyTorch, nanoGPT's choices": (lambda: plain_step(PlainGPT(*shape)), args.threads),
+            "Hugging Face GPT2LMHeadModel": (hf, args.threads)}
+    flags = ["", "--dtype bf16", "--dtype bf16 --activation gelu"] + (
+        ["--compile", "--dtype bf16 --compile"] if args.compile else [])
+    for f in flags:
+        rows[f"attnlab train {f}".strip()] = (lambda f=f: attnlab_step(vocab_size, f), args.threads)
+    if args.one_thread_row:  # the same fastest setting with one thread: on a busy machine it can win
+        rows["attnlab train --dtype bf16 --activation gelu --threads 1"] = (
+            lambda: attnlab_step(vocab_size, "--dtype bf16 --activation gelu"), 1)
+    return rows
+
+
+def check_hf_is_our_model(vocab_size: int, x: torch.Tensor) -> None:
+    ours = GPT(preset_config("cpu").model_config(vocab_size))
+    torch.testing.assert_close(hf_twin(ours)(input_ids=x).logits, ours(x)[0], rtol=1e-4, atol=1e-4)
+
+
 def throughput(args) -> None:
     cfg = preset_config("cpu")
-    text = load_corpus("shakespeare")
+    text = load_corpus(cfg.corpus)
     tokenizer = build_tokenizer("char", text)
     train_data, _ = encode_corpus(text, tokenizer, cfg)
     generator = torch.Generator().manual_seed(0)
     batches = [get_batch(train_data, cfg.batch_size, cfg.block_size, generator) for _ in range(args.steps)]
-    torch.manual_seed(cfg.seed)
-    base = GPT(cfg.model_config(tokenizer.vocab_size))
-    hf = hf_twin(base)
-    x, y = batches[0]
-    torch.testing.assert_close(hf(input_ids=x).logits, base(x)[0], rtol=1e-4, atol=1e-4)  # same function
-
-    def ours(compiled: bool):
-        model = GPT(base.config)
-        model.load_state_dict(base.state_dict())
-        return torch.compile(model) if compiled else model
-
-    settings = {
-        "ours fp32 eager": (ours(False), "fp32"),
-        "ours bf16 eager": (ours(False), "bf16"),
-        "ours fp32 compile": (ours(True), "fp32"),
-        "ours bf16 compile": (ours(True), "bf16"),
-        "ours bf16 compile, unfused AdamW": (ours(True), "bf16"),
-        "HF GPT2LMHeadModel fp32": (HFLoss(hf_twin(base)), "fp32"),
-        "HF GPT2LMHeadModel bf16": (HFLoss(hf_twin(base)), "bf16"),
-    }
-    steps = {name: make_step(model, cfg, dtype, fused="unfused" not in name)
-             for name, (model, dtype) in settings.items()}
-    tokens = cfg.batch_size * cfg.block_size
-    for name, step in steps.items():  # warm-up (torch.compile compiles here)
+    check_hf_is_our_model(tokenizer.vocab_size, batches[0][0])
+    steps, threads, first = {}, {}, {}
+    for name, (build, n_threads) in settings(tokenizer.vocab_size, args).items():
+        torch.set_num_threads(n_threads)
         t0 = time.perf_counter()
+        steps[name], threads[name] = build(), n_threads
         for x, y in batches[:3]:
-            step(x, y)
-        print(f"warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+            steps[name](x, y)
+        first[name] = time.perf_counter() - t0
+        print(f"first steps  {name}: {first[name]:.1f} s", flush=True)
+    rates = run_rounds(steps, threads, batches, args.rounds, cfg.batch_size * cfg.block_size)
+    report(rates, first, args)
+
+
+def run_rounds(steps: dict[str, Step], threads: dict[str, int], batches, rounds: int,
+               tokens: int) -> dict[str, list[float]]:
+    """tokens/s of each row in each round; the rows take turns within a round."""
     rates: dict[str, list[float]] = {name: [] for name in steps}
-    for r in range(args.rounds):
+    for _ in range(rounds):
         for name, step in steps.items():
+            torch.set_num_threads(threads[name])
             t0 = time.perf_counter()
             for x, y in batches:
                 step(x, y)
             rates[name].append(tokens * len(batches) / (time.perf_counter() - t0))
-    hf_rate = statistics.median(rates["HF GPT2LMHeadModel fp32"])
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} thread(s), cpu preset model "
-          f"({base.num_parameters():,} parameters), batch {cfg.batch_size} x block {cfg.block_size}, "
-          f"{args.rounds} rounds x {args.steps} steps, median tokens/s:")
+    return rates
+
+
+def report(rates: dict[str, list[float]], first: dict[str, float], args) -> None:
+    base = next(iter(rates))
+    print(f"\ntorch {torch.__version__}, {args.threads} thread(s) unless said, cpu preset model, batch 12 x "
+          f"block 64, {args.rounds} rounds x {args.steps} steps, load average {os.getloadavg()[0]:.1f}")
+    print(f"  {'setting':<58} {'tokens/s':>9} {'vs plain':>9} {'first steps':>12}")
     for name, values in rates.items():
-        rate = statistics.median(values)
-        print(f"  {name:<26} {rate:>9,.0f} tok/s   {rate / hf_rate:5.2f}x HF fp32")
+        ratio = statistics.median(v / b for v, b in zip(values, rates[base]))
+        print(f"  {name:<58} {statistics.median(values):>9,.0f} {ratio:>8.2f}x {first[name]:>10.1f} s")
 
 
 def full_runs(args) -> None:
-    """2000 iterations of the cpu preset (fp32, and the fastest setting) and the seed preset."""
-    text = load_corpus("shakespeare")
-    tokenizer = build_tokenizer("char", text)
-    runs = [("cpu", dict(dtype="fp32")), ("cpu", dict(dtype=args.fast_dtype, compile=args.fast_compile)),
-            ("seed", dict(dtype="fp32"))]
-    for preset, overrides in runs:
-        cfg = preset_config(preset, **overrides)
-        train_data, val_data = encode_corpus(text, tokenizer, cfg)
-        run_dir = f"{args.out_dir}/bench-{preset}-{cfg.dtype}{'-compile' if cfg.compile else ''}"
-        with open_run_folder(Path(run_dir), "overwrite"):
-            result = train(cfg, train_data, val_data, tokenizer, run_dir)
-        precise = estimate_loss(result.model, {"val": val_data}, cfg.batch_size, cfg.block_size, 500, seed=123,
-                                dtype=cfg.dtype)
-        print(f"{preset:<5} {cfg.dtype} compile={cfg.compile}: val loss {result.last_losses['val']:.4f} "
-              f"(eval_iters {cfg.eval_iters}), {precise['val']:.4f} (500 batches), "
-              f"train loss {result.last_losses['train']:.4f}, wall {result.elapsed_s:.0f} s", flush=True)
+    """2000 iterations of `attnlab train` per setting: wall time from the command to the sample."""
+    out_dir = Path(tempfile.mkdtemp(prefix="attnlab-bench-"))
+    for flags in ["", "--dtype bf16", "--dtype bf16 --activation gelu"]:
+        name = "bench" + re.sub(r"[^a-z0-9]+", "-", flags)
+        command = [sys.executable, "-m", "attnlab", "train", "--out-dir", str(out_dir), "--name", name,
+                   "--threads", str(args.threads), "--no-progress", *flags.split()]
+        t0 = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t0
+        final = re.search(r"done: step (\d+), train loss ([\d.]+), val loss ([\d.]+), (\d+) s", done.stdout)
+        print(f"attnlab train --threads {args.threads} {flags}: val loss {final.group(3)}, train loss "
+              f"{final.group(2)}, training {final.group(4)} s, command to sample {wall:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=20, help="steps per setting per round")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--steps", type=int, default=20, help="steps per row per round (default: 20)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds (default: 5)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2, the recipe's)")
+    p.add_argument("--compile", action="store_true", help="also the torch.compile settings")
+    p.add_argument("--one-thread-row", action="store_true", help="also the fastest setting on one thread")
     p.add_argument("--full", action="store_true", help="also the 2000-iteration runs")
     p.add_argument("--only-full", action="store_true", help="only the 2000-iteration runs")
-    p.add_argument("--fast-dtype", default="bf16")
-    p.add_argument("--fast-compile", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--out-dir", default="runs")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if not args.only_full:
         throughput(args)
     if args.full or args.only_full:

@@ -24,7 +24,7 @@ from attnlab.checkpoint import checkpoint_dir  # noqa: E402
 from attnlab.io import load_tensors  # noqa: E402
 from attnlab.metrics import read_metrics  # noqa: E402
 
-STEPS = 8
+STEPS = 6
 # a tiny model that checkpoints after every step (so most instants fall inside or between saves);
 # dropout makes the RNG states part of what a resume must restore
 RUN = ["--n-layers", "1", "--n-heads", "2", "--d-model", "16", "--block-size", "16", "--batch-size", "4",

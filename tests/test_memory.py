@@ -15,6 +15,12 @@ GPT_CONFIGS = [
     GPTConfig(vocab_size=7, max_seq_len=5, d_model=16, n_heads=2, n_layers=3, d_ff=24, bias=False,
               tie_weights=False),
     GPTConfig(vocab_size=11, max_seq_len=9, d_model=8, n_heads=1, n_layers=1, qkv_bias=False, lm_head_bias=True),
+    # the ladder's switches
+    GPTConfig(vocab_size=13, max_seq_len=8, bigram=True),
+    GPTConfig(vocab_size=13, max_seq_len=8, d_model=16, n_heads=2, n_layers=2, ffn=False, attn_proj=False),
+    GPTConfig(vocab_size=13, max_seq_len=8, d_model=16, n_heads=2, n_layers=2, norm="none", residual=False),
+    GPTConfig(vocab_size=13, max_seq_len=8, d_model=16, n_heads=2, n_layers=2, norm="post", ffn=False, bias=False,
+              init="torch"),
 ]
 
 

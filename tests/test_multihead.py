@@ -3,9 +3,11 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.testing import assert_close
 
 from attnlab import ConcatHeadsAttention, MultiHeadAttention, causal_mask
+from attnlab.model.attention import fast_attention
 
 
 def torch_mha_like(ours: MultiHeadAttention) -> nn.MultiheadAttention:
@@ -110,3 +112,26 @@ def test_bad_input():
         mha(torch.randn(1, 2, 6))
     with pytest.raises(ValueError, match="key_padding_mask"):
         mha(torch.randn(1, 2, 8), key_padding_mask=torch.zeros(1, 3, dtype=torch.bool))
+
+
+def test_under_cpu_autocast_attention_runs_in_fp32():
+    """bf16 matmuls around it, the attention itself in fp32 (the CPU kernel's bf16 backward is slow):
+    its inputs are the bf16 q, k, v, upcast exactly, so it equals fp32 SDPA on those values."""
+    torch.manual_seed(3)
+    mha = MultiHeadAttention(32, 4, causal=True).train()
+    x = torch.randn(2, 8, 32, requires_grad=True)
+    seen = {}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q, k, v = mha.project_qkv(x)  # (B, H, T, D) in bf16
+        out = fast_attention(q, k, v, is_causal=True)
+        mha.points.z.fns.append(lambda z: seen.setdefault("z", z))
+        y = mha(x)
+    assert q.dtype == torch.bfloat16 and out.dtype == torch.float32 and seen["z"].dtype == torch.float32
+    ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+    assert_close(out, ref)
+    assert y.dtype == torch.bfloat16  # W_O is a bf16 matmul again
+    y.float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    plain = torch.randn(2, 4, 8, 8)  # outside autocast: F.scaled_dot_product_attention itself, bit for bit
+    assert torch.equal(fast_attention(plain, plain, plain, is_causal=True),
+                       F.scaled_dot_product_attention(plain, plain, plain, is_causal=True))

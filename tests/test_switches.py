@@ -178,3 +178,19 @@ def test_init_torch_keeps_pytorchs_own_initialisation():
     assert qkv.bias.abs().max() > 0 and not gpt2.blocks[0].attn.qkv.bias.any()
     with pytest.raises(ValueError, match="unknown init 'xavier'"):
         GPTConfig(vocab_size=5, init="xavier")
+
+
+def test_why_reads_attention_without_w_o_as_the_identity():
+    from attnlab.why.answers import why
+
+    torch.manual_seed(4)
+    fields = dict(vocab_size=9, max_seq_len=8, d_model=8, n_heads=2, n_layers=1)
+    model = GPT(GPTConfig(**fields, attn_proj=False)).eval()
+    idx = torch.tensor([[1, 2, 3, 4]])
+    answer = why(model, idx, 3, 0)
+    twin = GPT(GPTConfig(**fields)).eval()  # the same weights with W_O = I, b = 0
+    twin.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        twin.blocks[0].attn.proj.weight.copy_(torch.eye(8))
+        twin.blocks[0].attn.proj.bias.zero_()
+    assert answer["norm"] == why(twin, idx, 3, 0)["norm"]

@@ -135,8 +135,9 @@ def test_train_writes_a_run_folder_and_learns(tmp_path):
 
 
 @pytest.mark.parametrize("stop_at", [4, 6])  # at an evaluation step, and between two
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop_at):
-    cfg, tok, tr, va = small_run(dropout=0.1)  # dropout: the RNG state must be restored too
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])  # bf16: the fast CPU setting resumes exactly too
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, stop_at, dtype):
+    cfg, tok, tr, va = small_run(dropout=0.1, dtype=dtype)  # dropout: the RNG state must be restored too
     straight = train(cfg, tr, va, tok, tmp_path / "straight")
 
     def press_ctrl_c(kind, info):

@@ -9,6 +9,29 @@ from typing import Any, TypeVar
 
 C = TypeVar("C")
 
+# The names a model config may choose from; attnlab.model builds from them.
+NORMS = ("pre", "post", "none")  # pre-LN (seed 001, GPT-2), post-LN (seed 003, BERT), no LayerNorm
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh")  # seed 001, BERT, GPT-2's "gelu_new"
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def check_model_fields(config: Any, norms: tuple[str, ...] = NORMS) -> None:
+    """What every model config shares: LayerNorm eps, heads that divide the width, dropout, and
+    the names of its norm placement and activation."""
+    if not config.layer_norm_eps > 0:
+        raise ValueError(f"layer_norm_eps must be > 0, got {config.layer_norm_eps}")
+    if config.d_model % config.n_heads != 0:
+        raise ValueError(f"d_model ({config.d_model}) must be divisible by n_heads ({config.n_heads})")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+    check_choice("norm", config.norm, norms)
+    check_choice("activation", config.activation, ACTIVATIONS)
+
 
 def check_types(config: Any) -> None:
     """Every field of a config dataclass has its declared type: a bool is a bool (not 1, not
@@ -79,17 +102,7 @@ class GPTConfig:
         check_positive(self, "vocab_size", "max_seq_len", "d_model", "n_heads", "n_layers")
         if self.d_ff is not None:
             check_positive(self, "d_ff")
-        if not self.layer_norm_eps > 0:
-            raise ValueError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps}")
-        if self.d_model % self.n_heads != 0:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        from attnlab.model.block import check_norm
-        from attnlab.model.feedforward import make_activation
-
-        check_norm(self.norm)
-        make_activation(self.activation)
+        check_model_fields(self)
         if self.init not in ("gpt2", "torch"):
             raise ValueError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)) or torch (PyTorch's defaults)")
 
@@ -137,25 +150,15 @@ class Seq2SeqConfig:
     def __post_init__(self) -> None:
         check_types(self)
         check_positive(self, "max_seq_len", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")
-        if not self.layer_norm_eps > 0:
-            raise ValueError(f"layer_norm_eps must be > 0, got {self.layer_norm_eps}")
+        check_model_fields(self, norms=("pre", "post"))
         for name in ("src_vocab_size", "tgt_vocab_size"):
             value = getattr(self, name)
             if value < 0:
                 raise ValueError(f"{name} must be 0 (continuous) or a positive integer, got {value!r}")
         if (self.src_vocab_size == 0) != (self.tgt_vocab_size == 0):
             raise ValueError("src_vocab_size and tgt_vocab_size must both be 0 (continuous) or both positive")
-        if self.d_model % self.n_heads != 0:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
         if self.d_model % 2 != 0:
             raise ValueError(f"d_model ({self.d_model}) must be even for the sinusoidal positional encoding")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        from attnlab.model.block import check_norm
-        from attnlab.model.feedforward import make_activation
-
-        check_norm(self.norm, ("pre", "post"))
-        make_activation(self.activation)
 
     @property
     def continuous(self) -> bool:

@@ -16,7 +16,8 @@ the same on any corpus and returns each rung's parameters, validation loss and w
 The lecture's small settings (`LECTURE`): char tokens, 90/10 split, block 8, batch 32, width
 32, ReLU, PyTorch's default initialisation, AdamW at a constant 1e-3 (betas 0.9/0.999, weight
 decay 0.01, no warmup, no clipping), 5000 steps, seed 1337, validation loss averaged over 200
-batches every 500 steps.
+batches every 500 steps. Each model keeps the learning rate the lecture trains it with: 1e-2
+for the bigram (bigram.py), 1e-3 for the rungs of v2.py, 3e-4 for the scaled gpt.py.
 
 A ladder folder:
 
@@ -74,8 +75,10 @@ class Rung:
 
 
 RUNGS = (
+    # the lecture trains its bigram (bigram.py) at 1e-2, as the scaled rung keeps its gpt.py's 3e-4:
+    # at 1e-3 a (V, V) table is still far from converged after 5000 steps
     Rung("bigram", "a (V, V) table: each token's row is the next token's logits",
-         dict(bigram=True, n_layers=1, n_heads=1)),
+         dict(bigram=True, n_layers=1, n_heads=1, learning_rate=1e-2, min_lr=1e-2)),
     Rung("one-head", "embeddings, one self-attention head (32 wide), lm_head", dict(BARE, n_heads=1)),
     Rung("multi-head", "4 heads of 8, concatenated", dict(BARE, n_heads=4)),
     Rung("feed-forward", "a feed-forward layer after attention (32 wide, ReLU)",

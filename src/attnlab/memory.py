@@ -33,11 +33,12 @@ def _linear(n_in: int, n_out: int, bias: bool) -> int:
 
 
 def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_attention: int = 1,
-                      n_norms: int = 2) -> int:
-    """One transformer block: n_attention attentions (qkv + proj), a feed-forward, n_norms LayerNorms."""
+                      n_norms: int = 2, attn_proj: bool = True) -> int:
+    """One transformer block: n_attention attentions (qkv, and W_O unless attn_proj is False),
+    a feed-forward (none when d_ff is 0), n_norms LayerNorms."""
     C = d_model
-    attention = _linear(C, 3 * C, qkv_bias) + _linear(C, C, bias)
-    ffwd = _linear(C, d_ff, bias) + _linear(d_ff, C, bias)
+    attention = _linear(C, 3 * C, qkv_bias) + (_linear(C, C, bias) if attn_proj else 0)
+    ffwd = _linear(C, d_ff, bias) + _linear(d_ff, C, bias) if d_ff else 0
     norms = n_norms * (C + (C if bias else 0))
     return n_attention * attention + ffwd + norms
 
@@ -45,10 +46,14 @@ def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_att
 def gpt_parameter_count(config: GPTConfig) -> int:
     """Exactly `sum(p.numel() for p in GPT(config).parameters())`, without building it."""
     c = config
-    d_ff = 4 * c.d_model if c.d_ff is None else c.d_ff
+    if c.bigram:
+        return c.vocab_size * c.vocab_size  # one (V, V) table of next-token logits
+    d_ff = 0 if not c.ffn else 4 * c.d_model if c.d_ff is None else c.d_ff
+    norms = 0 if c.norm == "none" else 1  # norm="none": every LayerNorm is an identity
     n = c.vocab_size * c.d_model + c.max_seq_len * c.d_model  # token + position embeddings
-    n += c.n_layers * _block_parameters(c.d_model, d_ff, c.bias, c.qkv_bias)
-    n += c.d_model + (c.d_model if c.bias else 0)  # ln_f
+    n += c.n_layers * _block_parameters(c.d_model, d_ff, c.bias, c.qkv_bias, n_norms=2 * norms if c.ffn else norms,
+                                        attn_proj=c.attn_proj)
+    n += norms * (c.d_model + (c.d_model if c.bias else 0))  # ln_f
     n += 0 if c.tie_weights else c.vocab_size * c.d_model  # a tied lm_head is the embedding
     n += c.vocab_size if c.lm_head_bias else 0
     return n

@@ -34,7 +34,7 @@ import torch
 from attnlab import checkpoint as ckpt
 from attnlab.config import TrainConfig
 from attnlab.data import get_batch, train_val_split
-from attnlab.device import autocast, flops_per_token, mfu, peak_flops, pick_device
+from attnlab.device import autocast, flops_per_token, peak_flops, pick_device
 from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
 from attnlab.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.gpt import GPT
@@ -320,16 +320,18 @@ class Speedometer:
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * run.dist.world_size
         self.token_flops = flops_per_token(run.raw_model.num_parameters(non_embedding=True),  # a bigram: no blocks
                                            len(run.raw_model.blocks), mc.n_heads, mc.d_head, mc.max_seq_len)
-        self.peak, source = peak_flops(run.device, cfg.dtype) if run.dist.is_main else (0.0, "")
+        self.peak = peak_flops(run.device, cfg.dtype) if run.dist.is_main else None  # only rank 0 reports
         emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),
                        "dtype": cfg.dtype, "parameters": run.raw_model.num_parameters(),
                        "tokens_per_step": self.tokens_per_step, "world_size": run.dist.world_size,
-                       "peak_flops": self.peak, "peak_source": source})
+                       "peak_flops": self.peak.flops if self.peak else 0.0,
+                       "peak_source": self.peak.source if self.peak else ""})
 
     def report(self, info: dict[str, Any], metrics: MetricsWriter) -> None:
         tokens_per_s = self.tokens_per_step / info["dt"]
+        # a step faster than the peak raises it: MFU is never above 100%
         info.update(tokens_per_s=tokens_per_s,
-                    mfu=mfu(tokens_per_s, self.token_flops, self.peak) if self.peak else None)
+                    mfu=self.peak.mfu(tokens_per_s * self.token_flops) if self.peak else None)
         if info["step"] % self.log_interval == 0:
             metrics.write(info)
         self.emit("step", info)

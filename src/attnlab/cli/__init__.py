@@ -25,6 +25,7 @@ COMMANDS = [
     "lens",
     "ablate",
     "why",
+    "induction",
     "seq2seq",
     "export-hf",
     "import-hf",

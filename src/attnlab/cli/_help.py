@@ -9,11 +9,14 @@ of None or False (a flag that is simply unset), so every default is stated once,
 from __future__ import annotations
 
 import argparse
+import re
+
+SAYS_DEFAULT = re.compile(r"\bdefault\b", re.IGNORECASE)  # "default: 2", not "PyTorch's defaults"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "default" in text.lower() or action.default is None or action.default is False:
+        if SAYS_DEFAULT.search(text) or action.default is None or action.default is False:
             return text
         return super()._get_help_string(action)

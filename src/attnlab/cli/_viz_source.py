@@ -68,10 +68,11 @@ def use_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def add_pair_flags(p: argparse.ArgumentParser) -> None:
-    """--from, --to and --vs: the token that looks, the one it may look at, and a rival."""
-    p.add_argument("--from", dest="src", required=True, metavar="TOKEN", help="the token that looks (a query)")
-    p.add_argument("--to", dest="dst", required=True, metavar="TOKEN", help="the token it may look at")
+def add_pair_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """--from, --to and --vs: the token that looks, the one it may look at, and a rival
+    (`required=False`: another mode of the command needs none of them; `run` then checks)."""
+    p.add_argument("--from", dest="src", required=required, metavar="TOKEN", help="the token that looks (a query)")
+    p.add_argument("--to", dest="dst", required=required, metavar="TOKEN", help="the token it may look at")
     p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
 
 
@@ -88,10 +89,11 @@ def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
-                     description: str) -> argparse.ArgumentParser:
-    """A subcommand that runs a TEXT through a model given by --run or --model."""
+                     description: str, text_optional: bool = False) -> argparse.ArgumentParser:
+    """A subcommand that runs a TEXT through a model given by --run or --model (`text_optional`:
+    a mode of the command makes its own input, so TEXT may be left out; `run` then checks it)."""
     p = subparsers.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
-    p.add_argument("text", help="the text to look at")
+    p.add_argument("text", nargs="?" if text_optional else None, help="the text to look at")
     add_source_flags(p)
     return p
 

@@ -50,7 +50,8 @@ HELP = {
     "grad_clip": "max gradient norm (0: no clipping)",
     "eval_interval": "estimate losses and save a checkpoint every N steps",
     "eval_iters": "batches per loss estimate", "log_interval": "write the loss to metrics.jsonl every N steps",
-    "device": "auto, cpu, cuda, cuda:N or mps", "dtype": "fp32, bf16 (autocast) or fp16 (autocast + GradScaler, CUDA)",
+    "device": "auto, cpu, cuda, cuda:N or mps", "dtype": "fp32, bf16 (autocast; the fast setting on a CPU with AVX-512 BF16 or AMX) or fp16 (autocast + "
+             "GradScaler, CUDA)",
     "compile": "torch.compile the model", "seed": "random seed (weights, batches, dropout)",
 }
 
@@ -79,7 +80,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sample-tokens", type=_non_negative, default=300,
                    help="tokens to sample at the end (default: 300)")
     p.add_argument("--threads", type=_non_negative, default=0,
-                   help="CPU threads for torch (default: 0, torch's own choice)")
+                   help="CPU threads for torch (default: 0, torch's own choice; on a machine busy with other "
+                        "jobs, 1 can be several times faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     fields = p.add_argument_group("training settings (defaults: the cpu preset)")
     defaults = TrainConfig()

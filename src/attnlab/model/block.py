@@ -29,13 +29,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from attnlab.config import NORMS
 from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Point, Points
-
-NORMS = ("pre", "post", "none")
-
 
 def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:
     if norm not in choices:

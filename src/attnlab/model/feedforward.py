@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from attnlab.config import ACTIVATIONS, check_choice
 from attnlab.model.points import Points
 
-ACTIVATIONS = {
+MODULES = {  # one per name in attnlab.config.ACTIVATIONS
     "relu": lambda: nn.ReLU(),  # seed 001
     "gelu": lambda: nn.GELU(),  # BERT
     "gelu_tanh": lambda: nn.GELU(approximate="tanh"),  # GPT-2's "gelu_new"
@@ -15,9 +16,7 @@ ACTIVATIONS = {
 
 
 def make_activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+    return MODULES[check_choice("activation", name, ACTIVATIONS)]()
 
 
 class FeedForward(nn.Module):

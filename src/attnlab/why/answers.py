@@ -41,11 +41,19 @@ def _raw_answer(weights: list[torch.Tensor], i: int, j: int, k: int | None) -> d
     return {"layer": layer, "head": head, "to": w[j].item(), "vs": None if k is None else w[k].item()}
 
 
+def _w_o(attn: nn.Module) -> torch.Tensor:
+    """W_O (C, H·D); attention without one (attn_proj=False, a rung of attnlab.ladder) hands the
+    concatenated heads on unmixed: the identity."""
+    if isinstance(attn.proj, nn.Linear):
+        return attn.proj.weight.detach()
+    return torch.eye(attn.d_model)
+
+
 def _norm_answer(model: nn.Module, weights: list[torch.Tensor], values: list[torch.Tensor],
                  i: int, j: int, k: int | None, raw: dict) -> dict:
     """The (layer, head) where j has the largest norm-based share of i's output, and under
     "raw_head" the shares in the best raw head, to set beside its weights."""
-    share = torch.stack([shares(contribution_norms(w, v, block.attn.proj.weight.detach()))  # (H, T, S)
+    share = torch.stack([shares(contribution_norms(w, v, _w_o(block.attn)))  # (H, T, S)
                          for w, v, block in zip(weights, values, model.blocks)])  # (L, H, T, S)
     best = int(share[:, :, i, j].argmax())
     layer, head = divmod(best, share.shape[1])

@@ -1,0 +1,230 @@
+"""The induction-head lab: train attention-only GPTs of 1 and 2 layers on a stream of repeated
+random chunks, score every head and measure the in-context loss at every evaluation, then ablate
+the heads that were found and see whether the in-context learning goes with them.
+
+    OUT_DIR/                 (`attnlab induction --out-dir`, default runs/induction)
+      report.md              what happened, in plain words, with the figures
+      summary.json           the `attnlab induction --json` object: one entry per model
+      layers-1/, layers-2/   one folder per model
+        metrics.jsonl        one line per evaluation: {"step", "train_loss", "first_copy_loss",
+                             "second_copy_loss", "loss_ratio", "heads": [{"layer", "head",
+                             "previous", "induction", "duplicate"}, ...]}
+        induction.png        the top heads' scores and the in-context loss ratio against the step
+
+Both models get the same width, heads, data, schedule and seed; only the depth differs. Every
+evaluation runs the model on the same held-out sequences of n random tokens repeated twice
+(`scores.repeated_tokens`), which give the head scores (`scores.py`) and the first- and
+second-copy losses (`ablation.py`) from one forward pass. Files this lab writes are replaced
+on the next run; nothing else in OUT_DIR is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from attnlab.config import TrainConfig
+from attnlab.data import get_batch
+from attnlab.induction.ablation import CausalCheck, Head, causal_check, losses_by_copy
+from attnlab.induction.data import repeat_stream
+from attnlab.induction.scores import HeadScores, repeated_tokens, score_maps
+from attnlab.model.gpt import GPT
+from attnlab.train import check_finite, configure_optimizer, get_lr, next_token_loss, stop_on_ctrl_c, train_step
+
+EventFn = Callable[[str, dict[str, Any]], None]
+METRICS = "metrics.jsonl"
+FIGURE = "induction.png"
+
+
+@dataclass
+class LabConfig:
+    """The lab's settings; the defaults form an induction head in the 2-layer model in minutes on a CPU."""
+
+    layers: tuple[int, ...] = (1, 2)  # one model per entry: its number of layers
+    vocab_size: int = 32
+    d_model: int = 64
+    n_heads: int = 4
+    tie_weights: bool = False  # a separate unembedding: copying need not fight the embedding
+    block_size: int = 32  # training windows; the repeated test sequence is 2n <= block_size tokens
+    min_len: int = 2  # chunk lengths of the training stream (data.repeat_stream)
+    max_len: int = 16
+    max_gap: int = 8  # random tokens between a chunk and its copy
+    distinct: bool = True  # new tokens as shuffled decks of the vocabulary
+    echo: float = 0.15  # share of new tokens that repeat the token two back ("a b a")
+    stream_tokens: int = 1_000_000
+    batch_size: int = 64
+    steps: int = 1500
+    learning_rate: float = 2e-3
+    warmup_iters: int = 100
+    weight_decay: float = 0.0
+    n: int = 16  # length of the random sequence that is repeated at evaluation
+    eval_batch: int = 64
+    eval_interval: int = 25
+    threshold: float = 0.4  # a head "is" an induction / previous-token head above this score
+    random_draws: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.layers or any(layers < 1 for layers in self.layers):
+            raise ValueError(f"layers must be positive layer counts, got {self.layers}")
+        if not 2 <= self.n <= min(self.vocab_size, self.block_size // 2):
+            raise ValueError(f"n ({self.n}) must be in 2 .. min(vocab_size, block_size // 2) = "
+                             f"{min(self.vocab_size, self.block_size // 2)}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.random_draws < 1:
+            raise ValueError(f"random_draws must be >= 1, got {self.random_draws}")
+        self.train_config(max(self.layers))  # checks the model and schedule fields
+
+    def train_config(self, n_layers: int) -> TrainConfig:
+        """The project's TrainConfig for the attention-only model with `n_layers` layers (constant
+        learning rate after warmup)."""
+        return TrainConfig(corpus="induction-stream", n_layers=n_layers, n_heads=self.n_heads, d_model=self.d_model,
+                           block_size=self.block_size, ffn=False, tie_weights=self.tie_weights,
+                           batch_size=self.batch_size, max_iters=self.steps,
+                           learning_rate=self.learning_rate, min_lr=self.learning_rate,
+                           warmup_iters=self.warmup_iters, weight_decay=self.weight_decay,
+                           eval_interval=self.eval_interval, device="cpu", seed=self.seed)
+
+    def model(self, n_layers: int) -> GPT:
+        """A fresh attention-only GPT, its weights drawn from `seed` (the same draw for every depth)."""
+        torch.manual_seed(self.seed)
+        return GPT(self.train_config(n_layers).model_config(self.vocab_size))
+
+
+@dataclass
+class ModelResult:
+    """One trained model: its evaluations, final scores and losses, and the causal check."""
+
+    layers: int
+    history: list[dict[str, Any]]
+    scores: HeadScores
+    first_copy_loss: float
+    second_copy_loss: float
+    check: CausalCheck
+    formed_at_step: int | None
+    elapsed_s: float
+
+    def summary(self) -> dict[str, Any]:
+        """This model's entry of the `--json` object."""
+        def best(name: str) -> dict[str, Any]:
+            layer, head, score = self.scores.best(name)
+            return {"layer": layer, "head": head, "score": round(score, 4)}
+
+        return {"layers": self.layers, "best_induction": best("induction"), "best_previous": best("previous"),
+                "first_copy_loss": round(self.first_copy_loss, 4),
+                "second_copy_loss": round(self.second_copy_loss, 4),
+                "ablate_detected": round(self.check.ablate_detected, 4),
+                "ablate_random": round(self.check.ablate_random, 4), "formed_at_step": self.formed_at_step}
+
+
+@torch.no_grad()
+def probe(model: GPT, ids: torch.Tensor, n: int) -> tuple[HeadScores, float, float]:
+    """(head scores, first-copy loss, second-copy loss) from one forward pass over ids (B, 2n)."""
+    from attnlab.viz.capture import capture_attention
+
+    with capture_attention(model) as maps:  # eval mode inside, the previous mode restored after
+        logits, _ = model(ids)  # (B, 2n, V)
+    return (score_maps(maps, n), *losses_by_copy(logits, ids, n))
+
+
+def detected_heads(scores: HeadScores, threshold: float) -> list[Head]:
+    """The heads scoring above `threshold` as induction or previous-token heads; when there are
+    none, the best induction head and the best previous-token head (so a causal check can run)."""
+    found = [(l, h) for l, h in zip(*torch.nonzero((scores.induction > threshold)
+                                                    | (scores.previous > threshold), as_tuple=True))]
+    found = [(int(l), int(h)) for l, h in found]
+    if not found:
+        found = sorted({scores.best("induction")[:2], scores.best("previous")[:2]})
+    return found
+
+
+def formed_at(history: list[dict[str, Any]], threshold: float) -> int | None:
+    """The first evaluated step at which some head's induction score is above `threshold`."""
+    for record in history:
+        if max(h["induction"] for h in record["heads"]) > threshold:
+            return record["step"]
+    return None
+
+
+def train_model(cfg: LabConfig, n_layers: int, stream: torch.Tensor, ids: torch.Tensor, folder: Path,
+                emit: EventFn) -> ModelResult:
+    """Train one attention-only model with the project's `train_step`, probing it at every evaluation
+    (written to folder/metrics.jsonl), then run the causal check on the trained model."""
+    train_cfg = cfg.train_config(n_layers)
+    model = cfg.model(n_layers)
+    optimizer = configure_optimizer(model, train_cfg, torch.device("cpu"))
+    batches = torch.Generator().manual_seed(cfg.seed)  # the same batches for every depth
+    history: list[dict[str, Any]] = []
+    step_losses: list[float] = []
+    (folder / METRICS).write_text("", encoding="utf-8")
+    emit("start", {"layers": n_layers, "max_iters": cfg.steps, "parameters": model.num_parameters()})
+    started, step = time.perf_counter(), 0
+    model.train()
+    with stop_on_ctrl_c() as ctrl_c:
+        while True:
+            if step == cfg.steps or step % cfg.eval_interval == 0:
+                scores, first, second = probe(model, ids, cfg.n)
+                history.append(evaluation(step, step_losses, scores, first, second, folder / METRICS))
+                emit("eval", {"layers": n_layers, "step": step, "max_iters": cfg.steps, "loss_ratio": second / first,
+                              "induction": scores.best("induction"), "previous": scores.best("previous")})
+            if step >= cfg.steps:
+                break
+            if ctrl_c:
+                raise KeyboardInterrupt
+            lr = get_lr(step, cfg.learning_rate, cfg.learning_rate, cfg.warmup_iters, cfg.steps)
+            loss = train_step(model, optimizer, lambda: get_batch(stream, cfg.batch_size, cfg.block_size, batches),
+                              next_token_loss, lr=lr, grad_clip=train_cfg.grad_clip)
+            check_finite(loss, step, None)
+            step_losses.append(loss)
+            step += 1
+    model.eval()
+    check = causal_check(model, ids, cfg.n, detected_heads(scores, cfg.threshold), cfg.n_heads, n_layers,
+                         cfg.random_draws, cfg.seed)
+    return ModelResult(n_layers, history, scores, first, second, check, formed_at(history, cfg.threshold),
+                       time.perf_counter() - started)
+
+
+def evaluation(step: int, step_losses: list[float], scores: HeadScores, first: float, second: float,
+               metrics: Path) -> dict[str, Any]:
+    """One metrics.jsonl record (appended to `metrics`); clears step_losses for the next interval."""
+    record = {"step": step, "train_loss": sum(step_losses) / len(step_losses) if step_losses else None,
+              "first_copy_loss": first, "second_copy_loss": second, "loss_ratio": second / first,
+              "heads": scores.rows()}
+    step_losses.clear()
+    with open(metrics, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
+def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None) -> list[ModelResult]:
+    """Train and examine one model per entry of cfg.layers; write the files listed in the module
+    docstring. `on_event(kind, info)` reports progress: "start", "eval", "done" (one ModelResult)."""
+    from attnlab.induction.report import plot_model, report_markdown
+    from attnlab.io import atomic_write, save_json
+    from attnlab.viz.png import save_figure
+
+    emit = on_event or (lambda kind, info: None)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stream = repeat_stream(cfg.stream_tokens, cfg.vocab_size, cfg.min_len, cfg.max_len,
+                           torch.Generator().manual_seed(cfg.seed), cfg.max_gap, cfg.distinct, cfg.echo)  # (N,)
+    ids = repeated_tokens(cfg.n, cfg.eval_batch, cfg.vocab_size,
+                          torch.Generator().manual_seed(cfg.seed + 1))  # (B, 2n), never trained on
+    results = []
+    for n_layers in cfg.layers:
+        folder = out_dir / f"layers-{n_layers}"
+        folder.mkdir(exist_ok=True)
+        result = train_model(cfg, n_layers, stream, ids, folder, emit)
+        save_figure(plot_model(result, cfg.threshold), folder / FIGURE)
+        results.append(result)
+        emit("done", {"result": result})
+    save_json(out_dir / "summary.json", {"models": [r.summary() for r in results]})
+    text = report_markdown(results, cfg)
+    atomic_write(out_dir / "report.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return results
