@@ -48,7 +48,8 @@ from attnlab.train import encode_corpus, next_token_loss, setup_gpt_run, train_s
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 FLAGS = {"": {}, "--dtype bf16": {"dtype": "bf16"},
          "--dtype bf16 --activation gelu": {"dtype": "bf16", "activation": "gelu"},
-         "--compile": {"compile": True}, "--dtype bf16 --compile": {"dtype": "bf16", "compile": True}}
+         "--compile": {"compile": True}, "--dtype bf16 --compile": {"dtype": "bf16", "compile": True},
+         "--dtype bf16 --activation gelu --compile": {"dtype": "bf16", "activation": "gelu", "compile": True}}
 
 
 class HFLoss(torch.nn.Module):
@@ -88,7 +89,7 @@ def settings(vocab_size: int, args) -> dict[str, tuple[Callable[[], Step], int]]
     rows = {"plain PyTorch, nanoGPT's choices": (lambda: plain_step(PlainGPT(*shape)), args.threads),
             "Hugging Face GPT2LMHeadModel": (hf, args.threads)}
     flags = ["", "--dtype bf16", "--dtype bf16 --activation gelu"] + (
-        ["--compile", "--dtype bf16 --compile"] if args.compile else [])
+        ["--compile", "--dtype bf16 --compile", "--dtype bf16 --activation gelu --compile"] if args.compile else [])
     for f in flags:
         rows[f"attnlab train {f}".strip()] = (lambda f=f: attnlab_step(vocab_size, f), args.threads)
     if args.one_thread_row:  # the same fastest setting with one thread: on a busy machine it can win
