@@ -67,6 +67,11 @@ def test_causal_check_draws_the_same_number_of_other_heads():
     for heads in check.random_sets:
         assert len(heads) == 2 and not set(heads) & {(1, 0), (2, 1)}
     assert check.ablate_random == sorted(check.random_losses)[2]  # the median of five
+    assert sorted(check.others_alone) == [(0, 0), (0, 1), (1, 1), (2, 0)]  # every head not detected, once
+    d = model.config.d_head
+    with torch.no_grad():  # head 0.1 zeroed by hand: its slice of W_O's input
+        model.blocks[0].attn.proj.weight[:, d:2 * d] = 0
+    assert check.others_alone[(0, 1)] == pytest.approx(copy_losses(model, ids, 5)[1], rel=1e-5)
 
 
 def test_detected_heads_above_the_threshold_or_else_the_two_best():

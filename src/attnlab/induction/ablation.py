@@ -57,6 +57,7 @@ class CausalCheck:
     ablate_detected: float
     random_sets: list[list[Head]] = field(default_factory=list)
     random_losses: list[float] = field(default_factory=list)
+    others_alone: dict[Head, float] = field(default_factory=dict)  # each other head zeroed on its own
 
     @property
     def ablate_random(self) -> float:
@@ -66,7 +67,8 @@ class CausalCheck:
 
 def causal_check(model: nn.Module, ids: torch.Tensor, n: int, detected: list[Head], n_heads: int,
                  n_layers: int, draws: int = 5, seed: int = 0) -> CausalCheck:
-    """Ablate `detected`, then `draws` times as many of the other heads chosen at random.
+    """Ablate `detected`, then `draws` times as many of the other heads chosen at random, then
+    each other head on its own (which of them the second copy needs, if any).
 
     Each random draw takes len(detected) heads (or every other head, if there are fewer) uniformly
     without replacement from the heads not in `detected`, with a generator seeded by `seed`.
@@ -80,4 +82,5 @@ def causal_check(model: nn.Module, ids: torch.Tensor, n: int, detected: list[Hea
         pick = sorted(others[i] for i in torch.randperm(len(others), generator=generator)[:k].tolist())
         check.random_sets.append(pick)
         check.random_losses.append(copy_losses(model, ids, n, pick)[1])
+    check.others_alone = {head: copy_losses(model, ids, n, [head])[1] for head in others}
     return check

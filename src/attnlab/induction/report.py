@@ -85,7 +85,24 @@ def _model_paragraph(r: ModelResult, threshold: float) -> str:
         others = f"as many other heads chosen at random ({len(sets)} draws, median)"
     ablation += (f"zeroing {others} moves it to {r.check.ablate_random:.2f} "
                  f"({r.check.ablate_random / base:.2f}x).")
-    return f"{heads} {loss} {ablation}"
+    return f"{heads} {loss} {ablation}{_others_alone(r.check.others_alone, base)}"
+
+
+def _others_alone(alone: dict[tuple[int, int], float], base: float) -> str:
+    """Which of the other heads the second copy needs, each zeroed on its own (10% or more: needed)."""
+    if not alone:
+        return ""
+    needed = {head: loss for head, loss in alone.items() if loss >= 1.1 * base}
+    idle = [head for head in alone if head not in needed]
+    words = " Zeroed one at a time, "
+    if needed:
+        words += ("the other heads that matter are " +
+                  ", ".join(f"{l}.{h} ({loss:.2f}, {loss / base:.2f}x)" for (l, h), loss in needed.items()) +
+                  ": not induction or previous-token heads, but the second copy leans on them too")
+        words += f"; {_heads(idle)} {'is' if len(idle) == 1 else 'are'} idle (under 1.1x)." if idle else "."
+    else:
+        words += f"none of the other heads moves it by 10% ({_heads(idle)})."
+    return words
 
 
 def report_paragraphs(results: list[ModelResult], cfg: LabConfig) -> list[str]:
