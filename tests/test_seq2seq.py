@@ -440,3 +440,20 @@ def test_cli_regression_prints_both_predictions(tmp_path, capsys):
     cross = tmp_path / "cross.png"
     assert main(["seq2seq", "--task", "plus2-regression", "--steps", "2", "--no-progress", "--png", str(cross)]) == 0
     assert cross.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_out_is_a_run_folder_it_owns(tmp_path, capsys):
+    """--out gets attnlab's marker and lock; a folder attnlab did not make is refused, untouched."""
+    argv = ["seq2seq", "--task", "copy", "--vocab", "4", "--max-len", "3", "--d-model", "16", "--n-heads", "2",
+            "--n-layers", "1", "--batch-size", "8", "--eval-size", "10", "--steps", "3", "--no-progress"]
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    assert main([*argv, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not created by attnlab" in err and "\n" not in err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "my notes"
+    out = tmp_path / "run"
+    assert main([*argv, "--out", str(out)]) == 0
+    assert (out / ".attnlab").is_file() and (out / "state.json").is_file()

@@ -115,7 +115,7 @@ def _claim(path: Path, mode: str) -> tuple[FileLock, bool]:
         return _lock(path), created
     if not is_attnlab_folder(path):
         raise ValueError(f"{path} exists and was not created by attnlab (no {MARKER} marker); pick another "
-                         f"--name (attnlab writes into and deletes only its own folders)")
+                         f"--name or --out (attnlab writes into and deletes only its own folders)")
     return _lock(path), created
 
 

@@ -23,6 +23,7 @@ from attnlab.config import Seq2SeqConfig
 from attnlab.memory import require_memory, seq2seq_memory_bytes
 from attnlab.model.embeddings import sinusoidal_table
 from attnlab.model.seq2seq import EncoderDecoder
+from attnlab.runfolder import open_run_folder
 from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, cross_attention_alignment,
                                    exact_match, plus2_regression_data)
 from attnlab.seq2seq_train import (add_to_state, read_run_config, save_run_config, train_plus2_regression,
@@ -89,9 +90,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_flags(args)
     saved = None
+    committed = bool(args.out) and (Path(args.out) / ckpt.STATE).exists()  # a run with a checkpoint
     if args.out and (Path(args.out) / ckpt.CONFIG).exists():
         saved = read_run_config(args.out)  # refuses another kind of checkpoint
-        if not args.resume:
+        if committed and not args.resume:
             raise CLIError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
     if args.resume and not args.out:
         raise CLIError("--resume needs --out (the run folder to continue)")
@@ -109,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
 
         save_positional_encoding_png(sinusoidal_table(PE_ROWS, config.d_model), args.pe_png)
         print(f"wrote {args.pe_png} (positional encoding, d_model {config.d_model})")
-    return run_regression(args, config) if regression else run_token_task(args, task, config)
+    if not args.out:
+        return run_regression(args, config) if regression else run_token_task(args, task, config)
+    # --out is a run folder like attnlab train's: attnlab's marker, one writer at a time, and a
+    # start that fails before its first checkpoint takes back what it wrote
+    with open_run_folder(Path(args.out), "resume" if args.resume and committed else "new"):
+        return run_regression(args, config) if regression else run_token_task(args, task, config)
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -247,7 +254,7 @@ def run_token_task(args: argparse.Namespace, task: TokenTask, config: Seq2SeqCon
     task_dict = {"name": task.name, "vocab": task.vocab, "min_len": task.min_len, "max_len": task.max_len}
     steps = args.steps or (2000 if task.name == "sort" else 800)
     lr = args.lr or 2e-3
-    resume = args.resume and (Path(args.out) / ckpt.CONFIG).exists()
+    resume = args.resume and (Path(args.out) / ckpt.STATE).exists()
     if resume:
         saved = read_run_config(args.out)
         if saved.get("task") != task_dict:
