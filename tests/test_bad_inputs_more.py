@@ -155,6 +155,10 @@ CASES = [
     ("generate max_seq_len 10**12", GENERATE, run_config(max_seq_len=TB), "max_seq_len 1000000000000, vocab"),
     ("generate vocab_size 10**12", GENERATE, run_config(vocab_size=TB), "TB of memory"),
     ("generate n_layers 10**9", GENERATE, run_config(n_layers=10**9), "TB of memory"),
+    ("attention n_layers 10**9", ["attention", "to be", "--run", "run"], run_config(n_layers=10**9), "TB of memory"),
+    ("lens n_layers 10**9", ["lens", "to be", "--run", "run"], run_config(n_layers=10**9), "TB of memory"),
+    ("export-hf n_layers 10**9", ["export-hf", "--run", "run", "--out", "hf2"], run_config(n_layers=10**9),
+     "TB of memory"),
     ("generate missing run", GENERATE, nothing, "run folder run not found"),
     # seq2seq: sizes, before the run folder is written
     ("seq2seq d-model 10**6", [*TOKEN_TASK, "--d-model", "1000000"], nothing, "d_model 1000000"),

@@ -36,6 +36,7 @@ import torch
 
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.io import current_umask, load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
+from attnlab.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
 from attnlab.model.gpt import GPT
 
 CONFIG = "config.json"
@@ -227,6 +228,8 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
     if tokenizer.vocab_size != model_config.vocab_size:
         raise ValueError(f"{run_dir}: the tokenizer has {tokenizer.vocab_size} tokens, "
                          f"the model {model_config.vocab_size}")
+    # the model and the loaded weights side by side, before either is allocated
+    require_memory(2 * gpt_parameter_count(model_config) * 4 + gpt_memory_bytes(model_config), f"the model of {run_dir}")
     model = GPT(model_config)
     load_committed_weights(model, run_dir)
     return model.to(device).eval(), tokenizer
