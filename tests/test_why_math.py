@@ -145,3 +145,13 @@ def test_norms_with_wo_equal_the_heads_output_split_by_token():
     torch.testing.assert_close(shares(norms).sum(-1), torch.ones(H, T))
     with pytest.raises(ValueError, match="W_O takes"):
         contribution_norms(weights, values, torch.randn(C, H * D + 1))
+
+
+def test_without_a_residual_rollout_is_the_product_of_the_head_means():
+    """A ladder rung with residual=False: no identity to add, R = mean_h(A_L) ... mean_h(A_1)."""
+    g = torch.Generator().manual_seed(0)
+    layers = [torch.softmax(torch.randn(3, 5, 5, generator=g, dtype=torch.float64), dim=-1) for _ in range(3)]
+    means = [a.mean(dim=0).numpy() for a in layers]
+    expected = means[2] @ means[1] @ means[0]
+    np.testing.assert_allclose(attention_rollout(layers, residual=False).numpy(), expected, atol=1e-12, rtol=0)
+    assert attention_flow(layers, 0, 4, residual=False) <= 1.0 + 1e-9

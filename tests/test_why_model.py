@@ -185,3 +185,16 @@ def test_why_on_an_encoder_has_no_ablation_and_every_share_is_a_fraction():
     assert answer["vs"] == 6 and answer["tokens"] is None
     s = shares(torch.rand(3, 7, 7))
     torch.testing.assert_close(s.sum(-1), torch.ones(3, 7))
+
+
+def test_why_on_a_model_without_residuals_rolls_out_the_head_means():
+    """A ladder rung with residual=False: the rollout adds no identity (the mean maps' product)."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOK.vocab_size, max_seq_len=16, d_model=16, n_heads=2, n_layers=2,
+                          residual=False)).eval()
+    idx = torch.tensor([TOK.encode("abcdefg")])
+    answer = why(model, idx, 6, 2)
+    with torch.no_grad(), capture_attention(model) as maps:
+        model(idx)
+    means = [m[0].double().mean(dim=0) for m in maps.values()]  # (T, T) per layer
+    assert answer["rollout"]["to"] == pytest.approx((means[1] @ means[0])[6, 2].item(), abs=1e-6)

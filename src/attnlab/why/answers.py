@@ -112,8 +112,9 @@ def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = No
     try:
         weights, values, out = _record(model, idx)
         raw = _raw_answer(weights, i, j, vs)
-        rollout = attention_rollout(weights)  # (T, T)
-        graph = flow_graph(weights)
+        residual = getattr(getattr(model, "config", None), "residual", True)  # ladder rungs may have none
+        rollout = attention_rollout(weights, residual)  # (T, T)
+        graph = flow_graph(weights, residual)
         answer = {"from": i, "to": j, "vs": vs, "tokens": tokens, "raw": raw,
                   "rollout": {"to": rollout[i, j].item(), "vs": None if vs is None else rollout[i, vs].item()},
                   "flow": {"to": attention_flow(weights, j, i, graph),

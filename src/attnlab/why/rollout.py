@@ -6,6 +6,9 @@ methods first turn each layer's maps into one matrix that keeps the residual in 
 
     Â = 0.5 · (mean over heads of the weights) + 0.5 · I,   rows renormalised to sum to 1
 
+(a model without residual connections, a rung of `attnlab ladder`, has no I to add: Â is the
+mean of the weights alone, `residual=False`)
+
 - rollout multiplies these from the first layer to the last, R = Â_L ⋯ Â_2 · Â_1, so
   R[i, j] is how much output position i is made of input position j;
 - flow treats every Â[i, j] as the capacity of a pipe from position j in one layer to position
@@ -40,35 +43,38 @@ def _as_layer(weights: torch.Tensor) -> torch.Tensor:
     return w
 
 
-def mixed_matrix(weights: torch.Tensor) -> torch.Tensor:
-    """Â = 0.5 · mean_h(weights) + 0.5 · I with rows renormalised: (H, T, T) -> (T, T) float64."""
+def mixed_matrix(weights: torch.Tensor, residual: bool = True) -> torch.Tensor:
+    """Â = 0.5 · mean_h(weights) + 0.5 · I with rows renormalised: (H, T, T) -> (T, T) float64.
+    Without a residual stream (`residual=False`) Â = mean_h(weights)."""
     w = _as_layer(weights)
+    if not residual:
+        return w.mean(dim=0)  # (T, T): rows already sum to 1
     T = w.shape[-1]
     a = 0.5 * w.mean(dim=0) + 0.5 * torch.eye(T, dtype=torch.float64)  # (T, T)
     return a / a.sum(dim=-1, keepdim=True)
 
 
-def _check_layers(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def _check_layers(maps: Sequence[torch.Tensor], residual: bool = True) -> list[torch.Tensor]:
     if len(maps) == 0:
         raise ValueError("rollout and flow need the maps of at least one layer")
-    mixed = [mixed_matrix(w) for w in maps]
+    mixed = [mixed_matrix(w, residual) for w in maps]
     sizes = {a.shape[0] for a in mixed}
     if len(sizes) != 1:
         raise ValueError(f"every layer must have the same number of tokens, got {sorted(sizes)}")
     return mixed
 
 
-def attention_rollout(maps: Sequence[torch.Tensor]) -> torch.Tensor:
+def attention_rollout(maps: Sequence[torch.Tensor], residual: bool = True) -> torch.Tensor:
     """R = Â_L ⋯ Â_1 (float64, (T, T)): R[i, j] = how much output i is made of input j.
     Every row sums to 1."""
-    mixed = _check_layers(maps)
+    mixed = _check_layers(maps, residual)
     rollout = mixed[0]
     for a in mixed[1:]:
         rollout = a @ rollout  # (T, T): the later layer mixes what the earlier ones made
     return rollout
 
 
-def flow_graph(maps: Sequence[torch.Tensor]):
+def flow_graph(maps: Sequence[torch.Tensor], residual: bool = True):
     """The layered graph of positions as a `networkx.DiGraph`.
 
     Nodes are `(layer, position)` with layer 0 the input and layer L the last output; an edge
@@ -77,7 +83,7 @@ def flow_graph(maps: Sequence[torch.Tensor]):
     """
     import networkx as nx
 
-    mixed = _check_layers(maps)
+    mixed = _check_layers(maps, residual)
     T = mixed[0].shape[0]
     graph = nx.DiGraph()
     graph.add_nodes_from((layer, p) for layer in range(len(mixed) + 1) for p in range(T))
@@ -87,13 +93,13 @@ def flow_graph(maps: Sequence[torch.Tensor]):
     return graph
 
 
-def attention_flow(maps: Sequence[torch.Tensor], source: int, sink: int, graph=None) -> float:
+def attention_flow(maps: Sequence[torch.Tensor], source: int, sink: int, graph=None, residual: bool = True) -> float:
     """The maximum flow from input position `source` to output position `sink` (at most 1,
     since position `sink` takes in at most 1 from the layer below). Pass `graph` (from
     `flow_graph`) to ask several questions of one graph."""
     import networkx as nx
 
-    graph = flow_graph(maps) if graph is None else graph
+    graph = flow_graph(maps, residual) if graph is None else graph
     T = 1 + max(p for _, p in graph.nodes)
     L = max(layer for layer, _ in graph.nodes)
     for name, p in (("source", source), ("sink", sink)):
