@@ -1,4 +1,6 @@
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,17 +14,12 @@ from attnlab.induction.report import plot_head_scores
 from attnlab.induction.scores import HeadScores, repeated_tokens
 from attnlab.model.gpt import GPT
 
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)
+
 SHORT = dict(steps=4, eval_interval=2, stream_tokens=5000, eval_batch=4, batch_size=4)
 CONTRACT = {"layers", "best_induction", "best_previous", "first_copy_loss", "second_copy_loss",
             "ablate_detected", "ablate_random", "formed_at_step"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_model(n_layers: int = 2) -> GPT:

@@ -8,6 +8,8 @@ import json
 import math
 import os
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,14 +27,8 @@ from attnlab.seq2seq_tasks import (BOS, EOS, TokenTask, capture_cross_attention,
 from attnlab.seq2seq_train import train_plus2_regression, train_seq2seq
 from attnlab.train import get_lr
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded on the shared 2-core machine (the CLI sets this too)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)
 
 
 # --- seed 002's classes, verbatim (batch-first PositionalEncoding and TransformerModel) -------------
