@@ -65,6 +65,12 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
-def cleanup() -> None:
+def cleanup(together: bool = True) -> None:
+    """Leave the process group. `together`: first wait for every rank (a barrier), which ranks
+    that finished must do: one that tore down its gloo connections while another still used
+    them was aborted by gloo ("terminate called without an active exception") about half the
+    time on a busy machine. A rank that failed leaves at once (torchrun stops the others)."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()

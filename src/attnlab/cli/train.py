@@ -164,15 +164,18 @@ def run(args: argparse.Namespace) -> int:
     text, tokenizer, train_data, val_data = _prepare_data(cfg, run_dir, args.resume)
     _check_memory(cfg, tokenizer.vocab_size, device)
     dist = distributed.setup(device.type)
+    finished = False  # a rank that failed leaves at once: the others may never reach the barrier
     try:
         if not dist.is_main:  # rank 0 owns the folder; the others only train
-            _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
-            return 0
-        mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
-        with open_run_folder(run_dir, mode):
-            return _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
+            code = _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
+        else:
+            mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+            with open_run_folder(run_dir, mode):
+                code = _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
+        finished = True
+        return code if dist.is_main else 0
     finally:
-        distributed.cleanup()
+        distributed.cleanup(together=finished)
 
 
 def _prepare_data(cfg: TrainConfig, run_dir: Path, resume: bool):
