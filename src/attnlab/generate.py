@@ -48,6 +48,28 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     return logits
 
 
+def sampling_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> torch.Tensor:
+    """The distribution `sample_next` draws from: softmax(filter(logits / temperature)), (B, V) -> (B, V).
+    Tokens that top-k / top-p cut away get probability 0; temperature must be > 0 (0 is greedy,
+    which `sample_next` handles without a distribution).
+
+    >>> sampling_probs(torch.tensor([[2.0, 1.0, -50.0]]), top_k=1).tolist()
+    [[1.0, 0.0, 0.0]]
+    """
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0 here, got {temperature}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
+    scaled = logits.float() / temperature
+    if not bool(torch.isfinite(scaled).all()):
+        # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
+        # logit shifted to 0 (the same softmax), it stays 0 and the rest go towards -inf: greedy.
+        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
+        scaled = shifted / temperature
+    return F.softmax(filter_logits(scaled, top_k=top_k, top_p=top_p), dim=-1)
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pick the next token from last-position logits (B, V) -> (B, 1). temperature 0 is greedy."""
@@ -57,13 +79,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
         raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    scaled = logits.float() / temperature
-    if not bool(torch.isfinite(scaled).all()):
-        # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
-        # logit shifted to 0 (the same softmax), it stays 0 and the rest go towards -inf: greedy.
-        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
-        scaled = shifted / temperature
-    probs = F.softmax(filter_logits(scaled, top_k=top_k, top_p=top_p), dim=-1)
+    probs = sampling_probs(logits, temperature, top_k, top_p)
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 
 
