@@ -1,0 +1,170 @@
+"""The web lab as an ASGI app (Starlette): one page, its script and style, and the JSON API.
+
+    GET  /                  the page (assets/index.html)
+    GET  /static/lab.js     its script, /static/lab.css its style (package data, nothing else)
+    GET  /api/models        the models to pick
+    POST /api/attention     {"run" | "model", "text"}
+    POST /api/explain       {..., "text", "layer", "head", "token"}
+    POST /api/lens          {..., "text", "k"}
+    POST /api/ablate        {..., "text", "heads": [[l, h], ...], "position"}
+    POST /api/next          {..., "text", "temperature", "top_k", "top_p", "n"}
+    POST /api/generate      {..., "text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"}
+                            streams newline-delimited JSON: {"text": piece} ..., then {"done": true}
+    POST /api/why           {..., "text", "from", "to", "vs"}
+
+Every answer carries a Content-Security-Policy that lets the page load only its own script,
+style and API (no inline script, no other origin). A request the client can fix gets a 4xx
+with {"error": message, "code": code}: a body over MAX_BODY bytes, JSON that is not an object,
+a wrong type, an unknown model, a text over `api.MAX_TEXT` characters or the model's length.
+Model work runs in Starlette's thread pool; `store.Shared.lock` keeps requests apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from importlib import resources
+from typing import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from attnlab.serve import api
+from attnlab.serve.store import ModelStore, RequestError
+
+MAX_BODY = 64 * 1024  # bytes in one request body
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "Cache-Control": "no-store"}
+ASSETS = {"lab.js": "text/javascript; charset=utf-8", "lab.css": "text/css; charset=utf-8"}
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+log = logging.getLogger(__name__)
+
+
+def asset(name: str) -> str:
+    return (resources.files("attnlab.serve") / "assets" / name).read_text(encoding="utf-8")
+
+
+def error(message: str, status: int, code: str) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=status, headers=HEADERS)
+
+
+async def read_json(request: Request) -> dict:
+    """The request's JSON object, read at most MAX_BODY bytes far."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError("send the request as JSON (Content-Type: application/json)", status=415,
+                           code="not_json")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RequestError(f"the body is not valid JSON ({getattr(exc, 'msg', type(exc).__name__)})",
+                           code="bad_json") from None
+    if not isinstance(data, dict):
+        raise RequestError("the body must be a JSON object", code="bad_json")
+    return data
+
+
+Handler = Callable[..., dict]
+
+
+def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
+    """The app over `store`; `loopback`: answer only requests addressed to this machine by name
+    (a Host header of 127.0.0.1 or localhost), which stops a web page from reaching the lab
+    through a DNS name it rebinds to 127.0.0.1."""
+
+    def json_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            body = await read_json(request)
+            shared = await run_in_threadpool(store.get, body)  # the first use loads the model
+            return JSONResponse(await run_in_threadpool(handler, shared, body), headers=HEADERS)
+        return endpoint
+
+    async def models(request: Request) -> Response:
+        listing = await run_in_threadpool(store.listing)
+        return JSONResponse({"models": listing, "max_text": api.MAX_TEXT}, headers=HEADERS)
+
+    async def generate(request: Request) -> Response:
+        body = await read_json(request)
+        shared = await run_in_threadpool(store.get, body)
+        run, args = await run_in_threadpool(api.generation, shared, body)
+        return StreamingResponse(_stream(run), media_type="application/x-ndjson", headers=HEADERS)
+
+    async def page(request: Request) -> Response:
+        return Response(asset("index.html"), media_type="text/html; charset=utf-8", headers=HEADERS)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ASSETS:
+            raise RequestError(f"no file {name[:80]!r}", status=404, code="not_found")
+        return Response(asset(name), media_type=ASSETS[name], headers=HEADERS)
+
+    routes = [Route("/", page), Route("/static/{name}", static), Route("/api/models", models),
+              Route("/api/generate", generate, methods=["POST"])]
+    for name, handler in (("attention", api.attention), ("explain", api.explain), ("lens", api.lens),
+                          ("ablate", api.ablate), ("next", api.next_token), ("why", api.why)):
+        routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
+
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return error(exc.message, exc.status, exc.code)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error(str(exc.detail), exc.status_code, "not_found" if exc.status_code == 404 else "http")
+
+    async def value_error(request: Request, exc: ValueError) -> Response:  # the library's checks
+        return error(str(exc).strip().splitlines()[0] if str(exc).strip() else "bad value", 400, "bad_value")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("attnlab serve: %s %s failed", request.method, request.url.path)
+        return error(f"internal error ({type(exc).__name__}); the server log has the details", 500, "internal")
+
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)] if loopback else []
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={RequestError: request_error, HTTPException: http_error,
+                                         ValueError: value_error, Exception: server_error})
+
+
+def _stream(run: Callable[[Callable[[str], None]], str]):
+    """Run a generation in its own thread and yield its pieces as JSON lines while it goes."""
+    pieces: queue.Queue = queue.Queue()
+    DONE = object()
+
+    def work() -> None:
+        try:
+            run(pieces.put)
+            pieces.put(DONE)
+        except Exception as exc:  # noqa: BLE001 - reported to the client as the stream's last line
+            log.exception("attnlab serve: generation failed")
+            pieces.put(exc)
+
+    threading.Thread(target=work, daemon=True).start()
+
+    async def lines():
+        while True:
+            item = await run_in_threadpool(pieces.get)
+            if item is DONE:
+                yield json.dumps({"done": True}) + "\n"
+                return
+            if isinstance(item, Exception):
+                yield json.dumps({"error": str(item) or type(item).__name__, "code": "generation_failed"}) + "\n"
+                return
+            yield json.dumps({"text": item}, ensure_ascii=False) + "\n"
+
+    return lines()
