@@ -1,7 +1,8 @@
 """The web lab as an ASGI app (Starlette): one page, its script and style, and the JSON API.
 
     GET  /                  the page (assets/index.html)
-    GET  /static/lab.js     its script, /static/lab.css its style (package data, nothing else)
+    GET  /static/lab.js     its script, /static/lab.css its style (package data, nothing else),
+                            /static/hangul.ttf NanumGothic (from koreanize-matplotlib, when installed)
     GET  /api/models        the models to pick
     POST /api/attention     {"run" | "model", "text"}
     POST /api/explain       {..., "text", "layer", "head", "token"}
@@ -42,7 +43,7 @@ from attnlab.serve.store import ModelStore, RequestError
 
 MAX_BODY = 64 * 1024  # bytes in one request body
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+       "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Cache-Control": "no-store"}
 ASSETS = {"lab.js": "text/javascript; charset=utf-8", "lab.css": "text/css; charset=utf-8"}
@@ -116,7 +117,26 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
             raise RequestError(f"no file {name[:80]!r}", status=404, code="not_found")
         return Response(asset(name), media_type=ASSETS[name], headers=HEADERS)
 
-    routes = [Route("/", page), Route("/static/{name}", static), Route("/api/models", models),
+    font: list[bytes] = []  # NanumGothic, read once
+
+    async def hangul_font(request: Request) -> Response:
+        """NanumGothic from koreanize-matplotlib (the font the PNG views use), so Hangul renders
+        on a machine without a Korean font; the style asks for it only for Hangul characters."""
+        from attnlab.viz.png import hangul_font_path
+
+        if not font:
+            path = hangul_font_path()
+            if path is None:
+                raise RequestError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
+                                   code="not_found")
+            font.append(path.read_bytes())
+        return Response(font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
+
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204, headers=HEADERS)
+
+    routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
+              Route("/favicon.ico", no_icon), Route("/api/models", models),
               Route("/api/generate", generate, methods=["POST"])]
     for name, handler in (("attention", api.attention), ("explain", api.explain), ("lens", api.lens),
                           ("ablate", api.ablate), ("next", api.next_token), ("why", api.why)):

@@ -311,7 +311,7 @@
     ctx.strokeStyle = "#d33"; ctx.lineWidth = 1.5;  // the query token chosen for "step by step"
     ctx.strokeRect(MAP.left, MAP.top + state.token * cell, S * cell, cell);
     ctx.fillStyle = "#222";
-    ctx.font = `${Math.min(12, cell)}px system-ui, "Noto Sans CJK KR", "NanumGothic", sans-serif`;
+    ctx.font = `${Math.min(12, cell)}px system-ui, "attnlab-hangul", sans-serif`;
     ctx.textBaseline = "middle"; ctx.textAlign = "right";
     for (let i = 0; i < T; i++) ctx.fillText(tokenLabel(i).slice(0, 6), MAP.left - 3, MAP.top + (i + 0.5) * cell);
     ctx.save();
@@ -644,5 +644,7 @@
     ["temperature", "top-k", "top-p"].forEach((id) => $(id).addEventListener("input", scheduleNext));
     $("generate").addEventListener("click", generate);
     loadModels().catch((err) => showError($("status"), err));
+    // The Hangul font loads only when Hangul appears; canvas text drawn before then is redrawn.
+    if (document.fonts) document.fonts.load('12px "attnlab-hangul"', "한").then(() => { if (state.att) drawMap(); }).catch(() => {});
   });
 })();
