@@ -105,6 +105,8 @@ def test_lens_ablate_why_follow_the_cli_json(lab, runs, capsys, model, tokenizer
     cli = cli_json(capsys, "ablate", "--run", runs / "r", "--text", TEXT, "--heads", "0.1,1.0", "--json")
     assert ablate["set"] == cli["set"] and ablate["heads"] == cli["heads"]
     assert ablate["baseline_loss"] == cli["baseline_loss"]
+    quick = lab.ok("ablate", {"run": "r", "text": TEXT, "heads": [[0, 1], [1, 0]], "each": False})  # a click
+    assert "heads" not in quick and quick["set"] == cli["set"] and quick["baseline_loss"] == cli["baseline_loss"]
     # the next-token distribution at position 4, against the model run with the heads' z zeroed by hand
     idx = torch.tensor([tokenizer.encode(TEXT)])
     with torch.no_grad():

@@ -210,8 +210,10 @@ def ablate(shared: Shared, body: dict) -> dict:
     "head", "zero", "mean"}], "set": {"heads", "loss"}}) and "next": the next-token distribution
     at "position" (default: the last token) with and without the set: {"position", "actual",
     "baseline": [{"token", "id", "p"}], "ablated": [...]} (the top 10; "actual" is the token that
-    really comes next, with its probability under each, or null at the end of the text)."""
-    from attnlab.why.ablate import ablate_heads, ablated_forward
+    really comes next, with its probability under each, or null at the end of the text).
+    "each": false leaves out the per-head rows (2 forwards per head): the page asks for them once
+    per text, and each click on a head then costs three forwards."""
+    from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 
     need_gpt(shared, "head ablation")
     source = shared.source
@@ -219,9 +221,16 @@ def ablate(shared: Shared, body: dict) -> dict:
     heads = heads_arg(body, source.n_layers, source.n_heads)
     T = idx.shape[1]
     pos = int_arg(body, "position", 0, T - 1, default=T - 1)
+    each = body.get("each", True)
+    if not isinstance(each, bool):
+        raise RequestError('"each" must be true or false', code="bad_type")
     x, y = idx[:, :-1], idx[:, 1:]  # as `attnlab ablate --text`
     with shared.lock, torch.inference_mode():
-        result = ablate_heads(source.model, x, y, together=heads)
+        if each:
+            result = ablate_heads(source.model, x, y, together=heads)
+        else:  # nothing ablated gives the baseline (ablate.py's doctest)
+            result = {"baseline_loss": ablated_loss(source.model, x, y, []),
+                      "set": {"heads": [[l, h] for l, h in heads], "loss": ablated_loss(source.model, x, y, heads)}}
         before, _ = ablated_forward(source.model, idx, None, [])  # (1, T, V)
         after, _ = ablated_forward(source.model, idx, None, heads)
     p0, p1 = before[0, pos].float().softmax(-1), after[0, pos].float().softmax(-1)  # (V,) each

@@ -86,6 +86,22 @@ async def read_json(request: Request) -> dict:
 Handler = Callable[..., dict]
 
 
+def browser_font(path) -> bytes:
+    """The font file without its VTT hinting-source tables (TSI0..TSI5): NanumGothic's TSI3 is
+    empty, and browsers' font sanitiser (OTS) refuses the whole font for it. fontTools comes
+    with matplotlib, which attnlab depends on."""
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(path))
+    for tag in [t for t in font.keys() if t.startswith("TSI")]:
+        del font[tag]
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
 def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     """The app over `store`; `loopback`: answer only requests addressed to this machine by name
     (a Host header of 127.0.0.1 or localhost), which stops a web page from reaching the lab
@@ -129,7 +145,7 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
             if path is None:
                 raise RequestError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
                                    code="not_found")
-            font.append(path.read_bytes())
+            font.append(browser_font(path))
         return Response(font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
 
     async def no_icon(request: Request) -> Response:

@@ -237,7 +237,7 @@
     drawTokens(); drawGrid(); drawMap(); fillPositions();
     busy("p-attention", false);
     const tasks = [refreshExplain(), refreshWhy()];
-    if (state.model.kind === "gpt") tasks.push(refreshLens(), refreshAblate(), refreshNext());
+    if (state.model.kind === "gpt") tasks.push(refreshLens(), refreshAblate(true), refreshNext());
     await Promise.all(tasks);
     document.body.dataset.ready = "1";
   }
@@ -498,22 +498,23 @@
       b.addEventListener("click", () => {
         state.off.has(key) ? state.off.delete(key) : state.off.add(key);
         drawAblateGrid();
-        refreshAblate();
+        refreshAblate(false);
       });
       grid.append(b);
     }
   }
 
-  async function refreshAblate() {
+  async function refreshAblate(each) {
     busy("p-ablate", true);
     const generation = state.generation, asked = ++state.ablateAsked;
     const heads = [...state.off].map((k) => k.split(".").map(Number));
     let result;
     try {
-      result = await api("ablate", { text: $("text").value, heads, position: Number($("ablate-pos").value) });
+      result = await api("ablate", { text: $("text").value, heads, position: Number($("ablate-pos").value),
+                                     each: each === true });
     } catch (err) { showError($("next-ablated"), err); busy("p-ablate", false); return; }
     if (generation !== state.generation || asked !== state.ablateAsked) return;  // a newer click was sent
-    state.ablation = result;
+    if (result.heads) state.ablation = result;  // the per-head rows come once per text
     drawAblateGrid();
     $("loss-base").textContent = result.baseline_loss.toFixed(4);
     $("loss-base").dataset.loss = result.baseline_loss;
@@ -639,7 +640,7 @@
     $("model").addEventListener("change", (e) => pickModel(Number(e.target.value)));
     $("lang").addEventListener("click", () => { state.lang = state.lang === "en" ? "ko" : "en"; applyLanguage(); });
     $("attn-map").addEventListener("mousemove", hoverMap);
-    $("ablate-pos").addEventListener("change", refreshAblate);
+    $("ablate-pos").addEventListener("change", () => refreshAblate(false));
     ["why-from", "why-to", "why-vs"].forEach((id) => $(id).addEventListener("change", refreshWhy));
     ["temperature", "top-k", "top-p"].forEach((id) => $(id).addEventListener("input", scheduleNext));
     $("generate").addEventListener("click", generate);
