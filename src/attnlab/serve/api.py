@@ -15,10 +15,20 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import networkx  # noqa: F401 (why.rollout imports it when first used: here, before any thread)
 import torch
 
+# Imported here, once, not inside the handlers: they run in several threads at once, and two
+# threads importing the same package at the same moment can fail (KeyError in importlib).
 from attnlab.cli import CLIError
+from attnlab.generate import sampling_probs, stream_sample
 from attnlab.serve.store import RequestError, Shared
+from attnlab.viz.capture import attention_maps
+from attnlab.viz.explain import explain_attention, explain_model
+from attnlab.viz.weights import visible
+from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
+from attnlab.why.answers import why as why_answers
+from attnlab.why.lens import lens_from_probabilities, lens_probabilities, top_guesses
 
 MAX_TEXT = 2000  # characters in a text or prompt
 MAX_NEW_TOKENS = 400  # tokens one generation request may ask for
@@ -120,9 +130,6 @@ def rounded(t: torch.Tensor) -> list:
 
 def attention(shared: Shared, body: dict) -> dict:
     """{"tokens", "labels", "layers", "shape": [L, H, T, T], "weights": (L, H, T, T) nested lists}."""
-    from attnlab.viz.capture import attention_maps
-    from attnlab.viz.weights import visible
-
     idx, tokens = encode(shared, text_arg(body))
     with shared.lock, torch.inference_mode():
         maps = attention_maps(shared.source.model, idx)
@@ -149,8 +156,6 @@ def explain(shared: Shared, body: dict) -> dict:
     model's forward recorded (`explain_model`), then the head's output z and W_O's output, as the
     model computed them. {"tokens", "layer", "head", "token", "scale", "steps": [{"name",
     "formula", "shape", "rows", "values", "cut", "mean", "std"}]}."""
-    from attnlab.viz.explain import explain_attention, explain_model
-
     source = shared.source
     idx, tokens = encode(shared, text_arg(body))
     T = idx.shape[1]
@@ -186,8 +191,6 @@ def explain(shared: Shared, body: dict) -> dict:
 def lens(shared: Shared, body: dict) -> dict:
     """`attnlab lens --json` ({"tokens", "layers", "top", "top_p", "p_next"}) and "top_k":
     [layer][position] lists of {"token", "p"}, the `k` likeliest guesses (default 5)."""
-    from attnlab.why.lens import lens_from_probabilities, lens_probabilities, top_guesses
-
     need_gpt(shared, "the logit lens")
     idx, _ = encode(shared, text_arg(body), at_least=2)
     k = int_arg(body, "k", 1, 20, default=5)
@@ -213,8 +216,6 @@ def ablate(shared: Shared, body: dict) -> dict:
     really comes next, with its probability under each, or null at the end of the text).
     "each": false leaves out the per-head rows (2 forwards per head): the page asks for them once
     per text, and each click on a head then costs three forwards."""
-    from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
-
     need_gpt(shared, "head ablation")
     source = shared.source
     idx, tokens = encode(shared, text_arg(body), at_least=2)
@@ -250,8 +251,6 @@ def next_token(shared: Shared, body: dict) -> dict:
     "p_kept"}]}: the `n` likeliest tokens at this temperature (p), whether the filters keep
     each, and the renormalised probability sampling gives it (p_kept, `sampling_probs`).
     Temperature 0 is greedy: only the top token is kept."""
-    from attnlab.generate import sampling_probs
-
     need_gpt(shared, "sampling")
     source = shared.source
     idx, _ = encode(shared, text_arg(body))
@@ -283,8 +282,6 @@ def next_token(shared: Shared, body: dict) -> dict:
 def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], None]], str], dict]:
     """Checked arguments of a streamed generation, and `run(write)`, which samples with the model
     locked and calls `write(piece)` as each piece of text appears (`stream_sample`)."""
-    from attnlab.generate import stream_sample
-
     need_gpt(shared, "generation")
     source = shared.source
     prompt = text_arg(body)
@@ -316,8 +313,6 @@ def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], No
 
 def why(shared: Shared, body: dict) -> dict:
     """`attnlab why --json` for the tokens at positions "from", "to" and (optional) "vs"."""
-    from attnlab.why.answers import why as why_answers
-
     idx, tokens = encode(shared, text_arg(body))
     T = idx.shape[1]
     i = int_arg(body, "from", 0, T - 1)

@@ -22,6 +22,7 @@ Model work runs in Starlette's thread pool; `store.Shared.lock` keeps requests a
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import queue
@@ -40,6 +41,7 @@ from starlette.routing import Route
 
 from attnlab.serve import api
 from attnlab.serve.store import ModelStore, RequestError
+from attnlab.viz.png import hangul_font_path
 
 MAX_BODY = 64 * 1024  # bytes in one request body
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -90,8 +92,6 @@ def browser_font(path) -> bytes:
     """The font file without its VTT hinting-source tables (TSI0..TSI5): NanumGothic's TSI3 is
     empty, and browsers' font sanitiser (OTS) refuses the whole font for it. fontTools comes
     with matplotlib, which attnlab depends on."""
-    import io
-
     from fontTools.ttLib import TTFont
 
     font = TTFont(str(path))
@@ -138,8 +138,6 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     async def hangul_font(request: Request) -> Response:
         """NanumGothic from koreanize-matplotlib (the font the PNG views use), so Hangul renders
         on a machine without a Korean font; the style asks for it only for Hangul characters."""
-        from attnlab.viz.png import hangul_font_path
-
         if not font:
             path = hangul_font_path()
             if path is None:

@@ -16,12 +16,16 @@ request attaches is ever seen by another, and every context detaches on exit.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attnlab.cli._viz_source import TextModel
+import attnlab.minilm  # noqa: F401 (load_source imports it; imported here, before any thread)
+from attnlab.checkpoint import load_model, read_run_config  # noqa: F401 (load_model: as load_source)
+from attnlab.cli import CLIError
+from attnlab.cli._viz_source import TextModel, load_source
 from attnlab.runfolder import is_attnlab_folder
 
 
@@ -62,8 +66,6 @@ class ModelStore:
 
     def run_folders(self) -> dict[str, Path]:
         """name -> resolved folder of every GPT run directly under `--runs` (sorted by name)."""
-        from attnlab.checkpoint import read_run_config
-
         found: dict[str, Path] = {}
         if not self.runs_dir.is_dir():
             return found
@@ -86,8 +88,6 @@ class ModelStore:
 
     def listing(self) -> list[dict]:
         """The models to pick, as the page and `GET /api/models` show them."""
-        from attnlab.checkpoint import read_run_config
-
         models = []
         for name, folder in self.run_folders().items():
             config, _, _ = read_run_config(folder)
@@ -127,11 +127,6 @@ class ModelStore:
 
 def _load_source(folder: Path | None) -> TextModel:
     """The CLI's own loading (`--run DIR` / `--model minilm`), in eval mode."""
-    import argparse
-
-    from attnlab.cli import CLIError
-    from attnlab.cli._viz_source import load_source
-
     args = argparse.Namespace(run=None if folder is None else str(folder), model="minilm" if folder is None else None)
     try:
         source = load_source(args)
