@@ -5,7 +5,8 @@ sentence runs no script.
 
 The README's screenshot comes from here:
     ATTNLAB_SERVE_RUNS=runs ATTNLAB_SERVE_SCREENSHOT=docs/serve.png python -m pytest tests/test_serve_browser.py
-(ATTNLAB_SERVE_RUNS: serve that folder's runs instead of a tiny one trained here.)
+(ATTNLAB_SERVE_RUNS: serve that folder's runs instead of a tiny one trained here; the page opens
+ATTNLAB_SERVE_RUN, by default cpu-shakespeare-char when there is one, else the first run.)
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def served(tmp_path_factory):
         runs = tmp_path_factory.mktemp("lab") / "runs"
         train_run(runs, "tiny", "--n-layers", "2", "--n-heads", "4", "--block-size", "64", "--max-iters", "30")
         store = ModelStore(runs, minilm=False)
-    name = next(iter(store.run_folders()))
+    folders = store.run_folders()
+    name = os.environ.get("ATTNLAB_SERVE_RUN") or ("cpu-shakespeare-char" if "cpu-shakespeare-char" in folders
+                                                    else next(iter(folders)))
     with Background(store) as lab:
-        yield lab.url, store, name
+        yield f"{lab.url}?run={name}", store, name
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +123,7 @@ def test_hover_shows_the_api_weight_and_a_click_ablates_with_the_clis_loss(brows
     assert page.locator("#ablate-grid [data-head='0.1'].off").count() == 1
 
     page.set_viewport_size({"width": 1400, "height": 2000})
+    page.evaluate("document.fonts.ready.then(() => true)")  # the Hangul of the language switch
     page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
     if os.environ.get("ATTNLAB_SERVE_SCREENSHOT"):
         shutil.copy(tmp_path / "serve.png", os.environ["ATTNLAB_SERVE_SCREENSHOT"])
@@ -195,6 +199,9 @@ def _map_point(page, i: int, j: int) -> tuple[float, float]:
 
 def test_a_hostile_sentence_runs_no_script(browser, served):
     url, _, name = served
+    status, answer = Client(url).post("attention", {"run": name, "text": HOSTILE})
+    if status != 200:  # ATTNLAB_SERVE_RUNS: a run whose corpus lacks these characters
+        pytest.skip(f"run {name} cannot encode the hostile sentence: {answer['error']}")
     lab = Lab(browser, url)
     lab.look(HOSTILE)
     page = lab.page

@@ -202,7 +202,12 @@
     $("text").maxLength = listing.max_text;
     const select = $("model");
     state.models.forEach((m, i) => { const o = document.createElement("option"); o.value = i; o.text = m.label; select.append(o); });
-    pickModel(0);
+    // ?run=NAME (or ?model=minilm) opens that model; otherwise the first listed
+    const query = new URLSearchParams(location.search);
+    const wanted = state.models.findIndex((m) => (m.run !== undefined && m.run === query.get("run"))
+                                                 || (m.model !== undefined && m.model === query.get("model")));
+    select.value = String(Math.max(0, wanted));
+    pickModel(Math.max(0, wanted));
   }
 
   function pickModel(i) {
@@ -311,7 +316,7 @@
     ctx.strokeStyle = "#d33"; ctx.lineWidth = 1.5;  // the query token chosen for "step by step"
     ctx.strokeRect(MAP.left, MAP.top + state.token * cell, S * cell, cell);
     ctx.fillStyle = "#222";
-    ctx.font = `${Math.min(12, cell)}px system-ui, "attnlab-hangul", sans-serif`;
+    ctx.font = `${Math.min(12, cell)}px "attnlab-hangul", system-ui, sans-serif`;
     ctx.textBaseline = "middle"; ctx.textAlign = "right";
     for (let i = 0; i < T; i++) ctx.fillText(tokenLabel(i).slice(0, 6), MAP.left - 3, MAP.top + (i + 0.5) * cell);
     ctx.save();
@@ -472,7 +477,7 @@
     };
     const T = state.att.tokens.length;
     fill($("ablate-pos"), false, String(T - 1));
-    fill($("why-from"), false, String(T - 1));
+    fill($("why-from"), false, String(Math.max(0, T - 2)));  // the last token predicts nothing to ablate
     fill($("why-to"), false, "0");
     fill($("why-vs"), true, "");
   }
