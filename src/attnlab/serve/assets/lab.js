@@ -285,6 +285,7 @@
       b.dataset.layer = l; b.dataset.head = h;
       const c = document.createElement("canvas");
       headImage(c, l, h, px);
+      c.style.width = c.style.height = (H > 6 ? 34 : 56) + "px";  // MiniLM's 12 heads fit the panel
       b.append(c, el("span", "data small", `${l}.${h}`));
       b.addEventListener("click", () => { state.layer = l; state.head = h; drawGrid(); drawMap(); refreshExplain(); });
       grid.append(b);
