@@ -58,6 +58,7 @@
       err_text_too_long: "The text is too long.", err_empty_text: "Type a text first.",
       err_too_few_tokens: "The text needs at least two tokens.", err_future_token: "In a GPT a token only sees itself and the tokens before it.",
       err_unknown_model: "That model is not available.", err_network: "The server did not answer.",
+      err_bad_value: "The model cannot read this text (a character it never saw?).",
       err_other: "Something went wrong: {m}",
     },
     ko: {
@@ -110,6 +111,7 @@
       err_text_too_long: "문장이 너무 깁니다.", err_empty_text: "먼저 문장을 입력하세요.",
       err_too_few_tokens: "문장에 토큰이 두 개 이상 필요합니다.", err_future_token: "GPT에서 토큰은 자기 자신과 앞의 토큰만 봅니다.",
       err_unknown_model: "그 모델은 쓸 수 없습니다.", err_network: "서버가 응답하지 않았습니다.",
+      err_bad_value: "모델이 이 문장을 읽을 수 없습니다(처음 보는 글자가 있나요?).",
       err_other: "문제가 생겼습니다: {m}",
     },
   };
