@@ -111,8 +111,8 @@ def need_gpt(shared: Shared, what: str) -> None:
 
 
 def rounded(t: torch.Tensor) -> list:
-    """A tensor as nested lists of floats with DIGITS decimals (-inf stays -inf: JSON has none,
-    so it is sent as None)."""
+    """A tensor as nested lists of floats with DIGITS decimals; -inf (a masked score) becomes None,
+    JSON's null, since JSON has no infinity."""
     a = t.detach().double()
     finite = torch.isfinite(a)
     values = torch.where(finite, (a * 10 ** DIGITS).round() / 10 ** DIGITS, torch.zeros_like(a)).tolist()
@@ -166,23 +166,18 @@ def explain(shared: Shared, body: dict) -> dict:
         ex = explain_model(source.model, idx, layer, head, tokens=tokens)
     attn = source.model.blocks[layer].attn
     q, k, v = (ex[f"blocks.{layer}.attn.{n}"][0, head] for n in ("q", "k", "v"))  # (T, D) each
-    keys = i + 1 if attn.causal else T  # a GPT's token i sees tokens 0..i: the mask, applied as a cut
-    mask = torch.ones(1, T, dtype=torch.bool)
-    mask[0, keys:] = False  # (1, S): True = may attend
+    keys = i + 1 if attn.causal else T  # how many tokens the query sees: in a GPT, itself and those before
+    mask = torch.zeros(1, T, dtype=torch.bool)
+    mask[0, :keys] = True  # (1, S): True = may attend
     steps = explain_attention(q[i:i + 1], k, v, mask=mask if attn.causal else None, tokens=tokens)
     label = f"{i}:{tokens[i]}"
-    out = []
-    for step in steps.steps:
-        rows = [label] if step.token_dim == 0 and step.name not in ("k", "v") else None
-        if step.name in ("k", "v"):
-            rows = [f"{j}:{t}" for j, t in enumerate(tokens)]
-        out.append(_step(step.name, step.value, step.formula, rows))
-    z = ex[f"blocks.{layer}.attn.z"][0, i, head]  # (D,): the model's own weighted sum
-    o = ex[f"blocks.{layer}.attn.out"][0, i]  # (C,)
-    out.append(_step("z", z, f"blocks.{layer}.attn.z: this head's output for token {i}, as the model computed it",
-                     [label]))
-    out.append(_step("attn.out", o, f"blocks.{layer}.attn.out: concat(z of {source.n_heads} heads) · W_O + b",
-                     [label]))
+    every = [f"{j}:{t}" for j, t in enumerate(tokens)]
+    out = [_step(step.name, step.value, step.formula, every if step.name in ("k", "v") else [label])
+           for step in steps.steps]  # k, v: a row per token; the rest: the query token's row
+    model_steps = {step.name: step for step in ex.steps}
+    z, o = model_steps[f"blocks.{layer}.attn.z"], model_steps[f"blocks.{layer}.attn.out"]
+    out.append(_step("z", z.value[0, i, head], f"{z.name}[{i}, {head}]: {z.formula}", [label]))  # (D,)
+    out.append(_step("attn.out", o.value[0, i], f"{o.name}[{i}]: {o.formula}", [label]))  # (C,)
     return {"model": source.name, "tokens": tokens, "layer": layer, "head": head, "token": i,
             "keys": keys, "d_head": attn.d_head, "scale": round(1 / math.sqrt(attn.d_head), DIGITS),
             "steps": out}

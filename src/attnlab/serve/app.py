@@ -7,7 +7,7 @@
     POST /api/attention     {"run" | "model", "text"}
     POST /api/explain       {..., "text", "layer", "head", "token"}
     POST /api/lens          {..., "text", "k"}
-    POST /api/ablate        {..., "text", "heads": [[l, h], ...], "position"}
+    POST /api/ablate        {..., "text", "heads": [[l, h], ...], "position", "each"}
     POST /api/next          {..., "text", "temperature", "top_k", "top_p", "n"}
     POST /api/generate      {..., "text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"}
                             streams newline-delimited JSON: {"text": piece} ..., then {"done": true}

@@ -620,7 +620,8 @@
       c.children[0].append(label(name));
       c.children[1].append(note);
       const line = el("p", "value");
-      line.append(data(tokenLabel(a.to), "tok"), " ", data(to === null ? "—" : fmt(to), "num"));
+      if (name !== "ablation") line.append(data(tokenLabel(a.to), "tok"), " ");  // ablation: a loss change
+      line.append(data(to === null ? "—" : fmt(to), "num"));
       c.append(line);
       if (a.vs !== null && vsValue !== undefined) {
         const other = el("p", "value vs");
