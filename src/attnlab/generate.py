@@ -16,7 +16,7 @@ the cached keys no longer fit: the cached path re-runs the window each step from
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -137,7 +137,17 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
 def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   generator: torch.Generator | None = None) -> str:
-    """Sample with the KV cache and `write` the new text as it appears; returns all of it.
+    """Sample with the KV cache and `write` the new text as it appears; returns all of it
+    (`decode_stream` over `model.generate_stream`)."""
+    device = next(model.parameters()).device
+    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
+    tokens = model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                   generator=generator)  # (1, 1) each
+    return decode_stream(tokens, tokenizer, write)
+
+
+def decode_stream(tokens: Iterable[torch.Tensor], tokenizer, write: Callable[[str], None]) -> str:
+    """`write` the text of a stream of (1, 1) tokens as it appears; returns all of it.
 
     A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
     '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
@@ -145,8 +155,6 @@ def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, 
     so a decoder that joins tokens with spaces still sees a neighbour): time and memory per
     token stay constant, however many tokens are asked for.
     """
-    device = next(model.parameters()).device
-    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
     ids: list[int] = []  # the tail still being decoded
     shown = ""  # what decode(ids) gave that has been written
     pieces: list[str] = []
@@ -155,8 +163,7 @@ def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, 
         write(text)
         pieces.append(text)
 
-    for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
-                                       top_p=top_p, generator=generator):  # (1, 1) each
+    for token in tokens:
         ids.append(int(token[0, 0]))
         text = tokenizer.decode(ids)
         stable = text.rstrip("\ufffd")
