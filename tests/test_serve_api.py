@@ -4,12 +4,14 @@ malformed requests that all get a 4xx with a message."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -226,6 +228,57 @@ def test_hostile_tokens_come_back_as_plain_json_strings(lab, tokenizer):
 def test_another_host_header_is_refused(lab):
     status, _, body = lab.request("GET", "/", headers={"Host": "attacker.example"})
     assert status == 400 and body
+
+
+def test_a_generation_lets_other_requests_in_and_stops_when_its_client_goes_away(runs):
+    """A 400-token generation holds the model's lock one token at a time: paused between two
+    tokens, it lets an attention request through. Then its client hangs up after the first
+    lines: the server stops generating (each step is slowed here, so all 400 would take
+    seconds), its thread ends, and the next request is answered."""
+    store = ModelStore(runs, minilm=False)
+    source = store.get({"run": "r"}).source
+    steps, waited = [], []
+    paused, answered = threading.Event(), threading.Event()
+
+    def in_generation() -> bool:
+        return threading.current_thread().name == "attnlab serve generation"
+
+    def count(module, args, output):
+        if in_generation():
+            steps.append(1)
+            time.sleep(0.01)  # a pace, not a measure: 400 steps take 4 s, a hang-up is seen in milliseconds
+
+    decode = source.tokenizer.decode
+
+    def decode_and_pause(ids):  # runs between two tokens, the lock free
+        if in_generation() and len(steps) == 3 and not paused.is_set():
+            paused.set()
+            waited.append(answered.wait(timeout=30))
+        return decode(ids)
+
+    hook = source.model.register_forward_hook(count)
+    source.tokenizer.decode = decode_and_pause
+    try:
+        with Background(store) as server:
+            client = Client(server.url)
+            conn = http.client.HTTPConnection(client.host, client.port, timeout=60)
+            conn.request("POST", "/api/generate", json.dumps({"run": "r", "text": "First", "max_new_tokens": 400}),
+                         {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            assert response.status == 200 and "text" in json.loads(response.readline())
+            assert paused.wait(timeout=30)
+            assert client.ok("attention", {"run": "r", "text": TEXT})["shape"][0] == 2  # between two tokens
+            answered.set()
+            assert "text" in json.loads(response.readline())
+            conn.close()  # the client goes away mid-stream
+            for thread in [t for t in threading.enumerate() if t.name == "attnlab serve generation"]:
+                thread.join(timeout=60)
+                assert not thread.is_alive()
+            assert waited == [True] and 3 <= len(steps) < 400
+            assert client.ok("attention", {"run": "r", "text": TEXT})["shape"][0] == 2
+    finally:
+        hook.remove()
+        del source.tokenizer.decode
 
 
 def test_concurrent_requests_never_see_each_others_ablation(lab):

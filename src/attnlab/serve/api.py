@@ -5,7 +5,7 @@ what it reads (a wrong type or a value out of range is a `RequestError`, a 4xx),
 model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
 (`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `logit_lens`
 (`attnlab lens --json`), `ablate_heads` (`attnlab ablate --json`), `why` (`attnlab why --json`)
-and, for sampling, `sampling_probs` and `stream_sample` (`attnlab generate`). The shapes are
+and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The shapes are
 in the README ("Web lab"); lens, ablate and why return their command's `--json` object, with
 fields added, none changed.
 """
@@ -13,7 +13,8 @@ fields added, none changed.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Iterator
 
 import networkx  # noqa: F401 (why.rollout imports it when first used: here, before any thread)
 import torch
@@ -21,7 +22,7 @@ import torch
 # Imported here, once, not inside the handlers: they run in several threads at once, and two
 # threads importing the same package at the same moment can fail (KeyError in importlib).
 from attnlab.cli import CLIError
-from attnlab.generate import sampling_probs, stream_sample
+from attnlab.generate import decode_stream, sampling_probs
 from attnlab.serve.store import RequestError, Shared
 from attnlab.viz.capture import attention_maps
 from attnlab.viz.explain import explain_attention, explain_model
@@ -274,9 +275,11 @@ def next_token(shared: Shared, body: dict) -> dict:
             "kept_mass": round(p_temp[0][kept].sum().item(), DIGITS), "vocab": V, "bars": bars}
 
 
-def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], None]], str], dict]:
-    """Checked arguments of a streamed generation, and `run(write)`, which samples with the model
-    locked and calls `write(piece)` as each piece of text appears (`stream_sample`)."""
+def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], None], threading.Event], str], dict]:
+    """Checked arguments of a streamed generation, and `run(write, stop)`, which samples and calls
+    `write(piece)` as each piece of text appears (`decode_stream`, as `stream_sample` does). The
+    lock is held for one token at a time, so other requests run between the tokens (the KV
+    caches belong to this generation, not to the model); it stops early once `stop` is set."""
     need_gpt(shared, "generation")
     source = shared.source
     prompt = text_arg(body)
@@ -296,14 +299,28 @@ def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], No
     if args["top_p"] <= 0:
         raise RequestError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
 
-    def run(write: Callable[[str], None]) -> str:
-        generator = torch.Generator().manual_seed(args["seed"])
-        with shared.lock:
-            return stream_sample(source.model, source.tokenizer, ids, args["max_new_tokens"], write,
-                                 temperature=args["temperature"], top_k=args["top_k"],
-                                 top_p=None if args["top_p"] >= 1 else args["top_p"], generator=generator)
+    def run(write: Callable[[str], None], stop: threading.Event) -> str:
+        idx = torch.tensor([ids])  # (1, T)
+        tokens = source.model.generate_stream(idx, args["max_new_tokens"], temperature=args["temperature"],
+                                              top_k=args["top_k"], top_p=None if args["top_p"] >= 1 else args["top_p"],
+                                              generator=torch.Generator().manual_seed(args["seed"]))
+        return decode_stream(locked_steps(tokens, shared.lock, stop), source.tokenizer, write)
 
     return run, args
+
+
+def locked_steps(tokens: Iterator[torch.Tensor], lock: threading.Lock, stop: threading.Event) -> Iterator[torch.Tensor]:
+    """`tokens`, each step (the model's forward) taken with `lock` held, until `stop` is set."""
+    try:
+        while not stop.is_set():
+            with lock:
+                token = next(tokens, None)
+            if token is None:
+                return
+            yield token
+    finally:
+        with lock:  # the generator's own clean-up (it restores the model's mode) runs locked too
+            tokens.close()
 
 
 def why(shared: Shared, body: dict) -> dict:

@@ -22,10 +22,10 @@ Model work runs in Starlette's thread pool; `store.Shared.lock` keeps requests a
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
-import queue
 import threading
 from importlib import resources
 from typing import Awaitable, Callable
@@ -121,7 +121,7 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     async def generate(request: Request) -> Response:
         body = await read_json(request)
         shared = await run_in_threadpool(store.get, body)
-        run, args = await run_in_threadpool(api.generation, shared, body)
+        run, _ = await run_in_threadpool(api.generation, shared, body)
         return StreamingResponse(_stream(run), media_type="application/x-ndjson", headers=HEADERS)
 
     async def page(request: Request) -> Response:
@@ -175,30 +175,36 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
                                          ValueError: value_error, Exception: server_error})
 
 
-def _stream(run: Callable[[Callable[[str], None]], str]):
-    """Run a generation in its own thread and yield its pieces as JSON lines while it goes."""
-    pieces: queue.Queue = queue.Queue()
-    DONE = object()
+def _stream(run: Callable[[Callable[[str], None], threading.Event], str]):
+    """Run a generation in its own thread and yield its pieces as JSON lines while it goes. When
+    the client goes away, Starlette stops reading these lines (it cancels them on the disconnect
+    or closes them after a failed send): `stop` is set and the generation ends at its next token."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+    DONE, FAILED = object(), object()
 
     def work() -> None:
         try:
-            run(pieces.put)
-            pieces.put(DONE)
-        except Exception as exc:  # noqa: BLE001 - reported to the client as the stream's last line
+            run(lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece), stop)
+            end = DONE
+        except Exception:  # noqa: BLE001 - a bug: logged, and the stream's last line says it failed
             log.exception("attnlab serve: generation failed")
-            pieces.put(exc)
-
-    threading.Thread(target=work, daemon=True).start()
+            end = FAILED
+        if not stop.is_set():  # nobody reads any more once stop is set, and the loop may be closed
+            loop.call_soon_threadsafe(pieces.put_nowait, end)
 
     async def lines():
-        while True:
-            item = await run_in_threadpool(pieces.get)
-            if item is DONE:
-                yield json.dumps({"done": True}) + "\n"
-                return
-            if isinstance(item, Exception):
-                yield json.dumps({"error": str(item) or type(item).__name__, "code": "generation_failed"}) + "\n"
-                return
-            yield json.dumps({"text": item}, ensure_ascii=False) + "\n"
+        threading.Thread(target=work, name="attnlab serve generation", daemon=True).start()
+        try:
+            while (item := await pieces.get()) is not DONE:
+                if item is FAILED:
+                    yield json.dumps({"error": "the generation failed; the server log has the details",
+                                      "code": "generation_failed"}) + "\n"
+                    return
+                yield json.dumps({"text": item}, ensure_ascii=False) + "\n"
+            yield json.dumps({"done": True}) + "\n"
+        finally:
+            stop.set()
 
     return lines()
