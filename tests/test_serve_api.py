@@ -225,9 +225,19 @@ def test_hostile_tokens_come_back_as_plain_json_strings(lab, tokenizer):
     assert answer["labels"][-1] == "\\u2028"  # a line separator is shown escaped, not as a line break
 
 
-def test_another_host_header_is_refused(lab):
-    status, _, body = lab.request("GET", "/", headers={"Host": "attacker.example"})
-    assert status == 400 and body
+def test_only_requests_addressed_to_this_machine_are_answered(lab):
+    """Loopback addresses (IPv4 and IPv6) and localhost pass; a DNS name, even one ending in
+    127.0.0.1's digits, is refused (DNS rebinding) with a 400 and a message."""
+    for host in (f"127.0.0.1:{lab.port}", "127.0.0.1", f"localhost:{lab.port}", "LocalHost", f"[::1]:{lab.port}",
+                 "[::1]", "127.0.0.2:8000"):
+        status, _, raw = lab.request("GET", "/api/models", headers={"Host": host})
+        assert status == 200 and json.loads(raw)["models"], host
+    for host in ("attacker.example", f"attacker.example:{lab.port}", "127.0.0.1.nip.io", "localhost.attacker.example",
+                 "[::1", "[2001:db8::1]:8000", "192.168.1.5", "0.0.0.0"):
+        for method, path in (("GET", "/"), ("POST", "/api/attention")):
+            status, _, raw = lab.request(method, path, json.dumps({"run": "r", "text": TEXT}).encode(),
+                                         {"Host": host, "Content-Type": "application/json"})
+            assert status == 400 and json.loads(raw)["code"] == "bad_host", (host, path, raw)
 
 
 def test_a_generation_lets_other_requests_in_and_stops_when_its_client_goes_away(runs):

@@ -39,7 +39,7 @@ class NoServer:
         NoServer.served.append((sockets[0].getsockname(), self.loopback))
 
 
-@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("0.0.0.0", True)])
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("127.0.0.2", False), ("0.0.0.0", True)])
 def test_prints_the_address_and_warns_off_loopback(runs, monkeypatch, capsys, host, warned):
     monkeypatch.setattr(attnlab.serve.server, "make_server", NoServer)
     NoServer.served.clear()
@@ -49,11 +49,12 @@ def test_prints_the_address_and_warns_off_loopback(runs, monkeypatch, capsys, ho
     (address, port), loopback = NoServer.served[0]
     assert f"open http://{host}:{port}/" in out and port > 0 and "r" in out
     assert ("anyone who can reach this machine" in err) == warned
-    assert loopback == (host == "127.0.0.1")  # the Host header check guards loopback only
+    assert loopback == (not warned)  # the Host header check guards every loopback address
 
 
 def test_is_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.0.0.2")
+    assert is_loopback("LOCALHOST") and not is_loopback("localhost.example") and not is_loopback("")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
 
 

@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """Whether `host` names this machine only: localhost or a loopback address (127.0.0.1, ::1, ...)."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         sock = bind(args.host, args.port)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    server = make_server(store, sock, loopback=args.host in ("127.0.0.1", "localhost"))
+    server = make_server(store, sock, loopback=is_loopback(args.host))
     names = ", ".join(m.get("run", m.get("model")) for m in models)
     print(f"attnlab lab: {len(models)} model{'s' * (len(models) != 1)} ({names})")
     print(f"open {url_of(sock)}  (Ctrl-C stops it)", flush=True)

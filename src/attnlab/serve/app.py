@@ -32,13 +32,15 @@ from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from attnlab.cli.serve import is_loopback
 from attnlab.serve import api
 from attnlab.serve.store import ModelStore, RequestError
 from attnlab.viz.png import hangul_font_path
@@ -49,7 +51,6 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Cache-Control": "no-store"}
 ASSETS = {"lab.js": "text/javascript; charset=utf-8", "lab.css": "text/css; charset=utf-8"}
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,31 @@ async def read_json(request: Request) -> dict:
     return data
 
 
+def host_name(header: str) -> str:
+    """The host a Host header names: '[::1]:8000' -> '::1', 'localhost:8000' -> 'localhost'."""
+    if header.startswith("["):
+        inside, closed, _ = header[1:].partition("]")
+        return inside if closed else ""
+    return header.partition(":")[0]
+
+
+class LoopbackOnly:
+    """Answer only requests addressed to this machine: a Host header of a loopback address
+    (127.0.0.1, [::1], ...) or localhost, as `attnlab serve` tells a loopback --host apart. A web
+    page that rebinds its own DNS name to 127.0.0.1 still sends that name, and is refused."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = host_name(Headers(scope=scope).get("host", ""))
+        if scope["type"] == "http" and not is_loopback(host):
+            await error(f"this lab answers only requests addressed to this machine (127.0.0.1, [::1] or localhost), "
+                        f"not {host[:80]!r}", 400, "bad_host")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 Handler = Callable[..., dict]
 
 
@@ -103,9 +129,9 @@ def browser_font(path) -> bytes:
 
 
 def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
-    """The app over `store`; `loopback`: answer only requests addressed to this machine by name
-    (a Host header of 127.0.0.1 or localhost), which stops a web page from reaching the lab
-    through a DNS name it rebinds to 127.0.0.1."""
+    """The app over `store`; `loopback`: answer only requests addressed to this machine
+    (`LoopbackOnly`), which stops a web page from reaching the lab through a DNS name it rebinds
+    to 127.0.0.1."""
 
     def json_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -169,7 +195,7 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
         log.exception("attnlab serve: %s %s failed", request.method, request.url.path)
         return error(f"internal error ({type(exc).__name__}); the server log has the details", 500, "internal")
 
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS)] if loopback else []
+    middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={RequestError: request_error, HTTPException: http_error,
                                          ValueError: value_error, Exception: server_error})
