@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import random
 import re
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
+import attnlab.serve.api  # noqa: E402
 from attnlab.checkpoint import load_model  # noqa: E402
 from attnlab.serve.api import MAX_TEXT  # noqa: E402
 from attnlab.serve.app import MAX_BODY  # noqa: E402
@@ -291,6 +293,29 @@ def test_a_generation_lets_other_requests_in_and_stops_when_its_client_goes_away
         del source.tokenizer.decode
 
 
+def test_a_bug_is_a_logged_500_with_a_generic_message(runs, monkeypatch, caplog):
+    """An unexpected exception (here a ValueError, which a client's bad value never becomes) is a
+    500 whose one-line message gives nothing away; the log has the traceback. A generation that
+    fails says so in its last line."""
+    def broken(shared, body):
+        raise ValueError("secret detail")
+
+    monkeypatch.setattr(attnlab.serve.api, "why", broken)
+    monkeypatch.setattr(attnlab.serve.api, "decode_stream", lambda tokens, tokenizer, write: broken(None, None))
+    with caplog.at_level(logging.ERROR, logger="attnlab.serve"), Background(ModelStore(runs, minilm=False)) as server:
+        client = Client(server.url)
+        status, answer = client.post("why", {"run": "r", "text": TEXT, "from": 3, "to": 1})
+        assert status == 500 and answer == {"error": "internal error; the server log has the details", "code": "internal"}
+        status, _, raw = client.request("POST", "/api/generate", json.dumps({"run": "r", "text": "First"}).encode(),
+                                        {"Content-Type": "application/json"})
+        assert status == 200 and json.loads(raw.decode().splitlines()[-1]) == {
+            "error": "the generation failed; the server log has the details", "code": "generation_failed"}
+        assert b"secret" not in raw
+        assert client.ok("attention", {"run": "r", "text": TEXT})["shape"][0] == 2
+    logged = [r for r in caplog.records if r.name.startswith("attnlab.serve") and r.exc_info]
+    assert len(logged) == 2 and all(str(r.exc_info[1]) == "secret detail" for r in logged)
+
+
 def test_concurrent_requests_never_see_each_others_ablation(lab):
     """Ablations of every head run beside plain attention and lens requests: each answer equals
     the one the same request gets alone."""
@@ -326,7 +351,8 @@ BASE = {"attention": {"text": "First"}, "explain": {"text": "First", "layer": 0,
         "lens": {"text": "First"}, "ablate": {"text": "First", "heads": [[0, 0]]}, "next": {"text": "First"},
         "generate": {"text": "First", "max_new_tokens": 2}, "why": {"text": "First", "from": 3, "to": 1}}
 BAD = {"text": [None, True, 1.5, -1, [], {}, ["First"]],
-       "number": [True, "3", [], {}, [1], 10 ** 12, -1, -10 ** 12, float("nan"), float("inf"), float("-inf")],
+       "number": [True, "3", [], {}, [1], 10 ** 12, -1, -10 ** 12, 10 ** 400, float("nan"), float("inf"),
+                  float("-inf")],
        "heads": [True, "0.1", {}, -1, [[0]], [[0, 9]], [[9, 0]], [[0, 0], [0, 0]], [["0", "1"]], [[0, True]],
                  [[0.0, 1.0]], [[0, 0]] * 50]}
 
@@ -344,7 +370,9 @@ def malformed_requests(rng: random.Random) -> list[tuple[str, str, bytes, dict]]
         path = f"/api/{ep}"
         if kind == 0:  # not JSON at all
             cases.append(("POST", path, rng.choice([b"{", b"nul", b"\xff\xfe", b"{'run': 'r'}", b"",
-                                                    b"[1, 2", b"{\"run\": \"r\",}"]), json_h))
+                                                    b"[1, 2", b"{\"run\": \"r\",}", b"[" * 50_000,
+                                                    b'{"run": "r", "text": "First", "k": ' + b"9" * 5000 + b"}"]),
+                          json_h))
         elif kind == 1:  # JSON, but not an object
             cases.append(("POST", path, json.dumps(rng.choice([[], 3, "r", None, [{"run": "r"}]])).encode(), json_h))
         elif kind == 2:  # a field the endpoint reads, with a wrong type or value
@@ -373,9 +401,27 @@ def malformed_requests(rng: random.Random) -> list[tuple[str, str, bytes, dict]]
         elif kind == 8:  # a wrong method
             cases.append((rng.choice(["GET", "PUT", "DELETE"]), path, b"", {}))
         else:  # text the model cannot read: empty, characters it never saw, too many tokens, a bad position
-            text = rng.choice(["", "\U0001F600 ☃", "First \u00e9"] + ([] if ep == "generate" else ["  ", "a" * 70]))
+            text = rng.choice(["", "\U0001F600 ☃", "First \u00e9", "First \ud800"]
+                              + ([] if ep == "generate" else ["  ", "a" * 70]))
             cases.append(("POST", path, json.dumps({"run": "r", **BASE[ep], "text": text}).encode(), json_h))
     return cases
+
+
+def test_values_python_itself_refuses_are_4xx(lab):
+    """Values that once escaped the checks: an integer too big for a float (OverflowError), one of
+    over 4300 digits (json.loads' ValueError), half a surrogate pair (no tokenizer reads it, MiniLM's
+    raises TypeError), a character the char vocabulary lacks in a prompt."""
+    json_h = {"Content-Type": "application/json"}
+    bodies = [json.dumps({"run": "r", "text": "First", "temperature": 10 ** 400}).encode(),
+              json.dumps({"run": "r", "text": "First", "top_p": -10 ** 400}).encode(),
+              b'{"run": "r", "text": "First", "max_new_tokens": ' + b"9" * 5000 + b"}",
+              json.dumps({"run": "r", "text": "First \ud800"}).encode(),
+              json.dumps({"run": "r", "text": "First \u00e9"}).encode()]
+    for body in bodies:
+        for name in ("next", "generate"):
+            status, _, raw = lab.request("POST", f"/api/{name}", body, json_h)
+            answer = json.loads(raw)
+            assert 400 <= status < 500 and answer["error"] and "\n" not in answer["error"], (name, body[:60], raw)
 
 
 def test_fuzz_200_malformed_requests_get_4xx_with_a_message(lab):

@@ -46,6 +46,11 @@ def text_arg(body: dict, name: str = "text") -> str:
     if len(value) > MAX_TEXT:
         raise RequestError(f'"{name}" is {len(value)} characters long; the lab takes at most {MAX_TEXT}',
                            status=413, code="text_too_long")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON may carry "\ud800"; no tokenizer reads half a character
+        raise RequestError(f'"{name}" holds a lone surrogate ({exc.object[exc.start]!r}), not a character',
+                           code="bad_value") from None
     return value
 
 
@@ -65,9 +70,9 @@ def int_arg(body: dict, name: str, low: int, high: int, default: int | None = No
 
 def float_arg(body: dict, name: str, low: float, high: float, default: float) -> float:
     value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
         raise RequestError(f'"{name}" must be a finite number', code="bad_type")
-    if not low <= value <= high:
+    if not low <= value <= high:  # compared as they are: float(10 ** 400) would overflow
         raise RequestError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
     return float(value)
 
@@ -92,6 +97,11 @@ def heads_arg(body: dict, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
     return heads
 
 
+def unreadable(exc: ValueError) -> RequestError:
+    """A tokenizer's ValueError (the char tokenizer: a character the corpus never held) as a 4xx."""
+    return RequestError(str(exc).strip().splitlines()[0], code="bad_value")
+
+
 def encode(shared: Shared, text: str, at_least: int = 1) -> tuple[torch.Tensor, list[str]]:
     """ids (1, T) and token labels, as the CLI encodes (`TextModel.encode`, its limits)."""
     try:
@@ -99,6 +109,8 @@ def encode(shared: Shared, text: str, at_least: int = 1) -> tuple[torch.Tensor, 
     except CLIError as exc:
         code = "too_many_tokens" if "at most" in str(exc) else "empty_text"
         raise RequestError(str(exc), code=code) from None
+    except ValueError as exc:  # from the tokenizer only: the rest of `encode` is CLIError's
+        raise unreadable(exc) from None
     if idx.shape[1] < at_least:
         raise RequestError(f"the text must be at least {at_least} tokens long: the loss needs a next token",
                            code="too_few_tokens")
@@ -285,7 +297,10 @@ def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], No
     prompt = text_arg(body)
     if not prompt:
         raise RequestError("the prompt is empty", code="empty_text")
-    ids = source.tokenizer.encode(prompt)
+    try:
+        ids = source.tokenizer.encode(prompt)
+    except ValueError as exc:
+        raise unreadable(exc) from None
     if not ids:
         raise RequestError("the prompt gives no tokens", code="empty_text")
     V = source.model.config.vocab_size

@@ -16,8 +16,10 @@
 Every answer carries a Content-Security-Policy that lets the page load only its own script,
 style and API (no inline script, no other origin). A request the client can fix gets a 4xx
 with {"error": message, "code": code}: a body over MAX_BODY bytes, JSON that is not an object,
-a wrong type, an unknown model, a text over `api.MAX_TEXT` characters or the model's length.
-Model work runs in Starlette's thread pool; `store.Shared.lock` keeps requests apart.
+a wrong type, an unknown model, a text over `api.MAX_TEXT` characters or the model's length;
+those are `RequestError`s, raised by the checks. Any other exception is a bug: a 500 with a
+generic message, the traceback in the log (never in the answer). Model work runs in
+Starlette's thread pool; `store.Shared.lock` keeps requests apart.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ async def read_json(request: Request) -> dict:
             raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise RequestError(f"the body is not valid JSON ({getattr(exc, 'msg', type(exc).__name__)})",
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of over 4300 digits, deep nesting
+        raise RequestError(f"the body is not valid JSON ({getattr(exc, 'msg', None) or str(exc).split(':')[0]})",
                            code="bad_json") from None
     if not isinstance(data, dict):
         raise RequestError("the body must be a JSON object", code="bad_json")
@@ -188,17 +190,14 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return error(str(exc.detail), exc.status_code, "not_found" if exc.status_code == 404 else "http")
 
-    async def value_error(request: Request, exc: ValueError) -> Response:  # the library's checks
-        return error(str(exc).strip().splitlines()[0] if str(exc).strip() else "bad value", 400, "bad_value")
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("attnlab serve: %s %s failed", request.method, request.url.path)
-        return error(f"internal error ({type(exc).__name__}); the server log has the details", 500, "internal")
+    async def server_error(request: Request, exc: Exception) -> Response:  # a bug: the details go to the log
+        log.error("attnlab serve: %s %s failed", request.method, request.url.path, exc_info=exc)
+        return error("internal error; the server log has the details", 500, "internal")
 
     middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={RequestError: request_error, HTTPException: http_error,
-                                         ValueError: value_error, Exception: server_error})
+                                         Exception: server_error})
 
 
 def _stream(run: Callable[[Callable[[str], None], threading.Event], str]):
