@@ -139,6 +139,9 @@ def test_lens_ablate_why_follow_the_cli_json(lab, runs, capsys, model, tokenizer
 
     answer = lab.ok("why", {"run": "r", "text": TEXT, "from": 12, "to": 3, "vs": 6})
     assert answer == json.loads(json.dumps(why(model, idx, 12, 3, 6, tokens=answer["tokens"])))
+    for to, vs, later in ((13, 6, "'to'"), (3, 13, "'vs'")):  # the message names the field that looks ahead
+        status, answer = lab.post("why", {"run": "r", "text": TEXT, "from": 12, "to": to, "vs": vs})
+        assert status == 400 and answer["code"] == "future_token" and later in answer["error"]
 
 
 def test_explain_steps_are_the_models_numbers(lab, model, tokenizer):

@@ -346,7 +346,8 @@ def why(shared: Shared, body: dict) -> dict:
     j = int_arg(body, "to", 0, T - 1)
     k = int_arg(body, "vs", 0, T - 1, optional=True)
     if shared.is_gpt and (j > i or (k is not None and k > i)):
-        raise RequestError(f"in a GPT a token sees only itself and earlier tokens: pick a 'to' at or before "
+        later = "to" if j > i else "vs"
+        raise RequestError(f"in a GPT a token sees only itself and earlier tokens: pick a '{later}' at or before "
                            f"token {i}", code="future_token")
     with shared.lock, torch.inference_mode():
         return why_answers(shared.source.model, idx, i, j, k, tokens=tokens)
