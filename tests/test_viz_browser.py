@@ -7,7 +7,8 @@ which downloads a browser build). Without them these tests are skipped, saying s
 from __future__ import annotations
 
 import os
-import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +16,10 @@ import torch
 
 from attnlab.viz.html import attention_html, save_html
 
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_helpers import CHROMIUM, launch  # noqa: E402
+
 HOSTILE = "<script>alert(1)</script> \"q\" & 'x'"
-CHROMIUM = os.environ.get("ATTNLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install playwright")
 if not os.path.exists(CHROMIUM):
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = launch(p)
         yield b
         b.close()
 

