@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_helpers import CHROMIUM, launch  # noqa: E402
+from browser_helpers import CHROMIUM, browser  # noqa: E402,F401 (a fixture)
 from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
@@ -56,14 +56,6 @@ def served(tmp_path_factory):
                                                     else next(iter(folders)))
     with Background(store) as lab:
         yield f"{lab.url}?run={name}", store, name
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 class Lab:

@@ -17,7 +17,7 @@ import torch
 from attnlab.viz.html import attention_html, save_html
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_helpers import CHROMIUM, launch  # noqa: E402
+from browser_helpers import CHROMIUM, browser  # noqa: E402,F401 (a fixture)
 
 HOSTILE = "<script>alert(1)</script> \"q\" & 'x'"
 
@@ -26,14 +26,6 @@ if not os.path.exists(CHROMIUM):
     pytest.skip("chromium not installed: apt-get install -y chromium", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 class Watched:
