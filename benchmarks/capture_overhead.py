@@ -18,7 +18,7 @@ import torch
 
 from attnlab.config import GPTConfig
 from attnlab.model.gpt import GPT
-from attnlab.viz.capture import capture_attention
+from attnlab.look.capture import capture_attention
 
 
 def sync(device: torch.device) -> None:

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from attnlab.induction.lab import LabConfig, ModelResult, run_lab
+from attnlab.labs.induction.lab import LabConfig, ModelResult, run_lab
 
 
 def checks(results: dict[int, ModelResult], threshold: float) -> list[tuple[str, bool]]:

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from attnlab.data import load_corpus
-from attnlab.ladder import RUNGS, rung_config, run_ladder
+from attnlab.train.data import load_corpus
+from attnlab.labs.ladder.rungs import RUNGS, rung_config, run_ladder
 from attnlab.tokenizers import build_tokenizer
-from attnlab.train import encode_corpus
+from attnlab.train.gpt import encode_corpus
 
 LECTURE = {"one-head": 2.40, "multi-head": 2.28, "feed-forward": 2.24, "residual": 2.08, "layernorm": 2.06}
 TOLERANCE = {"bigram": 0.05, **{name: 0.08 for name in LECTURE}}

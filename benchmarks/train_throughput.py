@@ -38,12 +38,12 @@ from _common import hf_twin
 from plain_gpt import PlainGPT, plain_step
 
 from attnlab.config import preset_config
-from attnlab.data import get_batch, load_corpus
+from attnlab.train.data import get_batch, load_corpus
 from attnlab.device import cache_dir, flops_per_token, peak_flops
 from attnlab.distributed import DistInfo
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
-from attnlab.train import encode_corpus, next_token_loss, setup_gpt_run, train_step
+from attnlab.train.gpt import encode_corpus, next_token_loss, setup_gpt_run, train_step
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 FLAGS = {"": {}, "--dtype bf16": {"dtype": "bf16"},

@@ -45,7 +45,7 @@ def timed(fn):
 
 def ablate_parts(run_dir: str, batches: int) -> None:
     """The command's parts, timed apart, on one thread (the command's default)."""
-    from attnlab.checkpoint import load_model
+    from attnlab.runs.checkpoint import load_model
     from attnlab.why.ablate import ablate_heads, split_batches
 
     threads = torch.get_num_threads()
@@ -61,7 +61,7 @@ def ablate_parts(run_dir: str, batches: int) -> None:
 
 def why_parts() -> None:
     """Loading MiniLM and the answers, timed apart, on one thread (the command's default)."""
-    from attnlab.minilm import load_minilm
+    from attnlab.interop.minilm import load_minilm
     from attnlab.why.answers import why
 
     torch.set_num_threads(1)

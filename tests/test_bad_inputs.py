@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
-from attnlab.checkpoint import checkpoint_dir  # noqa: E402
+from attnlab.runs.checkpoint import checkpoint_dir  # noqa: E402
 
 RUN = "runs/r"  # a trained run inside the workspace
 NEW = ["train", "--corpus", "corpus.txt", "--out-dir", "runs", *TINY]  # a new run, in the workspace

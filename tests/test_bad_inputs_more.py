@@ -235,7 +235,7 @@ def test_help_into_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_default_prompt_without_a_newline_in_the_vocabulary(world, capsys):
-    from attnlab.checkpoint import load_model
+    from attnlab.runs.checkpoint import load_model
 
     _, tokenizer = load_model(world / "runs" / "tiny")
     with pytest.raises(ValueError):

@@ -7,7 +7,7 @@ from attnlab.config import GPTConfig
 from attnlab.model.attention import MultiHeadAttention, attention
 from attnlab.model.gpt import GPT
 from attnlab.model.points import named_points
-from attnlab.viz.capture import AttentionMaps, capture_attention, maps_from_hf
+from attnlab.look.capture import AttentionMaps, capture_attention, maps_from_hf
 
 
 def tiny_gpt(dropout: float = 0.0) -> GPT:

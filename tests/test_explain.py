@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnlab.viz.explain import SEED_000, SEED_004, explain_attention, explain_weighted_sum
+from attnlab.look.explain import SEED_000, SEED_004, explain_attention, explain_weighted_sum
 from attnlab.viz.explain_text import format_explanation
 
 

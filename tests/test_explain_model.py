@@ -13,7 +13,7 @@ from torch.testing import assert_close
 
 import attnlab
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
-from attnlab.viz.explain import explain_model
+from attnlab.look.explain import explain_model
 from attnlab.viz.explain_text import display_width, fit, format_explanation
 
 sys.path.insert(0, str(Path(__file__).parent))

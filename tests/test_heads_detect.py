@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from attnlab.checkpoint import load_model
+from attnlab.runs.checkpoint import load_model
 from attnlab.cli import main
 from attnlab.config import GPTConfig
-from attnlab.induction.scores import detect_heads
+from attnlab.labs.induction.scores import detect_heads
 from attnlab.io import save_json, save_tensors
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer

@@ -22,7 +22,7 @@ transformers = pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 
-from attnlab import checkpoint as ckpt  # noqa: E402
+from attnlab.runs import checkpoint as ckpt  # noqa: E402
 from attnlab.io import load_tensors  # noqa: E402
 from attnlab.config import MODEL_FIELDS, GPTConfig, TrainConfig  # noqa: E402
 from attnlab.interop import export as bridge  # noqa: E402

@@ -10,7 +10,7 @@ import torch
 from torch.testing import assert_close
 
 import attnlab
-from attnlab.hooks import pattern_regex
+from attnlab.look.hooks import pattern_regex
 from attnlab.model.points import Points, named_points
 
 sys.path.insert(0, str(Path(__file__).parent))

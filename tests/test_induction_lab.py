@@ -8,10 +8,10 @@ from matplotlib.figure import Figure
 
 from attnlab.cli import main
 from attnlab.config import GPTConfig
-from attnlab.induction.ablation import causal_check, copy_losses, losses_by_copy
-from attnlab.induction.lab import LabConfig, detected_heads, formed_at, run_lab
-from attnlab.induction.report import plot_head_scores
-from attnlab.induction.scores import HeadScores, repeated_tokens
+from attnlab.labs.induction.ablation import causal_check, copy_losses, losses_by_copy
+from attnlab.labs.induction.lab import LabConfig, detected_heads, formed_at, run_lab
+from attnlab.labs.induction.report import plot_head_scores
+from attnlab.labs.induction.scores import HeadScores, repeated_tokens
 from attnlab.model.gpt import GPT
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from attnlab.config import GPTConfig
-from attnlab.induction.data import repeat_stream
-from attnlab.induction.scores import HeadScores, detect_heads, head_scores, repeated_tokens, score_maps
+from attnlab.labs.induction.data import repeat_stream
+from attnlab.labs.induction.scores import HeadScores, detect_heads, head_scores, repeated_tokens, score_maps
 from attnlab.model.gpt import GPT
 
 

@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT  # noqa: E402
 
-from attnlab.checkpoint import checkpoint_dir  # noqa: E402
+from attnlab.runs.checkpoint import checkpoint_dir  # noqa: E402
 from attnlab.io import load_tensors  # noqa: E402
-from attnlab.metrics import read_metrics  # noqa: E402
+from attnlab.runs.metrics import read_metrics  # noqa: E402
 
 STEPS = 6
 # a tiny model that checkpoints after every step (so most instants fall inside or between saves);

@@ -15,10 +15,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
-from attnlab.checkpoint import load_model  # noqa: E402
-from attnlab.metrics import read_metrics  # noqa: E402
+from attnlab.runs.checkpoint import load_model  # noqa: E402
+from attnlab.runs.metrics import read_metrics  # noqa: E402
 from attnlab.config import MODEL_FIELDS  # noqa: E402
-from attnlab.ladder import RUNGS, SCALED, ladder_rungs, rung_config, run_ladder  # noqa: E402
+from attnlab.labs.ladder.rungs import RUNGS, SCALED, ladder_rungs, rung_config, run_ladder  # noqa: E402
 
 NAMES = ["bigram", "one-head", "multi-head", "feed-forward", "residual", "layernorm"]
 QUICK = dict(steps=2, eval_iters=2)  # a whole ladder in seconds (as the CLI call in `ladder`)

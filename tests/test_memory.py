@@ -1,10 +1,10 @@
-"""attnlab.memory: parameter counts equal built models', estimates grow with what they count,
+"""attnlab.model.memory: parameter counts equal built models', estimates grow with what they count,
 and an absurd model is refused with the figures before anything is allocated."""
 
 import pytest
 import torch
 
-from attnlab import memory
+from attnlab.model import memory
 from attnlab.config import GPTConfig, Seq2SeqConfig
 from attnlab.model.gpt import GPT
 from attnlab.model.seq2seq import EncoderDecoder

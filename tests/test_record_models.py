@@ -59,7 +59,7 @@ def test_tiny_random_bert(tmp_path):
 @pytest.mark.slow
 def test_minilm_in_three_lines_equals_bert_model():
     transformers = pytest.importorskip("transformers")
-    from attnlab.minilm import minilm_dir
+    from attnlab.interop.minilm import minilm_dir
 
     model, tokenizer = attnlab.load_minilm()
     with attnlab.record(model, "blocks.*.attn.weights") as rec:

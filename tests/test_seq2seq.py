@@ -15,17 +15,17 @@ import pytest
 import torch
 import torch.nn as nn
 
-from attnlab.checkpoint import checkpoint_dir
-from attnlab.metrics import read_metrics
+from attnlab.runs.checkpoint import checkpoint_dir
+from attnlab.runs.metrics import read_metrics
 from attnlab.cli import main
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.embeddings import SinusoidalPositionalEncoding, sinusoidal_table
 from attnlab.model.points import named_points
 from attnlab.model.seq2seq import Decoder, Encoder, EncoderDecoder, copy_from_torch_transformer
-from attnlab.seq2seq_tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
+from attnlab.labs.seq2seq.tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
                                    plus2_regression_data)
-from attnlab.seq2seq_train import train_plus2_regression, train_seq2seq
-from attnlab.train import get_lr
+from attnlab.labs.seq2seq.train import train_plus2_regression, train_seq2seq
+from attnlab.train.gpt import get_lr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)

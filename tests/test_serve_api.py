@@ -26,12 +26,12 @@ from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 import attnlab.serve.api  # noqa: E402
-from attnlab.checkpoint import load_model  # noqa: E402
+from attnlab.runs.checkpoint import load_model  # noqa: E402
 from attnlab.serve.api import MAX_TEXT  # noqa: E402
 from attnlab.serve.app import MAX_BODY  # noqa: E402
 from attnlab.serve.server import Background  # noqa: E402
 from attnlab.serve.store import ModelStore  # noqa: E402
-from attnlab.viz.capture import attention_maps  # noqa: E402
+from attnlab.look.capture import attention_maps  # noqa: E402
 
 TEXT = "First Citizen: hear me"  # 22 characters: inside the tiny run's 32 positions
 
@@ -145,7 +145,7 @@ def test_lens_ablate_why_follow_the_cli_json(lab, runs, capsys, model, tokenizer
 
 
 def test_explain_steps_are_the_models_numbers(lab, model, tokenizer):
-    from attnlab.hooks import record
+    from attnlab.look.hooks import record
 
     answer = lab.ok("explain", {"run": "r", "text": TEXT, "layer": 1, "head": 1, "token": 7})
     names = [s["name"] for s in answer["steps"]]

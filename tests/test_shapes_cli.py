@@ -6,7 +6,7 @@ from torch.testing import assert_close
 
 from attnlab import GPT, GPTConfig
 from attnlab.cli import main
-from attnlab.shapes import shape_flow
+from attnlab.look.shapes import shape_flow
 
 
 @pytest.mark.parametrize("norm", ["pre", "post"])

@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 from attnlab import GPT, Block, GPTConfig
 from attnlab.config import TrainConfig
-from attnlab.viz.explain import explain_model
+from attnlab.look.explain import explain_model
 
 # Three tokens of width 2, small enough to follow by hand.
 X = torch.tensor([[[1.0, -1.0], [0.0, 2.0], [3.0, 1.0]]])  # (B=1, T=3, C=2)

@@ -14,14 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnlab import checkpoint as ckpt
-from attnlab.metrics import read_metrics
+from attnlab.runs import checkpoint as ckpt
+from attnlab.runs.metrics import read_metrics
 from attnlab.config import GPTConfig, TrainConfig
-from attnlab.data import get_batch
+from attnlab.train.data import get_batch
 from attnlab.io import load_tensors
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
-from attnlab.train import TrainingDiverged, configure_optimizer, encode_corpus, estimate_loss, get_lr, train
+from attnlab.train.gpt import TrainingDiverged, configure_optimizer, encode_corpus, estimate_loss, get_lr, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from attnlab.viz.explain import SEED_000, explain_weighted_sum
+from attnlab.look.explain import SEED_000, explain_weighted_sum
 from attnlab.viz.explain_text import contribution_sentence
-from attnlab.why.norms import contribution_norms, shares, value_vectors_after_wo
+from attnlab.look.norms import contribution_norms, shares, value_vectors_after_wo
 from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph, mixed_matrix
 
 SENTENCE = "The animal didn't cross the street because it was too tired."
@@ -52,7 +52,7 @@ def reference_flow(layers: list[np.ndarray], source: int, sink: int) -> float:
 def hf_attentions() -> tuple[list[np.ndarray], list[str]]:
     import transformers
 
-    from attnlab.minilm import minilm_dir
+    from attnlab.interop.minilm import minilm_dir
     from attnlab.tokenizers.wordpiece import WordPieceTokenizer
 
     tokenizer = WordPieceTokenizer(minilm_dir() / "tokenizer.json")

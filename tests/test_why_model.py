@@ -12,11 +12,11 @@ from attnlab.config import GPTConfig
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers.char import CharTokenizer
-from attnlab.viz.capture import capture_attention
+from attnlab.look.capture import capture_attention
 from attnlab.model.attention import attention, causal_mask
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.lens import lens_probabilities, logit_lens
-from attnlab.why.norms import shares
+from attnlab.look.norms import shares
 from attnlab.why.rollout import attention_rollout
 from attnlab.why.answers import why
 

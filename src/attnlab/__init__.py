@@ -8,7 +8,7 @@
 
 from attnlab.config import GPTConfig, Seq2SeqConfig
 from attnlab.generate import generate, generate_tokens
-from attnlab.hooks import intervene, point_names, record
+from attnlab.look.hooks import intervene, point_names, record
 from attnlab.model import (GPT, Block, ConcatHeadsAttention, FeedForward, Head, KVCache, MultiHeadAttention,
                            attention, causal_mask)
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
@@ -23,14 +23,14 @@ __all__ = ["attention", "causal_mask", "Head", "ConcatHeadsAttention", "MultiHea
 
 
 def __getattr__(name: str):
-    # attnlab.viz's package brings in the renderers (matplotlib), attnlab.minilm the tokenizers
+    # attnlab.viz's package brings in the renderers (matplotlib), attnlab.interop.minilm the tokenizers
     # library; load them only when asked for.
     if name == "capture_attention":
-        from attnlab.viz.capture import capture_attention
+        from attnlab.look.capture import capture_attention
 
         return capture_attention
     if name == "load_minilm":
-        from attnlab.minilm import load_minilm
+        from attnlab.interop.minilm import load_minilm
 
         return load_minilm
     raise AttributeError(f"module 'attnlab' has no attribute {name!r}")

@@ -7,7 +7,7 @@ import json
 
 from attnlab.cli import CLIError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._viz_source import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.sources import add_threads_flag, check_writable, load_source, use_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

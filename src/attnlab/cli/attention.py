@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attnlab.cli._viz_source import add_text_command, check_writable, load_source
+from attnlab.sources import add_text_command, check_writable, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
+    from attnlab.look.capture import attention_maps  # attnlab.viz loads the renderers: only when run
 
     check_writable(args.png)
     check_writable(args.html)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attnlab.data import list_corpora
+from attnlab.train.data import list_corpora
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import torch
 
 from attnlab.cli import CLIError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._viz_source import add_source_flags, load_source
+from attnlab.sources import add_source_flags, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +80,7 @@ def check_token(token: int | None, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.viz.explain import SEED_004, explain_attention, explain_model, explain_weighted_sum
+    from attnlab.look.explain import SEED_004, explain_attention, explain_model, explain_weighted_sum
     from attnlab.viz.explain_text import contribution_sentence, format_explanation
 
     if args.decimals < 0 or args.decimals > 10:

@@ -70,11 +70,11 @@ def prompt_ids(tokenizer, prompt: str | None) -> tuple[str, list[int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.checkpoint import load_model, read_run_config
+    from attnlab.runs.checkpoint import load_model, read_run_config
     from attnlab.device import pick_device
     from attnlab.generate import stream_sample
-    from attnlab.memory import gpt_memory_bytes, require_memory
-    from attnlab.runfolder import CHECKPOINT_DIR
+    from attnlab.model.memory import gpt_memory_bytes, require_memory
+    from attnlab.runs.folder import CHECKPOINT_DIR
 
     check_args(args)
     run_dir = Path(args.run) if args.run else Path(args.checkpoint)

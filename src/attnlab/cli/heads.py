@@ -2,7 +2,7 @@
 
     attnlab heads TEXT --run RUN --from it --to animal    rank heads by the weight from one token to another
     attnlab heads --detect --run RUN [--json] [--png F]   score every head as a previous-token, induction
-                                                          and duplicate-token head (attnlab.induction.scores)
+                                                          and duplicate-token head (attnlab.labs.induction.scores)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import json
 
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import add_pair_flags, add_text_command, check_writable, find_pair, load_source
+from attnlab.sources import add_pair_flags, add_text_command, check_writable, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_rank(args: argparse.Namespace) -> int:
-    from attnlab.viz.capture import attention_maps  # attnlab.viz loads the renderers: only when run
+    from attnlab.look.capture import attention_maps  # attnlab.viz loads the renderers: only when run
 
     if args.top < 0:
         raise CLIError(f"--top must be >= 0, got {args.top}")
@@ -84,7 +84,7 @@ def detect_length(args: argparse.Namespace, context: int, vocab: int, name: str)
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from attnlab.induction.scores import SCORES, detect_heads
+    from attnlab.labs.induction.scores import SCORES, detect_heads
 
     if args.run is None:
         raise CLIError("--detect needs --run (a GPT: a training run or an imported GPT-2)")
@@ -100,7 +100,7 @@ def run_detect(args: argparse.Namespace) -> int:
         raise CLIError(f"--bos must be a token id in 0..{vocab - 1}, got {args.bos}")
     scores = detect_heads(source.model, n, batch=args.batch, seed=args.seed, bos=args.bos)
     if args.png:
-        from attnlab.induction.report import plot_head_scores
+        from attnlab.labs.induction.report import plot_head_scores
         from attnlab.viz.png import save_figure
 
         save_figure(plot_head_scores(scores, title=f"{source.name}: {n} random tokens, repeated"), args.png)

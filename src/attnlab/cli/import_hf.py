@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.checkpoint import read_run_config
+    from attnlab.runs.checkpoint import read_run_config
     from attnlab.interop.export import import_hf
 
     out = import_hf(args.dir, args.out, overwrite=args.overwrite)

@@ -6,7 +6,7 @@ form in the 2-layer one, and ablate it to show that it does the in-context work.
     attnlab induction --json                   # the numbers only, as one JSON object
 
 Writes OUT_DIR/report.md, OUT_DIR/summary.json and, per model, OUT_DIR/layers-L/metrics.jsonl and
-induction.png (see attnlab.induction.lab).
+induction.png (see attnlab.labs.induction.lab).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from attnlab.cli import CLIError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from attnlab.induction.lab import LabConfig
+    from attnlab.labs.induction.lab import LabConfig
 
     d = LabConfig()
     p = subparsers.add_parser(
@@ -52,8 +52,8 @@ def parse_layers(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.induction.lab import LabConfig, run_lab
-    from attnlab.induction.report import report_paragraphs
+    from attnlab.labs.induction.lab import LabConfig, run_lab
+    from attnlab.labs.induction.report import report_paragraphs
 
     if args.steps < 1 or args.eval_interval < 1:
         raise CLIError("--steps and --eval-interval must be >= 1")

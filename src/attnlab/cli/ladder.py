@@ -9,7 +9,7 @@
 Every rung is trained with the same data, seed, batches, steps and learning rate; each is an
 ordinary run folder under the ladder folder. Running the same command again reuses the rungs
 that finished and continues one stopped by Ctrl-C. The rungs, the lecture's settings and the
-folder layout are described in `attnlab.ladder`.
+folder layout are described in `attnlab.labs.ladder.rungs`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from attnlab.ladder_report import HEADER, NUMERIC, table_rows
+from attnlab.labs.ladder.report import HEADER, NUMERIC, table_rows
 
 JSON_KEYS = ("name", "params", "val_loss", "seconds", "run")
 
@@ -48,7 +48,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from attnlab.ladder import run_ladder
+    from attnlab.labs.ladder.rungs import run_ladder
 
     if args.threads < 0:
         raise ValueError(f"--threads must be >= 0, got {args.threads}")

@@ -14,19 +14,19 @@ from typing import Callable
 
 import torch
 
-from attnlab import checkpoint as ckpt
+from attnlab.runs import checkpoint as ckpt
 from attnlab.cli import CLIError
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._progress import Progress
-from attnlab.cli._viz_source import check_writable
+from attnlab.sources import check_writable
 from attnlab.config import Seq2SeqConfig
-from attnlab.memory import require_memory, seq2seq_memory_bytes
+from attnlab.model.memory import require_memory, seq2seq_memory_bytes
 from attnlab.model.embeddings import sinusoidal_table
 from attnlab.model.seq2seq import EncoderDecoder
-from attnlab.runfolder import open_run_folder
-from attnlab.seq2seq_tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, cross_attention_alignment,
+from attnlab.runs.folder import open_run_folder
+from attnlab.labs.seq2seq.tasks import (REGRESSION_TASK, TOKEN_TASKS, Seq2SeqBatch, TokenTask, cross_attention_alignment,
                                    exact_match, plus2_regression_data)
-from attnlab.seq2seq_train import (add_to_state, read_run_config, save_run_config, train_plus2_regression,
+from attnlab.labs.seq2seq.train import (add_to_state, read_run_config, save_run_config, train_plus2_regression,
                                    train_seq2seq)
 
 EVAL_SEED = 1234  # the held-out evaluation set does not depend on --seed

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from attnlab.cli import CLIError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._viz_source import add_threads_flag, use_threads
+from attnlab.sources import add_threads_flag, use_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -9,7 +9,7 @@ import torch
 from attnlab.cli._help import HelpFormatter
 from attnlab.config import GPTConfig
 from attnlab.model.gpt import GPT
-from attnlab.shapes import format_table, shape_flow
+from attnlab.look.shapes import format_table, shape_flow
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from attnlab.cli import CLIError
 from attnlab.cli._progress import Progress
 from attnlab.config import PRESETS, TrainConfig, load_toml, preset_config
-from attnlab.runfolder import check_run_name
+from attnlab.runs.folder import check_run_name
 
 # Fields that may differ from the saved config when resuming; the rest must match.
 RESUMABLE = ("max_iters", "eval_interval", "eval_iters", "log_interval", "device", "dtype", "compile")
@@ -120,7 +120,7 @@ def _run_name(preset: str, cfg: TrainConfig) -> str:
 def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
     """(config, run folder, preset name) from preset, --config file and flags; on --resume the
     saved config is the base and only fields in RESUMABLE may change."""
-    from attnlab.checkpoint import read_run_config
+    from attnlab.runs.checkpoint import read_run_config
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     flags = {k: v for k, v in vars(args).items() if k in names}
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
     from attnlab import distributed
     from attnlab.device import autocast, pick_device
-    from attnlab.runfolder import open_run_folder
+    from attnlab.runs.folder import open_run_folder
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -180,10 +180,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _prepare_data(cfg: TrainConfig, run_dir: Path, resume: bool):
     """(corpus text, tokenizer, train ids, val ids): read and encoded before anything is written."""
-    from attnlab import checkpoint as ckpt
-    from attnlab.data import load_corpus
+    from attnlab.runs import checkpoint as ckpt
+    from attnlab.train.data import load_corpus
     from attnlab.tokenizers import build_tokenizer, load_tokenizer
-    from attnlab.train import encode_corpus
+    from attnlab.train.gpt import encode_corpus
 
     text = load_corpus(cfg.corpus)
     if resume:
@@ -196,15 +196,15 @@ def _prepare_data(cfg: TrainConfig, run_dir: Path, resume: bool):
 
 def _check_memory(cfg: TrainConfig, vocab_size: int, device) -> None:
     """Refuse, with the figures, a model and batch that cannot fit (before anything is allocated)."""
-    from attnlab.memory import gpt_memory_bytes, require_memory
+    from attnlab.model.memory import gpt_memory_bytes, require_memory
 
     need = gpt_memory_bytes(cfg.model_config(vocab_size), batch_size=cfg.batch_size, training=True)
     require_memory(need, f"training this model (batch {cfg.batch_size} x block {cfg.block_size})", device)
 
 
 def _train(args, cfg: TrainConfig, run_dir: Path, text: str, tokenizer, train_data, val_data, dist) -> int:
-    from attnlab import checkpoint as ckpt
-    from attnlab.train import train
+    from attnlab.runs import checkpoint as ckpt
+    from attnlab.train.gpt import train
 
     say = print if dist.is_main else (lambda *a, **k: None)
     if dist.is_main and not args.resume:

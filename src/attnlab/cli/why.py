@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli._viz_source import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
+from attnlab.sources import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
                                      use_threads)
 
 

@@ -22,14 +22,14 @@ from typing import Any
 
 import torch
 
-from attnlab.checkpoint import load_model, read_run_config, save_checkpoint, save_run_config
+from attnlab.runs.checkpoint import load_model, read_run_config, save_checkpoint, save_run_config
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.interop.folder import atomic_folder, check_destination
 from attnlab.interop.hf import (check_hf_config, config_from_hf, config_to_hf, hf_import_bytes, load_into_gpt,
                                 state_dict_from_hf, state_dict_to_hf)
 from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, special_token_ids
 from attnlab.io import load_json, load_tensors, load_torch, save_tensors
-from attnlab.memory import require_memory
+from attnlab.model.memory import require_memory
 from attnlab.model.gpt import GPT
 
 HF_WEIGHTS = "model.safetensors"
@@ -109,7 +109,7 @@ def _train_config(hf_data: dict[str, Any], model_config: GPTConfig, tokenizer_na
 
 def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Turn a local GPT-2-format folder (config.json, weights, tokenizer files) into an attnlab
-    run folder that `attnlab.checkpoint.load_model` (and every command) loads."""
+    run folder that `attnlab.runs.checkpoint.load_model` (and every command) loads."""
     transformers = _transformers()
     hf_dir = Path(hf_dir)
     check_destination(out_run_dir, overwrite)

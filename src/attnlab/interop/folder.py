@@ -5,7 +5,7 @@
     # now exported/tiny/config.json exists, with attnlab's marker .attnlab beside it
 
 An existing non-empty destination is refused unless `overwrite`, and even then only when it is
-attnlab's (its `.attnlab` marker, see attnlab.runfolder) and holds nothing attnlab did not write
+attnlab's (its `.attnlab` marker, see attnlab.runs.folder) and holds nothing attnlab did not write
 there (the marker lists the files), so a typo in --out never deletes an unrelated folder.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from attnlab.io import current_umask, load_json, save_json
-from attnlab.runfolder import MARKER, check_deletable, foreign_entries, is_owned_entry
+from attnlab.runs.folder import MARKER, check_deletable, foreign_entries, is_owned_entry
 
 
 def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:

@@ -206,7 +206,7 @@ def load_into_gpt(model: GPT, tensors: dict[str, torch.Tensor]) -> GPT:
 def hf_import_bytes(config: GPTConfig) -> int:
     """Memory an import needs: the GPT (weights and one forward pass) and, alongside it while
     they are copied in, the checkpoint's own tensors."""
-    from attnlab.memory import BYTES_PER_VALUE, gpt_memory_bytes, gpt_parameter_count
+    from attnlab.model.memory import BYTES_PER_VALUE, gpt_memory_bytes, gpt_parameter_count
 
     return gpt_memory_bytes(config) + BYTES_PER_VALUE * gpt_parameter_count(config)
 
@@ -218,7 +218,7 @@ def gpt_from_hf(source: Any) -> GPT:
         from transformers import GPT2Config, GPT2LMHeadModel
 
         from attnlab.io import load_json
-        from attnlab.memory import require_memory
+        from attnlab.model.memory import require_memory
 
         path = Path(source)
         if not (path / "config.json").is_file():

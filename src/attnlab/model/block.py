@@ -16,7 +16,7 @@ Named points of a block (`blocks.{i}.` + name), all (B, T, C) unless said:
     ffwd.out     the FFN's output (after its dropout)
     out          resid_mid + ffwd.out            ln2 (the same value, passed on after ln2)
 
-Four switches take parts away, one rung of the ablation ladder (`attnlab.ladder`) each:
+Four switches take parts away, one rung of the ablation ladder (`attnlab.labs.ladder.rungs`) each:
 `ffn=False` (attention-only: no ffwd, no ln2), `residual=False` (no "x +": each sublayer's output
 replaces x), `norm="none"` (no LayerNorm: ln1 and ln2 are identities, the pre-LN path) and
 `attn_proj=False` (no W_O).

@@ -24,8 +24,8 @@ import torch
 from attnlab.cli import CLIError
 from attnlab.generate import decode_stream, sampling_probs
 from attnlab.serve.store import RequestError, Shared
-from attnlab.viz.capture import attention_maps
-from attnlab.viz.explain import explain_attention, explain_model
+from attnlab.look.capture import attention_maps
+from attnlab.look.explain import explain_attention, explain_model
 from attnlab.viz.weights import visible
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.answers import why as why_answers

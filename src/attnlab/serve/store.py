@@ -5,7 +5,7 @@ A request names a model as the CLI does: `{"run": "cpu-shakespeare-char"}` (a fo
 A run name is looked up among the folders the listing finds, never joined onto a path, so
 `../x`, `/etc` or a symlink that leads out of `--runs` cannot be opened: the listing keeps
 only children of `--runs` whose resolved path is still a child of the resolved `--runs`, and
-that carry attnlab's run marker (`.attnlab`, see attnlab.runfolder) and a GPT's config.json.
+that carry attnlab's run marker (`.attnlab`, see attnlab.runs.folder) and a GPT's config.json.
 
 Each model is loaded once, on first use, and shared by every request. It comes with a lock:
 a request holds it for everything it does with the model, because recording (`attnlab.record`)
@@ -22,11 +22,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import attnlab.minilm  # noqa: F401 (load_source imports it; imported here, before any thread)
-from attnlab.checkpoint import load_model, read_run_config  # noqa: F401 (load_model: as load_source)
+import attnlab.interop.minilm  # noqa: F401 (load_source imports it; imported here, before any thread)
+from attnlab.runs.checkpoint import load_model, read_run_config  # noqa: F401 (load_model: as load_source)
 from attnlab.cli import CLIError
-from attnlab.cli._viz_source import TextModel, load_source
-from attnlab.runfolder import is_attnlab_folder
+from attnlab.sources import TextModel, load_source
+from attnlab.runs.folder import is_attnlab_folder
 
 
 class RequestError(Exception):

@@ -13,7 +13,7 @@ import unicodedata
 
 import torch
 
-from attnlab.viz.explain import Explanation, Step
+from attnlab.look.explain import Explanation, Step
 
 
 def display_width(text: str) -> int:
@@ -119,7 +119,7 @@ def contribution_sentence(ex: Explanation, row: int = 0) -> str:
     """One line for a weighted-sum explanation (`explain_weighted_sum`): the token with the
     biggest share of query `row`'s output, by norm against by raw weight (Kobayashi et al. 2020).
 
-    >>> from attnlab.viz.explain import SEED_000, explain_weighted_sum
+    >>> from attnlab.look.explain import SEED_000, explain_weighted_sum
     >>> ex = explain_weighted_sum(SEED_000["weights"], SEED_000["values"], ["느금마", "만수무강", "ㅇㅈㄹ"])
     >>> print(contribution_sentence(ex))  # doctest: +NORMALIZE_WHITESPACE
     By weight 만수무강 gets 80.0% of 느금마's attention, but its value vector is louder: 98.2% of the

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from attnlab.io import atomic_write
-from attnlab.metrics import read_metrics
+from attnlab.runs.metrics import read_metrics
 
 LOSS_PNG = "loss.png"
 

@@ -14,7 +14,7 @@ on the model's own forward pass.
 
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.lens import Lens, logit_lens
-from attnlab.why.norms import contribution_norms, shares
+from attnlab.look.norms import contribution_norms, shares
 from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph
 from attnlab.why.answers import why
 

@@ -59,7 +59,7 @@ def ablated_forward(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor |
                     heads: Iterable[tuple[int, int]], mode: str = "zero") -> tuple[torch.Tensor, torch.Tensor | None]:
     """The model's own (logits (B, T, V), loss) with the (layer, head) pairs in `heads` ablated
     together. Every layer's z passes through the intervention, even when `heads` is empty."""
-    from attnlab.hooks import intervene
+    from attnlab.look.hooks import intervene
 
     replace = _z_replacement(_check_heads(model, heads), mode)
     was_training = model.training
@@ -111,9 +111,9 @@ def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`batches` batches of a run's own train or val split, drawn as `estimate_loss` draws them
     (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size)."""
-    from attnlab.checkpoint import read_run_config
-    from attnlab.data import get_batch, load_corpus
-    from attnlab.train import encode_corpus
+    from attnlab.runs.checkpoint import read_run_config
+    from attnlab.train.data import get_batch, load_corpus
+    from attnlab.train.gpt import encode_corpus
 
     if split not in ("train", "val"):
         raise ValueError(f"unknown split {split!r}; choose train or val")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from attnlab.why.norms import contribution_norms, shares
+from attnlab.look.norms import contribution_norms, shares
 from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph
 
 
@@ -42,7 +42,7 @@ def _raw_answer(weights: list[torch.Tensor], i: int, j: int, k: int | None) -> d
 
 
 def _w_o(attn: nn.Module) -> torch.Tensor:
-    """W_O (C, H·D); attention without one (attn_proj=False, a rung of attnlab.ladder) hands the
+    """W_O (C, H·D); attention without one (attn_proj=False, a rung of attnlab.labs.ladder.rungs) hands the
     concatenated heads on unmixed: the identity."""
     if isinstance(attn.proj, nn.Linear):
         return attn.proj.weight.detach()
@@ -79,7 +79,7 @@ def _ablation_answer(model: nn.Module, idx: torch.Tensor, logits: torch.Tensor, 
 
 def _record(model: nn.Module, idx: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], object]:
     """Every layer's weights (H, T, T) and values (H, T, D) of one forward, and its output."""
-    from attnlab.hooks import record
+    from attnlab.look.hooks import record
 
     with torch.no_grad(), record(model, "blocks.*.attn.weights", "blocks.*.attn.v") as rec:
         out = model(idx)

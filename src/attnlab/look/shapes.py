@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from attnlab.hooks import record
+from attnlab.look.hooks import record
 from attnlab.model.gpt import GPT
 
 # What happens at each point of block 0, in a few words (see model/block.py for post-LN placement).

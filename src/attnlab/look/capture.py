@@ -30,7 +30,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn as nn
 
-from attnlab.hooks import Recording, attach, recorder
+from attnlab.look.hooks import Recording, attach, recorder
 from attnlab.model.attention import MultiHeadAttention
 
 

@@ -1,10 +1,10 @@
-"""Training an encoder-decoder with the GPT's step (`attnlab.train.train_step`) and run folder.
+"""Training an encoder-decoder with the GPT's step (`attnlab.train.gpt.train_step`) and run folder.
 
 Only the task hooks differ: `get_batch(step)` is the task (a Seq2SeqBatch; the loop does not
 know about copy, sort or seed 002's regression), and the loss is the model's teacher-forced
 forward. The learning rate warms up, then decays along a cosine to lr/10.
 
-A run folder is `attnlab.checkpoint`'s, with config.json {"kind": "seq2seq", "model":
+A run folder is `attnlab.runs.checkpoint`'s, with config.json {"kind": "seq2seq", "model":
 Seq2SeqConfig, "task": ..., "train": ...}: a checkpoint folder (model.safetensors, optimizer.pt
 with Adam and the RNG state) committed by state.json ({"step": ..., "checkpoint": ...});
 metrics.jsonl (the loss at every step) and loss.png.
@@ -18,13 +18,13 @@ from typing import Any, Callable
 
 import torch
 
-from attnlab import checkpoint as ckpt
+from attnlab.runs import checkpoint as ckpt
 from attnlab.config import Seq2SeqConfig
 from attnlab.io import load_json, save_json
-from attnlab.metrics import MetricsWriter, truncate_metrics
+from attnlab.runs.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.seq2seq import EncoderDecoder
-from attnlab.seq2seq_tasks import Seq2SeqBatch
-from attnlab.train import EventFn, check_finite, get_lr, stop_on_ctrl_c, train_step
+from attnlab.labs.seq2seq.tasks import Seq2SeqBatch
+from attnlab.train.gpt import EventFn, check_finite, get_lr, stop_on_ctrl_c, train_step
 from attnlab.viz.loss import plot_losses
 
 KIND = "seq2seq"
@@ -124,7 +124,7 @@ def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqC
     teacher_forced is what the seed prints: the decoder is given the true previous targets.
     autoregressive feeds the decoder its own previous predictions, starting from 0.
     """
-    from attnlab.seq2seq_tasks import plus2_regression_data
+    from attnlab.labs.seq2seq.tasks import plus2_regression_data
 
     src, tgt, target = plus2_regression_data()  # (1, 5, 1) each
     model = EncoderDecoder(config or Seq2SeqConfig())

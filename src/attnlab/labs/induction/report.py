@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from attnlab.induction.lab import LabConfig, ModelResult
-    from attnlab.induction.scores import HeadScores
+    from attnlab.labs.induction.lab import LabConfig, ModelResult
+    from attnlab.labs.induction.scores import HeadScores
 
 LINES = (("induction", "tab:red"), ("previous", "tab:blue"), ("duplicate", "tab:green"))
 
@@ -147,7 +147,7 @@ def report_markdown(results: list[ModelResult], cfg: LabConfig) -> str:
 
 def plot_head_scores(scores: HeadScores, title: str | None = None) -> Figure:
     """The three scores as layer x head heatmaps side by side (values printed when they fit)."""
-    from attnlab.induction.scores import SCORES
+    from attnlab.labs.induction.scores import SCORES
 
     L, H = scores.previous.shape
     fig = Figure(figsize=(3 * max(2.0, 0.45 * H + 1.0) + 1.0, max(2.5, 0.4 * L + 1.5)), layout="constrained")

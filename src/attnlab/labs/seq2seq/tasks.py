@@ -142,7 +142,7 @@ def exact_match(model: nn.Module, batch: Seq2SeqBatch, beam_width: int = 1) -> t
 def capture_cross_attention(model: nn.Module, fn: Callable[[], object]) -> tuple[object, dict[str, torch.Tensor]]:
     """Run fn() under `attnlab.capture_attention` -> (fn's result, the cross-attention maps only:
     {"decoder.blocks.i.cross_attn": weights (B, H, T, S)}). Hooks are removed on exit."""
-    from attnlab.viz.capture import capture_attention
+    from attnlab.look.capture import capture_attention
 
     with capture_attention(model) as maps:
         result = fn()

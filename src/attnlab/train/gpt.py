@@ -13,7 +13,7 @@ The loop, in `train`, reads top to bottom:
             clip the gradient norm, optimizer step, zero the gradients
         stop on a NaN loss (the last good checkpoint stays); report the step
 
-`attnlab.seq2seq_train.train_seq2seq` runs the same `train_step` for an encoder-decoder. The
+`attnlab.labs.seq2seq.train.train_seq2seq` runs the same `train_step` for an encoder-decoder. The
 loop never prints; the CLI prints. Ctrl-C asks it to stop at the end of the current step: it
 saves a checkpoint and returns, and resuming later continues exactly where it stopped.
 """
@@ -31,12 +31,12 @@ from typing import Any, Callable
 
 import torch
 
-from attnlab import checkpoint as ckpt
+from attnlab.runs import checkpoint as ckpt
 from attnlab.config import TrainConfig
-from attnlab.data import get_batch, train_val_split
+from attnlab.train.data import get_batch, train_val_split
 from attnlab.device import autocast, flops_per_token, peak_flops, pick_device
 from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
-from attnlab.metrics import MetricsWriter, truncate_metrics
+from attnlab.runs.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.gpt import GPT
 
 EventFn = Callable[[str, dict[str, Any]], None]

@@ -1,6 +1,6 @@
 """The ablation ladder's report: its table, the overlaid validation curves, and ladder.md.
 
-Everything here takes the rung records of `attnlab.ladder.run_ladder` (plain dicts) and the
+Everything here takes the rung records of `attnlab.labs.ladder.rungs.run_ladder` (plain dicts) and the
 run folders they name; nothing trains.
 
     >>> rows = table_rows([
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from matplotlib.figure import Figure
 
 from attnlab.io import atomic_write
-from attnlab.metrics import read_metrics
+from attnlab.runs.metrics import read_metrics
 
 HEADER = ("rung", "name", "what it adds", "params", "val loss", "Δ", "time")
 NUMERIC = (False, False, False, True, True, True, True)  # right-aligned columns

@@ -3,7 +3,7 @@
     chunks [7 3], [6 6 9]; gaps [1], []:   7 3 1 7 3 6 6 9 6 6 9 ...
 
 A chunk is `min_len .. max_len` random tokens; after it come `0 .. max_gap` other random tokens,
-then a copy of the chunk. Training windows cut from this stream (`attnlab.data.get_batch`) start
+then a copy of the chunk. Training windows cut from this stream (`attnlab.train.data.get_batch`) start
 anywhere, so a repeat can begin at any position of a window and lie any distance behind: the only
 way to predict the copied tokens is to find, by content, where the current token occurred before
 and read what came after it, which is what an induction head does. A fixed layout (always n

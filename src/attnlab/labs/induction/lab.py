@@ -29,12 +29,12 @@ from typing import Any, Callable
 import torch
 
 from attnlab.config import TrainConfig
-from attnlab.data import get_batch
-from attnlab.induction.ablation import CausalCheck, Head, causal_check, losses_by_copy
-from attnlab.induction.data import repeat_stream
-from attnlab.induction.scores import HeadScores, repeated_tokens, score_maps
+from attnlab.train.data import get_batch
+from attnlab.labs.induction.ablation import CausalCheck, Head, causal_check, losses_by_copy
+from attnlab.labs.induction.data import repeat_stream
+from attnlab.labs.induction.scores import HeadScores, repeated_tokens, score_maps
 from attnlab.model.gpt import GPT
-from attnlab.train import check_finite, configure_optimizer, get_lr, next_token_loss, stop_on_ctrl_c, train_step
+from attnlab.train.gpt import check_finite, configure_optimizer, get_lr, next_token_loss, stop_on_ctrl_c, train_step
 
 EventFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
@@ -126,7 +126,7 @@ class ModelResult:
 @torch.no_grad()
 def probe(model: GPT, ids: torch.Tensor, n: int) -> tuple[HeadScores, float, float]:
     """(head scores, first-copy loss, second-copy loss) from one forward pass over ids (B, 2n)."""
-    from attnlab.viz.capture import capture_attention
+    from attnlab.look.capture import capture_attention
 
     with capture_attention(model) as maps:  # eval mode inside, the previous mode restored after
         logits, _ = model(ids)  # (B, 2n, V)
@@ -205,7 +205,7 @@ def evaluation(step: int, step_losses: list[float], scores: HeadScores, first: f
 def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None) -> list[ModelResult]:
     """Train and examine one model per entry of cfg.layers; write the files listed in the module
     docstring. `on_event(kind, info)` reports progress: "start", "eval", "done" (one ModelResult)."""
-    from attnlab.induction.report import plot_model, report_markdown
+    from attnlab.labs.induction.report import plot_model, report_markdown
     from attnlab.io import atomic_write, save_json
     from attnlab.viz.png import save_figure
 

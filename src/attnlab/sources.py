@@ -100,9 +100,9 @@ def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: st
 
 def load_run(run_dir: str) -> tuple[nn.Module, object]:
     try:
-        from attnlab.checkpoint import load_model
+        from attnlab.runs.checkpoint import load_model
     except ImportError as exc:
-        raise CLIError(f"--run needs attnlab.checkpoint, which this install lacks ({exc})") from None
+        raise CLIError(f"--run needs attnlab.runs.checkpoint, which this install lacks ({exc})") from None
     return load_model(run_dir)
 
 
@@ -115,7 +115,7 @@ def load_source(args: argparse.Namespace) -> TextModel:
             raise CLIError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
                            f"(attnlab generate reads it)")
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
-    from attnlab import minilm
+    from attnlab.interop import minilm
 
     try:
         model, tokenizer = minilm.load_minilm()

@@ -17,7 +17,7 @@ A second writer gets a one-line error naming the folder. Readers (`generate`, `a
 no lock: everything they read is replaced atomically.
 
     with open_run_folder(Path("runs/mine"), mode="new") as run_dir:   # or "resume", "overwrite"
-        ...  # train, saving checkpoints (attnlab.checkpoint) into run_dir
+        ...  # train, saving checkpoints (attnlab.runs.checkpoint) into run_dir
     # an error before the first checkpoint (state.json) removes what this start wrote
 """
 
@@ -36,7 +36,7 @@ from attnlab.io import save_json
 
 MARKER = ".attnlab"
 LOCK = ".lock"
-# What a run folder holds (see attnlab.checkpoint), besides checkpoint folders and temp files.
+# What a run folder holds (see attnlab.runs.checkpoint), besides checkpoint folders and temp files.
 RUN_ENTRIES = ("config.json", "tokenizer", "state.json", "model.safetensors", "optimizer.pt", "metrics.jsonl",
                "loss.png", "tensorboard", LOCK, MARKER)
 CHECKPOINT_DIR = re.compile(r"checkpoint-\d+(-\w+)?$")  # checkpoint-000250, checkpoint-000250-3f2a
@@ -174,8 +174,8 @@ def _remove_owned(path: Path) -> None:
 
 def clean_stale(path: Path) -> None:
     """Remove what a killed save left behind: temp files, and checkpoint folders that
-    state.json does not point at (see attnlab.checkpoint)."""
-    from attnlab.checkpoint import committed_checkpoint_name
+    state.json does not point at (see attnlab.runs.checkpoint)."""
+    from attnlab.runs.checkpoint import committed_checkpoint_name
 
     keep = committed_checkpoint_name(path)
     stale = [p.name for p in path.iterdir()

@@ -27,7 +27,7 @@ A ladder folder:
                       rewritten (atomically) after every rung
       ladder.png      every rung's validation loss against the step, overlaid and labelled
       ladder.md       the table and the picture
-      1-bigram/       an ordinary run folder (see attnlab.checkpoint): `attnlab generate`,
+      1-bigram/       an ordinary run folder (see attnlab.runs.checkpoint): `attnlab generate`,
       2-one-head/     `attention` and `explain` read it (the bigram has no attention to show)
       ...
       6-layernorm/    (7-scaled/ with scaled=True)
@@ -35,7 +35,7 @@ A ladder folder:
 Resuming: a rung that ladder.json and its run folder both say finished, with the same
 TrainConfig and the same text (sha256), is not trained again; a rung stopped by Ctrl-C
 continues from its checkpoint; any other run folder of that name is replaced (only what
-attnlab wrote there is deleted, see attnlab.runfolder).
+attnlab wrote there is deleted, see attnlab.runs.folder).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from attnlab import checkpoint as ckpt
+from attnlab.runs import checkpoint as ckpt
 from attnlab.config import TrainConfig
 from attnlab.io import load_json, save_json
 
@@ -111,10 +111,10 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
 
     Returns {"dir", "rungs": [record, ...], "interrupted"}; a record is the dict stored in
     ladder.json. on_event(kind, info) gets "ladder" (the plan), "rung" (one starts or is
-    reused), the training events of `attnlab.train.train`, and "rung_done".
+    reused), the training events of `attnlab.train.gpt.train`, and "rung_done".
     """
-    from attnlab.data import load_corpus
-    from attnlab.ladder_report import write_report
+    from attnlab.train.data import load_corpus
+    from attnlab.labs.ladder.report import write_report
     from attnlab.tokenizers import build_tokenizer
 
     out_dir, emit = Path(out_dir), on_event or (lambda kind, info: None)
@@ -153,8 +153,8 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
 def _train_rung(rung: Rung, cfg: TrainConfig, text: str, tokenizer, run_dir: Path,
                 stopped: dict[str, Any] | None, emit: EventFn) -> dict[str, Any]:
     """Train one rung (continuing `stopped`, the record of a run stopped by Ctrl-C) -> its record."""
-    from attnlab.runfolder import open_run_folder
-    from attnlab.train import encode_corpus, train
+    from attnlab.runs.folder import open_run_folder
+    from attnlab.train.gpt import encode_corpus, train
 
     train_data, val_data = encode_corpus(text, tokenizer, cfg)
     # an earlier run of this rung with other settings is replaced (only if attnlab wrote it)

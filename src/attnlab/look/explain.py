@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from attnlab.hooks import record
+from attnlab.look.hooks import record
 from attnlab.model.attention import attention
-from attnlab.why.norms import contribution_norms, shares
+from attnlab.look.norms import contribution_norms, shares
 
 # Seed 004, "나는 사과를 먹었다" (I ate an apple), computed by hand without scaling.
 SEED_004 = {
@@ -145,7 +145,7 @@ BLOCK_FORMULAS = {
 
 
 def _switch_formulas(block: nn.Module, C: int) -> dict[str, str]:
-    """The formulas of a block with parts taken away (attnlab.ladder's rungs)."""
+    """The formulas of a block with parts taken away (attnlab.labs.ladder.rungs's rungs)."""
     changed = {}
     if not block.residual:
         changed["resid_mid"] = "attn.out: no residual, x is not added"

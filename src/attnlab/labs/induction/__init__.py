@@ -8,10 +8,10 @@
 - `run_lab(LabConfig(), out_dir)` (lab.py): the whole experiment, `attnlab induction`.
 """
 
-from attnlab.induction.ablation import causal_check, copy_losses
-from attnlab.induction.data import repeat_stream
-from attnlab.induction.lab import LabConfig, run_lab
-from attnlab.induction.scores import HeadScores, detect_heads, head_scores, repeated_tokens
+from attnlab.labs.induction.ablation import causal_check, copy_losses
+from attnlab.labs.induction.data import repeat_stream
+from attnlab.labs.induction.lab import LabConfig, run_lab
+from attnlab.labs.induction.scores import HeadScores, detect_heads, head_scores, repeated_tokens
 
 __all__ = ["detect_heads", "head_scores", "repeated_tokens", "HeadScores", "repeat_stream", "copy_losses",
            "causal_check", "LabConfig", "run_lab"]

@@ -1,10 +1,10 @@
 """A training run folder: plain data that any tool can read, and nothing that runs code.
 
     runs/<name>/
-      .attnlab             attnlab's marker: this folder is attnlab's (see attnlab.runfolder)
+      .attnlab             attnlab's marker: this folder is attnlab's (see attnlab.runs.folder)
       .lock                locked by the training run that writes here (one writer at a time)
       config.json          {"kind": "gpt", "model": GPTConfig, "train": TrainConfig, "tokenizer": name}
-                           (an encoder-decoder run: "kind": "seq2seq", see attnlab.seq2seq_train)
+                           (an encoder-decoder run: "kind": "seq2seq", see attnlab.labs.seq2seq.train)
       tokenizer/           the tokenizer (tokenizer.save)
       state.json           the checkpoint in use: {"step": 500, "checkpoint": "checkpoint-000500", ...}
       checkpoint-000500/   one step's checkpoint, complete:
@@ -36,7 +36,7 @@ import torch
 
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.io import current_umask, load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
-from attnlab.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
+from attnlab.model.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
 from attnlab.model.gpt import GPT
 
 CONFIG = "config.json"

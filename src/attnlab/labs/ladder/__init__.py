@@ -1,0 +1,1 @@
+"""The ablation ladder: the lecture's GPT built one part at a time (`rungs.py`) and its report."""
