@@ -43,7 +43,8 @@ from attnlab.device import cache_dir, flops_per_token, peak_flops
 from attnlab.distributed import DistInfo
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
-from attnlab.train.gpt import encode_corpus, next_token_loss, setup_gpt_run, train_step
+from attnlab.train.gpt import encode_corpus, next_token_loss, setup_gpt_run
+from attnlab.train.loop import train_step
 
 Step = Callable[[torch.Tensor, torch.Tensor], float]
 FLAGS = {"": {}, "--dtype bf16": {"dtype": "bf16"},

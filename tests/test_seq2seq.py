@@ -25,7 +25,7 @@ from attnlab.model.seq2seq import Decoder, Encoder, EncoderDecoder, copy_from_to
 from attnlab.labs.seq2seq.tasks import (BOS, EOS, TokenTask, capture_cross_attention, diagonal_mass, exact_match,
                                    plus2_regression_data)
 from attnlab.labs.seq2seq.train import train_plus2_regression, train_seq2seq
-from attnlab.train.gpt import get_lr
+from attnlab.train.loop import get_lr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)

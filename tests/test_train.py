@@ -21,7 +21,8 @@ from attnlab.train.data import get_batch
 from attnlab.io import load_tensors
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
-from attnlab.train.gpt import TrainingDiverged, configure_optimizer, encode_corpus, estimate_loss, get_lr, train
+from attnlab.train.gpt import configure_optimizer, encode_corpus, estimate_loss, train
+from attnlab.train.loop import TrainingDiverged, get_lr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)

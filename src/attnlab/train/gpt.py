@@ -1,65 +1,27 @@
-"""One explicit training loop, nanoGPT style: `train` for a GPT, `train_step` for any model.
+"""Training a GPT: its data, optimizer, evaluation and checkpoints, run by the one loop.
 
-The loop, in `train`, reads top to bottom:
-
-    while True:
-        every eval_interval steps and at the end: estimate the losses, save a checkpoint
-        stop at max_iters, or on Ctrl-C (after saving this step)
-        lr = get_lr(step, ...)                             warmup, then cosine decay
-        loss = train_step(...)                             one optimiser step:
-            for each of grad_accum_steps micro-batches:
-                with autocast: loss = loss_fn(model, batch)    bf16/fp16 matmuls if asked
-                backward(loss / grad_accum_steps)              gradients add up
-            clip the gradient norm, optimizer step, zero the gradients
-        stop on a NaN loss (the last good checkpoint stays); report the step
-
-`attnlab.labs.seq2seq.train.train_seq2seq` runs the same `train_step` for an encoder-decoder. The
-loop never prints; the CLI prints. Ctrl-C asks it to stop at the end of the current step: it
-saves a checkpoint and returns, and resuming later continues exactly where it stopped.
+`train` builds a `Plan` (`gpt_plan`: random windows of the corpus, the next-token loss, warmup
+then cosine decay, train/val estimates and a checkpoint every eval_interval steps) and hands it
+to `attnlab.train.loop.train_loop`, the loop every model in attnlab trains with.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import signal
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from attnlab.runs import checkpoint as ckpt
 from attnlab.config import TrainConfig
-from attnlab.train.data import get_batch, train_val_split
 from attnlab.device import autocast, flops_per_token, peak_flops, pick_device
-from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
-from attnlab.runs.metrics import MetricsWriter, truncate_metrics
+from attnlab.distributed import DistInfo, all_reduce_mean
 from attnlab.model.gpt import GPT
-
-EventFn = Callable[[str, dict[str, Any]], None]
-
-
-class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def get_lr(step: int, learning_rate: float, min_lr: float, warmup_iters: int, decay_iters: int) -> float:
-    """Learning rate at `step`: linear warmup to learning_rate, cosine decay to min_lr at
-    decay_iters, then min_lr. min_lr = learning_rate is a constant rate (after any warmup).
-
-    >>> get_lr(0, 1e-3, 1e-4, 100, 2000), get_lr(99, 1e-3, 1e-4, 100, 2000), get_lr(2000, 1e-3, 1e-4, 100, 2000)
-    (1e-05, 0.001, 0.0001)
-    """
-    if step < warmup_iters:
-        return learning_rate * (step + 1) / warmup_iters
-    if step >= decay_iters:
-        return min_lr
-    progress = (step - warmup_iters) / (decay_iters - warmup_iters)  # 0 -> 1
-    coeff = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
-    return min_lr + coeff * (learning_rate - min_lr)
+from attnlab.runs import checkpoint as ckpt
+from attnlab.runs.metrics import MetricsWriter, truncate_metrics
+from attnlab.train.data import get_batch, train_val_split
+from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
 
 
 @torch.no_grad()
@@ -120,71 +82,6 @@ class TrainResult:
     elapsed_s: float
 
 
-@contextlib.contextmanager
-def stop_on_ctrl_c():
-    """Yield a list that gets an entry when Ctrl-C is pressed; a second Ctrl-C interrupts at once."""
-    pressed: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield pressed
-        return
-
-    def handler(signum, frame):
-        pressed.append(True)
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, next_batch: Callable[[], Any],
-               loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], *, lr: float, grad_accum_steps: int = 1,
-               grad_clip: float = 0.0, precision: contextlib.AbstractContextManager = contextlib.nullcontext(),
-               scaler: torch.amp.GradScaler | None = None, dist: DistInfo = DistInfo()) -> float:
-    """One optimiser step -> the loss (mean over the micro-batches, and over ranks under DDP).
-
-    next_batch() -> one micro-batch; loss_fn(model, batch) -> its scalar loss. Gradients add up
-    over grad_accum_steps micro-batches (DDP averages them across ranks only on the last one),
-    are clipped to grad_clip (0: no clipping), then the optimizer steps. A non-finite loss
-    takes no step: TrainingDiverged is raised by the caller (check_finite).
-    """
-    scaler = scaler or torch.amp.GradScaler(enabled=False)  # a GradScaler is for fp16 only
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    loss_sum = torch.zeros((), device=next(model.parameters()).device)
-    for micro in range(grad_accum_steps):
-        last_micro = micro == grad_accum_steps - 1
-        no_sync = model.no_sync() if dist.enabled and not last_micro else contextlib.nullcontext()
-        with no_sync:
-            with precision:  # bf16/fp16 autocast if asked
-                loss = loss_fn(model, next_batch()) / grad_accum_steps
-            scaler.scale(loss).backward()
-        loss_sum += loss.detach().float()
-    loss_value = all_reduce_mean(loss_sum).item()
-    if not math.isfinite(loss_value):
-        optimizer.zero_grad(set_to_none=True)
-        return loss_value
-    if grad_clip > 0:
-        scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    return loss_value
-
-
-def check_finite(loss: float, step: int, run_dir: Path | None) -> None:
-    """A NaN or infinite loss stops training; the last good checkpoint stays as it is."""
-    if math.isfinite(loss):
-        return
-    kept = (f"the last good checkpoint (step {_saved_step(run_dir)}) is kept in {run_dir}"
-            if run_dir is not None and (run_dir / ckpt.STATE).is_file() else "no checkpoint was saved")
-    raise TrainingDiverged(f"the loss became {loss} at step {step}; training stopped and {kept} "
-                           f"(try a lower learning rate, or fp32)")
-
-
 @dataclass
 class GPTRun:
     """What a GPT training run holds while it trains (see `setup_gpt_run`)."""
@@ -236,31 +133,53 @@ def setup_gpt_run(cfg: TrainConfig, vocab_size: int, run_dir: Path, resume: bool
                   batch_generator, step, best_val)
 
 
-def evaluate(run: GPTRun, splits: dict[str, torch.Tensor], metrics: MetricsWriter) -> dict[str, float]:
-    """Train and val loss estimates (averaged over ranks), logged to metrics.jsonl."""
+def evaluate(run: GPTRun, splits: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Train and val loss estimates (averaged over ranks) -> {"train_loss", "val_loss"}."""
     cfg = run.cfg
     local = estimate_loss(run.eval_model, splits, cfg.batch_size, cfg.block_size, cfg.eval_iters, run.device,
                           cfg.seed + 1, cfg.dtype, run.dist.rank, run.dist.world_size)
     run.last_losses = {k: all_reduce_mean(torch.tensor(v, device=run.device)).item() for k, v in local.items()}
     val = run.last_losses["val"]
     run.best_val = val if run.best_val is None else min(run.best_val, val)
-    metrics.write({"step": run.step, "train_loss": run.last_losses["train"], "val_loss": val}, plot=True)
-    return run.last_losses
+    return {"train_loss": run.last_losses["train"], "val_loss": val}
 
 
-def save(run: GPTRun) -> None:
-    """A checkpoint of run.step (rank 0 writes it)."""
+def save(run: GPTRun, step: int) -> None:
+    """A checkpoint of `step` (rank 0 writes it)."""
     if run.dist.is_main:
-        tokens = run.cfg.batch_size * run.cfg.block_size * run.cfg.grad_accum_steps * run.dist.world_size
         ckpt.save_checkpoint(run.run_dir, run.raw_model, ckpt.training_state(
             run.optimizer, run.device, run.scaler, run.batch_generator), {
-            "step": run.step, "best_val_loss": run.best_val, "last_losses": run.last_losses,
-            "tokens_seen": run.step * tokens})
+            "step": step, "best_val_loss": run.best_val, "last_losses": run.last_losses,
+            "tokens_seen": step * tokens_per_step(run)})
+
+
+def tokens_per_step(run: GPTRun) -> int:
+    return run.cfg.batch_size * run.cfg.block_size * run.cfg.grad_accum_steps * run.dist.world_size
+
+
+def gpt_plan(run: GPTRun, train_data: torch.Tensor, val_data: torch.Tensor, resume: bool) -> Plan:
+    """What the one loop does for a GPT: random windows of train_data, next-token loss, nanoGPT's
+    schedule, train/val estimates and a checkpoint every eval_interval steps."""
+    cfg, mc, splits = run.cfg, run.raw_model.config, {"train": train_data, "val": val_data}
+    decay_iters = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
+    token_flops = flops_per_token(run.raw_model.num_parameters(non_embedding=True),  # a bigram: no blocks
+                                  len(run.raw_model.blocks), mc.n_heads, mc.d_head, mc.max_seq_len)
+    peak = peak_flops(run.device, cfg.dtype) if run.dist.is_main else None  # only rank 0 reports
+    return Plan(
+        next_batch=lambda: get_batch(train_data, cfg.batch_size, cfg.block_size, run.batch_generator, run.device,
+                                     run.dist.rank, run.dist.world_size),
+        loss_fn=next_token_loss,
+        lr=lambda step: get_lr(step, cfg.learning_rate, cfg.min_lr, cfg.warmup_iters, decay_iters),
+        max_steps=cfg.max_iters, eval_interval=cfg.eval_interval,
+        evaluate=lambda step: evaluate(run, splits), save=lambda step: save(run, step),
+        start_step=run.step, resumed=resume, grad_accum_steps=cfg.grad_accum_steps, grad_clip=cfg.grad_clip,
+        log_interval=cfg.log_interval, speed=Speed(tokens_per_step(run), token_flops, peak))
 
 
 def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, tokenizer, run_dir: str | Path,
           resume: bool = False, dist: DistInfo = DistInfo(), on_event: EventFn | None = None) -> TrainResult:
-    """Train a GPT on token ids; write checkpoints and metrics into run_dir (rank 0 only).
+    """Train a GPT on token ids with the one loop; write checkpoints and metrics into run_dir
+    (rank 0 only).
 
     With resume=True the weights, optimizer, step and RNG states come from run_dir's
     checkpoint, and the losses continue exactly as if the run had never stopped (bit for bit
@@ -271,74 +190,28 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
         run_dir.mkdir(parents=True, exist_ok=True)
     emit = on_event if (on_event is not None and dist.is_main) else (lambda kind, info: None)
     run = setup_gpt_run(cfg, tokenizer.vocab_size, run_dir, resume, dist)
-    speed = Speedometer(run, emit)
-    metrics = MetricsWriter(run_dir, enabled=dist.is_main)
-    splits = {"train": train_data, "val": val_data}
-    decay_iters = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
-    start_step, interrupted, started = run.step, False, time.perf_counter()
-    run.model.train()
-    with stop_on_ctrl_c() as ctrl_c:
-        while True:
-            if run.step == cfg.max_iters or run.step % cfg.eval_interval == 0:  # evaluate, then checkpoint
-                if not (resume and run.step == start_step):  # a resumed run has evaluated this step
-                    emit("eval", {"step": run.step, **evaluate(run, splits, metrics)})
-                    if run.step > 0:
-                        save(run)
-            if run.step >= cfg.max_iters:
-                break
-            if any_rank(bool(ctrl_c), run.device):
-                save(run)  # Ctrl-C: keep this step, stop
-                interrupted = True
-                break
-            lr = get_lr(run.step, cfg.learning_rate, cfg.min_lr, cfg.warmup_iters, decay_iters)
-            t0 = time.perf_counter()
-            loss = train_step(run.model, run.optimizer, lambda: get_batch(
-                train_data, cfg.batch_size, cfg.block_size, run.batch_generator, run.device, dist.rank,
-                dist.world_size), next_token_loss, lr=lr, grad_accum_steps=cfg.grad_accum_steps,
-                grad_clip=cfg.grad_clip, precision=run.precision, scaler=run.scaler, dist=dist)
-            check_finite(loss, run.step, run_dir if dist.is_main else None)
-            run.step += 1
-            speed.report({"step": run.step, "loss": loss, "lr": lr, "dt": time.perf_counter() - t0}, metrics)
-    metrics.close()
+    plan = gpt_plan(run, train_data, val_data, resume)
+    peak = plan.speed.peak
+    emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),
+                   "dtype": cfg.dtype, "parameters": run.raw_model.num_parameters(),
+                   "tokens_per_step": plan.speed.tokens_per_step, "world_size": dist.world_size,
+                   "peak_flops": peak.flops if peak else 0.0, "peak_source": peak.source if peak else ""})
+    result = train_loop(run.model, run.optimizer, plan, MetricsWriter(run_dir, enabled=dist.is_main),
+                        precision=run.precision, scaler=run.scaler, dist=dist, run_dir=run_dir,
+                        emit=lambda kind, info: emit(kind, _losses_event(kind, info)))
     run.raw_model.eval()
-    return TrainResult(run.raw_model, run.step, run.best_val, run.last_losses, interrupted,
-                       time.perf_counter() - started)
+    return TrainResult(run.raw_model, result.step, run.best_val, run.last_losses, result.interrupted,
+                       result.elapsed_s)
+
+
+def _losses_event(kind: str, info: dict[str, Any]) -> dict[str, Any]:
+    """An "eval" event carries the losses as "train" and "val" (the progress bar's names)."""
+    if kind != "eval":
+        return info
+    return {"step": info["step"], "train": info["train_loss"], "val": info["val_loss"]}
 
 
 def next_token_loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     x, y = batch  # (B, T), (B, T): y is x shifted by one
     _, loss = model(x, y)
     return loss
-
-
-class Speedometer:
-    """tokens/s and MFU of each step, for metrics.jsonl and the progress bar."""
-
-    def __init__(self, run: GPTRun, emit: EventFn):
-        cfg, mc = run.cfg, run.raw_model.config
-        self.emit, self.log_interval = emit, cfg.log_interval
-        self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * run.dist.world_size
-        self.token_flops = flops_per_token(run.raw_model.num_parameters(non_embedding=True),  # a bigram: no blocks
-                                           len(run.raw_model.blocks), mc.n_heads, mc.d_head, mc.max_seq_len)
-        self.peak = peak_flops(run.device, cfg.dtype) if run.dist.is_main else None  # only rank 0 reports
-        emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),
-                       "dtype": cfg.dtype, "parameters": run.raw_model.num_parameters(),
-                       "tokens_per_step": self.tokens_per_step, "world_size": run.dist.world_size,
-                       "peak_flops": self.peak.flops if self.peak else 0.0,
-                       "peak_source": self.peak.source if self.peak else ""})
-
-    def report(self, info: dict[str, Any], metrics: MetricsWriter) -> None:
-        tokens_per_s = self.tokens_per_step / info["dt"]
-        # a step faster than the peak raises it: MFU is never above 100%
-        info.update(tokens_per_s=tokens_per_s,
-                    mfu=self.peak.mfu(tokens_per_s * self.token_flops) if self.peak else None)
-        if info["step"] % self.log_interval == 0:
-            metrics.write(info)
-        self.emit("step", info)
-
-
-def _saved_step(run_dir: Path) -> int | str:
-    try:
-        return ckpt.read_state(run_dir)["step"]
-    except (OSError, ValueError):
-        return "?"

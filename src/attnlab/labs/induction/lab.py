@@ -20,7 +20,6 @@ on the next run; nothing else in OUT_DIR is touched.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,9 @@ from attnlab.labs.induction.ablation import CausalCheck, Head, causal_check, los
 from attnlab.labs.induction.data import repeat_stream
 from attnlab.labs.induction.scores import HeadScores, repeated_tokens, score_maps
 from attnlab.model.gpt import GPT
-from attnlab.train.gpt import check_finite, configure_optimizer, get_lr, next_token_loss, stop_on_ctrl_c, train_step
+from attnlab.runs.metrics import MetricsWriter
+from attnlab.train.gpt import configure_optimizer, next_token_loss
+from attnlab.train.loop import Plan, get_lr, train_loop
 
 EventFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
@@ -154,51 +155,58 @@ def formed_at(history: list[dict[str, Any]], threshold: float) -> int | None:
 
 def train_model(cfg: LabConfig, n_layers: int, stream: torch.Tensor, ids: torch.Tensor, folder: Path,
                 emit: EventFn) -> ModelResult:
-    """Train one attention-only model with the project's `train_step`, probing it at every evaluation
-    (written to folder/metrics.jsonl), then run the causal check on the trained model."""
+    """Train one attention-only model with the one loop, probing it at every evaluation (written to
+    folder/metrics.jsonl), then run the causal check on the trained model. Ctrl-C stops the lab
+    (KeyboardInterrupt) after the current step."""
     train_cfg = cfg.train_config(n_layers)
     model = cfg.model(n_layers)
     optimizer = configure_optimizer(model, train_cfg, torch.device("cpu"))
     batches = torch.Generator().manual_seed(cfg.seed)  # the same batches for every depth
     history: list[dict[str, Any]] = []
     step_losses: list[float] = []
+    last: list[tuple[HeadScores, float, float]] = []
+
+    def evaluate(step: int) -> dict[str, Any]:
+        last[:] = [probe(model, ids, cfg.n)]
+        scores, first, second = last[0]
+        history.append(evaluation(step, step_losses, scores, first, second))
+        return {k: v for k, v in history[-1].items() if k != "step"}
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "step":
+            step_losses.append(info["loss"])
+        elif kind == "eval":
+            scores, _, _ = last[0]
+            emit("eval", {"layers": n_layers, "step": info["step"], "max_iters": cfg.steps,
+                          "loss_ratio": info["loss_ratio"], "induction": scores.best("induction"),
+                          "previous": scores.best("previous")})
+
     (folder / METRICS).write_text("", encoding="utf-8")
     emit("start", {"layers": n_layers, "max_iters": cfg.steps, "parameters": model.num_parameters()})
-    started, step = time.perf_counter(), 0
-    model.train()
-    with stop_on_ctrl_c() as ctrl_c:
-        while True:
-            if step == cfg.steps or step % cfg.eval_interval == 0:
-                scores, first, second = probe(model, ids, cfg.n)
-                history.append(evaluation(step, step_losses, scores, first, second, folder / METRICS))
-                emit("eval", {"layers": n_layers, "step": step, "max_iters": cfg.steps, "loss_ratio": second / first,
-                              "induction": scores.best("induction"), "previous": scores.best("previous")})
-            if step >= cfg.steps:
-                break
-            if ctrl_c:
-                raise KeyboardInterrupt
-            lr = get_lr(step, cfg.learning_rate, cfg.learning_rate, cfg.warmup_iters, cfg.steps)
-            loss = train_step(model, optimizer, lambda: get_batch(stream, cfg.batch_size, cfg.block_size, batches),
-                              next_token_loss, lr=lr, grad_clip=train_cfg.grad_clip)
-            check_finite(loss, step, None)
-            step_losses.append(loss)
-            step += 1
+    started = time.perf_counter()
+    plan = Plan(next_batch=lambda: get_batch(stream, cfg.batch_size, cfg.block_size, batches),
+                loss_fn=next_token_loss,
+                lr=lambda step: get_lr(step, cfg.learning_rate, cfg.learning_rate, cfg.warmup_iters, cfg.steps),
+                max_steps=cfg.steps, eval_interval=cfg.eval_interval, evaluate=evaluate,
+                grad_clip=train_cfg.grad_clip, log_interval=0, plot=False)
+    result = train_loop(model, optimizer, plan, MetricsWriter(folder, enabled=True), emit=on_event)
+    if result.interrupted:
+        raise KeyboardInterrupt
     model.eval()
+    scores, first, second = last[0]
     check = causal_check(model, ids, cfg.n, detected_heads(scores, cfg.threshold), cfg.n_heads, n_layers,
                          cfg.random_draws, cfg.seed)
     return ModelResult(n_layers, history, scores, first, second, check, formed_at(history, cfg.threshold),
                        time.perf_counter() - started)
 
 
-def evaluation(step: int, step_losses: list[float], scores: HeadScores, first: float, second: float,
-               metrics: Path) -> dict[str, Any]:
-    """One metrics.jsonl record (appended to `metrics`); clears step_losses for the next interval."""
+def evaluation(step: int, step_losses: list[float], scores: HeadScores, first: float, second: float
+               ) -> dict[str, Any]:
+    """One metrics.jsonl record; clears step_losses for the next interval."""
     record = {"step": step, "train_loss": sum(step_losses) / len(step_losses) if step_losses else None,
               "first_copy_loss": first, "second_copy_loss": second, "loss_ratio": second / first,
               "heads": scores.rows()}
     step_losses.clear()
-    with open(metrics, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
     return record
 
 

@@ -1,6 +1,6 @@
-"""Training an encoder-decoder with the GPT's step (`attnlab.train.gpt.train_step`) and run folder.
+"""Training an encoder-decoder with the one loop (`attnlab.train.loop.train_loop`) and run folder.
 
-Only the task hooks differ: `get_batch(step)` is the task (a Seq2SeqBatch; the loop does not
+Only the plan differs from a GPT's: `get_batch(step)` is the task (a Seq2SeqBatch; the loop does not
 know about copy, sort or seed 002's regression), and the loss is the model's teacher-forced
 forward. The learning rate warms up, then decays along a cosine to lr/10.
 
@@ -12,7 +12,6 @@ metrics.jsonl (the loss at every step) and loss.png.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +23,7 @@ from attnlab.io import load_json, save_json
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.labs.seq2seq.tasks import Seq2SeqBatch
-from attnlab.train.gpt import EventFn, check_finite, get_lr, stop_on_ctrl_c, train_step
+from attnlab.train.loop import EventFn, Plan, get_lr, train_loop
 from attnlab.viz.loss import plot_losses
 
 KIND = "seq2seq"
@@ -66,30 +65,29 @@ def train_seq2seq(model: EncoderDecoder, get_batch: Callable[[int], Seq2SeqBatch
                    "parameters": sum(p.numel() for p in model.parameters())})
     metrics = MetricsWriter(run_dir, enabled=run_dir is not None)  # metrics.jsonl
     min_lr = lr / 10 if min_lr is None else min_lr
-    interrupted = False
-    model.train()
-    with stop_on_ctrl_c() as ctrl_c:
-        for step in range(step, steps):
-            if ctrl_c:
-                interrupted = True
-                break
-            t0 = time.perf_counter()
-            lr_now = get_lr(step, lr, min_lr, warmup, steps)
-            loss = train_step(model, optimizer, lambda: get_batch(step), teacher_forced_loss, lr=lr_now,
-                              grad_clip=grad_clip)
-            check_finite(loss, step, run_dir)
-            info = {"step": step + 1, "loss": loss, "lr": lr_now, "dt": time.perf_counter() - t0}
-            metrics.write(info)
-            emit("step", info)
-            if run_dir is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
-                _save(run_dir, model, optimizer, step + 1, emit)
-        else:
-            step = steps
-    if interrupted and run_dir is not None:
-        _save(run_dir, model, optimizer, step, emit)
-    metrics.close()
+
+    def save(at: int) -> None:
+        if run_dir is not None:
+            _save(run_dir, model, optimizer, at, emit)
+
+    plan = Plan(next_batch=_Batches(get_batch, step), loss_fn=teacher_forced_loss,
+                lr=lambda at: get_lr(at, lr, min_lr, warmup, steps), max_steps=steps, eval_interval=save_every,
+                save=save, start_step=step, resumed=resume, grad_clip=grad_clip, plot=False)
+    result = train_loop(model, optimizer, plan, metrics, run_dir=run_dir, emit=emit)
     model.eval()
-    return optimizer, step, interrupted
+    return optimizer, result.step, result.interrupted
+
+
+class _Batches:
+    """next_batch() for the loop: get_batch(step) of the task, for step = start, start + 1, ..."""
+
+    def __init__(self, get_batch: Callable[[int], Seq2SeqBatch], start: int):
+        self.get_batch, self.step = get_batch, start
+
+    def __call__(self) -> Seq2SeqBatch:
+        batch = self.get_batch(self.step)
+        self.step += 1
+        return batch
 
 
 def _save(run_dir: Path, model: EncoderDecoder, optimizer: torch.optim.Optimizer, step: int, emit: EventFn) -> None:
