@@ -6,6 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from attnlab.errors import UserError
 
 C = TypeVar("C")
 
@@ -16,7 +17,7 @@ ACTIVATIONS = ("relu", "gelu", "gelu_tanh")  # seed 001, BERT, GPT-2's "gelu_new
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        raise UserError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
     return value
 
 
@@ -24,11 +25,11 @@ def check_model_fields(config: Any, norms: tuple[str, ...] = NORMS) -> None:
     """What every model config shares: LayerNorm eps, heads that divide the width, dropout, and
     the names of its norm placement and activation."""
     if not config.layer_norm_eps > 0:
-        raise ValueError(f"layer_norm_eps must be > 0, got {config.layer_norm_eps}")
+        raise UserError(f"layer_norm_eps must be > 0, got {config.layer_norm_eps}")
     if config.d_model % config.n_heads != 0:
-        raise ValueError(f"d_model ({config.d_model}) must be divisible by n_heads ({config.n_heads})")
+        raise UserError(f"d_model ({config.d_model}) must be divisible by n_heads ({config.n_heads})")
     if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {config.dropout}")
+        raise UserError(f"dropout must be in [0, 1), got {config.dropout}")
     check_choice("norm", config.norm, norms)
     check_choice("activation", config.activation, ACTIVATIONS)
 
@@ -49,7 +50,7 @@ def check_types(config: Any) -> None:
               "str": lambda v: isinstance(v, str)}[kind](value)
         if not ok:
             what = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}[kind]
-            raise ValueError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}")
+            raise UserError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}")
 
 
 def check_positive(config: Any, *names: str) -> None:
@@ -57,7 +58,7 @@ def check_positive(config: Any, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise UserError(f"{name} must be a positive integer, got {value!r}")
 
 
 def config_from_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
@@ -65,7 +66,7 @@ def config_from_dict(cls: type[C], data: dict[str, Any], source: str = "config")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"unknown {source} key(s): {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        raise UserError(f"unknown {source} key(s): {', '.join(unknown)} (known: {', '.join(sorted(names))})")
     return cls(**data)
 
 
@@ -104,7 +105,7 @@ class GPTConfig:
             check_positive(self, "d_ff")
         check_model_fields(self)
         if self.init not in ("gpt2", "torch"):
-            raise ValueError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)) or torch (PyTorch's defaults)")
+            raise UserError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)) or torch (PyTorch's defaults)")
 
     @property
     def d_head(self) -> int:
@@ -154,11 +155,11 @@ class Seq2SeqConfig:
         for name in ("src_vocab_size", "tgt_vocab_size"):
             value = getattr(self, name)
             if value < 0:
-                raise ValueError(f"{name} must be 0 (continuous) or a positive integer, got {value!r}")
+                raise UserError(f"{name} must be 0 (continuous) or a positive integer, got {value!r}")
         if (self.src_vocab_size == 0) != (self.tgt_vocab_size == 0):
-            raise ValueError("src_vocab_size and tgt_vocab_size must both be 0 (continuous) or both positive")
+            raise UserError("src_vocab_size and tgt_vocab_size must both be 0 (continuous) or both positive")
         if self.d_model % 2 != 0:
-            raise ValueError(f"d_model ({self.d_model}) must be even for the sinusoidal positional encoding")
+            raise UserError(f"d_model ({self.d_model}) must be even for the sinusoidal positional encoding")
 
     @property
     def continuous(self) -> bool:
@@ -243,28 +244,28 @@ class TrainConfig:
         check_positive(self, "n_layers", "n_heads", "d_model", "block_size", "batch_size", "grad_accum_steps",
                        "max_iters", "eval_interval", "eval_iters", "log_interval")
         if self.tokenizer not in TOKENIZERS:
-            raise ValueError(f"unknown tokenizer {self.tokenizer!r}; choose one of {', '.join(TOKENIZERS)}")
+            raise UserError(f"unknown tokenizer {self.tokenizer!r}; choose one of {', '.join(TOKENIZERS)}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
+            raise UserError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         if self.vocab_size is not None:
             check_positive(self, "vocab_size")
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0.0 <= self.min_lr <= self.learning_rate:
-            raise ValueError(f"need 0 <= min_lr ({self.min_lr}) <= learning_rate ({self.learning_rate})")
+            raise UserError(f"need 0 <= min_lr ({self.min_lr}) <= learning_rate ({self.learning_rate})")
         if self.warmup_iters < 0:
-            raise ValueError(f"warmup_iters must be >= 0, got {self.warmup_iters}")
+            raise UserError(f"warmup_iters must be >= 0, got {self.warmup_iters}")
         if self.lr_decay_iters is not None and self.lr_decay_iters <= self.warmup_iters:
-            raise ValueError(f"lr_decay_iters ({self.lr_decay_iters}) must be > warmup_iters ({self.warmup_iters})")
+            raise UserError(f"lr_decay_iters ({self.lr_decay_iters}) must be > warmup_iters ({self.warmup_iters})")
         if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError(f"grad_clip ({self.grad_clip}) and weight_decay ({self.weight_decay}) must be >= 0")
+            raise UserError(f"grad_clip ({self.grad_clip}) and weight_decay ({self.weight_decay}) must be >= 0")
         if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise UserError(f"learning_rate must be > 0, got {self.learning_rate}")
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+            raise UserError(f"seed must be >= 0, got {self.seed}")
         self.model_config(vocab_size=1)  # checks the model fields (e.g. d_model % n_heads)
 
     def model_config(self, vocab_size: int) -> GPTConfig:
@@ -297,7 +298,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset_config(name: str, **overrides: Any) -> TrainConfig:
     """A preset with some fields changed: `preset_config("cpu", max_iters=100)`."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     fields = {**PRESETS[name], **overrides}
     return config_from_dict(TrainConfig, fields, "train config")
 
@@ -314,9 +315,9 @@ def load_toml(path: str) -> dict[str, Any]:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path} is not valid TOML ({exc})") from None
+        raise UserError(f"{path} is not valid TOML ({exc})") from None
     known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"unknown config key(s) in {path}: {', '.join(unknown)}")
+        raise UserError(f"unknown config key(s) in {path}: {', '.join(unknown)}")
     return data

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from filelock import FileLock
+from attnlab.errors import UserError
 
 # Dense (non-sparse) peak FLOP/s from the vendors' data sheets: (fp32, bf16/fp16 tensor cores).
 # Matched against torch.cuda.get_device_name(); the first pattern that matches wins.
@@ -50,13 +51,13 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps") from None
+        raise UserError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available (use --device cpu)")
+        raise UserError("device 'cuda' requested but CUDA is not available (use --device cpu)")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' requested but MPS is not available (use --device cpu)")
+        raise UserError("device 'mps' requested but MPS is not available (use --device cpu)")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unsupported device {name!r}; choose auto, cpu, cuda, cuda:N or mps")
+        raise UserError(f"unsupported device {name!r}; choose auto, cpu, cuda, cuda:N or mps")
     return device
 
 
@@ -64,11 +65,11 @@ def check_dtype(device: torch.device, dtype: str) -> None:
     """fp16 needs CUDA (for its GradScaler); bf16 needs a GPU that has it, or any CPU (fast on
     CPUs with AVX-512 BF16 or AMX, emulated and slow on others)."""
     if dtype not in TORCH_DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(TORCH_DTYPES)}")
+        raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(TORCH_DTYPES)}")
     if dtype == "fp16" and device.type != "cuda":
-        raise ValueError(f"dtype fp16 needs a CUDA device (got {device.type}); use bf16 or fp32")
+        raise UserError(f"dtype fp16 needs a CUDA device (got {device.type}); use bf16 or fp32")
     if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("this GPU does not support bf16; use fp16 or fp32")
+        raise UserError("this GPU does not support bf16; use fp16 or fp32")
 
 
 def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:

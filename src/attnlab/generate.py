@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
+from attnlab.errors import UserError
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -32,13 +33,13 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     """
     if top_k is not None:
         if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+            raise UserError(f"top_k must be >= 1, got {top_k}")
         k = min(top_k, logits.shape[-1])
         kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None:
         if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+            raise UserError(f"top_p must be in (0, 1], got {top_p}")
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)  # (B, V)
         cumulative = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
         # drop a token when the tokens before it already reach top_p
@@ -58,9 +59,9 @@ def sampling_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | 
     [[1.0, 0.0, 0.0]]
     """
     if not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a finite number > 0 here, got {temperature}")
+        raise UserError(f"temperature must be a finite number > 0 here, got {temperature}")
     if not bool(torch.isfinite(logits).all()):
-        raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
+        raise UserError("the model's logits are not finite (NaN or inf): its weights are broken")
     scaled = logits.float() / temperature
     if not bool(torch.isfinite(scaled).all()):
         # A tiny temperature (1e-300 is 0 in float32) overflowed: in float64, with the largest
@@ -74,9 +75,9 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pick the next token from last-position logits (B, V) -> (B, 1). temperature 0 is greedy."""
     if not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        raise UserError(f"temperature must be a finite number >= 0, got {temperature}")
     if not bool(torch.isfinite(logits).all()):
-        raise ValueError("the model's logits are not finite (NaN or inf): its weights are broken")
+        raise UserError("the model's logits are not finite (NaN or inf): its weights are broken")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     probs = sampling_probs(logits, temperature, top_k, top_p)
@@ -91,9 +92,9 @@ def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: 
     The model runs in eval mode (no dropout) and inference mode; its mode is restored after.
     """
     if idx.dim() != 2 or idx.shape[1] == 0:
-        raise ValueError(f"prompt must be (B, T) with T >= 1 tokens, got shape {tuple(idx.shape)}")
+        raise UserError(f"prompt must be (B, T) with T >= 1 tokens, got shape {tuple(idx.shape)}")
     if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        raise UserError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     window = model.config.max_seq_len
     B, T = idx.shape
     was_training = model.training

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from attnlab.errors import UserError
 
 
 def current_umask() -> int:
@@ -70,7 +71,7 @@ def load_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        raise UserError(f"{path} is not valid JSON ({exc})") from None
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
@@ -94,7 +95,7 @@ def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     try:
         return load_file(str(path), device=str(device))
     except (SafetensorError, OSError, RuntimeError) as exc:
-        raise ValueError(f"{path} is not a valid safetensors file ({exc})") from None
+        raise UserError(f"{path} is not a valid safetensors file ({exc})") from None
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:
@@ -110,5 +111,5 @@ def load_torch(path: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for a pickle payload, RuntimeError for a bad zip
-        raise ValueError(f"{path} could not be loaded safely ({type(exc).__name__}: "
+        raise UserError(f"{path} could not be loaded safely ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'corrupted'})") from None

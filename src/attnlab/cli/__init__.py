@@ -1,8 +1,9 @@
 """The `attnlab` command line: one module per subcommand.
 
 Each subcommand module defines `add_parser(subparsers)` (which registers its flags and sets
-`func`) and a `run(args) -> int`. `main(argv)` parses, dispatches, and turns expected errors
-(bad input, missing files) into one line on stderr and exit code 2, never a traceback.
+`func`) and a `run(args) -> int`. `main(argv)` parses, dispatches, and turns bad input
+(`attnlab.errors.UserError`, raised where a value is checked) and file errors (`OSError`) into one
+line on stderr and exit code 2. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import importlib
 import os
 import sys
+
+from attnlab.errors import UserError
 
 # Subcommand modules, in the order `attnlab --help` lists them.
 COMMANDS = [
@@ -31,10 +34,6 @@ COMMANDS = [
     "export-hf",
     "import-hf",
 ]
-
-
-class CLIError(Exception):
-    """An error the user can fix; printed as one line, exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -74,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("attnlab: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError, KeyError) as exc:
+    except (UserError, OSError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, KeyError):
-            message = f"missing key {message}"
         print(f"attnlab: error: {message}", file=sys.stderr)
         return 2
 

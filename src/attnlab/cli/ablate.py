@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.sources import add_threads_flag, check_writable, load_source, use_threads
 
@@ -38,10 +38,10 @@ def parse_heads(text: str) -> list[tuple[int, int]]:
     for part in text.split(","):
         layer, dot, head = part.strip().partition(".")
         if not (dot and layer.isdigit() and head.isdigit()):
-            raise CLIError(f"--heads: cannot read {part.strip()!r}; write LAYER.HEAD pairs, e.g. 0.1,2.3")
+            raise UserError(f"--heads: cannot read {part.strip()!r}; write LAYER.HEAD pairs, e.g. 0.1,2.3")
         heads.append((int(layer), int(head)))
     if len(set(heads)) != len(heads):
-        raise CLIError("--heads names a head twice")
+        raise UserError("--heads names a head twice")
     return heads
 
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.png)
     check_writable(args.html)
     if args.batches < 1:
-        raise CLIError(f"--batches must be at least 1, got {args.batches}")
+        raise UserError(f"--batches must be at least 1, got {args.batches}")
     use_threads(args)
     heads = None if args.heads is None else parse_heads(args.heads)
     source = load_source(args)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None:
         idx, _ = source.encode(args.text)
         if idx.shape[1] < 2:
-            raise CLIError("the text must be at least two tokens long: the loss needs a next token")
+            raise UserError("the text must be at least two tokens long: the loss needs a next token")
         x, y, what = idx[:, :-1], idx[:, 1:], f"{idx.shape[1] - 1} next-token predictions of the text"
     else:
         x, y = split_batches(args.run, source.tokenizer, args.split, args.batches, args.seed)

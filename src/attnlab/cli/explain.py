@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.sources import add_source_flags, load_source
 
@@ -56,7 +56,7 @@ def parse_matrix(text: str, flag: str) -> torch.Tensor:
         try:
             data = [[float(x) for x in row.replace(",", " ").split()] for row in text.split(";") if row.strip()]
         except ValueError:
-            raise CLIError(f"{flag}: cannot read {text!r} as numbers; write e.g. '[[1,0],[0,1]]'") from None
+            raise UserError(f"{flag}: cannot read {text!r} as numbers; write e.g. '[[1,0],[0,1]]'") from None
     return to_matrix(data, flag)
 
 
@@ -64,19 +64,19 @@ def to_matrix(data: object, flag: str) -> torch.Tensor:
     try:
         t = torch.tensor(data, dtype=torch.float32)
     except (TypeError, ValueError):
-        raise CLIError(f"{flag} must be a list of numbers or of equal-length rows") from None
+        raise UserError(f"{flag} must be a list of numbers or of equal-length rows") from None
     if t.dim() == 1:
         t = t.unsqueeze(0)
     if t.dim() != 2 or t.numel() == 0:
-        raise CLIError(f"{flag} must be a non-empty table of numbers (rows of equal length)")
+        raise UserError(f"{flag} must be a non-empty table of numbers (rows of equal length)")
     if not torch.isfinite(t).all():
-        raise CLIError(f"{flag} holds a NaN or an infinity")
+        raise UserError(f"{flag} holds a NaN or an infinity")
     return t
 
 
 def check_token(token: int | None, n: int) -> None:
     if token is not None and not 0 <= token < n:
-        raise CLIError(f"--token {token} is out of range: there are tokens 0..{n - 1}")
+        raise UserError(f"--token {token} is out of range: there are tokens 0..{n - 1}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,15 +84,15 @@ def run(args: argparse.Namespace) -> int:
     from attnlab.viz.explain_text import contribution_sentence, format_explanation
 
     if args.decimals < 0 or args.decimals > 10:
-        raise CLIError(f"--decimals must be in 0..10, got {args.decimals}")
+        raise UserError(f"--decimals must be in 0..10, got {args.decimals}")
     vectors = any(x is not None for x in (args.q, args.k, args.v, args.weights, args.values, args.json))
     model_mode = args.run is not None or args.model is not None
     if vectors and model_mode:
-        raise CLIError("give vectors (--q/--k/--v, --weights/--values, --json) or a model (--run/--model), not both")
+        raise UserError("give vectors (--q/--k/--v, --weights/--values, --json) or a model (--run/--model), not both")
     tokens = None if args.tokens is None else [t.strip() for t in args.tokens.split(",")]
     if model_mode:
         if args.text is None:
-            raise CLIError("--run/--model need --text")
+            raise UserError("--run/--model need --text")
         source = load_source(args)
         source.check_layer_head(args.layer, args.head)
         idx, tokens = source.encode(args.text)
@@ -105,24 +105,24 @@ def run(args: argparse.Namespace) -> int:
             try:
                 data = json.loads(Path(args.json).read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:
-                raise CLIError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+                raise UserError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
             if not isinstance(data, dict):
-                raise CLIError(f"{args.json} must hold a JSON object with q/k/v or weights/values")
+                raise UserError(f"{args.json} must hold a JSON object with q/k/v or weights/values")
             tokens = data.get("tokens", tokens)
         get = {name: parse_matrix(getattr(args, name), f"--{name}") if getattr(args, name) is not None
                else to_matrix(data[name], f"{args.json}: {name}") if name in data else None
                for name in ("q", "k", "v", "weights", "values")}
         if get["weights"] is not None or get["values"] is not None:
             if get["weights"] is None or get["values"] is None:
-                raise CLIError("the weighted-sum form needs both --weights and --values")
+                raise UserError("the weighted-sum form needs both --weights and --values")
             check_token(args.token, get["weights"].shape[0])
             ex = explain_weighted_sum(get["weights"], get["values"], tokens=tokens)
         else:
             q, k, v = get["q"], get["k"], get["v"]
             if q is None or k is None or v is None:
-                raise CLIError("give all three of --q, --k and --v")
+                raise UserError("give all three of --q, --k and --v")
             if tokens is not None and len(tokens) != q.shape[0]:
-                raise CLIError(f"{len(tokens)} --tokens for {q.shape[0]} rows of --q")
+                raise UserError(f"{len(tokens)} --tokens for {q.shape[0]} rows of --q")
             scale = 1.0 if args.no_scale else args.scale if args.scale is not None else data.get("scale")
             T, S = q.shape[0], k.shape[0]
             mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if args.causal else None

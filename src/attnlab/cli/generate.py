@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 
 
@@ -41,15 +41,15 @@ def add_parser(subparsers) -> None:
 def check_args(args: argparse.Namespace) -> None:
     """Every flag's range, before the run folder is read."""
     if args.max_new_tokens < 0 or args.num_samples < 1:
-        raise CLIError("--max-new-tokens must be >= 0 and --num-samples >= 1")
+        raise UserError("--max-new-tokens must be >= 0 and --num-samples >= 1")
     if not math.isfinite(args.temperature) or args.temperature < 0:
-        raise CLIError(f"--temperature must be a finite number >= 0 (0 is greedy), got {args.temperature}")
+        raise UserError(f"--temperature must be a finite number >= 0 (0 is greedy), got {args.temperature}")
     if args.top_p is not None and not 0.0 < args.top_p <= 1.0:
-        raise CLIError(f"--top-p must be in (0, 1], got {args.top_p}")
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
     if args.top_k is not None and args.top_k < 0:
-        raise CLIError(f"--top-k must be >= 0, got {args.top_k}")
+        raise UserError(f"--top-k must be >= 0, got {args.top_k}")
     if not 0 <= args.seed < 2**63:
-        raise CLIError(f"--seed must be in [0, 2**63), got {args.seed}")
+        raise UserError(f"--seed must be in [0, 2**63), got {args.seed}")
 
 
 def prompt_ids(tokenizer, prompt: str | None) -> tuple[str, list[int]]:
@@ -65,7 +65,7 @@ def prompt_ids(tokenizer, prompt: str | None) -> tuple[str, list[int]]:
               f"first token {text!r} instead (pass --prompt to choose)", file=sys.stderr)
         return text, [0]
     if not ids:
-        raise CLIError("the prompt is empty: pass --prompt with at least one token")
+        raise UserError("the prompt is empty: pass --prompt with at least one token")
     return ("\n" if prompt is None else prompt), ids
 
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint and CHECKPOINT_DIR.match(run_dir.name):  # runs/<name>/checkpoint-000250/
         run_dir = run_dir.parent
     if not run_dir.is_dir():
-        raise CLIError(f"run folder {run_dir} not found")
+        raise UserError(f"run folder {run_dir} not found")
     device = pick_device(args.device)
     config, _, _ = read_run_config(run_dir)
     # the weights, one forward pass over the window and a full KV cache, before any is allocated

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.sources import add_pair_flags, add_text_command, check_writable, find_pair, load_source
 
 
@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
         return run_detect(args)
     for flag, value in (("--json", args.json), ("--png", args.png), ("--n", args.n), ("--bos", args.bos)):
         if value:
-            raise CLIError(f"{flag} goes with --detect")
+            raise UserError(f"{flag} goes with --detect")
     if args.text is None or args.src is None or args.dst is None:
-        raise CLIError("heads needs TEXT, --from and --to (or --detect)")
+        raise UserError("heads needs TEXT, --from and --to (or --detect)")
     return run_rank(args)
 
 
@@ -52,7 +52,7 @@ def run_rank(args: argparse.Namespace) -> int:
     from attnlab.look.capture import attention_maps  # attnlab.viz loads the renderers: only when run
 
     if args.top < 0:
-        raise CLIError(f"--top must be >= 0, got {args.top}")
+        raise UserError(f"--top must be >= 0, got {args.top}")
     source = load_source(args)
     idx, tokens = source.encode(args.text)
     i, j, k = find_pair(tokens, args)
@@ -78,7 +78,7 @@ def detect_length(args: argparse.Namespace, context: int, vocab: int, name: str)
     room = (context - (args.bos is not None)) // 2
     n = min(50, room, vocab) if args.n is None else args.n
     if not 2 <= n <= min(room, vocab):
-        raise CLIError(f"--n must be in 2..{min(room, vocab)} for {name} (context {context}, "
+        raise UserError(f"--n must be in 2..{min(room, vocab)} for {name} (context {context}, "
                        f"vocabulary {vocab}), got {n}")
     return n
 
@@ -87,17 +87,17 @@ def run_detect(args: argparse.Namespace) -> int:
     from attnlab.labs.induction.scores import SCORES, detect_heads
 
     if args.run is None:
-        raise CLIError("--detect needs --run (a GPT: a training run or an imported GPT-2)")
+        raise UserError("--detect needs --run (a GPT: a training run or an imported GPT-2)")
     if args.text is not None or args.src is not None or args.dst is not None:
-        raise CLIError("--detect makes its own tokens: leave out TEXT, --from and --to")
+        raise UserError("--detect makes its own tokens: leave out TEXT, --from and --to")
     if args.batch < 1:
-        raise CLIError(f"--batch must be >= 1, got {args.batch}")
+        raise UserError(f"--batch must be >= 1, got {args.batch}")
     check_writable(args.png)
     source = load_source(args)
     vocab = source.model.config.vocab_size
     n = detect_length(args, source.max_len, vocab, source.name)
     if args.bos is not None and not 0 <= args.bos < vocab:
-        raise CLIError(f"--bos must be a token id in 0..{vocab - 1}, got {args.bos}")
+        raise UserError(f"--bos must be a token id in 0..{vocab - 1}, got {args.bos}")
     scores = detect_heads(source.model, n, batch=args.batch, seed=args.seed, bos=args.bos)
     if args.png:
         from attnlab.labs.induction.report import plot_head_scores

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,9 +45,9 @@ def parse_layers(text: str) -> tuple[int, ...]:
     try:
         layers = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise CLIError(f"--layers must be comma-separated layer counts such as 1,2, got {text!r}") from None
+        raise UserError(f"--layers must be comma-separated layer counts such as 1,2, got {text!r}") from None
     if any(n < 1 for n in layers):
-        raise CLIError(f"--layers must be positive, got {text!r}")
+        raise UserError(f"--layers must be positive, got {text!r}")
     return layers
 
 
@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from attnlab.labs.induction.report import report_paragraphs
 
     if args.steps < 1 or args.eval_interval < 1:
-        raise CLIError("--steps and --eval-interval must be >= 1")
+        raise UserError("--steps and --eval-interval must be >= 1")
     if args.threads < 0:
-        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+        raise UserError(f"--threads must be >= 0, got {args.threads}")
     cfg = LabConfig(layers=parse_layers(args.layers), steps=args.steps, eval_interval=args.eval_interval,
                     seed=args.seed)
     if args.threads:

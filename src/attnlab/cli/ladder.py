@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from attnlab.labs.ladder.report import HEADER, NUMERIC, table_rows
+from attnlab.errors import UserError
 
 JSON_KEYS = ("name", "params", "val_loss", "seconds", "run")
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from attnlab.labs.ladder.rungs import run_ladder
 
     if args.threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {args.threads}")
+        raise UserError(f"--threads must be >= 0, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.sources import add_threads_flag, check_writable, load_source, use_threads
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     source = load_source(args)
     idx, _ = source.encode(args.text)
     if idx.shape[1] < 2:
-        raise CLIError("the text must be at least two tokens long: the lens compares each guess with the next token")
+        raise UserError("the text must be at least two tokens long: the lens compares each guess with the next token")
     lens = logit_lens(source.model, idx, source.tokenizer)
     title = f"{source.name}: p(next token) by layer"
     labels = [f"{t}:{tok}" for t, tok in enumerate(lens.tokens)]

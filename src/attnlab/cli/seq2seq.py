@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from attnlab.runs import checkpoint as ckpt
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._progress import Progress
 from attnlab.sources import check_writable
@@ -94,13 +94,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out and (Path(args.out) / ckpt.CONFIG).exists():
         saved = read_run_config(args.out)  # refuses another kind of checkpoint
         if committed and not args.resume:
-            raise CLIError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
+            raise UserError(f"{args.out} already holds a run; pass --resume to continue it, or another --out")
     if args.resume and not args.out:
-        raise CLIError("--resume needs --out (the run folder to continue)")
+        raise UserError("--resume needs --out (the run folder to continue)")
     vars(args).update(resolve_settings(args, saved if args.resume else None))
     regression = args.task == REGRESSION_TASK
     if regression and args.resume:
-        raise CLIError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
+        raise UserError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
     task = None if regression else TokenTask(args.task, vocab=args.vocab, min_len=args.min_len, max_len=args.max_len)
     config = model_config(args, task)  # checks every size before anything is trained or written
     check_memory(args, task, config)
@@ -122,24 +122,24 @@ def run(args: argparse.Namespace) -> int:
 def check_flags(args: argparse.Namespace) -> None:
     """Ranges and output paths, before anything is computed or written."""
     if args.task is not None and args.task != REGRESSION_TASK and args.task not in TOKEN_TASKS:
-        raise CLIError(f"unknown task {args.task!r}; choose {REGRESSION_TASK}, {', '.join(TOKEN_TASKS)}")
+        raise UserError(f"unknown task {args.task!r}; choose {REGRESSION_TASK}, {', '.join(TOKEN_TASKS)}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise CLIError(f"--lr must be a finite number > 0, got {args.lr}")
+        raise UserError(f"--lr must be a finite number > 0, got {args.lr}")
     for name in ("steps", "batch_size", "eval_size", "beam", "save_every", "n_layers"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     for name, value in (("warmup", args.warmup), ("examples", args.examples), ("threads", args.threads)):
         if value is not None and value < 0:
-            raise CLIError(f"--{name} must be >= 0, got {value}")
+            raise UserError(f"--{name} must be >= 0, got {value}")
     if args.threads > (os.cpu_count() or 1) * 8:
-        raise CLIError(f"--threads {args.threads} is far more than this machine's {os.cpu_count()} CPUs")
+        raise UserError(f"--threads {args.threads} is far more than this machine's {os.cpu_count()} CPUs")
     if args.seed is not None and not 0 <= args.seed < MAX_SEED:
-        raise CLIError(f"--seed must be in [0, 2**32), got {args.seed}")
+        raise UserError(f"--seed must be in [0, 2**32), got {args.seed}")
     images = (("--png", args.png, ".png, .svg or .pdf"), ("--pe-png", args.pe_png, ".png"))  # what each can draw
     for flag, path, formats in images:
         if path is not None and Path(path).suffix.lower() not in formats.replace(" or", ",").split(", "):
-            raise CLIError(f"{flag} {path}: the file name must end in {formats}")
+            raise UserError(f"{flag} {path}: the file name must end in {formats}")
         check_writable(path)
 
 
@@ -155,7 +155,7 @@ def saved_settings(saved: dict, out: str) -> dict:
     """The run settings recorded in a token-task run's config.json."""
     model, task, train = (saved.get(k) for k in ("model", "task", "train"))
     if not all(isinstance(d, dict) for d in (model, task, train)):
-        raise CLIError(f"{Path(out) / ckpt.CONFIG} is not a seq2seq run config (model, task, train)")
+        raise UserError(f"{Path(out) / ckpt.CONFIG} is not a seq2seq run config (model, task, train)")
     if task.get("name") == REGRESSION_TASK:
         return {"task": REGRESSION_TASK}
     try:
@@ -165,7 +165,7 @@ def saved_settings(saved: dict, out: str) -> dict:
                     warmup=train["warmup"], batch_size=train["batch_size"], seed=train["seed"],
                     steps=train["steps"])
     except KeyError as exc:
-        raise CLIError(f"{Path(out) / ckpt.CONFIG} lacks the setting {exc}") from None
+        raise UserError(f"{Path(out) / ckpt.CONFIG} lacks the setting {exc}") from None
 
 
 def resolve_settings(args: argparse.Namespace, saved: dict | None) -> dict:
@@ -179,7 +179,7 @@ def resolve_settings(args: argparse.Namespace, saved: dict | None) -> dict:
     conflicts = [f"--{k.replace('_', '-')} ({old[k]!r} -> {v!r})" for k, v in given.items()
                  if k != "steps" and k in old and old[k] != v]
     if conflicts:
-        raise CLIError(f"--resume with flags that differ from the saved run: {', '.join(conflicts)}; only "
+        raise UserError(f"--resume with flags that differ from the saved run: {', '.join(conflicts)}; only "
                        f"--steps, --eval-size, --beam, --examples, --save-every, --png, --pe-png, --threads "
                        f"may change")
     return {**old, **given}
@@ -258,7 +258,7 @@ def run_token_task(args: argparse.Namespace, task: TokenTask, config: Seq2SeqCon
     if resume:
         saved = read_run_config(args.out)
         if saved.get("task") != task_dict:
-            raise CLIError(f"{args.out} was trained on {saved.get('task')}, not {task_dict}")
+            raise UserError(f"{args.out} was trained on {saved.get('task')}, not {task_dict}")
         config = Seq2SeqConfig.from_dict(saved["model"])
         print(f"resuming {args.out} from its checkpoint")
     elif args.out:

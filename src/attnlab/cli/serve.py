@@ -7,7 +7,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.sources import add_threads_flag, use_threads
 
@@ -44,27 +44,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        raise CLIError('attnlab serve needs starlette and uvicorn: pip install "attnlab[serve]"') from None
+        raise UserError('attnlab serve needs starlette and uvicorn: pip install "attnlab[serve]"') from None
     from attnlab.serve.server import bind, make_server, url_of
     from attnlab.serve.store import ModelStore
 
     if not 0 <= args.port <= 65535:
-        raise CLIError(f"--port must be in 0..65535, got {args.port}")
+        raise UserError(f"--port must be in 0..65535, got {args.port}")
     runs = Path(args.runs)
     if not runs.is_dir():
-        raise CLIError(f"no runs folder at {runs} (train one with `attnlab train`, or pass --runs DIR)")
+        raise UserError(f"no runs folder at {runs} (train one with `attnlab train`, or pass --runs DIR)")
     use_threads(args)
     store = ModelStore(runs)
     models = store.listing()
     if not models:
-        raise CLIError(f"nothing to open: {runs} holds no GPT run folder and MiniLM is not installed")
+        raise UserError(f"nothing to open: {runs} holds no GPT run folder and MiniLM is not installed")
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine on the network can use "
               f"the lab and run its models (the default, 127.0.0.1, is this machine only)", file=sys.stderr)
     try:
         sock = bind(args.host, args.port)
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise UserError(str(exc)) from None
     server = make_server(store, sock, loopback=is_loopback(args.host))
     names = ", ".join(m.get("run", m.get("model")) for m in models)
     print(f"attnlab lab: {len(models)} model{'s' * (len(models) != 1)} ({names})")

@@ -10,6 +10,7 @@ from attnlab.cli._help import HelpFormatter
 from attnlab.config import GPTConfig
 from attnlab.model.gpt import GPT
 from attnlab.look.shapes import format_table, shape_flow
+from attnlab.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     for name in ("seq_len", "batch_size"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     config = GPTConfig(vocab_size=args.vocab_size, max_seq_len=max(args.seq_len, 1), d_model=args.d_model,
                        n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff, norm=args.norm)
     model = GPT(config).eval()

@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.cli._progress import Progress
 from attnlab.config import PRESETS, TrainConfig, load_toml, preset_config
 from attnlab.runs.folder import check_run_name
@@ -128,22 +128,22 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
     preset = args.preset or toml.pop("preset", None) or "cpu"
     toml.pop("preset", None)
     if preset not in PRESETS:
-        raise CLIError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     cfg = preset_config(preset, **{**toml, **flags})
     run_dir = Path(args.out_dir) / (args.name or _run_name(preset, cfg))
     if args.resume and args.overwrite:
-        raise CLIError("--resume and --overwrite contradict each other: pick one")
+        raise UserError("--resume and --overwrite contradict each other: pick one")
     if not args.resume:
         return cfg, run_dir, preset
     if not (run_dir / "config.json").is_file():
-        raise CLIError(f"nothing to resume: {run_dir} is not a run folder (pass --name of an existing run)")
+        raise UserError(f"nothing to resume: {run_dir} is not a run folder (pass --name of an existing run)")
     _, saved, _ = read_run_config(run_dir)
     changes = {**(PRESETS[preset] if args.preset else {}), **toml, **flags}
     cfg = TrainConfig.from_dict({**saved.to_dict(), **changes})
     conflicts = [f"{k} ({getattr(saved, k)!r} -> {getattr(cfg, k)!r})" for k in sorted(names - set(RESUMABLE))
                  if getattr(cfg, k) != getattr(saved, k)]
     if conflicts:
-        raise CLIError(f"--resume with a conflicting config: {', '.join(conflicts)}; only "
+        raise UserError(f"--resume with a conflicting config: {', '.join(conflicts)}; only "
                        f"{', '.join(RESUMABLE)} may change")
     return cfg, run_dir, preset
 

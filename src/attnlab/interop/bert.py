@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
+from attnlab.errors import UserError
 
 # Present in BERT checkpoints, not used by an encoder that returns hidden states.
 HF_UNUSED = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
@@ -21,7 +22,7 @@ HF_UNUSED = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bia
 def config_from_hf(hf: dict) -> BertEncoderConfig:
     """From a Hugging Face BERT `config.json` dict; an architecture we don't build is an error."""
     if hf.get("hidden_act", "gelu") != "gelu" or hf.get("position_embedding_type", "absolute") != "absolute":
-        raise ValueError("only BERT with GELU and absolute position embeddings is supported")
+        raise UserError("only BERT with GELU and absolute position embeddings is supported")
     return BertEncoderConfig(vocab_size=hf["vocab_size"], max_seq_len=hf["max_position_embeddings"],
                              type_vocab_size=hf["type_vocab_size"], d_model=hf["hidden_size"],
                              n_heads=hf["num_attention_heads"], n_layers=hf["num_hidden_layers"],
@@ -63,7 +64,7 @@ def load_hf_bert(model_dir: str | Path) -> BertEncoder:
     missing = sorted(set(used) - set(hf))
     unexpected = sorted(set(hf) - set(used) - set(HF_UNUSED))
     if missing or unexpected:
-        raise ValueError(f"not a BERT checkpoint we can load: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise UserError(f"not a BERT checkpoint we can load: missing {missing[:3]}, unexpected {unexpected[:3]}")
     model = BertEncoder(config)
     ours = model.state_dict()
     assert set(ours) == set(table), sorted(set(ours) ^ set(table))[:3]

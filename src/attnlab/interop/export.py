@@ -31,6 +31,7 @@ from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, s
 from attnlab.io import load_json, load_tensors, load_torch, save_tensors
 from attnlab.model.memory import require_memory
 from attnlab.model.gpt import GPT
+from attnlab.errors import UserError
 
 HF_WEIGHTS = "model.safetensors"
 HF_SHARD_INDEX = "model.safetensors.index.json"
@@ -44,7 +45,7 @@ def _transformers():
     try:
         import transformers
     except ImportError:
-        raise ValueError(f"the Hugging Face bridge needs transformers: {INSTALL}") from None
+        raise UserError(f"the Hugging Face bridge needs transformers: {INSTALL}") from None
     return transformers
 
 
@@ -76,14 +77,14 @@ def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
         index = load_json(hf_dir / HF_SHARD_INDEX)
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict):
-            raise ValueError(f"{hf_dir / HF_SHARD_INDEX} has no weight_map")
+            raise UserError(f"{hf_dir / HF_SHARD_INDEX} has no weight_map")
         tensors = {}
         for shard in sorted(set(weight_map.values())):
             tensors.update(load_tensors(hf_dir / shard))
     elif (hf_dir / HF_TORCH_WEIGHTS).is_file():
         tensors = load_torch(hf_dir / HF_TORCH_WEIGHTS)
         if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
-            raise ValueError(f"{hf_dir / HF_TORCH_WEIGHTS} is not a state dict of tensors")
+            raise UserError(f"{hf_dir / HF_TORCH_WEIGHTS} is not a state dict of tensors")
     else:
         raise FileNotFoundError(f"{hf_dir} has no weights ({HF_WEIGHTS} or {HF_TORCH_WEIGHTS})")
     return {k if k.startswith(("transformer.", "lm_head.")) else f"transformer.{k}": v for k, v in tensors.items()}
@@ -120,7 +121,7 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
     hf_data = load_json(hf_dir / "config.json")
     model_type = hf_data.get("model_type") if isinstance(hf_data, dict) else None
     if model_type != "gpt2":
-        raise ValueError(f"{hf_dir / 'config.json'}: model_type is {model_type!r}; only GPT-2 ('gpt2') "
+        raise UserError(f"{hf_dir / 'config.json'}: model_type is {model_type!r}; only GPT-2 ('gpt2') "
                          f"models can be imported")
     check_hf_config(hf_data, str(hf_dir / "config.json"))
     config = config_from_hf(transformers.GPT2Config.from_dict(hf_data))
@@ -131,7 +132,7 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
     load_into_gpt(model, state_dict_from_hf(read_hf_weights(hf_dir), config))
     tokenizer = load_hf_tokenizer(hf_dir)
     if tokenizer.vocab_size != config.vocab_size:
-        raise ValueError(f"{hf_dir}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
+        raise UserError(f"{hf_dir}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
                          f"vocab_size is {config.vocab_size}")
     train = _train_config(hf_data, config, tokenizer.name)
     with atomic_folder(out_run_dir, overwrite, what="run folder") as tmp:

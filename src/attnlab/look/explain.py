@@ -24,6 +24,7 @@ import torch.nn as nn
 from attnlab.look.hooks import record
 from attnlab.model.attention import attention
 from attnlab.look.norms import contribution_norms, shares
+from attnlab.errors import UserError
 
 # Seed 004, "나는 사과를 먹었다" (I ate an apple), computed by hand without scaling.
 SEED_004 = {
@@ -74,11 +75,11 @@ def explain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     `scale=None` divides by √D; `scale=1.0` is seed 004's unscaled hand calculation."""
     q, k, v = (torch.as_tensor(x, dtype=torch.float32) for x in (q, k, v))
     if q.dim() != 2 or k.dim() != 2 or v.dim() != 2:
-        raise ValueError("q, k and v must be tables: one vector per token (2-D)")
+        raise UserError("q, k and v must be tables: one vector per token (2-D)")
     if q.shape[1] != k.shape[1]:
-        raise ValueError(f"q and k must have the same last dimension, got {q.shape[1]} and {k.shape[1]}")
+        raise UserError(f"q and k must have the same last dimension, got {q.shape[1]} and {k.shape[1]}")
     if k.shape[0] != v.shape[0]:
-        raise ValueError(f"k and v must have one row per token each, got {k.shape[0]} and {v.shape[0]}")
+        raise UserError(f"k and v must have one row per token each, got {k.shape[0]} and {v.shape[0]}")
     ex = Explanation(tokens=tokens, title="attention(q, k, v)")
     ex.add("q", q, "the queries: what each token looks for", 0)
     ex.add("k", k, "the keys: what each token offers to be found by", 0)
@@ -108,7 +109,7 @@ def explain_weighted_sum(weights: torch.Tensor, values: torch.Tensor, tokens: li
     if weights.dim() == 1:
         weights = weights.unsqueeze(0)  # one query's row
     if weights.dim() != 2 or values.dim() != 2 or weights.shape[1] != values.shape[0]:
-        raise ValueError(f"weights (T, S) and values (S, Dv) do not fit: {tuple(weights.shape)} and "
+        raise UserError(f"weights (T, S) and values (S, Dv) do not fit: {tuple(weights.shape)} and "
                          f"{tuple(values.shape)}")
     ex = Explanation(tokens=tokens, title="weighted sum of values")
     ex.add("weights", weights, "given: how much each query takes from each token", None, 1)
@@ -199,13 +200,13 @@ def explain_model(model: nn.Module, idx: torch.Tensor, layer: int, head: int,
     values. One ordinary forward, recorded; works for `GPT` (pre- or post-LN) and `BertEncoder`."""
     blocks = getattr(model, "blocks", None)
     if getattr(getattr(model, "config", None), "bigram", False):
-        raise ValueError("this model has no attention (a bigram model): nothing to explain")
+        raise UserError("this model has no attention (a bigram model): nothing to explain")
     if blocks is None or not hasattr(getattr(model, "points", None), "embed"):
-        raise ValueError(f"explain needs a GPT or a BertEncoder, not {type(model).__name__}")
+        raise UserError(f"explain needs a GPT or a BertEncoder, not {type(model).__name__}")
     if not 0 <= layer < len(blocks):
-        raise ValueError(f"layer {layer} out of range: the model has layers 0..{len(blocks) - 1}")
+        raise UserError(f"layer {layer} out of range: the model has layers 0..{len(blocks) - 1}")
     if not 0 <= head < blocks[layer].attn.n_heads:
-        raise ValueError(f"head {head} out of range: the model has heads 0..{blocks[layer].attn.n_heads - 1}")
+        raise UserError(f"head {head} out of range: the model has heads 0..{blocks[layer].attn.n_heads - 1}")
     formulas = _formulas(model, layer)
     was_training = model.training
     model.eval()

@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.model.points import Point, named_points
+from attnlab.errors import UserError
 
 Intervention = Callable[[torch.Tensor, str], torch.Tensor]
 
@@ -82,16 +83,16 @@ def select(model: nn.Module, patterns: list[str]) -> dict[str, Point]:
     """The points that `patterns` name, in module order; a pattern matching none is a ValueError."""
     points = named_points(model)
     if not points:
-        raise ValueError(f"{type(model).__name__} has no named points to record or change")
+        raise UserError(f"{type(model).__name__} has no named points to record or change")
     chosen: set[str] = set()
     for pattern in patterns:
         if not isinstance(pattern, str):
-            raise ValueError(f"a point name or pattern must be a string, got {pattern!r}")
+            raise UserError(f"a point name or pattern must be a string, got {pattern!r}")
         regex = pattern_regex(pattern)
         found = [name for name in points if regex.fullmatch(name)]
         if not found:
             examples = ", ".join(list(points)[:12])
-            raise ValueError(f"no point of {type(model).__name__} matches {pattern!r} ('*' is one dotted "
+            raise UserError(f"no point of {type(model).__name__} matches {pattern!r} ('*' is one dotted "
                              f"part, '**' any number); names look like: {examples}, ... "
                              f"({len(points)} in all, see attnlab.point_names(model))")
         chosen.update(found)
@@ -130,7 +131,7 @@ def recorder(rec: Recording) -> Callable[[str], Callable[[torch.Tensor], torch.T
 def record(model: nn.Module, *patterns: str) -> Iterator[Recording]:
     """Record the named points that `patterns` match, for every forward inside the context."""
     if not patterns:
-        raise ValueError("record needs at least one point name or pattern, e.g. 'blocks.*.out' ('**' is all)")
+        raise UserError("record needs at least one point name or pattern, e.g. 'blocks.*.out' ('**' is all)")
     rec = Recording()
     with attach(select(model, list(patterns)), recorder(rec)):
         yield rec
@@ -142,7 +143,7 @@ def _replacer(name: str, fns: list[Intervention]) -> Callable[[torch.Tensor], to
             new = intervention(value.clone(), name)
             if not isinstance(new, torch.Tensor) or new.shape != value.shape:
                 got = tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
-                raise ValueError(f"the intervention on {name} must return a tensor of shape "
+                raise UserError(f"the intervention on {name} must return a tensor of shape "
                                  f"{tuple(value.shape)}, got {got}")
             value = new
         return value
@@ -154,12 +155,12 @@ def _replacer(name: str, fns: list[Intervention]) -> Callable[[torch.Tensor], to
 def intervene(model: nn.Module, replacements: Mapping[str, Intervention]) -> Iterator[list[str]]:
     """Replace the value at each point a pattern matches by `fn(value, name)`; yields the names."""
     if not replacements:
-        raise ValueError("intervene needs at least one {point name or pattern: fn}")
+        raise UserError("intervene needs at least one {point name or pattern: fn}")
     fns: dict[str, list[Intervention]] = {}
     points: dict[str, Point] = {}
     for pattern, fn in replacements.items():
         if not callable(fn):
-            raise ValueError(f"the intervention for {pattern!r} must be a function fn(value, name)")
+            raise UserError(f"the intervention for {pattern!r} must be a function fn(value, name)")
         for name, point in select(model, [pattern]).items():
             fns.setdefault(name, []).append(fn)
             points[name] = point

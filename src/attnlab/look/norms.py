@@ -23,6 +23,7 @@ output, not the 80% its weight says.
 from __future__ import annotations
 
 import torch
+from attnlab.errors import UserError
 
 
 def value_vectors_after_wo(values: torch.Tensor, w_o: torch.Tensor) -> torch.Tensor:
@@ -35,7 +36,7 @@ def value_vectors_after_wo(values: torch.Tensor, w_o: torch.Tensor) -> torch.Ten
     H, S, D = values.shape
     C = w_o.shape[0]
     if w_o.shape[1] != H * D:
-        raise ValueError(f"W_O takes {w_o.shape[1]} inputs, but {H} heads of {D} give {H * D}")
+        raise UserError(f"W_O takes {w_o.shape[1]} inputs, but {H} heads of {D} give {H * D}")
     per_head = w_o.reshape(C, H, D)  # (C, H, D): column block h is head h's slice
     return torch.einsum("hsd,chd->hsc", values, per_head)  # (H, S, C)
 
@@ -50,12 +51,12 @@ def contribution_norms(weights: torch.Tensor, values: torch.Tensor, w_o: torch.T
     values = torch.as_tensor(values, dtype=torch.float32) if not torch.is_tensor(values) else values
     if w_o is None:
         if weights.shape[-1] != values.shape[-2]:
-            raise ValueError(f"weights (T, S) and values (S, Dv) do not fit: {tuple(weights.shape)} and "
+            raise UserError(f"weights (T, S) and values (S, Dv) do not fit: {tuple(weights.shape)} and "
                              f"{tuple(values.shape)}")
         return weights * values.norm(dim=-1).unsqueeze(-2)  # (..., T, S)
     if weights.dim() != 3 or values.dim() != 3 or weights.shape[0] != values.shape[0] \
             or weights.shape[2] != values.shape[1]:
-        raise ValueError(f"weights (H, T, S) and values (H, S, D) do not fit: {tuple(weights.shape)} and "
+        raise UserError(f"weights (H, T, S) and values (H, S, D) do not fit: {tuple(weights.shape)} and "
                          f"{tuple(values.shape)}")
     f = value_vectors_after_wo(values, w_o)  # (H, S, C)
     return weights * f.norm(dim=-1).unsqueeze(1)  # (H, T, S)

@@ -11,6 +11,7 @@ import torch
 
 from attnlab.look.hooks import record
 from attnlab.model.gpt import GPT
+from attnlab.errors import UserError
 
 # What happens at each point of block 0, in a few words (see model/block.py for post-LN placement).
 WHAT = {
@@ -42,7 +43,7 @@ def shape_flow(model: GPT, batch_size: int = 1, seq_len: int = 3,
     """
     c = model.config
     if seq_len > c.max_seq_len:
-        raise ValueError(f"seq_len ({seq_len}) is longer than max_seq_len ({c.max_seq_len})")
+        raise UserError(f"seq_len ({seq_len}) is longer than max_seq_len ({c.max_seq_len})")
     idx = torch.randint(0, c.vocab_size, (batch_size, seq_len), generator=generator)  # (B, T)
     last = f"blocks.{c.n_layers - 1}.out"
     with torch.no_grad(), record(model, "embed", "blocks.0.**", last, "ln_f", "logits") as rec:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
+from attnlab.errors import UserError
 
 
 def attention_scores(
@@ -35,7 +36,7 @@ def attention_scores(
     False becomes -inf) or additive float (0 = attend, -inf = blocked).
     """
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must have the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
+        raise UserError(f"q and k must have the same last dimension, got {q.shape[-1]} and {k.shape[-1]}")
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     scores = q @ k.transpose(-2, -1) * scale  # (..., T, S)
@@ -84,7 +85,7 @@ def attention(
     ([0.422, 0.422, 0.155], [0.211, 0.211, 0.078])
     """
     if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must have the same length, got {k.shape[-2]} and {v.shape[-2]}")
+        raise UserError(f"k and v must have the same length, got {k.shape[-2]} and {v.shape[-2]}")
     weights = attention_weights(attention_scores(q, k, mask, scale))  # (..., T, S)
     return weights @ v, weights  # (..., T, Dv), (..., T, S)
 
@@ -154,7 +155,7 @@ class ConcatHeadsAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, causal: bool = True, bias: bool = False):
         super().__init__()
         if d_model % n_heads != 0:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+            raise UserError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         d_head = d_model // n_heads
         self.heads = nn.ModuleList([Head(d_model, d_head, causal=causal, bias=bias) for _ in range(n_heads)])
         self.proj = nn.Linear(d_model, d_model)
@@ -198,7 +199,7 @@ class MultiHeadAttention(nn.Module):
     ):
         super().__init__()
         if d_model % n_heads != 0:
-            raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+            raise UserError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.d_model = d_model
         self.n_heads = n_heads
         self.d_head = d_model // n_heads
@@ -216,7 +217,7 @@ class MultiHeadAttention(nn.Module):
         """Q from x, K and V from memory (or x), each split into heads: (B, H, T or S, D)."""
         B, T, C = x.shape
         if C != self.d_model:
-            raise ValueError(f"input width {C} does not match d_model {self.d_model}")
+            raise UserError(f"input width {C} does not match d_model {self.d_model}")
         if memory is None:
             q, k, v = self.qkv(x).split(C, dim=-1)  # 3 x (B, T, C)
         else:
@@ -250,7 +251,7 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.points.q(q), self.points.k(k), self.points.v(v)
         if kv_cache is not None:
             if memory is not None:
-                raise ValueError("kv_cache is for self-attention; cross-attention keys are fixed")
+                raise UserError("kv_cache is for self-attention; cross-attention keys are fixed")
             k, v = kv_cache.append(k, v)  # (B, H, S, D) with S = cached + T
         S = k.shape[2]
         explicit = not self.use_sdpa or self.points.scores.active or self.points.weights.active
@@ -301,13 +302,13 @@ class MultiHeadAttention(nn.Module):
             mask = mask & causal_mask(T, S, device=device)
         if key_padding_mask is not None:
             if key_padding_mask.shape != (B, S):
-                raise ValueError(f"key_padding_mask must be (B, S) = ({B}, {S}), got {tuple(key_padding_mask.shape)}")
+                raise UserError(f"key_padding_mask must be (B, S) = ({B}, {S}), got {tuple(key_padding_mask.shape)}")
             mask = mask & ~key_padding_mask.bool().view(B, 1, 1, S)  # (B, 1, T, S)
         if attn_mask is not None:
             if attn_mask.dtype != torch.bool:
                 # additive float mask: turn into boolean, keeping finite offsets is not supported
                 if torch.isfinite(attn_mask).logical_and(attn_mask != 0).any():
-                    raise ValueError("a float attn_mask may hold only 0 and -inf; use a boolean mask")
+                    raise UserError("a float attn_mask may hold only 0 and -inf; use a boolean mask")
                 attn_mask = attn_mask == 0
             mask = mask & attn_mask
         return mask

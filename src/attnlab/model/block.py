@@ -34,10 +34,11 @@ from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Point, Points
+from attnlab.errors import UserError
 
 def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:
     if norm not in choices:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(choices)} (pre: seed 001, GPT-2; "
+        raise UserError(f"unknown norm {norm!r}; choose one of {', '.join(choices)} (pre: seed 001, GPT-2; "
                          f"post: seed 003, BERT; none: no LayerNorm)")
     return norm
 

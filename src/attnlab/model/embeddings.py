@@ -18,14 +18,15 @@ import math
 
 import torch
 import torch.nn as nn
+from attnlab.errors import UserError
 
 
 def sinusoidal_table(max_len: int, d_model: int) -> torch.Tensor:
     """The (max_len, d_model) table, computed exactly as seed 002 does (sin even, cos odd)."""
     if d_model < 2 or d_model % 2 != 0:
-        raise ValueError(f"d_model ({d_model}) must be even for sin/cos pairs")
+        raise UserError(f"d_model ({d_model}) must be even for sin/cos pairs")
     if max_len < 1:
-        raise ValueError(f"max_len must be a positive integer, got {max_len}")
+        raise UserError(f"max_len must be a positive integer, got {max_len}")
     position = torch.arange(max_len).unsqueeze(1)  # (max_len, 1)
     div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))  # (C/2,)
     pe = torch.zeros(max_len, d_model)
@@ -48,5 +49,5 @@ class SinusoidalPositionalEncoding(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T = x.size(1)
         if T > self.pe.size(1):
-            raise ValueError(f"sequence length {T} exceeds the positional table's max_len {self.pe.size(1)}")
+            raise UserError(f"sequence length {T} exceeds the positional table's max_len {self.pe.size(1)}")
         return x + self.pe[:, :T]  # (B, T, C)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from attnlab.model.block import Block
 from attnlab.model.points import Points
+from attnlab.errors import UserError
 
 
 @dataclass
@@ -56,7 +57,7 @@ class BertEncoder(nn.Module):
         """ids (B, T) -> the first block's input (B, T, C)."""
         B, T = idx.shape
         if T > self.config.max_seq_len:
-            raise ValueError(f"sequence of {T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
+            raise UserError(f"sequence of {T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(idx)
         pos = torch.arange(T, device=idx.device)  # (T,)

@@ -26,6 +26,7 @@ from attnlab.config import GPTConfig
 from attnlab.model.block import Block, make_norm
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
+from attnlab.errors import UserError
 
 
 class GPT(nn.Module):
@@ -99,7 +100,7 @@ class GPT(nn.Module):
         B, T = idx.shape
         start = 0 if kv_caches is None else kv_caches[0].length
         if start + T > self.config.max_seq_len:
-            raise ValueError(
+            raise UserError(
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
         if self.config.bigram:
             logits = self.points.logits(self.token_embedding_table(idx))  # (B, T, V): rows of the (V, V) table

@@ -8,6 +8,7 @@ computed (a causal model never lets the past see the future), so each layer keep
 from __future__ import annotations
 
 import torch
+from attnlab.errors import UserError
 
 
 class KVCache:
@@ -28,7 +29,7 @@ class KVCache:
         T = k.shape[2]
         end = self.length + T
         if end > self.max_len:
-            raise ValueError(f"KV cache is full: {self.length} + {T} tokens > max_len {self.max_len}")
+            raise UserError(f"KV cache is full: {self.length} + {T} tokens > max_len {self.max_len}")
         self.k[:, :, self.length:end] = k
         self.v[:, :, self.length:end] = v
         self.length = end

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 from attnlab.config import GPTConfig, Seq2SeqConfig
+from attnlab.errors import UserError
 
 BYTES_PER_VALUE = 4  # fp32
 TRAINING_BYTES_PER_PARAMETER = 4 * BYTES_PER_VALUE  # weight, gradient, AdamW exp_avg and exp_avg_sq
@@ -201,5 +202,5 @@ def require_memory(nbytes: int, what: str, device: str | object = "cpu", hint: s
     free = available_memory(device)
     if free is None or nbytes <= free:
         return
-    raise ValueError(f"{what} needs {format_bytes(nbytes)} of memory, but {format_bytes(free)} is available "
+    raise UserError(f"{what} needs {format_bytes(nbytes)} of memory, but {format_bytes(free)} is available "
                      f"on {device}" + (f"; {hint}" if hint else ""))

@@ -28,6 +28,7 @@ from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
+from attnlab.errors import UserError
 
 
 class Point:
@@ -55,7 +56,7 @@ class Points:
     def __init__(self, *names: str) -> None:
         for name in names:
             if not name.isidentifier() or hasattr(Points, name):
-                raise ValueError(f"{name!r} cannot name a point")
+                raise UserError(f"{name!r} cannot name a point")
         self._names = names
         for name in names:
             setattr(self, name, Point())

@@ -35,6 +35,7 @@ from attnlab.model.block import Block, check_norm, residual
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.points import Points
+from attnlab.errors import UserError
 
 
 class DecoderBlock(nn.Module):
@@ -157,10 +158,10 @@ class EncoderDecoder(nn.Module):
     def _embed(self, x: torch.Tensor, table: nn.Module) -> torch.Tensor:
         if self.config.continuous:
             if x.dim() != 3 or x.shape[-1] != 1:
-                raise ValueError(f"continuous inputs must be (B, T, 1) values, got shape {tuple(x.shape)}")
+                raise UserError(f"continuous inputs must be (B, T, 1) values, got shape {tuple(x.shape)}")
             x = x.float()
         elif x.dim() != 2:
-            raise ValueError(f"token inputs must be (B, T) ids, got shape {tuple(x.shape)}")
+            raise UserError(f"token inputs must be (B, T) ids, got shape {tuple(x.shape)}")
         return self.pos(table(x) * math.sqrt(self.config.d_model))  # (B, T, C)
 
     def encode(self, src: torch.Tensor, src_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -236,11 +237,11 @@ def copy_from_torch_transformer(encoder: Encoder, decoder: Decoder, transformer:
     ours = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
     ours |= {f"decoder.{k}": v for k, v in decoder.state_dict().items()}
     if set(table) != set(ours) or set(table.values()) != set(theirs):
-        raise ValueError(f"key table covers {len(table)} tensors; ours have {len(ours)}, "
+        raise UserError(f"key table covers {len(table)} tensors; ours have {len(ours)}, "
                          f"nn.Transformer has {len(theirs)} (different numbers of layers?)")
     with torch.no_grad():
         for mine, source in table.items():
             if ours[mine].shape != theirs[source].shape:
-                raise ValueError(f"{source} {tuple(theirs[source].shape)} does not fit "
+                raise UserError(f"{source} {tuple(theirs[source].shape)} does not fit "
                                  f"{mine} {tuple(ours[mine].shape)}")
             ours[mine].copy_(theirs[source])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from attnlab.errors import UserError
 
 
 @torch.no_grad()
@@ -58,9 +59,9 @@ def beam_search(model: nn.Module, src: torch.Tensor, start: int, max_len: int, b
     so its score stays fixed while the others keep paying for each new token.
     """
     if model.config.continuous:
-        raise ValueError("beam search needs token outputs; use greedy_decode for continuous values")
+        raise UserError("beam search needs token outputs; use greedy_decode for continuous values")
     if beam_width < 1:
-        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+        raise UserError(f"beam_width must be >= 1, got {beam_width}")
     k = beam_width
     memory = model.encode(src, src_key_padding_mask)  # (B, S, C)
     B = memory.shape[0]

@@ -38,6 +38,7 @@ from attnlab.config import GPTConfig, TrainConfig
 from attnlab.io import current_umask, load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
 from attnlab.model.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
 from attnlab.model.gpt import GPT
+from attnlab.errors import UserError
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -62,9 +63,9 @@ def read_config(run_dir: str | os.PathLike, kind: str) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG
     data = load_json(path)
     if not isinstance(data, dict) or not {"kind", "model"} <= set(data):
-        raise ValueError(f"{path} is not an attnlab run config")
+        raise UserError(f"{path} is not an attnlab run config")
     if data["kind"] != kind:
-        raise ValueError(f"{run_dir} holds a {data['kind']!r} run, not a {kind!r} one")
+        raise UserError(f"{run_dir} holds a {data['kind']!r} run, not a {kind!r} one")
     return data
 
 
@@ -72,7 +73,7 @@ def read_run_config(run_dir: str | os.PathLike) -> tuple[GPTConfig, TrainConfig,
     """(model config, train config, tokenizer name) of a GPT run; bad files -> ValueError."""
     data = read_config(run_dir, "gpt")
     if not isinstance(data.get("train"), dict) or not isinstance(data["model"], dict):
-        raise ValueError(f"{Path(run_dir) / CONFIG} is not an attnlab GPT run config")
+        raise UserError(f"{Path(run_dir) / CONFIG} is not an attnlab GPT run config")
     return GPTConfig.from_dict(data["model"]), TrainConfig.from_dict(data["train"]), data.get("tokenizer", "")
 
 
@@ -91,11 +92,11 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike, device: str | 
     expected = model_state_dict(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{path} does not match the model config (missing: {missing[:3]}, "
+        raise UserError(f"{path} does not match the model config (missing: {missing[:3]}, "
                          f"unexpected: {unexpected[:3]})")
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape:
-            raise ValueError(f"{path}: {name} has shape {tuple(tensor.shape)}, "
+            raise UserError(f"{path}: {name} has shape {tuple(tensor.shape)}, "
                              f"the config needs {tuple(expected[name].shape)}")
     model.load_state_dict(tensors, strict=False)  # lm_head.weight stays tied to the embedding
 
@@ -130,7 +131,7 @@ def committed_checkpoint_name(run_dir: str | os.PathLike) -> str | None:
     state = load_json(path)
     name = state.get("checkpoint") if isinstance(state, dict) else None
     if name is not None and (not isinstance(name, str) or "/" in name or name.startswith(".")):
-        raise ValueError(f"{path}: 'checkpoint' must name a folder in the run, got {name!r}")
+        raise UserError(f"{path}: 'checkpoint' must name a folder in the run, got {name!r}")
     return name
 
 
@@ -176,18 +177,18 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any], dict[st
     state = read_state(run_dir)
     folder = checkpoint_dir(run_dir)
     if not (folder / OPTIMIZER).is_file():
-        raise ValueError(f"{run_dir} has no optimizer state to resume from (an imported model? train a new run "
+        raise UserError(f"{run_dir} has no optimizer state to resume from (an imported model? train a new run "
                          f"from it instead)")
     with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
         warnings.simplefilter("ignore")
         saved = load_torch(folder / OPTIMIZER)
     if not isinstance(saved, dict) or not {"optimizer", "cpu_rng"} <= set(saved):
-        raise ValueError(f"{folder / OPTIMIZER} holds no training state (optimizer and RNG states) to resume from")
+        raise UserError(f"{folder / OPTIMIZER} holds no training state (optimizer and RNG states) to resume from")
     stamps = {"optimizer.pt": saved.get("step", state["step"]), "model.safetensors": _weights_step(folder)}
     mixed = {name: stamp for name, stamp in stamps.items() if stamp is not None and stamp != state["step"]}
     if mixed:
         found = ", ".join(f"{name} from step {stamp}" for name, stamp in mixed.items())
-        raise ValueError(f"{run_dir} mixes two checkpoints: state.json says step {state['step']} but {found}; "
+        raise UserError(f"{run_dir} mixes two checkpoints: state.json says step {state['step']} but {found}; "
                          f"it was changed by hand or by another tool: start a new run (--overwrite)")
     return state, saved
 
@@ -196,11 +197,11 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     """state.json, checked: a step that is a non-negative integer."""
     path = run_dir / STATE
     if not path.is_file():
-        raise ValueError(f"{run_dir} has no checkpoint yet ({STATE} not found)")
+        raise UserError(f"{run_dir} has no checkpoint yet ({STATE} not found)")
     state = load_json(path)
     step = state.get("step") if isinstance(state, dict) else None
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"{path}: 'step' must be a non-negative integer, got {step!r}")
+        raise UserError(f"{path}: 'step' must be a non-negative integer, got {step!r}")
     return state
 
 
@@ -212,7 +213,7 @@ def _weights_step(folder: Path) -> int | None:
         with safe_open(str(folder / WEIGHTS), framework="pt") as f:
             stamp = (f.metadata() or {}).get("step")
     except Exception as exc:  # safetensors raises its own error types for a damaged header
-        raise ValueError(f"{folder / WEIGHTS} is not a valid safetensors file ({exc})") from None
+        raise UserError(f"{folder / WEIGHTS} is not a valid safetensors file ({exc})") from None
     return None if stamp is None or not stamp.isdigit() else int(stamp)
 
 
@@ -226,7 +227,7 @@ def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
     model_config, _, _ = read_run_config(run_dir)
     tokenizer = load_tokenizer(run_dir / TOKENIZER_DIR)
     if tokenizer.vocab_size != model_config.vocab_size:
-        raise ValueError(f"{run_dir}: the tokenizer has {tokenizer.vocab_size} tokens, "
+        raise UserError(f"{run_dir}: the tokenizer has {tokenizer.vocab_size} tokens, "
                          f"the model {model_config.vocab_size}")
     # the model and the loaded weights side by side, before either is allocated
     require_memory(2 * gpt_parameter_count(model_config) * 4 + gpt_memory_bytes(model_config), f"the model of {run_dir}")

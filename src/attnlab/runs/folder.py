@@ -33,6 +33,7 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 from attnlab.io import save_json
+from attnlab.errors import UserError
 
 MARKER = ".attnlab"
 LOCK = ".lock"
@@ -47,7 +48,7 @@ def check_run_name(name: str) -> str:
     """A run name is one plain folder name: no separators, not '.', '..' or hidden."""
     if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name \
             or os.sep in name or (os.altsep and os.altsep in name) or "\0" in name:
-        raise ValueError(f"--name {name!r} must be a plain folder name (no '/', no '..', not hidden)")
+        raise UserError(f"--name {name!r} must be a plain folder name (no '/', no '..', not hidden)")
     return name
 
 
@@ -69,9 +70,9 @@ def check_deletable(path: Path) -> None:
     path = path.resolve()
     cwd = Path.cwd().resolve()
     if path == cwd or path in cwd.parents:
-        raise ValueError(f"refusing to delete files in {path}: it is the working directory or a parent of it")
+        raise UserError(f"refusing to delete files in {path}: it is the working directory or a parent of it")
     if not is_attnlab_folder(path):
-        raise ValueError(f"{path} was not created by attnlab (no {MARKER} marker); refusing to delete anything "
+        raise UserError(f"{path} was not created by attnlab (no {MARKER} marker); refusing to delete anything "
                          f"in it: pick another --name or --out")
 
 
@@ -89,7 +90,7 @@ def _lock(path: Path) -> FileLock:
     try:
         lock.acquire()
     except Timeout:
-        raise ValueError(f"run folder {path} is in use by another attnlab process (it holds {path / LOCK}); "
+        raise UserError(f"run folder {path} is in use by another attnlab process (it holds {path / LOCK}); "
                          f"wait for it to finish or pick another --name") from None
     return lock
 
@@ -103,18 +104,18 @@ def _claim(path: Path, mode: str) -> tuple[FileLock, bool]:
     except FileExistsError:
         created = False
         if not path.is_dir():
-            raise ValueError(f"{path} exists and is not a folder") from None
+            raise UserError(f"{path} exists and is not a folder") from None
     if created or not any(path.iterdir()):  # a new or empty folder: make it ours
         if mode == "resume":
             if created:
                 path.rmdir()
-            raise ValueError(f"nothing to resume: {path} is not a run folder (pass --name of an existing run)")
+            raise UserError(f"nothing to resume: {path} is not a run folder (pass --name of an existing run)")
         # the marker first: a second start that sees the folder now waits on the lock, which
         # only one of them gets
         save_json(path / MARKER, {"written_by": "attnlab", "what": "run folder"})
         return _lock(path), created
     if not is_attnlab_folder(path):
-        raise ValueError(f"{path} exists and was not created by attnlab (no {MARKER} marker); pick another "
+        raise UserError(f"{path} exists and was not created by attnlab (no {MARKER} marker); pick another "
                          f"--name or --out (attnlab writes into and deletes only its own folders)")
     return _lock(path), created
 
@@ -134,10 +135,10 @@ def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
     try:
         committed = (path / "state.json").is_file()
         if mode == "resume" and not committed:
-            raise ValueError(f"nothing to resume in {path}: its first checkpoint was never saved; start it "
+            raise UserError(f"nothing to resume in {path}: its first checkpoint was never saved; start it "
                              f"again without --resume")
         if mode == "new" and committed:
-            raise ValueError(f"run folder {path} already exists: pass --resume to continue it, --overwrite "
+            raise UserError(f"run folder {path} already exists: pass --resume to continue it, --overwrite "
                              f"to replace it, or --name for a new run")
         if mode == "resume":
             clean_stale(path)
@@ -161,7 +162,7 @@ def _empty(path: Path) -> None:
     """Delete a previous run's files (--overwrite, or a start that never saved a checkpoint)."""
     foreign = foreign_entries(path)
     if foreign:
-        raise ValueError(f"{path} holds files attnlab did not write ({', '.join(foreign[:5])}); refusing to "
+        raise UserError(f"{path} holds files attnlab did not write ({', '.join(foreign[:5])}); refusing to "
                          f"replace it: move them away or pick another --name")
     if [p for p in path.iterdir() if p.name not in (LOCK, MARKER)]:
         check_deletable(path)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.io import atomic_write, current_umask
+from attnlab.errors import UserError
 
 METRICS = "metrics.jsonl"
 
@@ -72,7 +73,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text (byte {exc.start}); move it away to continue") from None
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); move it away to continue") from None
     records = []
     for number, line in enumerate(lines, 1):
         try:
@@ -80,7 +81,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if number == len(lines):  # the last line, cut short by a crash: skip it
                 continue
-            raise ValueError(f"{path}, line {number}: not JSON; move the file away to continue") from None
+            raise UserError(f"{path}, line {number}: not JSON; move the file away to continue") from None
         records.append(_checked(record, path, number))
     return records
 
@@ -88,10 +89,10 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 def _checked(record: Any, path: Path, number: int) -> dict[str, Any]:
     step = record.get("step") if isinstance(record, dict) else None
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"{path}, line {number}: not a metrics record (needs an integer 'step', got {step!r})")
+        raise UserError(f"{path}, line {number}: not a metrics record (needs an integer 'step', got {step!r})")
     for key, value in record.items():
         if key != "step" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"{path}, line {number}: {key!r} must be a number, got {value!r}")
+            raise UserError(f"{path}, line {number}: {key!r} must be a number, got {value!r}")
     return record
 
 

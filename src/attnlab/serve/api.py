@@ -21,7 +21,7 @@ import torch
 
 # Imported here, once, not inside the handlers: they run in several threads at once, and two
 # threads importing the same package at the same moment can fail (KeyError in importlib).
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.generate import decode_stream, sampling_probs
 from attnlab.serve.store import RequestError, Shared
 from attnlab.look.capture import attention_maps
@@ -107,10 +107,10 @@ def encode(shared: Shared, text: str, at_least: int = 1) -> tuple[torch.Tensor, 
     """ids (1, T) and token labels, as the CLI encodes (`TextModel.encode`, its limits)."""
     try:
         idx, tokens = shared.source.encode(text)
-    except CLIError as exc:
+    except UserError as exc:
         code = "too_many_tokens" if "at most" in str(exc) else "empty_text"
         raise RequestError(str(exc), code=code) from None
-    except ValueError as exc:  # from the tokenizer only: the rest of `encode` is CLIError's
+    except ValueError as exc:  # from the tokenizer only: the rest of `encode` is UserError's
         raise unreadable(exc) from None
     if idx.shape[1] < at_least:
         raise RequestError(f"the text must be at least {at_least} tokens long: the loss needs a next token",

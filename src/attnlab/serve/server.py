@@ -14,6 +14,7 @@ import threading
 
 from attnlab.serve.app import make_app
 from attnlab.serve.store import ModelStore
+from attnlab.errors import UserError
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -21,7 +22,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ValueError(f"cannot listen on {host}: {exc.strerror}") from None
+        raise UserError(f"cannot listen on {host}: {exc.strerror}") from None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -30,7 +31,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attnlab.interop.minilm  # noqa: F401 (load_source imports it; imported here, before any thread)
 from attnlab.runs.checkpoint import load_model, read_run_config  # noqa: F401 (load_model: as load_source)
-from attnlab.cli import CLIError
+from attnlab.errors import UserError
 from attnlab.sources import TextModel, load_source
 from attnlab.runs.folder import is_attnlab_folder
 
@@ -130,7 +130,7 @@ def _load_source(folder: Path | None) -> TextModel:
     args = argparse.Namespace(run=None if folder is None else str(folder), model="minilm" if folder is None else None)
     try:
         source = load_source(args)
-    except (CLIError, ValueError, OSError) as exc:
+    except (UserError, ValueError, OSError) as exc:
         raise RequestError(f"cannot load the model: {exc}", status=422, code="load_failed") from None
     if folder is not None:
         source.name = f"run {folder.name}"

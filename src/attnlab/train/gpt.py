@@ -22,6 +22,7 @@ from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
 from attnlab.train.data import get_batch, train_val_split
 from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
+from attnlab.errors import UserError
 
 
 @torch.no_grad()
@@ -56,7 +57,7 @@ def encode_corpus(text: str, tokenizer, cfg: TrainConfig) -> tuple[torch.Tensor,
     train_data, val_data = train_val_split(ids, cfg.val_fraction)
     for name, data in (("training", train_data), ("validation", val_data)):
         if len(data) < cfg.block_size + 1:
-            raise ValueError(f"the corpus is too short: its {name} split has {len(data)} tokens, fewer than "
+            raise UserError(f"the corpus is too short: its {name} split has {len(data)} tokens, fewer than "
                              f"block_size + 1 = {cfg.block_size + 1} (use more text or a smaller --block-size)")
     return train_data, val_data
 

@@ -27,6 +27,7 @@ from attnlab.io import atomic_write
 from attnlab.viz.html import CSP
 from attnlab.viz.png import font_families, save_figure
 from attnlab.viz.weights import visible
+from attnlab.errors import UserError
 
 ANNOTATE_MAX_CELLS = 400  # print each number in its cell up to this many cells
 
@@ -35,7 +36,7 @@ def _as_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], co
     """(R, C) float array, None as NaN (a cell with no value, drawn blank)."""
     m = np.array([[np.nan if v is None else float(v) for v in row] for row in values], dtype=np.float64)
     if m.ndim != 2 or m.shape != (len(rows), len(cols)):
-        raise ValueError(f"{len(rows)} row and {len(cols)} column labels for a matrix of shape {m.shape}")
+        raise UserError(f"{len(rows)} row and {len(cols)} column labels for a matrix of shape {m.shape}")
     return m
 
 

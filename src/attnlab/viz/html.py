@@ -28,6 +28,7 @@ import numpy as np
 
 from attnlab.io import atomic_write
 from attnlab.viz.weights import AttentionStack, attention_stack, visible
+from attnlab.errors import UserError
 
 SMALL = 1_000_000  # up to this many weights are stored in 16 bits, beyond it in 8
 # The page may run inline scripts and styles and nothing else: no request can leave it.
@@ -79,14 +80,14 @@ PAGE = """<!DOCTYPE html>
 def _asset(name: str) -> str:
     text = (resources.files("attnlab.viz") / "assets" / name).read_text(encoding="utf-8")
     if "</script" in text.lower() or "</style" in text.lower():
-        raise ValueError(f"asset {name} must not contain a closing script/style tag")
+        raise UserError(f"asset {name} must not contain a closing script/style tag")
     return text
 
 
 def encode_weights(weights: np.ndarray, bits: int) -> str:
     """(L, H, T, S) floats in [0, 1] -> base64 of the deflated little-endian uint8/uint16 array."""
     if bits not in (8, 16):
-        raise ValueError(f"bits must be 8 or 16, got {bits}")
+        raise UserError(f"bits must be 8 or 16, got {bits}")
     top = (1 << bits) - 1
     dtype = "<u2" if bits == 16 else "u1"
     quantised = np.rint(np.clip(weights, 0.0, 1.0) * top).astype(dtype)
@@ -150,7 +151,7 @@ def read_payload(page: str) -> dict[str, Any]:
     """The JSON data block of a page written by `render_html` (for tests and tools)."""
     match = re.search(r'<script type="application/json" id="attnlab-data">(.*?)</script>', page, re.S)
     if match is None:
-        raise ValueError("no attnlab data block in this page")
+        raise UserError("no attnlab data block in this page")
     return json.loads(match.group(1))
 
 

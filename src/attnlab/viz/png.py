@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from attnlab.io import atomic_write
 from attnlab.viz.weights import attention_stack, visible
+from attnlab.errors import UserError
 
 FONT_PACKAGE = "koreanize-matplotlib"
 FONT_FILE = "NanumGothic.ttf"
@@ -59,7 +60,7 @@ def font_families(labels: Sequence[str] = (), strict: bool = False) -> list[str]
     if path is None:
         if needs_hangul(labels):
             if strict:
-                raise ValueError(MISSING_FONT)
+                raise UserError(MISSING_FONT)
             warnings.warn(MISSING_FONT, stacklevel=3)
         return ["DejaVu Sans"]
     if not any(f.fname == str(path) for f in font_manager.fontManager.ttflist):
@@ -71,7 +72,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save atomically; the format comes from the suffix (.png, .svg, .pdf)."""
     fmt = Path(path).suffix.lstrip(".").lower() or "png"
     if fmt not in fig.canvas.get_supported_filetypes():
-        raise ValueError(f"cannot save a figure as .{fmt}: use .png, .svg or .pdf")
+        raise UserError(f"cannot save a figure as .{fmt}: use .png, .svg or .pdf")
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
 
 

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnlab.viz.weights import attention_stack, visible
+from attnlab.errors import UserError
 
 SHADES = " ░▒▓█"
 CELL = 2  # terminal cells per matrix column: two make a square-ish cell and fit one wide glyph
@@ -77,7 +78,7 @@ def render_terminal(weights: Any, tokens_q: Sequence[str], tokens_k: Sequence[st
     stack = attention_stack(weights, tokens_q, tokens_k, layer_names)
     w = stack.head(layer, head)  # (T, S)
     if vmax <= 0:
-        raise ValueError(f"vmax must be positive, got {vmax}")
+        raise UserError(f"vmax must be positive, got {vmax}")
     T, S = w.shape
     rows, cols = min(T, max_tokens), min(S, max_tokens)
     labels_q = [visible(t) for t in stack.tokens_q[:rows]]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from attnlab.errors import UserError
 
 
 @dataclass
@@ -33,9 +34,9 @@ class AttentionStack:
         """The (T, S) matrix of one head, with a clear error when out of range."""
         L, H = self.weights.shape[:2]
         if not 0 <= layer < L:
-            raise ValueError(f"layer {layer} out of range: there are {L} layers (0..{L - 1})")
+            raise UserError(f"layer {layer} out of range: there are {L} layers (0..{L - 1})")
         if not 0 <= head < H:
-            raise ValueError(f"head {head} out of range: there are {H} heads (0..{H - 1})")
+            raise UserError(f"head {head} out of range: there are {H} heads (0..{H - 1})")
         return self.weights[layer, head]  # (T, S)
 
 
@@ -50,10 +51,10 @@ def _per_layer(x: Any, name: str) -> np.ndarray:
     a = _to_numpy(x)
     if a.ndim == 4:
         if a.shape[0] != 1:
-            raise ValueError(f"{name} holds a batch of {a.shape[0]} sequences; pass one, e.g. weights[i:i+1]")
+            raise UserError(f"{name} holds a batch of {a.shape[0]} sequences; pass one, e.g. weights[i:i+1]")
         a = a[0]  # (H, T, S)
     if a.ndim != 3:
-        raise ValueError(f"{name} must have shape (1, H, T, S) or (H, T, S), got {tuple(a.shape)}")
+        raise UserError(f"{name} must have shape (1, H, T, S) or (H, T, S), got {tuple(a.shape)}")
     return a
 
 
@@ -72,35 +73,35 @@ def attention_stack(weights: Any, tokens_q: Sequence[str], tokens_k: Sequence[st
     else:
         a = _to_numpy(weights)
         if a.ndim < 2 or a.ndim > 4:
-            raise ValueError(f"weights must have shape (T, S), (H, T, S) or (L, H, T, S), got {tuple(a.shape)}")
+            raise UserError(f"weights must have shape (T, S), (H, T, S) or (L, H, T, S), got {tuple(a.shape)}")
         a = a.reshape((1,) * (4 - a.ndim) + a.shape)  # (L, H, T, S)
         names = [f"layer {i}" for i in range(a.shape[0])]
         layers = list(a)
     if not layers:
-        raise ValueError("no attention weights to show")
+        raise UserError("no attention weights to show")
     shapes = {tuple(x.shape) for x in layers}
     if len(shapes) != 1:
-        raise ValueError(f"layers differ in shape {sorted(shapes)}: show self- and cross-attention separately")
+        raise UserError(f"layers differ in shape {sorted(shapes)}: show self- and cross-attention separately")
     stack = np.stack(layers).astype(np.float32)  # (L, H, T, S)
     if 0 in stack.shape[2:]:
-        raise ValueError("no tokens to show")
+        raise UserError("no tokens to show")
     if not np.isfinite(stack).all():
-        raise ValueError("weights contain NaN or infinity")
+        raise UserError("weights contain NaN or infinity")
     if stack.min() < -1e-3 or stack.max() > 1 + 1e-3:
-        raise ValueError(f"attention weights lie in [0, 1], got values from {stack.min():.3g} to "
+        raise UserError(f"attention weights lie in [0, 1], got values from {stack.min():.3g} to "
                          f"{stack.max():.3g} (scores before softmax?)")
     stack = np.clip(stack, 0.0, 1.0)
     if layer_names is not None:
         names = [str(n) for n in layer_names]
         if len(names) != stack.shape[0]:
-            raise ValueError(f"{len(names)} layer names for {stack.shape[0]} layers")
+            raise UserError(f"{len(names)} layer names for {stack.shape[0]} layers")
     tokens_q = [str(t) for t in tokens_q]
     tokens_k = tokens_q if tokens_k is None else [str(t) for t in tokens_k]
     T, S = stack.shape[2:]
     if len(tokens_q) != T:
-        raise ValueError(f"{len(tokens_q)} query tokens for weights with {T} rows")
+        raise UserError(f"{len(tokens_q)} query tokens for weights with {T} rows")
     if len(tokens_k) != S:
-        raise ValueError(f"{len(tokens_k)} key tokens for weights with {S} columns")
+        raise UserError(f"{len(tokens_k)} key tokens for weights with {S} columns")
     return AttentionStack(stack, tokens_q, tokens_k, names)
 
 

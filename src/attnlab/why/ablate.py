@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from attnlab.errors import UserError
 
 MODES = ("zero", "mean")
 
@@ -34,7 +35,7 @@ MODES = ("zero", "mean")
 def _z_replacement(heads_by_layer: dict[int, list[int]], mode: str) -> Callable[[torch.Tensor, str], torch.Tensor]:
     """fn(z, name) for `intervene`: replaces the chosen heads of the layer named in `name`."""
     if mode not in MODES:
-        raise ValueError(f"unknown ablation {mode!r}; choose one of {', '.join(MODES)}")
+        raise UserError(f"unknown ablation {mode!r}; choose one of {', '.join(MODES)}")
 
     def replace(z: torch.Tensor, name: str) -> torch.Tensor:  # z (B, T, H, D)
         for h in heads_by_layer.get(int(name.split(".")[1]), []):
@@ -49,7 +50,7 @@ def _check_heads(model: nn.Module, heads: Iterable[tuple[int, int]]) -> dict[int
     by_layer: dict[int, list[int]] = {}
     for layer, head in heads:
         if not (0 <= layer < L and 0 <= head < H):
-            raise ValueError(f"head {layer}.{head} does not exist: the model has layers 0..{L - 1}, heads 0..{H - 1}")
+            raise UserError(f"head {layer}.{head} does not exist: the model has layers 0..{L - 1}, heads 0..{H - 1}")
         by_layer.setdefault(layer, []).append(head)
     return by_layer
 
@@ -116,9 +117,9 @@ def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
     from attnlab.train.gpt import encode_corpus
 
     if split not in ("train", "val"):
-        raise ValueError(f"unknown split {split!r}; choose train or val")
+        raise UserError(f"unknown split {split!r}; choose train or val")
     if batches < 1:
-        raise ValueError(f"batches must be at least 1, got {batches}")
+        raise UserError(f"batches must be at least 1, got {batches}")
     _, cfg, _ = read_run_config(run_dir)
     train_data, val_data = encode_corpus(load_corpus(cfg.corpus), tokenizer, cfg)
     data = val_data if split == "val" else train_data

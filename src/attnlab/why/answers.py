@@ -30,6 +30,7 @@ import torch.nn as nn
 
 from attnlab.look.norms import contribution_norms, shares
 from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph
+from attnlab.errors import UserError
 
 
 def _raw_answer(weights: list[torch.Tensor], i: int, j: int, k: int | None) -> dict:
@@ -99,13 +100,13 @@ def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = No
     """
     T = idx.shape[1]
     if idx.shape[0] != 1:
-        raise ValueError(f"why reads one sequence at a time, got a batch of {idx.shape[0]}")
+        raise UserError(f"why reads one sequence at a time, got a batch of {idx.shape[0]}")
     for name, p in (("from", i), ("to", j), ("vs", vs)):
         if p is not None and not 0 <= p < T:
-            raise ValueError(f"{name} position {p} out of range: there are tokens 0..{T - 1}")
+            raise UserError(f"{name} position {p} out of range: there are tokens 0..{T - 1}")
     causal = getattr(model.blocks[0].attn, "causal", False)
     if causal and j > i:
-        raise ValueError(f"in a GPT a token sees only itself and earlier tokens: 'to' (token {j}) comes "
+        raise UserError(f"in a GPT a token sees only itself and earlier tokens: 'to' (token {j}) comes "
                          f"after 'from' (token {i})")
     was_training = model.training
     model.eval()

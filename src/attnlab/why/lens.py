@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+from attnlab.errors import UserError
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Lens:
 
 def _check_gpt(model: nn.Module) -> None:
     if not (hasattr(model, "ln_f") and hasattr(model, "lm_head")):
-        raise ValueError(f"the logit lens needs a language model with ln_f and lm_head; "
+        raise UserError(f"the logit lens needs a language model with ln_f and lm_head; "
                          f"{type(model).__name__} has none (use a GPT run)")
 
 
@@ -76,7 +77,7 @@ def logit_lens(model: nn.Module, idx: torch.Tensor, tokenizer) -> Lens:
     """The logit lens of one sequence: ids (1, T) or (T,); `tokenizer.token_strings` labels tokens."""
     idx = idx.view(1, -1) if idx.dim() == 1 else idx
     if idx.shape[0] != 1:
-        raise ValueError(f"the logit lens reads one sequence at a time, got a batch of {idx.shape[0]}")
+        raise UserError(f"the logit lens reads one sequence at a time, got a batch of {idx.shape[0]}")
     names, probs, _ = lens_probabilities(model, idx)
     return lens_from_probabilities(names, probs[:, 0], idx[0].tolist(), tokenizer)
 

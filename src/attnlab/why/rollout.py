@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from attnlab.errors import UserError
 
 
 def _as_layer(weights: torch.Tensor) -> torch.Tensor:
@@ -39,7 +40,7 @@ def _as_layer(weights: torch.Tensor) -> torch.Tensor:
     if w.dim() == 4 and w.shape[0] == 1:
         w = w[0]
     if w.dim() != 3 or w.shape[1] != w.shape[2]:
-        raise ValueError(f"one layer's self-attention must be (H, T, T) or (1, H, T, T), got {tuple(w.shape)}")
+        raise UserError(f"one layer's self-attention must be (H, T, T) or (1, H, T, T), got {tuple(w.shape)}")
     return w
 
 
@@ -56,11 +57,11 @@ def mixed_matrix(weights: torch.Tensor, residual: bool = True) -> torch.Tensor:
 
 def _check_layers(maps: Sequence[torch.Tensor], residual: bool = True) -> list[torch.Tensor]:
     if len(maps) == 0:
-        raise ValueError("rollout and flow need the maps of at least one layer")
+        raise UserError("rollout and flow need the maps of at least one layer")
     mixed = [mixed_matrix(w, residual) for w in maps]
     sizes = {a.shape[0] for a in mixed}
     if len(sizes) != 1:
-        raise ValueError(f"every layer must have the same number of tokens, got {sorted(sizes)}")
+        raise UserError(f"every layer must have the same number of tokens, got {sorted(sizes)}")
     return mixed
 
 
@@ -104,5 +105,5 @@ def attention_flow(maps: Sequence[torch.Tensor], source: int, sink: int, graph=N
     L = max(layer for layer, _ in graph.nodes)
     for name, p in (("source", source), ("sink", sink)):
         if not 0 <= p < T:
-            raise ValueError(f"{name} position {p} out of range: there are tokens 0..{T - 1}")
+            raise UserError(f"{name} position {p} out of range: there are tokens 0..{T - 1}")
     return float(nx.maximum_flow_value(graph, (0, source), (L, sink)))

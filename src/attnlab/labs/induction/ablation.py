@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from attnlab.errors import UserError
 
 Head = tuple[int, int]  # (layer, head)
 
@@ -34,7 +35,7 @@ def copy_losses(model: nn.Module, ids: torch.Tensor, n: int, heads: list[Head] =
     from attnlab.why.ablate import ablated_forward
 
     if ids.shape[1] < start + 2 * n:
-        raise ValueError(f"ids of length {ids.shape[1]} hold no {start} + 2 x {n} token sequence")
+        raise UserError(f"ids of length {ids.shape[1]} hold no {start} + 2 x {n} token sequence")
     logits, _ = ablated_forward(model, ids, None, heads, mode="zero")  # (B, T, V)
     return losses_by_copy(logits, ids, n, start)
 

@@ -25,6 +25,7 @@ tensor([7, 3, 1, 7, 3, 6, 6, 9, 6, 6, 9, 8])
 from __future__ import annotations
 
 import torch
+from attnlab.errors import UserError
 
 
 def fresh_tokens(count: int, vocab_size: int, distinct: bool, generator: torch.Generator) -> torch.Tensor:
@@ -54,12 +55,12 @@ def repeat_stream(n_tokens: int, vocab_size: int, min_len: int, max_len: int, ge
     """(n_tokens,) int64 ids: random chunks of min_len..max_len tokens, each followed by 0..max_gap
     other random tokens and then by a copy of itself."""
     if not 1 <= min_len <= max_len:
-        raise ValueError(f"need 1 <= min_len ({min_len}) <= max_len ({max_len})")
+        raise UserError(f"need 1 <= min_len ({min_len}) <= max_len ({max_len})")
     if n_tokens < 1 or vocab_size < 1 or max_gap < 0:
-        raise ValueError(f"n_tokens ({n_tokens}) and vocab_size ({vocab_size}) must be positive, "
+        raise UserError(f"n_tokens ({n_tokens}) and vocab_size ({vocab_size}) must be positive, "
                          f"max_gap ({max_gap}) >= 0")
     if not 0.0 <= echo < 1.0:
-        raise ValueError(f"echo must be a probability in [0, 1), got {echo}")
+        raise UserError(f"echo must be a probability in [0, 1), got {echo}")
     n_units = n_tokens // (2 * min_len) + 1  # enough units even if all are the shortest
     lengths = torch.randint(min_len, max_len + 1, (n_units,), generator=generator)  # (K,) chunk lengths
     gaps = torch.randint(0, max_gap + 1, (n_units,), generator=generator)  # (K,)

@@ -36,6 +36,7 @@ from attnlab.model.gpt import GPT
 from attnlab.runs.metrics import MetricsWriter
 from attnlab.train.gpt import configure_optimizer, next_token_loss
 from attnlab.train.loop import Plan, get_lr, train_loop
+from attnlab.errors import UserError
 
 EventFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
@@ -72,14 +73,14 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         if not self.layers or any(layers < 1 for layers in self.layers):
-            raise ValueError(f"layers must be positive layer counts, got {self.layers}")
+            raise UserError(f"layers must be positive layer counts, got {self.layers}")
         if not 2 <= self.n <= min(self.vocab_size, self.block_size // 2):
-            raise ValueError(f"n ({self.n}) must be in 2 .. min(vocab_size, block_size // 2) = "
+            raise UserError(f"n ({self.n}) must be in 2 .. min(vocab_size, block_size // 2) = "
                              f"{min(self.vocab_size, self.block_size // 2)}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+            raise UserError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.random_draws < 1:
-            raise ValueError(f"random_draws must be >= 1, got {self.random_draws}")
+            raise UserError(f"random_draws must be >= 1, got {self.random_draws}")
         self.train_config(max(self.layers))  # checks the model and schedule fields
 
     def train_config(self, n_layers: int) -> TrainConfig:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from attnlab.errors import UserError
 
 SCORES = ("previous", "induction", "duplicate")
 
@@ -45,9 +46,9 @@ def repeated_tokens(n: int, batch: int, vocab_size: int, generator: torch.Genera
     [[4, 1, 7, 4, 1, 7]]
     """
     if n < 2:
-        raise ValueError(f"the repeated sequence needs n >= 2 tokens, got {n}")
+        raise UserError(f"the repeated sequence needs n >= 2 tokens, got {n}")
     if n > vocab_size:
-        raise ValueError(f"n ({n}) distinct tokens need a vocabulary of at least n, not {vocab_size}")
+        raise UserError(f"n ({n}) distinct tokens need a vocabulary of at least n, not {vocab_size}")
     first = torch.stack([torch.randperm(vocab_size, generator=generator)[:n] for _ in range(batch)])  # (B, n)
     ids = torch.cat([first, first], dim=1)  # (B, 2n)
     if bos is not None:
@@ -62,10 +63,10 @@ def head_scores(weights: torch.Tensor, n: int, start: int = 0) -> dict[str, torc
     second copy the next n; T = S >= start + 2n. Queries after the second copy are ignored.
     """
     if weights.dim() != 4:
-        raise ValueError(f"expected (B, H, T, S) attention weights, got shape {tuple(weights.shape)}")
+        raise UserError(f"expected (B, H, T, S) attention weights, got shape {tuple(weights.shape)}")
     T, S = weights.shape[-2:]
     if T != S or T < start + 2 * n:
-        raise ValueError(f"weights of shape {tuple(weights.shape)} do not hold a sequence of "
+        raise UserError(f"weights of shape {tuple(weights.shape)} do not hold a sequence of "
                          f"{start} + 2 x {n} tokens attending to itself")
     w = weights.float().mean(dim=0)  # (H, T, S)
     every = torch.arange(1, start + 2 * n)  # queries that have a previous token

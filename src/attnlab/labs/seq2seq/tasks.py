@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
+from attnlab.errors import UserError
 
 PAD, BOS, EOS = 0, 1, 2
 N_SPECIAL = 3
@@ -48,14 +49,14 @@ class TokenTask:
 
     def __post_init__(self) -> None:
         if self.name not in TOKEN_TASKS:
-            raise ValueError(f"unknown task {self.name!r}; choose one of {', '.join(TOKEN_TASKS)}, {REGRESSION_TASK}")
+            raise UserError(f"unknown task {self.name!r}; choose one of {', '.join(TOKEN_TASKS)}, {REGRESSION_TASK}")
         if not 2 <= self.vocab <= MAX_VOCAB:
-            raise ValueError(f"vocab must be in [2, {MAX_VOCAB}], got {self.vocab}")
+            raise UserError(f"vocab must be in [2, {MAX_VOCAB}], got {self.vocab}")
         if not 1 <= self.min_len <= self.max_len <= MAX_LEN_LIMIT:
-            raise ValueError(f"lengths must satisfy 1 <= min_len ({self.min_len}) <= max_len ({self.max_len}) "
+            raise UserError(f"lengths must satisfy 1 <= min_len ({self.min_len}) <= max_len ({self.max_len}) "
                              f"<= {MAX_LEN_LIMIT}")
         if self.held_out_every < 2:
-            raise ValueError(f"held_out_every must be >= 2, got {self.held_out_every}")
+            raise UserError(f"held_out_every must be >= 2, got {self.held_out_every}")
 
     @property
     def src_vocab_size(self) -> int:
