@@ -2,11 +2,13 @@
 each default is said once."""
 
 import argparse
+import dataclasses
 
 import pytest
 
 from attnlab.cli import COMMANDS, build_parser
 from attnlab.cli._help import SAYS_DEFAULT
+from attnlab.config import GPTConfig
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -45,3 +47,35 @@ def test_a_default_explained_in_words_is_not_repeated():
     seq2seq = subparsers()["seq2seq"]
     eval_size = next(a for a in seq2seq._actions if "--eval-size" in a.option_strings)
     assert flag_help(seq2seq, eval_size).endswith("(default: 1000)")
+
+
+# A value other than the default for each GPTConfig field that is not a bool (a bool is flipped):
+# a field added to GPTConfig fails the test below until it has one here.
+NOT_DEFAULT = {"max_seq_len": 32, "d_model": 96, "n_heads": 2, "n_layers": 3, "d_ff": 100, "activation": "relu",
+               "norm": "post", "dropout": 0.25, "layer_norm_eps": 1e-6, "init": "torch"}
+
+
+def test_every_gpt_config_field_is_a_train_flag_with_its_help_and_default(tmp_path):
+    from attnlab.cli.train import resolve_config
+
+    train = subparsers()["train"]
+    flags = {flag: action for action in train._actions for flag in action.option_strings}
+    argv = ["train", "--out-dir", str(tmp_path)]
+    unset = resolve_config(build_parser().parse_args(argv))[0].model_config(vocab_size=5)
+    expected = {}
+    for f in dataclasses.fields(GPTConfig):
+        if f.name == "vocab_size":
+            continue  # the tokenizer's
+        flag = "--" + ("block_size" if f.name == "max_seq_len" else f.name).replace("_", "-")
+        default = getattr(unset, f.name)  # what a run without the flag gets: the printed default
+        shown = "none" if default is None else default
+        assert flag_help(train, flags[flag]) == f"{f.metadata['help']} (default: {shown})", flag
+        if f.type == "bool":
+            assert "--no-" + flag[2:] in flags
+            argv.append(flag if not default else "--no-" + flag[2:])
+            expected[f.name] = not default
+        else:
+            argv += [flag, str(NOT_DEFAULT[f.name])]
+            expected[f.name] = NOT_DEFAULT[f.name]
+    model = resolve_config(build_parser().parse_args(argv))[0].model_config(vocab_size=5)
+    assert {name: getattr(model, name) for name in expected} == expected  # each flag reaches the model

@@ -127,6 +127,44 @@ def test_help_shows_every_field_with_its_default(capsys):
     assert "(default: 0.001)" in out and "(default: 64)" in out
 
 
+# config.json of a run saved before TrainConfig's model fields came from GPTConfig (data fields
+# first, no layer_norm_eps): such runs are on disk and must still resume.
+OLD_CONFIG = {
+    "kind": "gpt",
+    "model": {"vocab_size": 54, "max_seq_len": 64, "d_model": 16, "n_heads": 4, "n_layers": 2, "d_ff": None,
+              "activation": "gelu_tanh", "norm": "pre", "dropout": 0.0, "bias": True, "qkv_bias": True,
+              "tie_weights": True, "lm_head_bias": False, "layer_norm_eps": 1e-05, "bigram": False, "ffn": True,
+              "residual": True, "attn_proj": True, "init": "gpt2"},
+    "train": {"corpus": "tiny-corpus.txt", "tokenizer": "char", "vocab_size": None, "val_fraction": 0.1,
+              "n_layers": 2, "n_heads": 4, "d_model": 16, "block_size": 64, "d_ff": None, "activation": "gelu_tanh",
+              "norm": "pre", "dropout": 0.0, "bias": True, "qkv_bias": True, "tie_weights": True,
+              "lm_head_bias": False, "bigram": False, "ffn": True, "residual": True, "attn_proj": True,
+              "init": "gpt2", "batch_size": 4, "grad_accum_steps": 1, "max_iters": 30, "learning_rate": 0.001,
+              "min_lr": 0.0001, "warmup_iters": 2, "lr_decay_iters": None, "weight_decay": 0.1, "beta1": 0.9,
+              "beta2": 0.99, "grad_clip": 1.0, "eval_interval": 3, "eval_iters": 2, "log_interval": 1,
+              "device": "auto", "dtype": "fp32", "compile": False, "seed": 1337},
+    "tokenizer": "char",
+}
+
+
+def test_an_old_run_config_still_loads_and_resumes(tmp_path):
+    from attnlab.cli import build_parser
+    from attnlab.cli.train import resolve_config
+    from attnlab.config import GPTConfig
+    from attnlab.runs.checkpoint import read_run_config
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(OLD_CONFIG), encoding="utf-8")
+    model, train, tokenizer = read_run_config(tmp_path / "old")
+    assert model == GPTConfig.from_dict(OLD_CONFIG["model"]) and tokenizer == "char"
+    assert {k: v for k, v in train.to_dict().items() if k in OLD_CONFIG["train"]} == OLD_CONFIG["train"]
+    assert train.model_config(vocab_size=54) == model
+    args = build_parser().parse_args(["train", "--out-dir", str(tmp_path), "--name", "old", "--resume",
+                                      "--max-iters", "60"])
+    cfg, run_dir, _ = resolve_config(args)  # no conflict with the saved config
+    assert (cfg.max_iters, run_dir) == (60, tmp_path / "old") and cfg.model_config(54) == model
+
+
 # --- bad input: one line on stderr, exit code 2, nothing overwritten ---------------------------
 
 @pytest.mark.parametrize("content, words", [

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
-from attnlab.config import PRESETS, TrainConfig, load_toml, preset_config
+from attnlab.config import MODEL_FIELDS, PRESETS, GPTConfig, TrainConfig, load_toml, preset_config
 from attnlab.device import (autocast, cache_dir, flops_per_token, known_gpu_peak, measure_matmul_flops, mfu,
                             peak_flops, peak_key, pick_device)
 
@@ -29,6 +30,24 @@ def test_presets_are_the_documented_recipes():
 def test_model_config_maps_block_size_to_max_seq_len():
     model = TrainConfig(block_size=32, d_ff=100).model_config(vocab_size=7)
     assert (model.max_seq_len, model.vocab_size, model.d_ff) == (32, 7, 100)
+
+
+def test_the_model_fields_are_gpt_configs():
+    """TrainConfig's model fields are GPTConfig's, in its order, with its types, help and
+    defaults; only the context length is renamed (block_size) and shorter by default (the cpu
+    preset's), and vocab_size is left to the tokenizer (TrainConfig.vocab_size is bpe's)."""
+    gpt = [f for f in dataclasses.fields(GPTConfig) if f.name != "vocab_size"]
+    train = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert MODEL_FIELDS == tuple("block_size" if f.name == "max_seq_len" else f.name for f in gpt)
+    for f, name in zip(gpt, MODEL_FIELDS):
+        ours = train[name]
+        assert (ours.type, ours.metadata["help"]) == (f.type, f.metadata["help"]), name
+        assert ours.default == (64 if name == "block_size" else f.default), name
+    assert train["vocab_size"].metadata["help"].startswith("bpe vocabulary size")
+    assert all(f.metadata["help"] for f in train.values())  # every flag of `attnlab train` says what it is
+    assert TrainConfig().model_config(vocab_size=7) == GPTConfig(vocab_size=7, max_seq_len=64)
+    switched = TrainConfig(ffn=False, layer_norm_eps=1e-6, init="torch", block_size=9).model_config(5)
+    assert (switched.ffn, switched.layer_norm_eps, switched.init, switched.max_seq_len) == (False, 1e-6, "torch", 9)
 
 
 @pytest.mark.parametrize("fields, message", [

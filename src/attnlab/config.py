@@ -70,33 +70,43 @@ def config_from_dict(cls: type[C], data: dict[str, Any], source: str = "config")
     return cls(**data)
 
 
+def setting(default: Any, text: str) -> Any:
+    """A config field with its help, which `attnlab train --help` prints after the flag:
+    `n_layers: int = setting(4, "transformer blocks")`."""
+    return dataclasses.field(default=default, metadata={"help": text})
+
+
 @dataclass
 class GPTConfig:
     """A decoder-only language model (seed 001's `GPT`, or GPT-2 exactly).
 
     The defaults are GPT-2's architecture at a small size; `GPTConfig.seed()` is seed 001's.
+    Every field but vocab_size is also a TrainConfig field and an `attnlab train` flag, with
+    this help text (max_seq_len is called block_size there).
     """
 
-    vocab_size: int = 50257  # GPT-2's tokenizer (the seed's vocab_size)
-    max_seq_len: int = 256  # the seed's block_size: how many positions the model has
-    d_model: int = 128  # the seed's n_embd
-    n_heads: int = 4
-    n_layers: int = 4
-    d_ff: int | None = None  # None: 4 * d_model
-    activation: str = "gelu_tanh"  # "relu" (seed 001), "gelu", "gelu_tanh" (GPT-2)
-    norm: str = "pre"  # "pre" (seed 001, GPT-2), "post" (seed 003) or "none" (no LayerNorm)
-    dropout: float = 0.0
-    bias: bool = True  # biases in Linear and LayerNorm layers
-    qkv_bias: bool = True  # seed 001's key/query/value have none
-    tie_weights: bool = True  # GPT-2 shares the token embedding with lm_head
-    lm_head_bias: bool = False  # seed 001's lm_head is a plain nn.Linear, with a bias
-    layer_norm_eps: float = 1e-5
+    vocab_size: int = setting(50257, "tokens in the vocabulary (GPT-2's tokenizer)")
+    max_seq_len: int = setting(256, "context length in tokens: the positions the model has")  # the seed's block_size
+    d_model: int = setting(128, "model width (the seed's n_embd)")
+    n_heads: int = setting(4, "attention heads per block")
+    n_layers: int = setting(4, "transformer blocks")
+    d_ff: int | None = setting(None, "feed-forward width (none: 4 * d_model)")
+    activation: str = setting("gelu_tanh", "relu (seed 001), gelu (BERT) or gelu_tanh (GPT-2)")
+    norm: str = setting("pre", "pre (seed 001, GPT-2), post (seed 003) or none (no LayerNorm)")
+    dropout: float = setting(0.0, "dropout probability")
+    bias: bool = setting(True, "biases in Linear and LayerNorm layers")
+    qkv_bias: bool = setting(True, "biases in the q/k/v projection (seed 001's have none)")
+    tie_weights: bool = setting(True, "share the token embedding with lm_head (GPT-2 does)")
+    lm_head_bias: bool = setting(False, "a bias in lm_head (seed 001's, a plain nn.Linear, has one)")
+    layer_norm_eps: float = setting(1e-5, "the epsilon LayerNorm adds to the variance")
     # Parts that can be taken away (the rungs of `attnlab ladder`); the defaults keep them all.
-    bigram: bool = False  # logits read from a (V, V) table: no positions, blocks or lm_head
-    ffn: bool = True  # a feed-forward sublayer in every block (False: attention-only blocks)
-    residual: bool = True  # x + sublayer(x) (False: x = sublayer(x))
-    attn_proj: bool = True  # W_O after the concatenated heads
-    init: str = "gpt2"  # "gpt2": N(0, 0.02); "torch": PyTorch's own defaults (the lecture's models)
+    bigram: bool = setting(False, "a bigram model: logits from a (vocab, vocab) table; no positions, blocks "
+                                  "or lm_head")
+    ffn: bool = setting(True, "a feed-forward layer in every block (False: attention-only blocks)")
+    residual: bool = setting(True, "residual connections: x + sublayer(x) (False: x = sublayer(x))")
+    attn_proj: bool = setting(True, "the attention output projection W_O after the concatenated heads")
+    init: str = setting("gpt2", "weight initialisation: gpt2 (N(0, 0.02)) or torch (PyTorch's defaults, as in "
+                                "the GPT lecture)")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -179,65 +189,65 @@ class Seq2SeqConfig:
 DTYPES = ("fp32", "bf16", "fp16")
 TOKENIZERS = ("char", "bpe", "gpt2")
 
-# Fields of TrainConfig that describe the model; `TrainConfig.model_config` maps them onto
-# GPTConfig (block_size is GPTConfig.max_seq_len).
-MODEL_FIELDS = ("n_layers", "n_heads", "d_model", "block_size", "d_ff", "activation", "norm", "dropout",
-                "bias", "qkv_bias", "tie_weights", "lm_head_bias", "bigram", "ffn", "residual", "attn_proj", "init")
+# TrainConfig's model fields are GPTConfig's, derived from it (help texts included), except
+# vocab_size, which the tokenizer fixes (TrainConfig.vocab_size is the bpe vocabulary to train).
+TRAIN_NAMES = {"max_seq_len": "block_size"}  # nanoGPT's name for the context length
+TRAIN_DEFAULTS = {"block_size": 64}  # the cpu preset's; every other default is GPTConfig's
+
+
+def model_settings() -> list[tuple[str, Any, dataclasses.Field]]:
+    """GPTConfig's fields as TrainConfig holds them: (name, type, field), in GPTConfig's order."""
+    settings = []
+    for f in dataclasses.fields(GPTConfig):
+        if f.name != "vocab_size":
+            name = TRAIN_NAMES.get(f.name, f.name)
+            settings.append((name, f.type, setting(TRAIN_DEFAULTS.get(name, f.default), f.metadata["help"])))
+    return settings
+
+
+# The model half of TrainConfig: block_size, d_model, n_heads, n_layers, d_ff, ..., init.
+ModelSettings = dataclasses.make_dataclass("ModelSettings", model_settings(), namespace={"__module__": __name__})
+MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelSettings))
 
 
 @dataclass
-class TrainConfig:
-    """Everything one training run needs: data, model size, optimiser, schedule, hardware.
+class TrainConfig(ModelSettings):
+    """Everything one training run needs: the model (ModelSettings: GPTConfig's fields, see
+    MODEL_FIELDS), data, optimiser, schedule, hardware.
 
     The defaults are the `cpu` preset, nanoGPT's documented CPU recipe for tiny shakespeare
     (val loss ≈ 1.88 after 2000 iterations). Every field is also a command-line flag of
-    `attnlab train` and a key of a `--config file.toml`.
+    `attnlab train`, with its help text, and a key of a `--config file.toml`.
     """
 
     # data
-    corpus: str = "shakespeare"  # a built-in corpus, a text file, a folder of .txt files, or "-"
-    tokenizer: str = "char"  # "char", "bpe" (trained on the corpus) or "gpt2"
-    vocab_size: int | None = None  # bpe only: the vocabulary size to train (None: 1024)
-    val_fraction: float = 0.1  # the last 10% of the tokens are the validation split
-    # model (see MODEL_FIELDS)
-    n_layers: int = 4
-    n_heads: int = 4
-    d_model: int = 128
-    block_size: int = 64  # context length in tokens (GPTConfig.max_seq_len)
-    d_ff: int | None = None  # None: 4 * d_model
-    activation: str = "gelu_tanh"
-    norm: str = "pre"
-    dropout: float = 0.0
-    bias: bool = True
-    qkv_bias: bool = True
-    tie_weights: bool = True
-    lm_head_bias: bool = False
-    bigram: bool = False
-    ffn: bool = True
-    residual: bool = True
-    attn_proj: bool = True
-    init: str = "gpt2"
+    corpus: str = setting("shakespeare", "built-in corpus (see `attnlab corpora`), a text file, a folder of "
+                                         ".txt files, or - for stdin")
+    tokenizer: str = setting("char", "char, bpe (trained on the corpus) or gpt2")
+    vocab_size: int | None = setting(None, "bpe vocabulary size (bpe only; none: 1024)")
+    val_fraction: float = setting(0.1, "fraction of tokens held out for validation (the end of the corpus)")
     # optimisation: AdamW, linear warmup then cosine decay to min_lr
-    batch_size: int = 12  # sequences per micro-batch (per process under DDP)
-    grad_accum_steps: int = 1  # micro-batches summed into one optimiser step
-    max_iters: int = 2000  # optimiser steps
-    learning_rate: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_iters: int = 100
-    lr_decay_iters: int | None = None  # None: max_iters
-    weight_decay: float = 0.1  # applied to 2-D weights only (not biases, not LayerNorm)
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    batch_size: int = setting(12, "sequences per micro-batch (per process under DDP)")
+    grad_accum_steps: int = setting(1, "micro-batches summed into one optimiser step")
+    max_iters: int = setting(2000, "optimiser steps")
+    learning_rate: float = setting(1e-3, "peak learning rate")
+    min_lr: float = setting(1e-4, "learning rate at the end of the cosine decay")
+    warmup_iters: int = setting(100, "linear warmup steps")
+    lr_decay_iters: int | None = setting(None, "cosine decay length (none: max_iters)")
+    weight_decay: float = setting(0.1, "AdamW weight decay (2-D weights only: not biases, not LayerNorm)")
+    beta1: float = setting(0.9, "AdamW beta1")
+    beta2: float = setting(0.99, "AdamW beta2")
+    grad_clip: float = setting(1.0, "max gradient norm (0: no clipping)")
     # evaluation and logging
-    eval_interval: int = 250  # estimate train/val loss (and save a checkpoint) every N steps
-    eval_iters: int = 20  # batches averaged per estimate
-    log_interval: int = 1  # write the training loss to metrics.jsonl every N steps
+    eval_interval: int = setting(250, "estimate losses and save a checkpoint every N steps")
+    eval_iters: int = setting(20, "batches averaged per loss estimate")
+    log_interval: int = setting(1, "write the training loss to metrics.jsonl every N steps")
     # hardware and reproducibility
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
-    dtype: str = "fp32"  # "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler, CUDA only)
-    compile: bool = False  # torch.compile the model
-    seed: int = 1337
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+    dtype: str = setting("fp32", "fp32, bf16 (autocast; the fast setting on a CPU with AVX-512 BF16 or AMX) "
+                                 "or fp16 (autocast + GradScaler, CUDA only)")
+    compile: bool = setting(False, "torch.compile the model")
+    seed: int = setting(1337, "random seed (weights, batches, dropout)")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -270,8 +280,8 @@ class TrainConfig:
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         """The GPTConfig this run trains, once the tokenizer has fixed the vocabulary size."""
-        fields = {name: getattr(self, name) for name in MODEL_FIELDS}
-        fields["max_seq_len"] = fields.pop("block_size")
+        fields = {f.name: getattr(self, TRAIN_NAMES.get(f.name, f.name)) for f in dataclasses.fields(GPTConfig)
+                  if f.name != "vocab_size"}
         return GPTConfig(vocab_size=vocab_size, **fields)
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,41 +20,11 @@ from pathlib import Path
 
 from attnlab.errors import UserError
 from attnlab.cli._progress import Progress
-from attnlab.config import PRESETS, TrainConfig, load_toml, preset_config
+from attnlab.config import MODEL_FIELDS, PRESETS, TrainConfig, load_toml, preset_config
 from attnlab.runs.folder import check_run_name
 
 # Fields that may differ from the saved config when resuming; the rest must match.
 RESUMABLE = ("max_iters", "eval_interval", "eval_iters", "log_interval", "device", "dtype", "compile")
-
-HELP = {
-    "corpus": "built-in corpus (see `attnlab corpora`), a text file, a folder of .txt files, or - for stdin",
-    "tokenizer": "char, bpe (trained on the corpus) or gpt2",
-    "vocab_size": "bpe vocabulary size (bpe only; none: 1024)",
-    "val_fraction": "fraction of tokens held out for validation (the end of the corpus)",
-    "n_layers": "transformer blocks", "n_heads": "attention heads per block", "d_model": "model width",
-    "block_size": "context length in tokens", "d_ff": "feed-forward width (none: 4 * d_model)",
-    "activation": "relu, gelu or gelu_tanh", "norm": "pre (GPT-2), post (seed 003) or none (no LayerNorm)",
-    "dropout": "dropout probability", "bias": "biases in Linear and LayerNorm",
-    "qkv_bias": "biases in the q/k/v projection", "tie_weights": "share the token embedding with lm_head",
-    "lm_head_bias": "a bias in lm_head",
-    "bigram": "a bigram model: logits from a (vocab, vocab) table, no attention",
-    "ffn": "a feed-forward layer in every block (--no-ffn: attention-only)",
-    "residual": "residual connections around attention and feed-forward",
-    "attn_proj": "the attention output projection W_O",
-    "init": "weight initialisation: gpt2 (N(0, 0.02)) or torch (PyTorch's defaults, as in the GPT lecture)",
-    "batch_size": "sequences per micro-batch (per process under DDP)",
-    "grad_accum_steps": "micro-batches per optimiser step", "max_iters": "optimiser steps",
-    "learning_rate": "peak learning rate", "min_lr": "learning rate at the end of the cosine decay",
-    "warmup_iters": "linear warmup steps", "lr_decay_iters": "cosine decay length (none: max_iters)",
-    "weight_decay": "AdamW weight decay (2-D weights only)", "beta1": "AdamW beta1", "beta2": "AdamW beta2",
-    "grad_clip": "max gradient norm (0: no clipping)",
-    "eval_interval": "estimate losses and save a checkpoint every N steps",
-    "eval_iters": "batches per loss estimate", "log_interval": "write the loss to metrics.jsonl every N steps",
-    "device": "auto, cpu, cuda, cuda:N or mps", "dtype": "fp32, bf16 (autocast; the fast setting on a CPU with AVX-512 BF16 or AMX) or fp16 (autocast + "
-             "GradScaler, CUDA)",
-    "compile": "torch.compile the model", "seed": "random seed (weights, batches, dropout)",
-}
-
 
 def _optional(kind):
     def parse(text: str):
@@ -83,19 +53,23 @@ def add_parser(subparsers) -> None:
                    help="CPU threads for torch (default: 0, torch's own choice; on a machine busy with other "
                         "jobs, 1 can be several times faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
-    fields = p.add_argument_group("training settings (defaults: the cpu preset)")
-    defaults = TrainConfig()
+    model = p.add_argument_group("model settings (GPTConfig's fields; defaults: the cpu preset)")
+    training = p.add_argument_group("training settings (defaults: the cpu preset)")
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        text = f"{HELP[f.name]} (default: {'none' if default is None else default})"
-        if f.type == "bool":
-            fields.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
-        else:
-            kind = {"int": int, "float": float, "str": str, "int | None": _optional(int)}[f.type]
-            fields.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text,
-                                metavar=f.name.upper())
+        _add_field(model if f.name in MODEL_FIELDS else training, f)
     p.set_defaults(func=run)
+
+
+def _add_field(group, f: dataclasses.Field) -> None:
+    """One TrainConfig field as a flag (`block_size` is `--block-size`) with the field's help and
+    default; a flag not given stays out of the namespace, so a preset or TOML value is kept."""
+    flag = "--" + f.name.replace("_", "-")
+    text = f"{f.metadata['help']} (default: {'none' if f.default is None else f.default})".replace("%", "%%")
+    if f.type == "bool":
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+    else:
+        kind = {"int": int, "float": float, "str": str, "int | None": _optional(int)}[f.type]
+        group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text, metavar=f.name.upper())
 
 
 def _plain_name(text: str) -> str:
