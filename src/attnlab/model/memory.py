@@ -1,14 +1,16 @@
-"""How much memory a model will need, estimated from its config before anything is allocated.
+"""How much memory a model will need, estimated before anything is allocated.
 
 A config with `n_layers = 1000000` (or a vocabulary of a billion tokens) is cheap to write and
 expensive to build: PyTorch allocates the weights first and fails later, after minutes of
-swapping. So every command that builds a model checks its estimate against what is free:
+swapping. So every command that builds a model checks its estimate against what is free. A GPT's
+parameters are counted on the model itself, built on the meta device (shapes, no storage), so
+the count cannot drift from the architecture:
 
     >>> from attnlab.config import GPTConfig
     >>> gpt_parameter_count(GPTConfig(vocab_size=65, max_seq_len=64, d_model=128, n_heads=4, n_layers=4))
     809856
     >>> require_memory(gpt_memory_bytes(GPTConfig(n_layers=1000000)), "this GPT")  # doctest: +SKIP
-    ValueError: this GPT needs 793.2 GB of memory, but 24.1 GB is available on cpu ...
+    attnlab.errors.UserError: this GPT needs 793.2 GB of memory, but 24.1 GB is available on cpu ...
 
 Bytes per value: 4 (fp32; under bf16 autocast the weights and optimizer state stay fp32).
 Training keeps, per parameter, the weight, its gradient and AdamW's two moments (16 bytes),
@@ -19,6 +21,7 @@ percent), meant to refuse the absurd before it is allocated, not to plan to the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -34,30 +37,30 @@ def _linear(n_in: int, n_out: int, bias: bool) -> int:
 
 
 def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_attention: int = 1,
-                      n_norms: int = 2, attn_proj: bool = True) -> int:
-    """One transformer block: n_attention attentions (qkv, and W_O unless attn_proj is False),
-    a feed-forward (none when d_ff is 0), n_norms LayerNorms."""
+                      n_norms: int = 2) -> int:
+    """One transformer block: n_attention attentions (qkv and W_O), a feed-forward (none when
+    d_ff is 0), n_norms LayerNorms."""
     C = d_model
-    attention = _linear(C, 3 * C, qkv_bias) + (_linear(C, C, bias) if attn_proj else 0)
+    attention = _linear(C, 3 * C, qkv_bias) + _linear(C, C, bias)
     ffwd = _linear(C, d_ff, bias) + _linear(d_ff, C, bias) if d_ff else 0
     norms = n_norms * (C + (C if bias else 0))
     return n_attention * attention + ffwd + norms
 
 
 def gpt_parameter_count(config: GPTConfig) -> int:
-    """Exactly `sum(p.numel() for p in GPT(config).parameters())`, without building it."""
-    c = config
-    if c.bigram:
-        return c.vocab_size * c.vocab_size  # one (V, V) table of next-token logits
-    d_ff = 0 if not c.ffn else 4 * c.d_model if c.d_ff is None else c.d_ff
-    norms = 0 if c.norm == "none" else 1  # norm="none": every LayerNorm is an identity
-    n = c.vocab_size * c.d_model + c.max_seq_len * c.d_model  # token + position embeddings
-    n += c.n_layers * _block_parameters(c.d_model, d_ff, c.bias, c.qkv_bias, n_norms=2 * norms if c.ffn else norms,
-                                        attn_proj=c.attn_proj)
-    n += norms * (c.d_model + (c.d_model if c.bias else 0))  # ln_f
-    n += 0 if c.tie_weights else c.vocab_size * c.d_model  # a tied lm_head is the embedding
-    n += c.vocab_size if c.lm_head_bias else 0
-    return n
+    """Exactly `sum(p.numel() for p in GPT(config).parameters())`, counted on the model itself,
+    built on the meta device (shapes without storage: nothing is allocated). Blocks are alike,
+    so one is built and counted n_layers times: a million layers cost no more than one.
+    """
+    import torch  # on use: the CLI imports this module, and `attnlab --help` must not import torch
+
+    from attnlab.model.gpt import GPT
+
+    with torch.device("meta"):
+        model = GPT(dataclasses.replace(config, n_layers=1))
+    n = sum(p.numel() for p in model.parameters())  # a tied lm_head.weight is counted once
+    per_block = sum(p.numel() for p in model.blocks.parameters())  # 0 for a bigram model
+    return n + (config.n_layers - 1) * per_block
 
 
 def seq2seq_parameter_count(config: Seq2SeqConfig) -> int:
@@ -193,11 +196,11 @@ def format_bytes(n: int) -> str:
 
 
 def require_memory(nbytes: int, what: str, device: str | object = "cpu", hint: str = "") -> None:
-    """Raise a one-line ValueError when `what` needs more than the memory available on device.
+    """Raise a one-line UserError when `what` needs more than the memory available on device.
 
     >>> require_memory(10**17, "this model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: this model needs 100.0 PB of memory, but ... is available on cpu
+    attnlab.errors.UserError: this model needs 100.0 PB of memory, but ... is available on cpu
     """
     free = available_memory(device)
     if free is None or nbytes <= free:
