@@ -26,6 +26,7 @@ from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 import attnlab.serve.api  # noqa: E402
+from attnlab.errors import UserError  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
 from attnlab.serve.api import MAX_TEXT  # noqa: E402
 from attnlab.serve.app import MAX_BODY  # noqa: E402
@@ -318,6 +319,37 @@ def test_a_bug_is_a_logged_500_with_a_generic_message(runs, monkeypatch, caplog)
         assert client.ok("attention", {"run": "r", "text": TEXT})["shape"][0] == 2
     logged = [r for r in caplog.records if r.name.startswith("attnlab.serve") and r.exc_info]
     assert len(logged) == 2 and all(str(r.exc_info[1]) == "secret detail" for r in logged)
+
+
+def test_a_user_error_is_its_own_status_code_and_message(runs, monkeypatch, caplog):
+    """A UserError raised anywhere under a handler (here by a stand-in for `why`) is answered with
+    the status and code it carries and its first line, whatever its words; a status that is not
+    a 4xx is a 400, and one without a status or code is 400 "bad_input". Nothing is logged."""
+    errors = iter([UserError("the words are never read", status=409, code="made_up"),
+                   UserError("first line\nsecond line", status=503, code="other_code"),
+                   UserError("too many tokens, at most 12")])
+
+    def refuse(shared, body):
+        raise next(errors)
+
+    monkeypatch.setattr(attnlab.serve.api, "why", refuse)
+    body = {"run": "r", "text": TEXT, "from": 3, "to": 1}
+    with caplog.at_level(logging.ERROR, logger="attnlab.serve"), Background(ModelStore(runs, minilm=False)) as server:
+        client = Client(server.url)
+        assert client.post("why", body) == (409, {"error": "the words are never read", "code": "made_up"})
+        assert client.post("why", body) == (400, {"error": "first line", "code": "other_code"})
+        assert client.post("why", body) == (400, {"error": "too many tokens, at most 12", "code": "bad_input"})
+    assert not [r for r in caplog.records if r.name.startswith("attnlab.serve")]
+
+
+def test_the_codes_come_from_where_the_text_is_checked(lab):
+    """TextModel.encode gives each mistake its code: the page translates them (lab.js)."""
+    for text, status, code in [("   ", 400, "empty_text"), ("a" * 70, 400, "too_many_tokens"),
+                               ("First \u00e9", 400, "bad_value"), ("First \U0001F600", 400, "bad_value")]:
+        got, answer = lab.post("attention", {"run": "r", "text": text})
+        assert (got, answer["code"]) == (status, code), (text, answer)
+    got, answer = lab.post("lens", {"run": "r", "text": "F"})
+    assert (got, answer["code"]) == (400, "too_few_tokens")
 
 
 def test_concurrent_requests_never_see_each_others_ablation(lab):

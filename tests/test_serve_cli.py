@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import socket
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fi
 
 import attnlab.serve.server  # noqa: E402
 import attnlab.serve.store  # noqa: E402
-from attnlab.cli.serve import is_loopback  # noqa: E402
+from attnlab.serve.loopback import is_loopback  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,27 @@ def test_errors_are_one_line(runs, tmp_path, monkeypatch, capsys):
         taken.listen(1)
         port = taken.getsockname()[1]
         one_line_error(capsys, ["serve", "--runs", str(runs), "--port", str(port)], "cannot listen")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, at any depth of its code (`import a.b`, `from a.b import c`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_server_and_sources_never_import_the_cli():
+    """serve/ and sources.py are library code: no `attnlab.cli`, and sources.py no argparse; the
+    CLI is the one that imports them."""
+    src = Path(attnlab.serve.server.__file__).parents[1]  # src/attnlab
+    files = sorted((src / "serve").glob("*.py")) + [src / "sources.py"]
+    assert len(files) >= 6
+    for path in files:
+        uphill = [m for m in imported_modules(path) if m == "attnlab.cli" or m.startswith("attnlab.cli.")]
+        assert uphill == [], (path.name, uphill)
+    assert "argparse" not in imported_modules(src / "sources.py")
+    assert "attnlab.serve.loopback" in imported_modules(src / "cli" / "serve.py")

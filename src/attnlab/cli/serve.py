@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from pathlib import Path
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.sources import add_threads_flag, use_threads
+from attnlab.cli._source_args import add_threads_flag, use_threads
+from attnlab.serve.loopback import is_loopback
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,16 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="the address to listen on; only this machine can reach the default")
     add_threads_flag(p)
     p.set_defaults(func=run)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine only: localhost or a loopback address (127.0.0.1, ::1, ...)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,10 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine on the network can use "
               f"the lab and run its models (the default, 127.0.0.1, is this machine only)", file=sys.stderr)
-    try:
-        sock = bind(args.host, args.port)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    sock = bind(args.host, args.port)
     server = make_server(store, sock, loopback=is_loopback(args.host))
     names = ", ".join(m.get("run", m.get("model")) for m in models)
     print(f"attnlab lab: {len(models)} model{'s' * (len(models) != 1)} ({names})")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnlab.sources import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
-                                     use_threads)
+from attnlab.cli._source_args import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
+                                         use_threads)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from attnlab.look.hooks import record
 from attnlab.model.attention import attention
+from attnlab.model.gpt import is_gpt
 from attnlab.look.norms import contribution_norms, shares
 from attnlab.errors import UserError
 
@@ -176,10 +177,10 @@ def _formulas(model: nn.Module, layer: int) -> dict[str, str]:
         "attn.out": f"concat(z) · W_O + b: the {H} heads glued to {C} wide and mixed",
         "ffwd.hidden": f"act(up(…)): widened to {block.ffwd.up.out_features if block.ffwd else 0}",
         "ffwd.out": f"down(hidden): back to {C} wide",
-        "embed": ("token_embedding_table[ids] + position_embedding_table[0..T-1]" if hasattr(model, "lm_head")
+        "embed": ("token_embedding_table[ids] + position_embedding_table[0..T-1]" if is_gpt(model)
                   else "LayerNorm(word + position + token-type embeddings)"),
         "ln_f": ("ln_f(last block's output): the final LayerNorm" if not isinstance(model.ln_f, nn.Identity)
-                 else "the last block's output: no final LayerNorm (norm='none')") if hasattr(model, "ln_f") else "",
+                 else "the last block's output: no final LayerNorm (norm='none')") if is_gpt(model) else "",
         "logits": "ln_f · lm_head: a score for every vocabulary entry",
         **_switch_formulas(block, C),
     }
@@ -189,7 +190,7 @@ def _model_points(model: nn.Module, layer: int) -> list[str]:
     """What to record: the embeddings, the block's input, every point of the block, the output."""
     n = len(model.blocks)
     names = ["embed"] + ([f"blocks.{layer - 1}.out"] if layer else []) + [f"blocks.{layer}.**"]
-    return names + (["ln_f", "logits"] if hasattr(model, "lm_head") else [f"blocks.{n - 1}.out"])
+    return names + (["ln_f", "logits"] if is_gpt(model) else [f"blocks.{n - 1}.out"])
 
 
 @torch.no_grad()

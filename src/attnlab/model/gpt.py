@@ -145,3 +145,18 @@ class GPT(nn.Module):
 
         return generate_tokens(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                                generator=generator, use_cache=use_cache)
+
+
+def is_gpt(model: nn.Module) -> bool:
+    """Whether `model` is a GPT with blocks: its last block's output goes through `ln_f` and
+    `lm_head` to next-token logits, so the logit lens, an ablation's loss and sampling apply.
+
+    BertEncoder (MiniLM) and EncoderDecoder are not; nor is a bigram GPT (a (V, V) table, with
+    no blocks, ln_f or lm_head).
+
+        >>> is_gpt(GPT(GPTConfig(vocab_size=5, max_seq_len=4, d_model=8, n_heads=2, n_layers=1)))
+        True
+        >>> is_gpt(GPT(GPTConfig(vocab_size=5, max_seq_len=4, bigram=True)))
+        False
+    """
+    return isinstance(model, GPT) and not model.config.bigram

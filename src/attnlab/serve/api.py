@@ -1,8 +1,8 @@
 """What each `/api/...` request computes: checked arguments in, plain JSON-ready data out.
 
 Every function takes the shared model (`store.Shared`) and the request's JSON object, checks
-what it reads (a wrong type or a value out of range is a `RequestError`, a 4xx), holds the
-model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
+what it reads (a wrong type or a value out of range is a `UserError` with a 4xx status and a
+code), holds the model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
 (`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `logit_lens`
 (`attnlab lens --json`), `ablate_heads` (`attnlab ablate --json`), `why` (`attnlab why --json`)
 and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The shapes are
@@ -23,7 +23,7 @@ import torch
 # threads importing the same package at the same moment can fail (KeyError in importlib).
 from attnlab.errors import UserError
 from attnlab.generate import decode_stream, sampling_probs
-from attnlab.serve.store import RequestError, Shared
+from attnlab.serve.store import Shared
 from attnlab.look.capture import attention_maps
 from attnlab.look.explain import explain_attention, explain_model
 from attnlab.viz.weights import visible
@@ -42,15 +42,15 @@ DIGITS = 6  # decimals of every weight and probability sent
 def text_arg(body: dict, name: str = "text") -> str:
     value = body.get(name)
     if not isinstance(value, str):
-        raise RequestError(f'"{name}" must be a string', code="bad_type")
+        raise UserError(f'"{name}" must be a string', code="bad_type")
     if len(value) > MAX_TEXT:
-        raise RequestError(f'"{name}" is {len(value)} characters long; the lab takes at most {MAX_TEXT}',
-                           status=413, code="text_too_long")
+        raise UserError(f'"{name}" is {len(value)} characters long; the lab takes at most {MAX_TEXT}',
+                        status=413, code="text_too_long")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:  # JSON may carry "\ud800"; no tokenizer reads half a character
-        raise RequestError(f'"{name}" holds a lone surrogate ({exc.object[exc.start]!r}), not a character',
-                           code="bad_value") from None
+        raise UserError(f'"{name}" holds a lone surrogate ({exc.object[exc.start]!r}), not a character',
+                        code="bad_value") from None
     return value
 
 
@@ -60,11 +60,11 @@ def int_arg(body: dict, name: str, low: int, high: int, default: int | None = No
     if value is None:
         if default is not None or optional:
             return default
-        raise RequestError(f'"{name}" is missing', code="missing")
+        raise UserError(f'"{name}" is missing', code="missing")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f'"{name}" must be an integer, got {type(value).__name__}', code="bad_type")
+        raise UserError(f'"{name}" must be an integer, got {type(value).__name__}', code="bad_type")
     if not low <= value <= high:
-        raise RequestError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
+        raise UserError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
     return value
 
 
@@ -72,9 +72,9 @@ def float_arg(body: dict, name: str, low: float, high: float, default: float) ->
     value = body.get(name, default)
     finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))  # never float(10 ** 400)
     if isinstance(value, bool) or not finite:
-        raise RequestError(f'"{name}" must be a finite number', code="bad_type")
+        raise UserError(f'"{name}" must be a finite number', code="bad_type")
     if not low <= value <= high:
-        raise RequestError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
+        raise UserError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
     return float(value)
 
 
@@ -82,46 +82,36 @@ def heads_arg(body: dict, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
     """[[layer, head], ...]: each head once, every one inside the model."""
     value = body.get("heads", [])
     if not isinstance(value, list) or len(value) > n_layers * n_heads:
-        raise RequestError('"heads" must be a list of [layer, head] pairs', code="bad_type")
+        raise UserError('"heads" must be a list of [layer, head] pairs', code="bad_type")
     heads = []
     for pair in value:
         if not (isinstance(pair, list) and len(pair) == 2
                 and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
-            raise RequestError('"heads" must be a list of [layer, head] pairs of integers', code="bad_type")
+            raise UserError('"heads" must be a list of [layer, head] pairs of integers', code="bad_type")
         layer, head = pair
         if not (0 <= layer < n_layers and 0 <= head < n_heads):
-            raise RequestError(f"head {layer}.{head} does not exist: layers 0..{n_layers - 1}, heads 0..{n_heads - 1}",
-                               code="out_of_range")
+            raise UserError(f"head {layer}.{head} does not exist: layers 0..{n_layers - 1}, heads 0..{n_heads - 1}",
+                            code="out_of_range")
         heads.append((layer, head))
     if len(set(heads)) != len(heads):
-        raise RequestError('"heads" names a head twice', code="bad_type")
+        raise UserError('"heads" names a head twice', code="bad_type")
     return heads
 
 
-def unreadable(exc: ValueError) -> RequestError:
-    """A tokenizer's ValueError (the char tokenizer: a character the corpus never held) as a 4xx."""
-    return RequestError(str(exc).strip().splitlines()[0], code="bad_value")
-
-
 def encode(shared: Shared, text: str, at_least: int = 1) -> tuple[torch.Tensor, list[str]]:
-    """ids (1, T) and token labels, as the CLI encodes (`TextModel.encode`, its limits)."""
-    try:
-        idx, tokens = shared.source.encode(text)
-    except UserError as exc:
-        code = "too_many_tokens" if "at most" in str(exc) else "empty_text"
-        raise RequestError(str(exc), code=code) from None
-    except ValueError as exc:  # from the tokenizer only: the rest of `encode` is UserError's
-        raise unreadable(exc) from None
+    """ids (1, T) and token labels, as the CLI encodes (`TextModel.encode`: its limits, its
+    UserErrors' codes)."""
+    idx, tokens = shared.source.encode(text)
     if idx.shape[1] < at_least:
-        raise RequestError(f"the text must be at least {at_least} tokens long: the loss needs a next token",
-                           code="too_few_tokens")
+        raise UserError(f"the text must be at least {at_least} tokens long: the loss needs a next token",
+                        code="too_few_tokens")
     return idx, tokens
 
 
 def need_gpt(shared: Shared, what: str) -> None:
     if not shared.is_gpt:
-        raise RequestError(f"{what} needs a GPT run (a model that predicts the next token); "
-                           f"{shared.source.name} is an encoder", code="needs_gpt")
+        raise UserError(f"{what} needs a GPT run (a model that predicts the next token); "
+                        f"{shared.source.name} is an encoder", code="needs_gpt")
 
 
 def rounded(t: torch.Tensor) -> list:
@@ -233,7 +223,7 @@ def ablate(shared: Shared, body: dict) -> dict:
     pos = int_arg(body, "position", 0, T - 1, default=T - 1)
     each = body.get("each", True)
     if not isinstance(each, bool):
-        raise RequestError('"each" must be true or false', code="bad_type")
+        raise UserError('"each" must be true or false', code="bad_type")
     x, y = idx[:, :-1], idx[:, 1:]  # as `attnlab ablate --text`
     with shared.lock, torch.inference_mode():
         if each:
@@ -268,7 +258,7 @@ def next_token(shared: Shared, body: dict) -> dict:
     top_k = int_arg(body, "top_k", 1, V, optional=True)
     top_p = float_arg(body, "top_p", 0.0, 1.0, 1.0)
     if top_p <= 0:
-        raise RequestError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
+        raise UserError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
     n = int_arg(body, "n", 1, 100, default=30)
     with shared.lock, torch.inference_mode():
         logits, _ = source.model(idx)  # (1, T, V)
@@ -297,13 +287,10 @@ def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], No
     source = shared.source
     prompt = text_arg(body)
     if not prompt:
-        raise RequestError("the prompt is empty", code="empty_text")
-    try:
-        ids = source.tokenizer.encode(prompt)
-    except ValueError as exc:
-        raise unreadable(exc) from None
+        raise UserError("the prompt is empty", code="empty_text")
+    ids = source.token_ids(prompt)
     if not ids:
-        raise RequestError("the prompt gives no tokens", code="empty_text")
+        raise UserError("the prompt gives no tokens", code="empty_text")
     V = source.model.config.vocab_size
     args: dict[str, Any] = {
         "max_new_tokens": int_arg(body, "max_new_tokens", 1, MAX_NEW_TOKENS, default=200),
@@ -313,7 +300,7 @@ def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], No
         "seed": int_arg(body, "seed", 0, 2 ** 31 - 1, default=0),
     }
     if args["top_p"] <= 0:
-        raise RequestError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
+        raise UserError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
 
     def run(write: Callable[[str], None], stop: threading.Event) -> str:
         idx = torch.tensor([ids])  # (1, T)
@@ -348,7 +335,7 @@ def why(shared: Shared, body: dict) -> dict:
     k = int_arg(body, "vs", 0, T - 1, optional=True)
     if shared.is_gpt and (j > i or (k is not None and k > i)):
         later = "to" if j > i else "vs"
-        raise RequestError(f"in a GPT a token sees only itself and earlier tokens: pick a '{later}' at or before "
-                           f"token {i}", code="future_token")
+        raise UserError(f"in a GPT a token sees only itself and earlier tokens: pick a '{later}' at or before "
+                        f"token {i}", code="future_token")
     with shared.lock, torch.inference_mode():
         return why_answers(shared.source.model, idx, i, j, k, tokens=tokens)

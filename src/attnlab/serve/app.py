@@ -16,9 +16,11 @@
 Every answer carries a Content-Security-Policy that lets the page load only its own script,
 style and API (no inline script, no other origin). A request the client can fix gets a 4xx
 with {"error": message, "code": code}: a body over MAX_BODY bytes, JSON that is not an object,
-a wrong type, an unknown model, a text over `api.MAX_TEXT` characters or the model's length;
-those are `RequestError`s, raised by the checks. Any other exception is a bug: a 500 with a
-generic message, the traceback in the log (never in the answer). Model work runs in
+a wrong type, an unknown model, a text over `api.MAX_TEXT` characters or the model's length:
+every `attnlab.errors.UserError`, raised where a value is checked (here, in the library or in
+`attnlab.sources`), answered with its own `status` and `code`; nothing reads its message to
+decide. Any other exception is a bug: a 500 with a generic message, the traceback in the log
+(never in the answer). Model work runs in
 Starlette's thread pool; `store.Shared.lock` keeps requests apart.
 """
 
@@ -42,9 +44,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from attnlab.cli.serve import is_loopback
+from attnlab.errors import UserError
 from attnlab.serve import api
-from attnlab.serve.store import ModelStore, RequestError
+from attnlab.serve.loopback import host_name, is_loopback
+from attnlab.serve.store import ModelStore
 from attnlab.viz.png import hangul_font_path
 
 MAX_BODY = 64 * 1024  # bytes in one request body
@@ -68,32 +71,24 @@ def error(message: str, status: int, code: str) -> JSONResponse:
 async def read_json(request: Request) -> dict:
     """The request's JSON object, read at most MAX_BODY bytes far."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise RequestError("send the request as JSON (Content-Type: application/json)", status=415,
-                           code="not_json")
+        raise UserError("send the request as JSON (Content-Type: application/json)", status=415,
+                        code="not_json")
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+        raise UserError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            raise RequestError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+            raise UserError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
     try:
         data = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of over 4300 digits, deep nesting
-        raise RequestError(f"the body is not valid JSON ({getattr(exc, 'msg', None) or str(exc).split(':')[0]})",
-                           code="bad_json") from None
+        raise UserError(f"the body is not valid JSON ({getattr(exc, 'msg', None) or str(exc).split(':')[0]})",
+                        code="bad_json") from None
     if not isinstance(data, dict):
-        raise RequestError("the body must be a JSON object", code="bad_json")
+        raise UserError("the body must be a JSON object", code="bad_json")
     return data
-
-
-def host_name(header: str) -> str:
-    """The host a Host header names: '[::1]:8000' -> '::1', 'localhost:8000' -> 'localhost'."""
-    if header.startswith("["):
-        inside, closed, _ = header[1:].partition("]")
-        return inside if closed else ""
-    return header.partition(":")[0]
 
 
 class LoopbackOnly:
@@ -130,6 +125,37 @@ def browser_font(path) -> bytes:
     return out.getvalue()
 
 
+async def page(request: Request) -> Response:
+    return Response(asset("index.html"), media_type="text/html; charset=utf-8", headers=HEADERS)
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in ASSETS:
+        raise UserError(f"no file {name[:80]!r}", status=404, code="not_found")
+    return Response(asset(name), media_type=ASSETS[name], headers=HEADERS)
+
+
+async def no_icon(request: Request) -> Response:
+    return Response(status_code=204, headers=HEADERS)
+
+
+async def user_error(request: Request, exc: UserError) -> Response:
+    """Bad input, wherever it was checked: its first line, its code and its status (a 4xx: bad
+    input is never the server's fault, whatever status it was given)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else "bad input"
+    return error(message, exc.status if 400 <= exc.status < 500 else 400, exc.code)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    return error(str(exc.detail), exc.status_code, "not_found" if exc.status_code == 404 else "http")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:  # a bug: the details go to the log
+    log.error("attnlab serve: %s %s failed", request.method, request.url.path, exc_info=exc)
+    return error("internal error; the server log has the details", 500, "internal")
+
+
 def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     """The app over `store`; `loopback`: answer only requests addressed to this machine
     (`LoopbackOnly`), which stops a web page from reaching the lab through a DNS name it rebinds
@@ -152,15 +178,6 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
         run, _ = await run_in_threadpool(api.generation, shared, body)
         return StreamingResponse(_stream(run), media_type="application/x-ndjson", headers=HEADERS)
 
-    async def page(request: Request) -> Response:
-        return Response(asset("index.html"), media_type="text/html; charset=utf-8", headers=HEADERS)
-
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in ASSETS:
-            raise RequestError(f"no file {name[:80]!r}", status=404, code="not_found")
-        return Response(asset(name), media_type=ASSETS[name], headers=HEADERS)
-
     font: list[bytes] = []  # NanumGothic, read once
 
     async def hangul_font(request: Request) -> Response:
@@ -169,13 +186,10 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
         if not font:
             path = hangul_font_path()
             if path is None:
-                raise RequestError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
-                                   code="not_found")
+                raise UserError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
+                                code="not_found")
             font.append(browser_font(path))
         return Response(font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
-
-    async def no_icon(request: Request) -> Response:
-        return Response(status_code=204, headers=HEADERS)
 
     routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
               Route("/favicon.ico", no_icon), Route("/api/models", models),
@@ -183,20 +197,9 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     for name, handler in (("attention", api.attention), ("explain", api.explain), ("lens", api.lens),
                           ("ablate", api.ablate), ("next", api.next_token), ("why", api.why)):
         routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
-
-    async def request_error(request: Request, exc: RequestError) -> Response:
-        return error(exc.message, exc.status, exc.code)
-
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        return error(str(exc.detail), exc.status_code, "not_found" if exc.status_code == 404 else "http")
-
-    async def server_error(request: Request, exc: Exception) -> Response:  # a bug: the details go to the log
-        log.error("attnlab serve: %s %s failed", request.method, request.url.path, exc_info=exc)
-        return error("internal error; the server log has the details", 500, "internal")
-
     middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={RequestError: request_error, HTTPException: http_error,
+                     exception_handlers={UserError: user_error, HTTPException: http_error,
                                          Exception: server_error})
 
 

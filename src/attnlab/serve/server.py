@@ -18,7 +18,7 @@ from attnlab.errors import UserError
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port; OSError (port in use, no such address) as ValueError."""
+    """A listening TCP socket on host:port; OSError (port in use, no such address) as UserError."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

@@ -1,7 +1,9 @@
 """The models the web lab may open: run folders under `--runs`, and MiniLM when installed.
 
 A request names a model as the CLI does: `{"run": "cpu-shakespeare-char"}` (a folder name under
-`--runs`, like `--run runs/cpu-shakespeare-char`) or `{"model": "minilm"}` (like `--model minilm`).
+`--runs`, like `--run runs/cpu-shakespeare-char`) or `{"model": "minilm"}` (like `--model minilm`),
+opened as the CLI opens it (`attnlab.sources.open_source`). A name that is not there is a
+`UserError` with status 404 and code "unknown_model".
 A run name is looked up among the folders the listing finds, never joined onto a path, so
 `../x`, `/etc` or a symlink that leads out of `--runs` cannot be opened: the listing keeps
 only children of `--runs` whose resolved path is still a child of the resolved `--runs`, and
@@ -16,26 +18,16 @@ request attaches is ever seen by another, and every context detaches on exit.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import attnlab.interop.minilm  # noqa: F401 (load_source imports it; imported here, before any thread)
-from attnlab.runs.checkpoint import load_model, read_run_config  # noqa: F401 (load_model: as load_source)
 from attnlab.errors import UserError
-from attnlab.sources import TextModel, load_source
+from attnlab.model.gpt import is_gpt
+from attnlab.runs.checkpoint import read_run_config
 from attnlab.runs.folder import is_attnlab_folder
-
-
-class RequestError(Exception):
-    """A request the client can fix: HTTP `status`, an English `message`, a stable `code` (the page
-    translates the codes it knows)."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "bad_request") -> None:
-        super().__init__(message)
-        self.message, self.status, self.code = message, status, code
+from attnlab.sources import TextModel, open_source
 
 
 @dataclass
@@ -47,7 +39,7 @@ class Shared:
 
     @property
     def is_gpt(self) -> bool:
-        return hasattr(self.source.model, "lm_head")
+        return is_gpt(self.source.model)
 
 
 def minilm_installed() -> bool:
@@ -102,38 +94,36 @@ class ModelStore:
         """The model a request names with "run" or "model", loaded on first use."""
         run, model = body.get("run"), body.get("model")
         if (run is None) == (model is None):
-            raise RequestError('name one model: {"run": NAME} (a run folder under --runs) or {"model": "minilm"}',
-                               code="no_model")
+            raise UserError('name one model: {"run": NAME} (a run folder under --runs) or {"model": "minilm"}',
+                            code="no_model")
         if model is not None:
             if model != "minilm" or not self.minilm:
-                raise RequestError(f"unknown model {str(model)[:80]!r}; "
-                                   f"{'the only one is minilm' if self.minilm else 'MiniLM is not installed'}",
-                                   status=404, code="unknown_model")
+                raise UserError(f"unknown model {str(model)[:80]!r}; "
+                                f"{'the only one is minilm' if self.minilm else 'MiniLM is not installed'}",
+                                status=404, code="unknown_model")
             return self._load("minilm", None)
         if not isinstance(run, str):
-            raise RequestError("\"run\" must be a run folder's name (a string)", code="bad_type")
+            raise UserError("\"run\" must be a run folder's name (a string)", code="bad_type")
         folder = self.run_folders().get(run)
         if folder is None:
-            raise RequestError(f"no run {run[:80]!r} under the runs folder (GET /api/models lists them)",
-                               status=404, code="unknown_model")
+            raise UserError(f"no run {run[:80]!r} under the runs folder (GET /api/models lists them)",
+                            status=404, code="unknown_model")
         return self._load(f"run:{run}", folder)
 
     def _load(self, key: str, folder: Path | None) -> Shared:
         with self._loading:  # one load at a time; a model is loaded once
             if key not in self._loaded:
-                self._loaded[key] = Shared(_load_source(folder))
+                self._loaded[key] = Shared(_open(folder))
             return self._loaded[key]
 
 
-def _load_source(folder: Path | None) -> TextModel:
-    """The CLI's own loading (`--run DIR` / `--model minilm`), in eval mode."""
-    args = argparse.Namespace(run=None if folder is None else str(folder), model="minilm" if folder is None else None)
+def _open(folder: Path | None) -> TextModel:
+    """A run folder's GPT (None: MiniLM), in eval mode, with no gradients; a file it cannot read
+    is a 422 ("load_failed")."""
     try:
-        source = load_source(args)
-    except (UserError, ValueError, OSError) as exc:
-        raise RequestError(f"cannot load the model: {exc}", status=422, code="load_failed") from None
-    if folder is not None:
-        source.name = f"run {folder.name}"
+        source = open_source(model="minilm") if folder is None else open_source(run=folder)
+    except (UserError, OSError) as exc:
+        raise UserError(f"cannot load the model: {exc}", status=422, code="load_failed") from None
     source.model.eval()
     source.model.requires_grad_(False)
     return source

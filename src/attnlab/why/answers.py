@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.look.norms import contribution_norms, shares
+from attnlab.model.gpt import is_gpt
 from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph
 from attnlab.errors import UserError
 
@@ -121,7 +122,7 @@ def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = No
                   "flow": {"to": attention_flow(weights, j, i, graph),
                            "vs": None if vs is None else attention_flow(weights, vs, i, graph)},
                   "norm": _norm_answer(model, weights, values, i, j, vs, raw)}
-        if hasattr(model, "lm_head"):
+        if is_gpt(model):
             answer["ablation"] = _ablation_answer(model, idx, out[0], raw, i)
     finally:
         model.train(was_training)

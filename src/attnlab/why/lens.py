@@ -25,7 +25,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+
 from attnlab.errors import UserError
+from attnlab.model.gpt import is_gpt
 
 
 @dataclass
@@ -50,9 +52,9 @@ class Lens:
 
 
 def _check_gpt(model: nn.Module) -> None:
-    if not (hasattr(model, "ln_f") and hasattr(model, "lm_head")):
-        raise UserError(f"the logit lens needs a language model with ln_f and lm_head; "
-                         f"{type(model).__name__} has none (use a GPT run)")
+    if not is_gpt(model):
+        raise UserError(f"the logit lens needs a GPT with blocks, ln_f and lm_head; "
+                        f"{type(model).__name__} has none (use a GPT run)")
 
 
 @torch.no_grad()
