@@ -1,7 +1,7 @@
 """The web lab in a real browser: Debian's headless chromium (Playwright) against a server this
 module starts on loopback. Hover reads the API's weight, a click ablates with the CLI's loss, the
-temperature moves the distribution, Korean leaves no English in the panels, and a hostile
-sentence runs no script.
+temperature moves the distribution, Korean leaves no English in the panels, a superseded
+request shows no error and leaves no panel busy, and a hostile sentence runs no script.
 
 The README's screenshot comes from here:
     ATTNLAB_SERVE_RUNS=runs ATTNLAB_SERVE_SCREENSHOT=docs/serve.png python -m pytest tests/test_serve_browser.py
@@ -232,7 +232,10 @@ class Held:
         """Answer the held request (fulfil it with `reply`, or let the server answer it) and wait
         until the page has read the answer."""
         with self.page.expect_response(f"**/api/{self.path}"):
-            self.routes[0].fulfill(**reply) if reply else self.routes[0].continue_()
+            if reply:
+                self.routes[0].fulfill(**reply)
+            else:
+                self.routes[0].continue_()
         self.page.wait_for_timeout(200)
 
 
