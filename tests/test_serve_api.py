@@ -26,6 +26,7 @@ from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 import attnlab.serve.api  # noqa: E402
+import attnlab.viz.html  # noqa: E402
 from attnlab.errors import UserError  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
 from attnlab.serve.api import MAX_TEXT  # noqa: E402
@@ -210,12 +211,17 @@ def test_page_and_assets_are_offline_with_a_csp(lab):
     assert status == 200 and "default-src 'none'" in headers["content-security-policy"]
     assert "script-src 'self'" in headers["content-security-policy"]
     html = page.decode()
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/lab.js" defer>']  # no inline script
-    for name in ("lab.js", "lab.css"):
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/heatmap.js" defer>',
+                                                  '<script src="/static/lab.js" defer>']  # no inline script
+    for name in ("lab.js", "lab.css", "heatmap.js", "strings.json"):
         status, headers, body = lab.request("GET", f"/static/{name}")
         assert status == 200 and "content-security-policy" in headers
         assert not re.search(r"https?://", body.decode()), name  # nothing from the network
-    assert ".innerHTML" not in lab.request("GET", "/static/lab.js")[2].decode()
+    for name in ("lab.js", "heatmap.js"):
+        assert ".innerHTML" not in lab.request("GET", f"/static/{name}")[2].decode()
+    heatmap = lab.request("GET", "/static/heatmap.js")[2].decode()  # the HTML view's own painter
+    assert heatmap == (Path(attnlab.viz.html.__file__).parent / "assets" / "heatmap.js").read_text(encoding="utf-8")
+    assert json.loads(lab.request("GET", "/static/strings.json")[2])["ko"]["switch"] == "English"
     status, headers, _ = lab.request("POST", "/api/attention", json.dumps({"run": "r", "text": TEXT}).encode(),
                                      {"Content-Type": "application/json"})
     assert status == 200 and headers["x-content-type-options"] == "nosniff"

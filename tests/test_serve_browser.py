@@ -1,7 +1,7 @@
 """The web lab in a real browser: Debian's headless chromium (Playwright) against a server this
 module starts on loopback. Hover reads the API's weight, a click ablates with the CLI's loss, the
-temperature moves the distribution, Korean leaves no English in the panels, and a hostile
-sentence runs no script.
+temperature moves the distribution, Korean leaves no English in the panels, a superseded
+request shows no error and leaves no panel busy, and a hostile sentence runs no script.
 
 The README's screenshot comes from here:
     ATTNLAB_SERVE_RUNS=runs ATTNLAB_SERVE_SCREENSHOT=docs/serve.png python -m pytest tests/test_serve_browser.py
@@ -208,3 +208,67 @@ def test_a_hostile_sentence_runs_no_script(browser, served):
     assert lab.dialogs == []
     assert page.evaluate("document.querySelectorAll('#lab img, #lab script').length") == 0
     assert lab.real_errors() == []
+
+
+class Held:
+    """Holds the first request to one API path; later ones go through. The test answers the
+    held one itself, after the newer request has been shown."""
+
+    def __init__(self, page, path: str) -> None:
+        self.page, self.path, self.routes = page, path, []
+        page.route(f"**/api/{path}", self.handle)
+
+    def handle(self, route) -> None:
+        if self.routes:
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def wait(self) -> None:
+        while not self.routes:
+            self.page.wait_for_timeout(20)
+
+    def answer(self, **reply) -> None:
+        """Answer the held request (fulfil it with `reply`, or let the server answer it) and wait
+        until the page has read the answer."""
+        with self.page.expect_response(f"**/api/{self.path}"):
+            if reply:
+                self.routes[0].fulfill(**reply)
+            else:
+                self.routes[0].continue_()
+        self.page.wait_for_timeout(200)
+
+
+def test_a_superseded_request_shows_no_error_and_leaves_no_panel_busy(browser, served):
+    url, _, _ = served
+    lab = Lab(browser, url)
+    lab.look(SENTENCE)
+    page = lab.page
+
+    # sampling: a slow request, then a newer one that is shown; the slow one then fails
+    held = Held(page, "next")
+    page.locator("#temperature").fill("0.3")
+    held.wait()
+    page.locator("#temperature").fill("0.5")
+    page.wait_for_selector("#dist[data-temperature='0.5']", timeout=30_000)
+    lab.wait_panel("p-sample")
+    shown = bars(page)
+    held.answer(status=400, content_type="application/json",
+                body=json.dumps({"error": "the text is too long", "code": "text_too_long"}))
+    assert page.locator("#dist .error").count() == 0
+    assert page.get_attribute("#p-sample", "data-state") == "ready"
+    assert bars(page) == shown and page.get_attribute("#dist", "data-temperature") == "0.5"
+
+    # step by step: a slow request for a token, then a new text that fails before any panel asks
+    # again; the slow answer comes back for a text no longer shown
+    caption = page.text_content("#explain-steps .caption")
+    held = Held(page, "explain")
+    page.click("#tokens .tok >> nth=2")
+    held.wait()
+    page.fill("#text", "")
+    page.click("#go")
+    page.wait_for_selector("#status .error", timeout=30_000)
+    held.answer()
+    assert page.get_attribute("#p-explain", "data-state") == "ready"
+    assert page.text_content("#explain-steps .caption") == caption  # the stale answer is not drawn
+    assert all("status of 400" in e for e in lab.real_errors())  # the two 4xx answers, logged; nothing else

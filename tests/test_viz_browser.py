@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from attnlab.viz.html import attention_html, save_html
+from attnlab.viz.html import attention_html, blues_table, save_html
 
 sys.path.insert(0, str(Path(__file__).parent))
 from browser_helpers import CHROMIUM, browser  # noqa: E402,F401 (a fixture)
@@ -48,6 +48,12 @@ class Watched:
 
     def matrix_pixels(self) -> str:
         return self.page.eval_on_selector("canvas.matrix", "c => c.toDataURL()")
+
+    def corner_pixel(self) -> list[int]:
+        """RGBA of the matrix's last cell (last query, last key), two pixels in from its corner,
+        away from the number printed at its centre."""
+        return self.page.eval_on_selector("canvas.matrix", """c => Array.from(
+            c.getContext("2d").getImageData(c.width - 3, c.height - 3, 1, 1).data)""")
 
 
 def weights(L: int, H: int, T: int, seed: int = 0) -> torch.Tensor:
@@ -145,4 +151,22 @@ def test_several_hundred_tokens_render(browser, tmp_path):
     view.page.hover(".col.q .tok >> nth=150")
     assert len(view.page.locator(".col.k .tok .num").all_inner_texts()) == T
     assert "top 25 of 300" in view.page.inner_text(".info")
+    assert view.errors == []
+
+
+def expected_colour(w: float) -> list[int]:
+    """The colour the page gives a weight, from Python's own reading of heatmap.js's table:
+    16-bit level, its top 8 bits as the shade, the table's two ends mixed linearly."""
+    shade = int(np.rint(w * 65535)) >> 8
+    low, high = (np.array(c, dtype=np.float64) for c in blues_table())
+    return [int(c) for c in np.rint(low + (high - low) * shade / 255)]
+
+
+def test_the_matrix_has_the_one_colour_table(browser, page_file):
+    w, path = page_file
+    view = Watched(browser).open(path)
+    assert view.page.evaluate("attnlabHeatmap.BLUES") == [list(c) for c in blues_table()]
+    assert view.corner_pixel() == expected_colour(float(w[0, 0, 5, 5])) + [255]
+    view.page.select_option("select.layer", "1")
+    assert view.corner_pixel() == expected_colour(float(w[1, 0, 5, 5])) + [255]
     assert view.errors == []

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html as html_lib
+import re
 import warnings
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +14,11 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+import attnlab
 from attnlab.viz import attention_stack, plot_grid, plot_head, render_html, render_terminal, save_html
 from attnlab.viz import png as png_mod
-from attnlab.viz.html import AttentionHTML, attention_html, decode_weights, read_payload
+from attnlab.viz.heatmap import matrix_html
+from attnlab.viz.html import AttentionHTML, attention_html, blues_css, blues_table, decode_weights, read_payload
 from attnlab.viz.terminal import SHADES, fit, shade, text_width
 from attnlab.viz.weights import visible
 
@@ -205,6 +210,30 @@ def test_html_is_self_contained_and_escaped(tmp_path):
     path = save_html(tmp_path / "a.html", softmax_maps(1, 1, 2), ["x", "y"])
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["a.html"]
+
+
+def test_html_inlines_the_heatmap_module_once():
+    page = render_html(softmax_maps(1, 2, 3), ["a", "b", "c"])
+    heatmap = (resources.files("attnlab.viz") / "assets" / "heatmap.js").read_text(encoding="utf-8")
+    assert page.count(heatmap) == 1 and page.index(heatmap) < page.index("attnlabHeatmap.image")
+
+
+def test_the_blues_table_is_written_once():
+    """BLUES lives in viz/assets/heatmap.js; the lab, the HTML view and matrix_html read it."""
+    src = Path(attnlab.__file__).parent
+    ends = re.compile(r"247\D{1,4}251\D{1,4}255|8\D{1,4}48\D{1,4}107")
+    files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*")
+                   if p.suffix in {".py", ".js", ".css", ".html", ".json"} and ends.search(p.read_text("utf-8")))
+    assert files == ["viz/assets/heatmap.js"]
+    painters = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.js")
+                      if re.search(r"createImageData|fillRect", p.read_text("utf-8")))
+    assert painters == ["viz/assets/heatmap.js"]  # one way to paint a matrix
+    low, high = blues_table()
+    assert (blues_css(0.0), blues_css(1.0)) == (f"rgb{low}".replace(" ", ""), f"rgb{high}".replace(" ", ""))
+    mid = [round((a + b) / 2) for a, b in zip(low, high)]
+    assert blues_css(0.5) == "rgb({},{},{})".format(*mid) and blues_css(7.0) == blues_css(1.0)
+    page = matrix_html([[0.0, 0.5, 2.0]], ["p"], ["a", "b", "c"], vmax=2.0)  # 0..vmax: the same table
+    assert all(f"background:{blues_css(x)}" in page for x in (0.0, 0.25, 1.0))
 
 
 @pytest.mark.parametrize("bits", [16, 8])

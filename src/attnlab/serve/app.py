@@ -2,6 +2,8 @@
 
     GET  /                  the page (assets/index.html)
     GET  /static/lab.js     its script, /static/lab.css its style (package data, nothing else),
+                            /static/strings.json its labels in English and Korean,
+                            /static/heatmap.js the weight maps' painter (viz/assets, shared with save_html),
                             /static/hangul.ttf NanumGothic (from koreanize-matplotlib, when installed)
     GET  /api/models        the models to pick
     POST /api/attention     {"run" | "model", "text"}
@@ -55,13 +57,17 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
        "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Cache-Control": "no-store"}
-ASSETS = {"lab.js": "text/javascript; charset=utf-8", "lab.css": "text/css; charset=utf-8"}
+# name -> (the package whose assets/ holds it, its media type)
+ASSETS = {"lab.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
+          "lab.css": ("attnlab.serve", "text/css; charset=utf-8"),
+          "strings.json": ("attnlab.serve", "application/json; charset=utf-8"),
+          "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8")}
 
 log = logging.getLogger(__name__)
 
 
-def asset(name: str) -> str:
-    return (resources.files("attnlab.serve") / "assets" / name).read_text(encoding="utf-8")
+def asset(name: str, package: str = "attnlab.serve") -> str:
+    return (resources.files(package) / "assets" / name).read_text(encoding="utf-8")
 
 
 def error(message: str, status: int, code: str) -> JSONResponse:
@@ -133,7 +139,8 @@ async def static(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in ASSETS:
         raise UserError(f"no file {name[:80]!r}", status=404, code="not_found")
-    return Response(asset(name), media_type=ASSETS[name], headers=HEADERS)
+    package, media_type = ASSETS[name]
+    return Response(asset(name, package), media_type=media_type, headers=HEADERS)
 
 
 async def no_icon(request: Request) -> Response:

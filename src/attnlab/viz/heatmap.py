@@ -24,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attnlab.io import atomic_write
-from attnlab.viz.html import CSP
+from attnlab.viz.html import CSP, blues_css
 from attnlab.viz.png import font_families, save_figure
 from attnlab.viz.weights import visible
 from attnlab.errors import UserError
@@ -83,12 +83,11 @@ def plot_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], c
 
 
 def _colour(v: float, vmin: float, vmax: float, center: float | None) -> str:
-    """White to blue (0..vmax), or blue-white-red around `center`, as a CSS rgb()."""
+    """Blues (0..vmax, heatmap.js's table), or blue-white-red around `center`, as a CSS rgb()."""
     if not np.isfinite(v):
         return "#f2f2f2"
     if center is None:
-        t = min(max(v / vmax, 0.0), 1.0)
-        return f"rgb({round(255 - 222 * t)},{round(255 - 153 * t)},{round(255 - 75 * t)})"
+        return blues_css(v / vmax)
     t = min(max((v - center) / (vmax - center), -1.0), 1.0)
     if t >= 0:
         return f"rgb(255,{round(255 - 190 * t)},{round(255 - 190 * t)})"

@@ -9,6 +9,9 @@ and the weights are embedded as JSON; the page names no network address at all.
 The weights are quantised to 16 bits (small inputs) or 8 bits (large ones: 512 tokens × 6 × 6
 would otherwise be tens of megabytes), deflated and base64-encoded; the page unpacks them with
 the browser's own DecompressionStream. `decode_weights` is the same unpacking in Python.
+
+The matrix is painted by assets/heatmap.js, which the web lab loads too; its colour table BLUES
+is the one copy, and `blues_table` / `blues_css` read it for the Python renderers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import re
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -84,6 +88,27 @@ def _asset(name: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def blues_table() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """heatmap.js's BLUES: the colours of weight 0 and weight 1 (linear between), as (r, g, b)."""
+    match = re.search(r"^\s*const BLUES = (\[.*\]);", _asset("heatmap.js"), re.M)
+    if match is None:
+        raise RuntimeError("viz/assets/heatmap.js has no `const BLUES = [...];` line")
+    low, high = json.loads(match.group(1))
+    return tuple(low), tuple(high)
+
+
+def blues_css(x: float) -> str:
+    """The colour of weight `x` (clipped to [0, 1]) as CSS, as heatmap.js colours it.
+
+    >>> blues_css(1.0) == "rgb({},{},{})".format(*blues_table()[1]) == blues_css(2.0)  # clipped
+    True
+    """
+    v = min(max(float(x), 0.0), 1.0)
+    low, high = blues_table()
+    return "rgb({},{},{})".format(*(round(lo + (hi - lo) * v) for lo, hi in zip(low, high)))
+
+
 def encode_weights(weights: np.ndarray, bits: int) -> str:
     """(L, H, T, S) floats in [0, 1] -> base64 of the deflated little-endian uint8/uint16 array."""
     if bits not in (8, 16):
@@ -136,8 +161,9 @@ def render_html(weights: Any, tokens_q: Sequence[str], tokens_k: Sequence[str] |
     `tokens_k=None` for self-attention; `bits` 8 or 16 (None: 16 when small).
     """
     stack = attention_stack(weights, tokens_q, tokens_k, layer_names)
-    return PAGE.format(csp=CSP, title=html.escape(title), css=_asset("attention.css"),
-                       js=_asset("attention.js"), data=json_for_script(payload(stack, title, bits)))
+    js = _asset("heatmap.js") + "\n" + _asset("attention.js")  # one script: the painter, then the view
+    return PAGE.format(csp=CSP, title=html.escape(title), css=_asset("attention.css"), js=js,
+                       data=json_for_script(payload(stack, title, bits)))
 
 
 def save_html(path: str | os.PathLike, weights: Any, tokens_q: Sequence[str],

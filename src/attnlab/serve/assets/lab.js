@@ -1,131 +1,24 @@
 // attnlab web lab. One page, six panels, all fed by the JSON API (/api/...). Every string that
 // came from a model or a user (tokens, guesses, generated text, model names) is put into the page
 // with textContent, option.text or canvas fillText, never innerHTML: a token such as
-// `<img src=x onerror=alert(1)>` or `</script>` shows as text. The page's own strings are in
-// STRINGS, in English and Korean; every visible label goes through t().
+// `<img src=x onerror=alert(1)>` or `</script>` shows as text. The page's own strings are data,
+// /static/strings.json (English and Korean); every visible label goes through t(). The weight
+// maps are painted by /static/heatmap.js (attnlabHeatmap), the same module as the HTML view's.
 (function () {
   "use strict";
+  const heatmap = attnlabHeatmap;
 
-  // ---- strings ---------------------------------------------------------------------------------
-  const STRINGS = {
-    en: {
-      title: "lab", model: "model", switch: "한국어", text_label: "Text", go: "Look inside",
-      count: "{n} / {max} tokens", working: "working…", ready: "",
-      attention: "Attention",
-      attention_note: "Each small map is one head (rows: layers, columns: heads). Click one to see it large; hover a cell for its exact weight. Rows are the tokens that look, columns the tokens they look at.",
-      hover_cell: "hover a cell", head_name: "layer {l}, head {h}",
-      query: "query", key: "key", weight: "weight",
-      explain: "Step by step",
-      explain_note: "The arithmetic of the selected head for one query token (click a token above to choose it): every step with its shape and numbers, from the model's own forward pass.",
-      explain_for: "layer {l}, head {h}, query token {i}",
-      shape: "shape", mean: "mean", std: "std", cut_shown: "(only the first {n} rows and columns are shown)",
-      step_q: "Q: what the query token looks for (its row of x · W_Q, this head's part)",
-      step_k: "K: what every token offers to be found by (x · W_K)",
-      step_v: "V: what every token hands over (x · W_V)",
-      step_scores: "Q · Kᵀ: how well the query matches each key",
-      step_scaled: "scaled: Q · Kᵀ × {scale} (1/√{d}), so the scores do not grow with the width",
-      step_masked: "mask: the tokens after the query are blocked (−∞) and get no attention",
-      step_unmasked: "no mask: the query sees every token, before and after",
-      step_weights: "softmax: the scores turned into weights that sum to 1",
-      step_out: "weighted sum: weights · V, what the head hands on for this token",
-      step_z: "z: the same output, as the model computed it in its forward pass",
-      step_attn_out: "W_O: every head's output glued together and mixed back to the model's width",
-      lens: "Logit lens",
-      lens_note: "What the model would predict if it stopped after each layer. A cell shows the top guess; its colour is the probability of the token that really comes next. Hover a cell for the top guesses.",
-      lens_embed: "embedding", lens_block: "after block {n}", lens_pos: "position",
-      lens_cell: "{layer}, after token {i}:", next_is: "the next token is", p_next: "its probability",
-      needs_gpt: "This panel needs a GPT run (a model that predicts the next token).",
-      ablate: "Knock out heads",
-      ablate_note: "Click heads to switch them off (their output zeroed). Colour: how much the loss on the text rises when that head alone is off. The loss and the next-token guesses update at once, beside the intact model's.",
-      intact: "intact", knocked: "heads off", loss: "loss on the text", position: "guess after token",
-      head_delta: "head {l}.{h}: loss {d} when switched off alone",
-      sample: "Sample",
-      sample_note: "The next-token distribution after the text. Temperature sharpens or flattens it; top-k and top-p cut the tail away (cut bars are greyed out). Sampling draws only from what is left.",
-      temperature: "temperature", top_k: "top-k", top_p: "top-p", off_zero: "(0: off)",
-      kept: "{n} of {v} tokens kept, {mass}% of the probability; a kept token's chance is its bar divided by that",
-      greedy: "temperature 0: always the most likely token",
-      cut: "cut", new_tokens: "new tokens", seed: "seed", generate: "Generate",
-      why: "Does attention explain?",
-      why_note: "Pick a token and one it may look at: how much does the first take from the second? Four answers from the research, side by side; they need not agree.",
-      from: "token", to: "takes from", vs: "against", none: "(none)",
-      raw: "Raw weight", raw_note: "the strongest single head, layer {l} head {h}",
-      rollout: "Rollout", rollout_note: "every layer multiplied, the residual stream kept",
-      flow: "Flow", flow_note: "the layers as pipes: the most that can flow",
-      norm: "Norm", norm_note: "weight × the size of what is handed over, layer {l} head {h}",
-      ablation: "Ablation", ablation_note: "the raw head zeroed: change in the loss of the guess after the token",
-      ablation_last: "the last token predicts nothing: no loss to change",
-      err_bad_request: "The server could not read the request.", err_too_many_tokens: "The text has too many tokens for this model.",
-      err_text_too_long: "The text is too long.", err_empty_text: "Type a text first.",
-      err_too_few_tokens: "The text needs at least two tokens.", err_future_token: "In a GPT a token only sees itself and the tokens before it.",
-      err_unknown_model: "That model is not available.", err_network: "The server did not answer.",
-      err_bad_value: "The model cannot read this text (a character it never saw?).",
-      err_other: "Something went wrong: {m}",
-    },
-    ko: {
-      title: "실험실", model: "모델", switch: "English", text_label: "문장", go: "들여다보기",
-      count: "토큰 {n} / {max}개", working: "계산 중…", ready: "",
-      attention: "어텐션",
-      attention_note: "작은 그림 하나가 헤드 하나입니다(행: 층, 열: 헤드). 클릭하면 크게 보이고, 칸 위에 마우스를 올리면 정확한 가중치가 나옵니다. 행은 바라보는 토큰, 열은 바라봐지는 토큰입니다.",
-      hover_cell: "칸 위에 마우스를 올려 보세요", head_name: "층 {l}, 헤드 {h}",
-      query: "쿼리", key: "키", weight: "가중치",
-      explain: "한 단계씩",
-      explain_note: "고른 헤드가 쿼리 토큰 하나에 대해 하는 계산입니다(위의 토큰을 클릭해 고르세요). 모델의 실제 순전파에서 나온 각 단계의 모양과 숫자입니다.",
-      explain_for: "층 {l}, 헤드 {h}, 쿼리 토큰 {i}",
-      shape: "모양", mean: "평균", std: "표준편차", cut_shown: "(앞의 {n}행, {n}열만 보입니다)",
-      step_q: "Q: 쿼리 토큰이 찾는 것 (x · W_Q 중 이 헤드의 몫)",
-      step_k: "K: 각 토큰이 찾아지도록 내놓는 것 (x · W_K)",
-      step_v: "V: 각 토큰이 넘겨주는 것 (x · W_V)",
-      step_scores: "Q · Kᵀ: 쿼리가 각 키와 얼마나 맞는지",
-      step_scaled: "스케일: Q · Kᵀ × {scale} (1/√{d}), 폭이 커져도 점수가 커지지 않도록",
-      step_masked: "마스크: 쿼리 뒤의 토큰은 막혀(−∞) 어텐션을 받지 못합니다",
-      step_unmasked: "마스크 없음: 쿼리는 앞뒤의 모든 토큰을 봅니다",
-      step_weights: "소프트맥스: 점수를 합이 1인 가중치로 바꿉니다",
-      step_out: "가중합: 가중치 · V, 이 헤드가 이 토큰에 넘겨주는 것",
-      step_z: "z: 같은 출력을 모델이 순전파에서 계산한 값",
-      step_attn_out: "W_O: 모든 헤드의 출력을 이어 붙여 모델의 폭으로 다시 섞습니다",
-      lens: "로짓 렌즈",
-      lens_note: "모델이 각 층에서 멈춘다면 무엇을 예측할까요? 칸에는 가장 유력한 추측이 있고, 색은 실제 다음 토큰의 확률입니다. 칸 위에 마우스를 올리면 상위 추측들이 나옵니다.",
-      lens_embed: "임베딩", lens_block: "블록 {n} 뒤", lens_pos: "위치",
-      lens_cell: "{layer}, 토큰 {i} 다음:", next_is: "실제 다음 토큰", p_next: "그 확률",
-      needs_gpt: "이 패널은 GPT 실행(다음 토큰을 예측하는 모델)이 필요합니다.",
-      ablate: "헤드 끄기",
-      ablate_note: "헤드를 클릭하면 꺼집니다(출력이 0). 색: 그 헤드 하나만 껐을 때 문장의 손실이 얼마나 오르는지. 손실과 다음 토큰 추측이 바로 바뀌고, 온전한 모델의 값이 옆에 있습니다.",
-      intact: "온전한 모델", knocked: "헤드를 끈 모델", loss: "문장의 손실", position: "추측 위치: 토큰",
-      head_delta: "헤드 {l}.{h}: 이것만 끄면 손실 {d}",
-      sample: "샘플링",
-      sample_note: "문장 다음 토큰의 분포입니다. 온도는 분포를 날카롭게 또는 평평하게 하고, top-k와 top-p는 꼬리를 잘라 냅니다(잘린 막대는 회색). 샘플링은 남은 것에서만 뽑습니다.",
-      temperature: "온도", top_k: "top-k", top_p: "top-p", off_zero: "(0: 끔)",
-      kept: "토큰 {v}개 중 {n}개가 남았고 확률의 {mass}%입니다. 남은 토큰이 뽑힐 확률은 막대를 이 값으로 나눈 것입니다",
-      greedy: "온도 0: 언제나 가장 유력한 토큰",
-      cut: "잘림", new_tokens: "새 토큰 수", seed: "시드", generate: "생성",
-      why: "어텐션이 설명할까?",
-      why_note: "토큰 하나와 그 토큰이 볼 수 있는 토큰 하나를 고르세요. 앞의 것이 뒤의 것에서 얼마나 가져올까요? 연구에서 나온 네 가지 답을 나란히 놓았습니다. 서로 다를 수 있습니다.",
-      from: "토큰", to: "가져오는 곳", vs: "비교 대상", none: "(없음)",
-      raw: "가중치 그대로", raw_note: "가장 센 헤드 하나, 층 {l} 헤드 {h}",
-      rollout: "롤아웃", rollout_note: "모든 층을 곱하고 잔차 흐름을 포함",
-      flow: "흐름", flow_note: "층을 파이프로 보고 흐를 수 있는 최대량",
-      norm: "노름", norm_note: "가중치 × 넘겨주는 값의 크기, 층 {l} 헤드 {h}",
-      ablation: "제거 실험", ablation_note: "그 헤드를 0으로 했을 때 토큰 다음 추측의 손실 변화",
-      ablation_last: "마지막 토큰은 다음을 예측하지 않아 바뀔 손실이 없습니다",
-      err_bad_request: "서버가 요청을 읽지 못했습니다.", err_too_many_tokens: "이 모델에는 문장의 토큰이 너무 많습니다.",
-      err_text_too_long: "문장이 너무 깁니다.", err_empty_text: "먼저 문장을 입력하세요.",
-      err_too_few_tokens: "문장에 토큰이 두 개 이상 필요합니다.", err_future_token: "GPT에서 토큰은 자기 자신과 앞의 토큰만 봅니다.",
-      err_unknown_model: "그 모델은 쓸 수 없습니다.", err_network: "서버가 응답하지 않았습니다.",
-      err_bad_value: "모델이 이 문장을 읽을 수 없습니다(처음 보는 글자가 있나요?).",
-      err_other: "문제가 생겼습니다: {m}",
-    },
-  };
   const DEFAULT_TEXT = { gpt: "First Citizen: Before we proceed any further, hear me speak.",
                          encoder: "The animal didn't cross the street because it was too tired." };
 
   // ---- small helpers ---------------------------------------------------------------------------
   const $ = (id) => document.getElementById(id);
-  const state = { lang: "en", models: [], model: null, att: null, layer: 0, head: 0, token: 0,
-                  off: new Set(), ablation: null, generation: 0, ablateAsked: 0 };
+  const state = { lang: "en", strings: null, models: [], model: null, att: null, layer: 0, head: 0, token: 0,
+                  off: new Set(), ablation: null, generation: 0 };
 
   function t(key, vars) {
-    let s = STRINGS[state.lang][key];
-    if (s === undefined) s = STRINGS.en[key] || key;
+    let s = state.strings[state.lang][key];
+    if (s === undefined) s = state.strings.en[key] || key;
     for (const [k, v] of Object.entries(vars || {})) s = s.split("{" + k + "}").join(String(v));
     return s;
   }
@@ -156,12 +49,8 @@
     if (state.att) drawMap();  // the head's name
   }
 
-  // Colour maps: white to dark blue (weights, as the PNG and HTML views), and blue-white-red.
-  function blues(x) {
-    const v = Math.max(0, Math.min(1, x));
-    return [247 + (8 - 247) * v, 251 + (48 - 251) * v, 255 + (107 - 255) * v];
-  }
-  const css = (rgb) => `rgb(${rgb.map(Math.round).join(",")})`;
+  // Colour maps: heatmap.blues for weights (as the PNG and HTML views), and blue-white-red here.
+  const css = heatmap.css;
   function diverging(x, scale) {
     const v = Math.max(-1, Math.min(1, x / (scale || 1)));
     return v >= 0 ? [255, 255 - 160 * v, 255 - 170 * v] : [255 + 170 * v, 255 + 110 * v, 255];
@@ -187,7 +76,7 @@
 
   function showError(where, err) {
     where.replaceChildren();
-    const known = err && err.code && STRINGS.en["err_" + err.code] !== undefined;
+    const known = err && err.code && state.strings.en["err_" + err.code] !== undefined;
     const line = el("p", "error");
     line.append(known ? label("err_" + err.code) : label("err_other", { m: err && err.message }));
     if (known && err.message) line.title = err.message;  // the server's own words, on hover
@@ -195,6 +84,48 @@
   }
 
   function busy(section, on) { $(section).dataset.state = on ? "busy" : "ready"; }
+
+  // ---- the request cycle of a panel ------------------------------------------------------------
+  // section: the panel; errors: where it shows an error; clear: what an error empties as well.
+  const PANELS = {
+    attention: { section: "p-attention", errors: "status" },
+    explain: { section: "p-explain", errors: "explain-steps" },
+    lens: { section: "p-lens", errors: "lens-readout", clear: ["lens"] },
+    ablate: { section: "p-ablate", errors: "next-ablated" },
+    sample: { section: "p-sample", errors: "dist" },
+    why: { section: "p-why", errors: "why-cards" },
+  };
+  const latest = {};  // panel name -> the ticket of its newest request
+
+  // Busy, ask, then show the answer or the error, unless the request went stale meanwhile: a
+  // newer request to the same panel, or a newer text (state.generation), superseded it. Busy is
+  // cleared by the panel's newest request whatever its outcome, so no panel is left busy.
+  // Resolves to true when `show` ran.
+  async function request(name, ask, show) {
+    const panel = PANELS[name], ticket = {}, generation = state.generation;
+    latest[name] = ticket;
+    const newest = () => latest[name] === ticket;
+    const fresh = () => newest() && generation === state.generation;
+    busy(panel.section, true);
+    let answer;
+    try {
+      answer = await ask();
+    } catch (err) {
+      if (fresh()) {
+        showError($(panel.errors), err);
+        (panel.clear || []).forEach((id) => $(id).replaceChildren());
+      }
+      if (newest()) busy(panel.section, false);
+      return false;
+    }
+    const shown = fresh();
+    try {
+      if (shown) show(answer);
+    } finally {
+      if (newest()) busy(panel.section, false);
+    }
+    return shown;
+  }
 
   // ---- models and text -------------------------------------------------------------------------
   async function loadModels() {
@@ -223,30 +154,23 @@
 
   async function run() {
     const text = $("text").value;
-    const status = $("status");
-    status.replaceChildren(label("working"));
-    busy("p-attention", true);
-    const generation = ++state.generation;
-    let att;
-    try {
-      att = await api("attention", { text });
-    } catch (err) {
-      if (generation === state.generation) { showError(status, err); busy("p-attention", false); }
-      return;
-    }
-    if (generation !== state.generation) return;  // a newer text was sent meanwhile
-    status.replaceChildren();
+    $("status").replaceChildren(label("working"));
+    state.generation++;  // every panel's request for the previous text is stale from here
+    if (!await request("attention", () => api("attention", { text }), showAttention)) return;
+    const tasks = [refreshExplain(), refreshWhy()];
+    if (state.model.kind === "gpt") tasks.push(refreshLens(), refreshAblate(true), refreshNext());
+    await Promise.all(tasks);
+    document.body.dataset.ready = "1";
+  }
+
+  function showAttention(att) {
+    $("status").replaceChildren();
     state.att = att;
     const T = att.tokens.length;
     state.token = T - 1;
     state.layer = Math.min(state.layer, att.shape[0] - 1); state.head = Math.min(state.head, att.shape[1] - 1);
     $("count").replaceChildren(label("count", { n: T, max: state.model.max_tokens }));
     drawTokens(); drawGrid(); drawMap(); fillPositions();
-    busy("p-attention", false);
-    const tasks = [refreshExplain(), refreshWhy()];
-    if (state.model.kind === "gpt") tasks.push(refreshLens(), refreshAblate(true), refreshNext());
-    await Promise.all(tasks);
-    document.body.dataset.ready = "1";
   }
 
   function drawTokens() {
@@ -265,14 +189,16 @@
   // ---- attention: the grid of heads and the selected head -------------------------------------
   const weightAt = (l, h, i, j) => state.att.weights[l][h][i][j];
 
-  function headImage(canvas, l, h, px) {
+  // Head (l, h) as a T × S picture, one pixel per weight (heatmap.js paints it).
+  function headImage(l, h) {
+    const T = state.att.shape[2], S = state.att.shape[3];
+    return heatmap.image(T, S, (i, j) => heatmap.shade(weightAt(l, h, i, j)));
+  }
+
+  function drawThumb(canvas, l, h, px) {
     const T = state.att.shape[2], S = state.att.shape[3];
     canvas.width = S * px; canvas.height = T * px;
-    const ctx = canvas.getContext("2d");
-    for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) {
-      ctx.fillStyle = css(blues(weightAt(l, h, i, j)));
-      ctx.fillRect(j * px, i * px, px, px);
-    }
+    heatmap.draw(canvas.getContext("2d"), headImage(l, h), 0, 0, S * px, T * px);
   }
 
   function drawGrid() {
@@ -286,7 +212,7 @@
       b.type = "button";
       b.dataset.layer = l; b.dataset.head = h;
       const c = document.createElement("canvas");
-      headImage(c, l, h, px);
+      drawThumb(c, l, h, px);
       c.style.width = c.style.height = (H > 6 ? 34 : 56) + "px";  // MiniLM's 12 heads fit the panel
       b.append(c, el("span", "data small", `${l}.${h}`));
       b.addEventListener("click", () => { state.layer = l; state.head = h; drawGrid(); drawMap(); refreshExplain(); });
@@ -312,10 +238,7 @@
     const ctx = canvas.getContext("2d");
     ctx.scale(ratio, ratio);
     ctx.clearRect(0, 0, w, h);
-    for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) {
-      ctx.fillStyle = css(blues(weightAt(state.layer, state.head, i, j)));
-      ctx.fillRect(MAP.left + j * cell, MAP.top + i * cell, cell, cell);
-    }
+    heatmap.draw(ctx, headImage(state.layer, state.head), MAP.left, MAP.top, S * cell, T * cell);
     ctx.strokeStyle = "#d33"; ctx.lineWidth = 1.5;  // the query token chosen for "step by step"
     ctx.strokeRect(MAP.left, MAP.top + state.token * cell, S * cell, cell);
     ctx.fillStyle = "#222";
@@ -365,15 +288,13 @@
     return table;
   }
 
-  async function refreshExplain() {
+  function refreshExplain() {
+    const body = { text: $("text").value, layer: state.layer, head: state.head, token: state.token };
+    return request("explain", () => api("explain", body), showExplain);
+  }
+
+  function showExplain(ex) {
     const box = $("explain-steps");
-    busy("p-explain", true);
-    const generation = state.generation;
-    let ex;
-    try {
-      ex = await api("explain", { text: $("text").value, layer: state.layer, head: state.head, token: state.token });
-    } catch (err) { showError(box, err); busy("p-explain", false); return; }
-    if (generation !== state.generation) return;
     box.replaceChildren();
     const head = el("p", "caption");
     head.append(label("explain_for", { l: ex.layer, h: ex.head, i: ex.token }), " ", data(tokenLabel(ex.token), "tok"));
@@ -392,7 +313,6 @@
       card.append(title, meta, numberTable(step));
       box.append(card);
     }
-    busy("p-explain", false);
   }
 
   // ---- logit lens ------------------------------------------------------------------------------
@@ -402,15 +322,13 @@
     return m ? label("lens_block", { n: m[1] }) : data(name);
   }
 
-  async function refreshLens() {
+  function refreshLens() {
+    const body = { text: $("text").value, k: 5 };
+    return request("lens", () => api("lens", body), showLens);
+  }
+
+  function showLens(lens) {
     const table = $("lens");
-    busy("p-lens", true);
-    const generation = state.generation;
-    let lens;
-    try { lens = await api("lens", { text: $("text").value, k: 5 }); } catch (err) {
-      showError($("lens-readout"), err); table.replaceChildren(); busy("p-lens", false); return;
-    }
-    if (generation !== state.generation) return;
     table.replaceChildren();
     const header = document.createElement("tr");
     header.append(el("th"));
@@ -423,7 +341,7 @@
       tr.append(th);
       lens.top[l].forEach((guess, i) => {
         const p = lens.p_next[l][i];
-        const rgb = blues(p === null ? 0 : p);
+        const rgb = heatmap.blues(p === null ? 0 : p);
         const td = el("td", "data", guess);
         td.style.background = css(rgb); td.style.color = textOn(rgb);
         td.dataset.layer = l; td.dataset.pos = i;
@@ -433,7 +351,6 @@
       table.append(tr);
     });
     $("lens-readout").replaceChildren();
-    busy("p-lens", false);
   }
 
   function lensReadout(lens, l, i) {
@@ -512,16 +429,13 @@
     }
   }
 
-  async function refreshAblate(each) {
-    busy("p-ablate", true);
-    const generation = state.generation, asked = ++state.ablateAsked;
+  function refreshAblate(each) {
     const heads = [...state.off].map((k) => k.split(".").map(Number));
-    let result;
-    try {
-      result = await api("ablate", { text: $("text").value, heads, position: Number($("ablate-pos").value),
-                                     each: each === true });
-    } catch (err) { showError($("next-ablated"), err); busy("p-ablate", false); return; }
-    if (generation !== state.generation || asked !== state.ablateAsked) return;  // a newer click was sent
+    const body = { text: $("text").value, heads, position: Number($("ablate-pos").value), each: each === true };
+    return request("ablate", () => api("ablate", body), showAblate);
+  }
+
+  function showAblate(result) {
     if (result.heads) state.ablation = result;  // the per-head rows come once per text
     drawAblateGrid();
     $("loss-base").textContent = result.baseline_loss.toFixed(4);
@@ -531,7 +445,6 @@
     const scale = Math.max(...result.next.baseline.map((r) => r.p), ...result.next.ablated.map((r) => r.p));
     $("next-base").replaceChildren(bars(result.next.baseline, scale));
     $("next-ablated").replaceChildren(bars(result.next.ablated, scale));
-    busy("p-ablate", false);
   }
 
   // ---- sampling --------------------------------------------------------------------------------
@@ -540,22 +453,19 @@
     return { temperature: Number($("temperature").value), top_k: k > 0 ? k : null, top_p: Number($("top-p").value) };
   }
 
-  async function refreshNext() {
-    busy("p-sample", true);
-    const generation = state.generation;
+  function refreshNext() {
     const args = samplingArgs();
     $("temperature-out").textContent = args.temperature.toFixed(2);
     $("top-p-out").textContent = args.top_p.toFixed(2);
-    let d;
-    try { d = await api("next", { text: $("text").value, n: 24, ...args }); } catch (err) {
-      showError($("dist"), err); busy("p-sample", false); return;
-    }
-    if (generation !== state.generation) return;
+    const body = { text: $("text").value, n: 24, ...args };
+    return request("sample", () => api("next", body), (d) => showNext(d, args));
+  }
+
+  function showNext(d, args) {
     $("kept").replaceChildren(args.temperature === 0 ? label("greedy")
       : label("kept", { n: d.kept, v: d.vocab, mass: (100 * d.kept_mass).toFixed(1) }));
     $("dist").replaceChildren(bars(d.bars.map((b) => ({ token: b.token, p: b.p, cut: !b.kept }))));
     $("dist").dataset.temperature = d.temperature;
-    busy("p-sample", false);
   }
 
   let nextTimer = null;
@@ -601,17 +511,15 @@
   }
 
   // ---- does attention explain? -----------------------------------------------------------------
-  async function refreshWhy() {
-    const box = $("why-cards");
-    busy("p-why", true);
-    const generation = state.generation;
+  function refreshWhy() {
     const vs = $("why-vs").value;
-    let a;
-    try {
-      a = await api("why", { text: $("text").value, from: Number($("why-from").value), to: Number($("why-to").value),
-                             vs: vs === "" ? null : Number(vs) });
-    } catch (err) { showError(box, err); busy("p-why", false); return; }
-    if (generation !== state.generation) return;
+    const body = { text: $("text").value, from: Number($("why-from").value), to: Number($("why-to").value),
+                   vs: vs === "" ? null : Number(vs) };
+    return request("why", () => api("why", body), showWhy);
+  }
+
+  function showWhy(a) {
+    const box = $("why-cards");
     box.replaceChildren();
     const card = (name, note, to, vsValue, fmt) => {
       const c = el("div", "card");
@@ -639,12 +547,18 @@
       const note = a.ablation.dloss === null ? label("ablation_last") : label("ablation_note");
       card("ablation", note, a.ablation.dloss, undefined, (x) => (x >= 0 ? "+" : "") + x.toFixed(3));
     }
-    busy("p-why", false);
   }
 
   // ---- wiring ----------------------------------------------------------------------------------
-  document.addEventListener("DOMContentLoaded", () => {
+  async function start() {
+    const response = await fetch("/static/strings.json");  // the labels, before anything shows one
+    state.strings = await response.json();
     applyLanguage();
+    wire();
+    await loadModels();
+  }
+
+  function wire() {
     $("text-form").addEventListener("submit", (e) => { e.preventDefault(); run(); });
     $("model").addEventListener("change", (e) => pickModel(Number(e.target.value)));
     $("lang").addEventListener("click", () => { state.lang = state.lang === "en" ? "ko" : "en"; applyLanguage(); });
@@ -653,8 +567,11 @@
     ["why-from", "why-to", "why-vs"].forEach((id) => $(id).addEventListener("change", refreshWhy));
     ["temperature", "top-k", "top-p"].forEach((id) => $(id).addEventListener("input", scheduleNext));
     $("generate").addEventListener("click", generate);
-    loadModels().catch((err) => showError($("status"), err));
     // The Hangul font loads only when Hangul appears; canvas text drawn before then is redrawn.
     if (document.fonts) document.fonts.load('12px "attnlab-hangul"', "한").then(() => { if (state.att) drawMap(); }).catch(() => {});
-  });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => start().catch((err) => {
+    if (state.strings) showError($("status"), err); else $("status").textContent = String(err);  // no labels yet
+  }));
 })();

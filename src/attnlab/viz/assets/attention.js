@@ -1,9 +1,11 @@
 // attnlab attention view. Inlined into the HTML file; reads the JSON data block, draws two views
 // of one head (lines from each query token to the key tokens, and the matrix), and shows a
 // token's row of weights on hover. Token strings only ever go through textContent or canvas
-// fillText, never innerHTML, so a token that looks like a tag is shown as text.
+// fillText, never innerHTML, so a token that looks like a tag is shown as text. The matrix is
+// painted by heatmap.js (attnlabHeatmap, inlined just before this file), as in the web lab.
 (function () {
   "use strict";
+  const heatmap = attnlabHeatmap;
   const root = document.getElementById("attnlab-root");
   const data = JSON.parse(document.getElementById("attnlab-data").textContent);
   const [L, H, T, S] = data.shape;
@@ -24,7 +26,7 @@
   let q = null;  // all weights, quantised: Uint8Array or Uint16Array of L*H*T*S
   let layer = 0, head = 0, hover = null;  // hover: {axis: "q" | "k", index}
   let restMin = LINE_MIN;  // with no token hovered, draw the lines with weight >= restMin
-  const offscreen = document.createElement("canvas");  // the current head, one pixel per weight
+  let picture = null;  // the current head, one pixel per weight (heatmap.image)
 
   async function decode() {
     const bin = atob(data.weights);
@@ -43,15 +45,6 @@
   const base = () => (layer * H + head) * T * S;
   const weight = (i, j) => q[base() + i * S + j] / maxQ;
   const fmt = (w) => w.toFixed(digits);
-
-  // Colour map: white (0) to dark blue (1), as the PNG view's "Blues".
-  const LUT = new Uint8ClampedArray(256 * 3);
-  for (let v = 0; v < 256; v++) {
-    const t = v / 255;
-    LUT[3 * v] = 247 + (8 - 247) * t;
-    LUT[3 * v + 1] = 251 + (48 - 251) * t;
-    LUT[3 * v + 2] = 255 + (107 - 255) * t;
-  }
 
   // ---- token columns of the lines view -------------------------------------------------
   const colQ = $("col.q"), colK = $("col.k");
@@ -145,25 +138,16 @@
   matrix.width = mW * mdpr; matrix.height = mH * mdpr;
   matrix.style.width = mW + "px"; matrix.style.height = mH + "px";
 
-  function paintOffscreen() {
-    offscreen.width = S; offscreen.height = T;
-    const octx = offscreen.getContext("2d");
-    const img = octx.createImageData(S, T);
-    const start = base(), shift = data.bits === 16 ? 8 : 0;
-    for (let p = 0; p < T * S; p++) {
-      const v = q[start + p] >> shift;
-      img.data[4 * p] = LUT[3 * v]; img.data[4 * p + 1] = LUT[3 * v + 1];
-      img.data[4 * p + 2] = LUT[3 * v + 2]; img.data[4 * p + 3] = 255;
-    }
-    octx.putImageData(img, 0, 0);
+  function paintHead() {
+    const start = base(), shift = data.bits === 16 ? 8 : 0;  // a 16-bit level's top 8 bits: its shade
+    picture = heatmap.image(T, S, (i, j) => q[start + i * S + j] >> shift);
   }
 
   function drawMatrix() {
     const ctx = mctx;
     ctx.setTransform(mdpr, 0, 0, mdpr, 0, 0);
     ctx.clearRect(0, 0, mW, mH);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(offscreen, left, top, S * cell, T * cell);
+    heatmap.draw(ctx, picture, left, top, S * cell, T * cell);
     ctx.font = labelFont;
     ctx.fillStyle = "#1b1f24";
     if (showLabels) {
@@ -261,7 +245,7 @@
   }
 
   function render() {
-    paintOffscreen();
+    paintHead();
     strongestLines();
     drawLines(); markTokens(); drawMatrix(); drawInfo();
     root.dataset.layer = layer; root.dataset.head = head;
