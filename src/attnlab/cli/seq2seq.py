@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._progress import Progress
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     return print_token_task(result, settings) if task is not None else print_regression(result, settings)
 
 
-def epoch_log(progress: Progress, epochs: int):
+def epoch_log(progress: Progress, epochs: int) -> Callable[[str, dict], None]:
     """The regression's events: the bar, and seed 002's log line every 50 epochs."""
     def on_event(kind: str, info: dict) -> None:
         progress(kind, info)

@@ -94,9 +94,9 @@ def resolve_settings(given: dict[str, Any]) -> Seq2SeqRunConfig:
     conflicts = [f"{flag(k)} ({old[k]!r} -> {v!r})" for k, v in given.items()
                  if k in RUN_SETTINGS and k in old and old[k] != v]
     if conflicts:
+        changeable = ", ".join(flag(name) for name in Seq2SeqRunConfig.changeable())
         raise UserError(f"--resume with flags that differ from the saved run: {', '.join(conflicts)}; only "
-                        f"--steps, --eval-size, --beam, --examples, --save-every, --png, --pe-png, --threads "
-                        f"may change")
+                        f"{changeable} may change")
     return config_from_dict(Seq2SeqRunConfig, {**old, **given}, "seq2seq setting")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,7 @@ class Seq2SeqRunConfig:
         for name, value in task_defaults(self.task, self.d_model).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        lr = self.lr
+        lr = self.lr  # checked before check_types, so that a bad one names the flag
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
             raise UserError(f"--lr must be a finite number > 0, got {lr}")
         check_types(self)
@@ -114,7 +114,8 @@ class Seq2SeqRunConfig:
         self._check_outputs()
         if not self.regression:
             check_token_task(self.task, self.vocab, self.min_len, self.max_len)
-        self.model_config(*((0, 0) if self.regression else (1, 1)))  # checks the model's sizes
+        vocab = 0 if self.regression else 1  # a placeholder: the task fixes the vocabularies
+        self.model_config(vocab, vocab)  # checks the model's sizes (d_model % n_heads, ...)
 
     def _check_ranges(self) -> None:
         for name in ("steps", "batch_size", "eval_size", "beam", "save_every", "n_layers"):
@@ -137,6 +138,11 @@ class Seq2SeqRunConfig:
             raise UserError("--resume needs --out (the run folder to continue)")
         if self.resume and self.regression:
             raise UserError(f"--resume is for the token tasks; {REGRESSION_TASK} trains in seconds")
+
+    @classmethod
+    def changeable(cls) -> list[str]:
+        """The settings --resume may change: every one but those that define the run."""
+        return [f.name for f in fields(cls) if f.name not in (*RUN_SETTINGS, "out", "resume")]
 
     @property
     def regression(self) -> bool:
