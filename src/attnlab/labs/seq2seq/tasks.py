@@ -20,14 +20,13 @@ from typing import Callable, NamedTuple
 
 import torch
 import torch.nn as nn
+
 from attnlab.errors import UserError
+from attnlab.labs.seq2seq.settings import check_token_task
+from attnlab.look.capture import capture_attention
 
 PAD, BOS, EOS = 0, 1, 2
 N_SPECIAL = 3
-TOKEN_TASKS = ("plus2", "copy", "reverse", "sort")
-REGRESSION_TASK = "plus2-regression"
-MAX_LEN_LIMIT = 64
-MAX_VOCAB = 1000
 
 
 class Seq2SeqBatch(NamedTuple):
@@ -48,13 +47,7 @@ class TokenTask:
     held_out_every: int = 10
 
     def __post_init__(self) -> None:
-        if self.name not in TOKEN_TASKS:
-            raise UserError(f"unknown task {self.name!r}; choose one of {', '.join(TOKEN_TASKS)}, {REGRESSION_TASK}")
-        if not 2 <= self.vocab <= MAX_VOCAB:
-            raise UserError(f"vocab must be in [2, {MAX_VOCAB}], got {self.vocab}")
-        if not 1 <= self.min_len <= self.max_len <= MAX_LEN_LIMIT:
-            raise UserError(f"lengths must satisfy 1 <= min_len ({self.min_len}) <= max_len ({self.max_len}) "
-                             f"<= {MAX_LEN_LIMIT}")
+        check_token_task(self.name, self.vocab, self.min_len, self.max_len)
         if self.held_out_every < 2:
             raise UserError(f"held_out_every must be >= 2, got {self.held_out_every}")
 
@@ -143,8 +136,6 @@ def exact_match(model: nn.Module, batch: Seq2SeqBatch, beam_width: int = 1) -> t
 def capture_cross_attention(model: nn.Module, fn: Callable[[], object]) -> tuple[object, dict[str, torch.Tensor]]:
     """Run fn() under `attnlab.capture_attention` -> (fn's result, the cross-attention maps only:
     {"decoder.blocks.i.cross_attn": weights (B, H, T, S)}). Hooks are removed on exit."""
-    from attnlab.look.capture import capture_attention
-
     with capture_attention(model) as maps:
         result = fn()
     return result, {name: w.cpu() for name, w in maps.items() if name.endswith("cross_attn")}

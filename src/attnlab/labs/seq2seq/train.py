@@ -22,7 +22,7 @@ from attnlab.config import Seq2SeqConfig
 from attnlab.io import load_json, save_json
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
 from attnlab.model.seq2seq import EncoderDecoder
-from attnlab.labs.seq2seq.tasks import Seq2SeqBatch
+from attnlab.labs.seq2seq.tasks import Seq2SeqBatch, plus2_regression_data
 from attnlab.train.loop import EventFn, Plan, get_lr, train_loop
 from attnlab.viz.loss import plot_losses
 
@@ -122,8 +122,6 @@ def train_plus2_regression(epochs: int = 500, lr: float = 1e-3, config: Seq2SeqC
     teacher_forced is what the seed prints: the decoder is given the true previous targets.
     autoregressive feeds the decoder its own previous predictions, starting from 0.
     """
-    from attnlab.labs.seq2seq.tasks import plus2_regression_data
-
     src, tgt, target = plus2_regression_data()  # (1, 5, 1) each
     model = EncoderDecoder(config or Seq2SeqConfig())
     batch = Seq2SeqBatch(src, None, tgt, None, target, torch.tensor([src.shape[1]]))
