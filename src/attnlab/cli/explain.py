@@ -11,12 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 from attnlab.sources import add_source_flags, load_source
+
+if TYPE_CHECKING:
+    import torch
+
+    from attnlab.explanation import Explanation
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +65,8 @@ def parse_matrix(text: str, flag: str) -> torch.Tensor:
 
 
 def to_matrix(data: object, flag: str) -> torch.Tensor:
+    import torch
+
     try:
         t = torch.tensor(data, dtype=torch.float32)
     except (TypeError, ValueError):
@@ -80,7 +86,7 @@ def check_token(token: int | None, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.look.explain import SEED_004, explain_attention, explain_model, explain_weighted_sum
+    from attnlab.look.explain import SEED_004, explain_attention
     from attnlab.viz.explain_text import contribution_sentence, format_explanation
 
     if args.decimals < 0 or args.decimals > 10:
@@ -91,43 +97,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give vectors (--q/--k/--v, --weights/--values, --json) or a model (--run/--model), not both")
     tokens = None if args.tokens is None else [t.strip() for t in args.tokens.split(",")]
     if model_mode:
-        if args.text is None:
-            raise UserError("--run/--model need --text")
-        source = load_source(args)
-        source.check_layer_head(args.layer, args.head)
-        idx, tokens = source.encode(args.text)
-        check_token(args.token, len(tokens))
-        ex = explain_model(source.model, idx, args.layer, args.head, tokens=tokens)
-        ex.title = f"{source.name}, {ex.title}"
+        ex = model_explanation(args)
     elif vectors:
-        data: dict = {}
-        if args.json is not None:
-            try:
-                data = json.loads(Path(args.json).read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-            if not isinstance(data, dict):
-                raise UserError(f"{args.json} must hold a JSON object with q/k/v or weights/values")
-            tokens = data.get("tokens", tokens)
-        get = {name: parse_matrix(getattr(args, name), f"--{name}") if getattr(args, name) is not None
-               else to_matrix(data[name], f"{args.json}: {name}") if name in data else None
-               for name in ("q", "k", "v", "weights", "values")}
-        if get["weights"] is not None or get["values"] is not None:
-            if get["weights"] is None or get["values"] is None:
-                raise UserError("the weighted-sum form needs both --weights and --values")
-            check_token(args.token, get["weights"].shape[0])
-            ex = explain_weighted_sum(get["weights"], get["values"], tokens=tokens)
-        else:
-            q, k, v = get["q"], get["k"], get["v"]
-            if q is None or k is None or v is None:
-                raise UserError("give all three of --q, --k and --v")
-            if tokens is not None and len(tokens) != q.shape[0]:
-                raise UserError(f"{len(tokens)} --tokens for {q.shape[0]} rows of --q")
-            scale = 1.0 if args.no_scale else args.scale if args.scale is not None else data.get("scale")
-            T, S = q.shape[0], k.shape[0]
-            mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if args.causal else None
-            check_token(args.token, T)
-            ex = explain_attention(q, k, v, mask=mask, scale=scale, tokens=tokens)
+        ex = vector_explanation(args, tokens)
     else:
         print("Seed 004: 나는 사과를 먹었다 (I ate an apple), computed by hand without scaling, here by "
               "attnlab's attention().\nThe learner's numbers: softmax([1, 1, 0]) = [0.422, 0.422, 0.156] "
@@ -139,3 +111,53 @@ def run(args: argparse.Namespace) -> int:
         rows = range(ex["weights"].shape[0]) if args.token is None else [args.token]
         print("\n" + "\n".join(contribution_sentence(ex, row) for row in rows))
     return 0
+
+
+def model_explanation(args: argparse.Namespace) -> Explanation:
+    """--run/--model with --text: the named points of one layer and head."""
+    from attnlab.look.explain import explain_model
+
+    if args.text is None:
+        raise UserError("--run/--model need --text")
+    source = load_source(args)
+    source.check_layer_head(args.layer, args.head)
+    idx, tokens = source.encode(args.text)
+    check_token(args.token, len(tokens))
+    ex = explain_model(source.model, idx, args.layer, args.head, tokens=tokens)
+    ex.title = f"{source.name}, {ex.title}"
+    return ex
+
+
+def vector_explanation(args: argparse.Namespace, tokens: list[str] | None) -> Explanation:
+    """--q/--k/--v, --weights/--values or --json FILE: attention (or the weighted sum) on them."""
+    import torch
+
+    from attnlab.look.explain import explain_attention, explain_weighted_sum
+
+    data: dict = {}
+    if args.json is not None:
+        try:
+            data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{args.json} must hold a JSON object with q/k/v or weights/values")
+        tokens = data.get("tokens", tokens)
+    get = {name: parse_matrix(getattr(args, name), f"--{name}") if getattr(args, name) is not None
+           else to_matrix(data[name], f"{args.json}: {name}") if name in data else None
+           for name in ("q", "k", "v", "weights", "values")}
+    if get["weights"] is not None or get["values"] is not None:
+        if get["weights"] is None or get["values"] is None:
+            raise UserError("the weighted-sum form needs both --weights and --values")
+        check_token(args.token, get["weights"].shape[0])
+        return explain_weighted_sum(get["weights"], get["values"], tokens=tokens)
+    q, k, v = get["q"], get["k"], get["v"]
+    if q is None or k is None or v is None:
+        raise UserError("give all three of --q, --k and --v")
+    if tokens is not None and len(tokens) != q.shape[0]:
+        raise UserError(f"{len(tokens)} --tokens for {q.shape[0]} rows of --q")
+    scale = 1.0 if args.no_scale else args.scale if args.scale is not None else data.get("scale")
+    T, S = q.shape[0], k.shape[0]
+    mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if args.causal else None
+    check_token(args.token, T)
+    return explain_attention(q, k, v, mask=mask, scale=scale, tokens=tokens)
