@@ -9,7 +9,8 @@ from matplotlib.figure import Figure
 from attnlab.cli import main
 from attnlab.config import GPTConfig
 from attnlab.labs.induction.ablation import causal_check, copy_losses, losses_by_copy
-from attnlab.labs.induction.lab import LabConfig, detected_heads, formed_at, run_lab
+from attnlab.labs.induction.config import LabConfig
+from attnlab.labs.induction.lab import detected_heads, formed_at, new_model, run_lab
 from attnlab.labs.induction.report import plot_head_scores
 from attnlab.labs.induction.scores import HeadScores, repeated_tokens
 from attnlab.model.gpt import GPT
@@ -109,12 +110,12 @@ def test_the_lab_runs_end_to_end_and_writes_its_folder(tmp_path):
 
 def test_models_are_attention_only_and_differ_only_in_depth():
     cfg = LabConfig(**SHORT)
-    one, two = cfg.model(1), cfg.model(2)
+    one, two = new_model(cfg, 1), new_model(cfg, 2)
     assert (len(one.blocks), len(two.blocks)) == (1, 2)
     assert all(b.ffwd is None for b in [*one.blocks, *two.blocks])
     assert {k: v for k, v in vars(one.config).items() if k != "n_layers"} == \
         {k: v for k, v in vars(two.config).items() if k != "n_layers"}
-    assert torch.equal(cfg.model(2).blocks[1].attn.qkv.weight, two.blocks[1].attn.qkv.weight)  # seeded
+    assert torch.equal(new_model(cfg, 2).blocks[1].attn.qkv.weight, two.blocks[1].attn.qkv.weight)  # seeded
 
 
 def test_lab_config_checks_the_repeat_fits():

@@ -1,7 +1,10 @@
 """Safe file writing and reading: every write goes to a temp file in the same folder, is flushed
 to disk, then is renamed over the target, so a crash, a kill or Ctrl-C never leaves a
 half-written file behind (a leftover `.NAME.*.tmp` is removed by the next start of the run).
-Files get the user's usual permissions (the umask), not the temp file's 0600."""
+Files get the user's usual permissions (the umask), not the temp file's 0600.
+
+torch (and safetensors) are imported by the functions that need them: the run folder's checks
+import this module when `attnlab train --help` starts, and torch takes over a second to load."""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
 from attnlab.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def current_umask() -> int:
@@ -100,11 +105,15 @@ def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") ->
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:
     """torch.save atomically (for optimizer state: plain tensors and numbers only)."""
+    import torch
+
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_torch(path: str | os.PathLike) -> Any:
     """torch.load with weights_only=True: a file carrying a pickled object is refused, never run."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")

@@ -4,6 +4,10 @@ Each subcommand module defines `add_parser(subparsers)` (which registers its fla
 `func`) and a `run(args) -> int`. `main(argv)` parses, dispatches, and turns bad input
 (`attnlab.errors.UserError`, raised where a value is checked) and file errors (`OSError`) into one
 line on stderr and exit code 2. Anything else is a bug and keeps its traceback.
+
+`build_parser` imports every subcommand module, so a module imports torch, matplotlib and the
+attnlab modules that load them inside `run`, never at its top: `attnlab --help` starts in a
+fraction of a second (tests/test_architecture.py checks).
 """
 
 from __future__ import annotations

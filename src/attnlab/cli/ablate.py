@@ -72,7 +72,8 @@ def _grid(result: dict, n_layers: int, n_heads: int) -> list[list[float]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from attnlab.why.ablate import ablate_heads, split_batches
+    from attnlab.train.gpt import split_batches
+    from attnlab.why.ablate import ablate_heads
 
     check_writable(args.png)
     check_writable(args.html)

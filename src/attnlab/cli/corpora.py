@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from attnlab.train.data import list_corpora
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("corpora", help="list the built-in text corpora",
@@ -17,6 +15,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from attnlab.train.data import list_corpora
+
     rows = [(c.name, f"{c.characters:,}" if c.characters is not None else "not installed",
              c.licence, c.description if c.characters is not None else f"run: {c.install}")
             for c in list_corpora()]

@@ -20,6 +20,8 @@ from attnlab.cli._source_args import add_source_flags, load_source
 if TYPE_CHECKING:
     import torch
 
+    from attnlab.explanation import Explanation
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -63,7 +65,7 @@ def parse_matrix(text: str, flag: str) -> torch.Tensor:
 
 
 def to_matrix(data: object, flag: str) -> torch.Tensor:
-    import torch  # here, not at the top: `attnlab --help` does not load torch
+    import torch
 
     try:
         t = torch.tensor(data, dtype=torch.float32)
@@ -83,8 +85,51 @@ def check_token(token: int | None, n: int) -> None:
         raise UserError(f"--token {token} is out of range: there are tokens 0..{n - 1}")
 
 
-def explain_vectors(args: argparse.Namespace, tokens: list[str] | None):
-    """The explanation of --q/--k/--v or --weights/--values (from the flags or --json FILE)."""
+def run(args: argparse.Namespace) -> int:
+    from attnlab.look.explain import SEED_004, explain_attention
+    from attnlab.viz.explain_text import contribution_sentence, format_explanation
+
+    if args.decimals < 0 or args.decimals > 10:
+        raise UserError(f"--decimals must be in 0..10, got {args.decimals}")
+    vectors = any(x is not None for x in (args.q, args.k, args.v, args.weights, args.values, args.json))
+    model_mode = args.run is not None or args.model is not None
+    if vectors and model_mode:
+        raise UserError("give vectors (--q/--k/--v, --weights/--values, --json) or a model (--run/--model), not both")
+    tokens = None if args.tokens is None else [t.strip() for t in args.tokens.split(",")]
+    if model_mode:
+        ex = model_explanation(args)
+    elif vectors:
+        ex = vector_explanation(args, tokens)
+    else:
+        print("Seed 004: 나는 사과를 먹었다 (I ate an apple), computed by hand without scaling, here by "
+              "attnlab's attention().\nThe learner's numbers: softmax([1, 1, 0]) = [0.422, 0.422, 0.156] "
+              "(0.1554 rounded up), new V of 나는 = [0.211, 0.211, 0.078].\n")
+        ex = explain_attention(SEED_004["q"], SEED_004["k"], SEED_004["v"], scale=1.0, tokens=SEED_004["tokens"])
+        check_token(args.token, 3)
+    print(format_explanation(ex, token=args.token, decimals=args.decimals))
+    if "share" in ex.names():  # the weighted-sum form: what the raw weights leave out
+        rows = range(ex["weights"].shape[0]) if args.token is None else [args.token]
+        print("\n" + "\n".join(contribution_sentence(ex, row) for row in rows))
+    return 0
+
+
+def model_explanation(args: argparse.Namespace) -> Explanation:
+    """--run/--model with --text: the named points of one layer and head."""
+    from attnlab.look.explain import explain_model
+
+    if args.text is None:
+        raise UserError("--run/--model need --text")
+    source = load_source(args)
+    source.check_layer_head(args.layer, args.head)
+    idx, tokens = source.encode(args.text)
+    check_token(args.token, len(tokens))
+    ex = explain_model(source.model, idx, args.layer, args.head, tokens=tokens)
+    ex.title = f"{source.name}, {ex.title}"
+    return ex
+
+
+def vector_explanation(args: argparse.Namespace, tokens: list[str] | None) -> Explanation:
+    """--q/--k/--v, --weights/--values or --json FILE: attention (or the weighted sum) on them."""
     import torch
 
     from attnlab.look.explain import explain_attention, explain_weighted_sum
@@ -116,38 +161,3 @@ def explain_vectors(args: argparse.Namespace, tokens: list[str] | None):
     mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if args.causal else None
     check_token(args.token, T)
     return explain_attention(q, k, v, mask=mask, scale=scale, tokens=tokens)
-
-
-def run(args: argparse.Namespace) -> int:
-    from attnlab.look.explain import SEED_004, explain_attention, explain_model
-    from attnlab.viz.explain_text import contribution_sentence, format_explanation
-
-    if args.decimals < 0 or args.decimals > 10:
-        raise UserError(f"--decimals must be in 0..10, got {args.decimals}")
-    vectors = any(x is not None for x in (args.q, args.k, args.v, args.weights, args.values, args.json))
-    model_mode = args.run is not None or args.model is not None
-    if vectors and model_mode:
-        raise UserError("give vectors (--q/--k/--v, --weights/--values, --json) or a model (--run/--model), not both")
-    tokens = None if args.tokens is None else [t.strip() for t in args.tokens.split(",")]
-    if model_mode:
-        if args.text is None:
-            raise UserError("--run/--model need --text")
-        source = load_source(args)
-        source.check_layer_head(args.layer, args.head)
-        idx, tokens = source.encode(args.text)
-        check_token(args.token, len(tokens))
-        ex = explain_model(source.model, idx, args.layer, args.head, tokens=tokens)
-        ex.title = f"{source.name}, {ex.title}"
-    elif vectors:
-        ex = explain_vectors(args, tokens)
-    else:
-        print("Seed 004: 나는 사과를 먹었다 (I ate an apple), computed by hand without scaling, here by "
-              "attnlab's attention().\nThe learner's numbers: softmax([1, 1, 0]) = [0.422, 0.422, 0.156] "
-              "(0.1554 rounded up), new V of 나는 = [0.211, 0.211, 0.078].\n")
-        ex = explain_attention(SEED_004["q"], SEED_004["k"], SEED_004["v"], scale=1.0, tokens=SEED_004["tokens"])
-        check_token(args.token, 3)
-    print(format_explanation(ex, token=args.token, decimals=args.decimals))
-    if "share" in ex.names():  # the weighted-sum form: what the raw weights leave out
-        rows = range(ex["weights"].shape[0]) if args.token is None else [args.token]
-        print("\n" + "\n".join(contribution_sentence(ex, row) for row in rows))
-    return 0

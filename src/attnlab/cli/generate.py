@@ -10,8 +10,6 @@ import math
 import sys
 from pathlib import Path
 
-import torch
-
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
 
@@ -70,10 +68,12 @@ def prompt_ids(tokenizer, prompt: str | None) -> tuple[str, list[int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.runs.checkpoint import load_model, read_run_config
+    import torch
+
     from attnlab.device import pick_device
     from attnlab.generate import stream_sample
     from attnlab.model.memory import gpt_memory_bytes, require_memory
+    from attnlab.runs.checkpoint import load_model, read_run_config
     from attnlab.runs.folder import CHECKPOINT_DIR
 
     check_args(args)

@@ -15,14 +15,11 @@ import argparse
 import json
 import time
 
-import torch
-
 from attnlab.errors import UserError
+from attnlab.labs.induction.config import LabConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from attnlab.labs.induction.lab import LabConfig
-
     d = LabConfig()
     p = subparsers.add_parser(
         "induction", help="train 1- and 2-layer attention-only models and watch an induction head form",
@@ -52,7 +49,9 @@ def parse_layers(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.labs.induction.lab import LabConfig, run_lab
+    import torch  # torch, matplotlib and the lab load here, not at `attnlab --help`
+
+    from attnlab.labs.induction.lab import run_lab
     from attnlab.labs.induction.report import report_paragraphs
 
     if args.steps < 1 or args.eval_interval < 1:

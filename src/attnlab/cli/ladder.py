@@ -20,7 +20,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from attnlab.labs.ladder.report import HEADER, NUMERIC, table_rows
 from attnlab.errors import UserError
 
 JSON_KEYS = ("name", "params", "val_loss", "seconds", "run")
@@ -49,6 +48,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from attnlab.labs.ladder.report import table_rows, text_table
     from attnlab.labs.ladder.rungs import run_ladder
 
     if args.threads < 0:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rungs": [{key: r[key] for key in JSON_KEYS} for r in records]}))
     else:
-        say(format_table(table_rows(records)))
+        say(text_table(table_rows(records)))
         say(f"\nfiles: {out_dir}/ (ladder.md, ladder.png, ladder.json, a run folder per rung)")
     if result["interrupted"]:
         say(f"interrupted in rung {len(records)} ({records[-1]['name']}): run the same command again to continue")
@@ -84,14 +84,6 @@ def run(args: argparse.Namespace) -> int:
         if len(records) > 1:
             say(f"  attnlab attention TEXT --run {shlex.quote(records[1]['run'])}   # the single head's map")
     return 0
-
-
-def format_table(rows: list[list[str]]) -> str:
-    """The rung table as aligned text (numbers right-aligned)."""
-    widths = [max(len(row[i]) for row in [list(HEADER), *rows]) for i in range(len(HEADER))]
-    return "\n".join("  ".join(cell.rjust(w) if numeric else cell.ljust(w)
-                               for cell, w, numeric in zip(row, widths, NUMERIC)).rstrip()
-                     for row in [list(HEADER), *rows])
 
 
 class LadderProgress:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from attnlab.cli._help import HelpFormatter
 from attnlab.config import GPTConfig
-from attnlab.model.gpt import GPT
-from attnlab.look.shapes import format_table, shape_flow
 from attnlab.errors import UserError
 
 
@@ -31,6 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from attnlab.look.shapes import format_table, shape_flow
+    from attnlab.model.gpt import GPT
+
     for name in ("seq_len", "batch_size"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

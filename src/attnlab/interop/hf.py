@@ -15,8 +15,10 @@ from typing import Any
 import torch
 
 from attnlab.config import GPTConfig
-from attnlab.model.gpt import GPT
 from attnlab.errors import UserError
+from attnlab.io import load_json
+from attnlab.model.gpt import GPT
+from attnlab.model.memory import BYTES_PER_VALUE, gpt_memory_bytes, gpt_parameter_count, require_memory
 
 # attnlab name -> GPT-2 name; "{i}" is the block index.
 TOP_KEYS = {
@@ -207,8 +209,6 @@ def load_into_gpt(model: GPT, tensors: dict[str, torch.Tensor]) -> GPT:
 def hf_import_bytes(config: GPTConfig) -> int:
     """Memory an import needs: the GPT (weights and one forward pass) and, alongside it while
     they are copied in, the checkpoint's own tensors."""
-    from attnlab.model.memory import BYTES_PER_VALUE, gpt_memory_bytes, gpt_parameter_count
-
     return gpt_memory_bytes(config) + BYTES_PER_VALUE * gpt_parameter_count(config)
 
 
@@ -217,9 +217,6 @@ def gpt_from_hf(source: Any) -> GPT:
     written by `save_pretrained` (read offline; nothing is downloaded)."""
     if isinstance(source, (str, os.PathLike)):
         from transformers import GPT2Config, GPT2LMHeadModel
-
-        from attnlab.io import load_json
-        from attnlab.model.memory import require_memory
 
         path = Path(source)
         if not (path / "config.json").is_file():

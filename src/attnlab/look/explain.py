@@ -10,22 +10,23 @@ scaled, masked, weights, out`, computed by `attention()`. For a model (`explain_
 steps are the model's own named points (`embed`, `blocks.1.ln1`, `blocks.1.attn.q`, ...,
 `logits`), recorded with `attnlab.record` during one ordinary forward pass: nothing here
 computes a block a second time, so what is shown is what the model computed, under the names
-`attnlab.record` and `attnlab.intervene` use. `format_explanation` (explain_text.py) prints them.
+`attnlab.record` and `attnlab.intervene` use. The record itself is attnlab.explanation's, and
+`format_explanation` (viz/explain_text.py) prints it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
-from attnlab.look.hooks import record
-from attnlab.model.attention import attention
 from attnlab.model.gpt import is_gpt
-from attnlab.look.norms import contribution_norms, shares
 from attnlab.errors import UserError
+from attnlab.explanation import Explanation
+from attnlab.look.hooks import record
+from attnlab.look.norms import contribution_norms, shares
+from attnlab.model.attention import attention
 
 # Seed 004, "나는 사과를 먹었다" (I ate an apple), computed by hand without scaling.
 SEED_004 = {
@@ -36,38 +37,6 @@ SEED_004 = {
 }
 # Seed 000: token 1's hand-set weights over three value vectors.
 SEED_000 = {"weights": torch.tensor([[0.1, 0.8, 0.1]]), "values": torch.tensor([[10.0, 10], [100, 100], [5, 5]])}
-
-
-@dataclass
-class Step:
-    name: str
-    value: torch.Tensor
-    formula: str
-    token_dim: int | None = None  # the axis that indexes query tokens, if any
-    key_dim: int | None = None  # the axis that indexes key tokens (scores, weights)
-    head_dim: int | None = None  # the axis that indexes heads (q, k, v, scores, weights, z)
-
-
-@dataclass
-class Explanation:
-    steps: list[Step] = field(default_factory=list)
-    tokens: list[str] | None = None  # a label per token (query rows and key columns)
-    title: str = ""
-    head: int | None = None  # the head shown for steps that hold every head
-
-    def add(self, name: str, value: torch.Tensor, formula: str, token_dim: int | None = None,
-            key_dim: int | None = None, head_dim: int | None = None) -> torch.Tensor:
-        self.steps.append(Step(name, value.detach(), formula, token_dim, key_dim, head_dim))
-        return value
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        for step in self.steps:
-            if step.name == name:
-                return step.value
-        raise KeyError(f"no step {name!r}; steps: {', '.join(self.names())}")
-
-    def names(self) -> list[str]:
-        return [s.name for s in self.steps]
 
 
 def explain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,

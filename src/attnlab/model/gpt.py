@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
+from attnlab.generate import generate, generate_tokens
 from attnlab.model.block import Block, make_norm
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
@@ -131,8 +132,7 @@ class GPT(nn.Module):
                  generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
         """Extend idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
         See `attnlab.generate.generate_tokens` for the sampling rules and the sliding window."""
-        from attnlab.generate import generate
-
+        # attnlab.generate's function (a module-level name), not this method
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                         generator=generator, use_cache=use_cache)
 
@@ -141,8 +141,6 @@ class GPT(nn.Module):
                         generator: torch.Generator | None = None,
                         use_cache: bool = True) -> Iterator[torch.Tensor]:
         """Like `generate`, but yields each new (B, 1) token as soon as it is sampled."""
-        from attnlab.generate import generate_tokens
-
         return generate_tokens(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                                generator=generator, use_cache=use_cache)
 

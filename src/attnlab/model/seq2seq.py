@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.config import Seq2SeqConfig
+from attnlab.model import seq2seq_search
 from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.block import Block, check_norm, residual
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
@@ -196,17 +197,14 @@ class EncoderDecoder(nn.Module):
     def greedy_decode(self, src: torch.Tensor, start: int | float, max_len: int, eos: int | None = None,
                       src_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Autoregressive decoding, feeding back each prediction -> (B, max_len) ids or (B, max_len, 1)."""
-        from attnlab.model.seq2seq_search import greedy_decode
-
-        return greedy_decode(self, src, start, max_len, eos=eos, src_key_padding_mask=src_key_padding_mask)
+        return seq2seq_search.greedy_decode(self, src, start, max_len, eos=eos,
+                                            src_key_padding_mask=src_key_padding_mask)
 
     def beam_search(self, src: torch.Tensor, start: int, max_len: int, beam_width: int = 4, eos: int | None = None,
                     src_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The most probable sequence among `beam_width` kept hypotheses -> (B, max_len) ids."""
-        from attnlab.model.seq2seq_search import beam_search
-
-        return beam_search(self, src, start, max_len, beam_width=beam_width, eos=eos,
-                           src_key_padding_mask=src_key_padding_mask)
+        return seq2seq_search.beam_search(self, src, start, max_len, beam_width=beam_width, eos=eos,
+                                          src_key_padding_mask=src_key_padding_mask)
 
 
 def copy_from_torch_transformer(encoder: Encoder, decoder: Decoder, transformer: nn.Transformer) -> None:

@@ -39,6 +39,7 @@ from attnlab.io import current_umask, load_json, load_tensors, load_torch, save_
 from attnlab.model.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
 from attnlab.model.gpt import GPT
 from attnlab.errors import UserError
+from attnlab.tokenizers import load_tokenizer
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -219,8 +220,6 @@ def _weights_step(folder: Path) -> int | None:
 
 def load_model(run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
     """(GPT in eval mode, tokenizer) from a run folder, e.g. `load_model("runs/cpu-shakespeare-char")`."""
-    from attnlab.tokenizers import load_tokenizer
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} not found")

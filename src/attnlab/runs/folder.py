@@ -176,6 +176,8 @@ def _remove_owned(path: Path) -> None:
 def clean_stale(path: Path) -> None:
     """Remove what a killed save left behind: temp files, and checkpoint folders that
     state.json does not point at (see attnlab.runs.checkpoint)."""
+    # Here, not at the top: checkpoint.py loads torch and the model (over a second), and this
+    # module is imported by `attnlab train --help` for its flag checks.
     from attnlab.runs.checkpoint import committed_checkpoint_name
 
     keep = committed_checkpoint_name(path)

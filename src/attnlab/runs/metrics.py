@@ -4,7 +4,8 @@
     {"step": 250, "train_loss": 2.02, "val_loss": 2.09}              an evaluation
 
 A line cut short by a crash (the last one) is skipped. Any other line that is not such a
-record is an error that names the file and the line, never a traceback.
+record is an error that names the file and the line, never a traceback. `plot_losses` draws
+the records as loss.png (the picture itself is attnlab.viz.loss's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from attnlab.io import atomic_write, current_umask
 from attnlab.errors import UserError
 
 METRICS = "metrics.jsonl"
+LOSS_PNG = "loss.png"
 
 
 class MetricsWriter:
@@ -53,8 +55,6 @@ class MetricsWriter:
                 self._plot()
 
     def _plot(self) -> None:
-        from attnlab.viz.loss import plot_losses
-
         plot_losses(self.run_dir)
         self.plotted_at, self.plot_pending = time.monotonic(), False
 
@@ -94,6 +94,20 @@ def _checked(record: Any, path: Path, number: int) -> dict[str, Any]:
         if key != "step" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise UserError(f"{path}, line {number}: {key!r} must be a number, got {value!r}")
     return record
+
+
+def plot_losses(run_dir: str | os.PathLike) -> Path | None:
+    """Draw run_dir/loss.png from its metrics.jsonl (None: no losses logged yet, nothing drawn)."""
+    # Here, not at the top: attnlab.viz loads matplotlib (0.7 s measured on a busy 2-core EPYC),
+    # which a run that never draws (plot=False, DDP ranks other than 0) need not pay.
+    from attnlab.viz.loss import loss_figure
+
+    fig = loss_figure(read_metrics(run_dir))
+    if fig is None:
+        return None
+    path = Path(run_dir) / LOSS_PNG
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    return path
 
 
 def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:

@@ -20,7 +20,7 @@ from attnlab.distributed import DistInfo, all_reduce_mean
 from attnlab.model.gpt import GPT
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
-from attnlab.train.data import get_batch, train_val_split
+from attnlab.train.data import get_batch, load_corpus, train_val_split
 from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
 from attnlab.errors import UserError
 
@@ -60,6 +60,22 @@ def encode_corpus(text: str, tokenizer, cfg: TrainConfig) -> tuple[torch.Tensor,
             raise UserError(f"the corpus is too short: its {name} split has {len(data)} tokens, fewer than "
                              f"block_size + 1 = {cfg.block_size + 1} (use more text or a smaller --block-size)")
     return train_data, val_data
+
+
+def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batches` batches of a run's own train or val split, drawn as `estimate_loss` draws them
+    (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size)."""
+    if split not in ("train", "val"):
+        raise UserError(f"unknown split {split!r}; choose train or val")
+    if batches < 1:
+        raise UserError(f"batches must be at least 1, got {batches}")
+    _, cfg, _ = ckpt.read_run_config(run_dir)
+    train_data, val_data = encode_corpus(load_corpus(cfg.corpus), tokenizer, cfg)
+    data = val_data if split == "val" else train_data
+    generator = torch.Generator().manual_seed(seed)
+    pairs = [get_batch(data, cfg.batch_size, cfg.block_size, generator) for _ in range(batches)]
+    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])  # (N·B, T) each
 
 
 def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:

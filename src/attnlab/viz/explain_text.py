@@ -1,4 +1,4 @@
-"""An `Explanation` as plain text: one block per step (name, shape, formula, values).
+"""An `Explanation` (attnlab.explanation) as plain text: one block per step (name, shape, formula, values).
 
 Columns are aligned by display width, so Hangul and other wide characters (two terminal cells
 each, `unicodedata.east_asian_width` "W" or "F") line up with ASCII:
@@ -13,7 +13,7 @@ import unicodedata
 
 import torch
 
-from attnlab.look.explain import Explanation, Step
+from attnlab.explanation import Explanation, Step
 
 
 def display_width(text: str) -> int:

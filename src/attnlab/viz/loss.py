@@ -1,26 +1,24 @@
-"""loss.png: a run's loss curve, drawn from its metrics.jsonl."""
+"""A loss curve: metrics records in (see attnlab.runs.metrics), a matplotlib Figure out."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import Any, Sequence
 
-from attnlab.io import atomic_write
-from attnlab.runs.metrics import read_metrics
-
-LOSS_PNG = "loss.png"
+from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
 
-def plot_losses(run_dir: str | os.PathLike) -> Path | None:
-    """Draw loss.png from metrics.jsonl (training loss per step, train/val estimates): the
-    cross-entropy for a GPT and the seq2seq token tasks, the MSE for seed 002's regression.
-    Estimates are joined by lines only when there are three or more of them: two estimates
-    (the start and the end of a short run) are two points, not a straight line from step 0."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
+def loss_figure(records: Sequence[dict[str, Any]]) -> Figure | None:
+    """The training loss per step and the train/val estimates against the step (None: nothing to
+    draw): the cross-entropy for a GPT and the seq2seq token tasks, the MSE for seed 002's
+    regression. Estimates are joined by lines only when there are three or more of them: two
+    estimates (the start and the end of a short run) are two points, not a straight line from step 0.
 
-    metrics = read_metrics(run_dir)
-    steps = [m for m in metrics if "loss" in m]
-    evals = [m for m in metrics if "val_loss" in m]
+        >>> fig = loss_figure([{"step": 1, "loss": 2.5}, {"step": 2, "train_loss": 2.0, "val_loss": 2.1}])
+        >>> [line.get_label() for line in fig.axes[0].get_lines()]
+        ['train (batch)', 'train (estimate)', 'val (estimate)']
+    """
+    steps = [m for m in records if "loss" in m]
+    evals = [m for m in records if "val_loss" in m]
     if not steps and not evals:
         return None
     fig = Figure(figsize=(7, 4))
@@ -36,6 +34,4 @@ def plot_losses(run_dir: str | os.PathLike) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(run_dir) / LOSS_PNG
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    return path
+    return fig

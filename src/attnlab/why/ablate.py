@@ -21,13 +21,13 @@ The answer is the loss change against the unablated model: positive means the he
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from attnlab.errors import UserError
+from attnlab.look.hooks import intervene
 
 MODES = ("zero", "mean")
 
@@ -60,8 +60,6 @@ def ablated_forward(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor |
                     heads: Iterable[tuple[int, int]], mode: str = "zero") -> tuple[torch.Tensor, torch.Tensor | None]:
     """The model's own (logits (B, T, V), loss) with the (layer, head) pairs in `heads` ablated
     together. Every layer's z passes through the intervention, even when `heads` is empty."""
-    from attnlab.look.hooks import intervene
-
     replace = _z_replacement(_check_heads(model, heads), mode)
     was_training = model.training
     model.eval()
@@ -106,23 +104,3 @@ def ablate_heads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     if together is not None:
         result["set"] = {"heads": [[l, h] for l, h in together], "loss": ablated_loss(model, x, y, together)}
     return result
-
-
-def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
-                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """`batches` batches of a run's own train or val split, drawn as `estimate_loss` draws them
-    (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size)."""
-    from attnlab.runs.checkpoint import read_run_config
-    from attnlab.train.data import get_batch, load_corpus
-    from attnlab.train.gpt import encode_corpus
-
-    if split not in ("train", "val"):
-        raise UserError(f"unknown split {split!r}; choose train or val")
-    if batches < 1:
-        raise UserError(f"batches must be at least 1, got {batches}")
-    _, cfg, _ = read_run_config(run_dir)
-    train_data, val_data = encode_corpus(load_corpus(cfg.corpus), tokenizer, cfg)
-    data = val_data if split == "val" else train_data
-    generator = torch.Generator().manual_seed(seed)
-    pairs = [get_batch(data, cfg.batch_size, cfg.block_size, generator) for _ in range(batches)]
-    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])  # (N·B, T) each

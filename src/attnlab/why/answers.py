@@ -28,10 +28,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from attnlab.look.norms import contribution_norms, shares
 from attnlab.model.gpt import is_gpt
-from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph
 from attnlab.errors import UserError
+from attnlab.look.hooks import record
+from attnlab.look.norms import contribution_norms, shares
+from attnlab.why.ablate import ablated_forward, token_losses
+from attnlab.why.rollout import attention_flow, attention_rollout, flow_graph
 
 
 def _raw_answer(weights: list[torch.Tensor], i: int, j: int, k: int | None) -> dict:
@@ -66,8 +68,6 @@ def _norm_answer(model: nn.Module, weights: list[torch.Tensor], values: list[tor
 
 def _ablation_answer(model: nn.Module, idx: torch.Tensor, logits: torch.Tensor, raw: dict, i: int) -> dict:
     """The loss at position i (predicting token i + 1) before and after zeroing the raw head."""
-    from attnlab.why.ablate import ablated_forward, token_losses
-
     answer = {"layer": raw["layer"], "head": raw["head"], "loss": None, "dloss": None}
     if i + 1 >= idx.shape[1]:
         return answer  # the last token has no next token to predict
@@ -81,8 +81,6 @@ def _ablation_answer(model: nn.Module, idx: torch.Tensor, logits: torch.Tensor, 
 
 def _record(model: nn.Module, idx: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], object]:
     """Every layer's weights (H, T, T) and values (H, T, D) of one forward, and its output."""
-    from attnlab.look.hooks import record
-
     with torch.no_grad(), record(model, "blocks.*.attn.weights", "blocks.*.attn.v") as rec:
         out = model(idx)
     L = len(model.blocks)

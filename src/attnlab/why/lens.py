@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from attnlab.errors import UserError
+from attnlab.look.hooks import record
 from attnlab.model.gpt import is_gpt
 
 
@@ -60,8 +61,6 @@ def _check_gpt(model: nn.Module) -> None:
 @torch.no_grad()
 def lens_probabilities(model: nn.Module, idx: torch.Tensor) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """(layer names, probabilities (L + 1, B, T, V), the model's own logits (B, T, V)) for ids (B, T)."""
-    from attnlab.look.hooks import record
-
     _check_gpt(model)
     was_training = model.training
     model.eval()

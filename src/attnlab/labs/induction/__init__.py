@@ -5,13 +5,9 @@
 - `repeat_stream(...)` (data.py): the training stream of random chunks that come twice;
 - `copy_losses(model, ids, n, heads)` and `causal_check(...)` (ablation.py): the in-context loss,
   with heads zeroed through `attnlab.intervene`;
-- `run_lab(LabConfig(), out_dir)` (lab.py): the whole experiment, `attnlab induction`.
+- `run_lab(LabConfig(), out_dir)` (lab.py, config.py): the whole experiment, `attnlab induction`,
+  returning a `ModelResult` (results.py) per model; report.py puts them in words and figures.
+
+Import each from its module: this package imports nothing, so `attnlab induction --help` reads
+LabConfig's defaults (config.py) without loading torch.
 """
-
-from attnlab.labs.induction.ablation import causal_check, copy_losses
-from attnlab.labs.induction.data import repeat_stream
-from attnlab.labs.induction.lab import LabConfig, run_lab
-from attnlab.labs.induction.scores import HeadScores, detect_heads, head_scores, repeated_tokens
-
-__all__ = ["detect_heads", "head_scores", "repeated_tokens", "HeadScores", "repeat_stream", "copy_losses",
-           "causal_check", "LabConfig", "run_lab"]

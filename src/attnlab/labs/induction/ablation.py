@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from attnlab.errors import UserError
+from attnlab.why.ablate import ablated_forward
 
 Head = tuple[int, int]  # (layer, head)
 
@@ -32,8 +33,6 @@ def copy_losses(model: nn.Module, ids: torch.Tensor, n: int, heads: list[Head] =
                 start: int = 0) -> tuple[float, float]:
     """(first-copy loss, second-copy loss) of `model` on ids (B, start + 2n), mean cross-entropy,
     with the (layer, head) pairs in `heads` zeroed together (`attnlab.why.ablate`)."""
-    from attnlab.why.ablate import ablated_forward
-
     if ids.shape[1] < start + 2 * n:
         raise UserError(f"ids of length {ids.shape[1]} hold no {start} + 2 x {n} token sequence")
     logits, _ = ablated_forward(model, ids, None, heads, mode="zero")  # (B, T, V)

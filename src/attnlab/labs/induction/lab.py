@@ -21,115 +21,40 @@ on the next run; nothing else in OUT_DIR is touched.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from attnlab.config import TrainConfig
-from attnlab.train.data import get_batch
-from attnlab.labs.induction.ablation import CausalCheck, Head, causal_check, losses_by_copy
+from attnlab.io import atomic_write, save_json
+from attnlab.labs.induction.ablation import Head, causal_check, losses_by_copy
+from attnlab.labs.induction.config import LabConfig
 from attnlab.labs.induction.data import repeat_stream
+from attnlab.labs.induction.report import plot_model, report_markdown
+from attnlab.labs.induction.results import ModelResult
 from attnlab.labs.induction.scores import HeadScores, repeated_tokens, score_maps
+from attnlab.look.capture import capture_attention
 from attnlab.model.gpt import GPT
 from attnlab.runs.metrics import MetricsWriter
+from attnlab.train.data import get_batch
 from attnlab.train.gpt import configure_optimizer, next_token_loss
 from attnlab.train.loop import Plan, get_lr, train_loop
-from attnlab.errors import UserError
+from attnlab.viz.png import save_figure
 
 EventFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
 FIGURE = "induction.png"
 
 
-@dataclass
-class LabConfig:
-    """The lab's settings; the defaults form an induction head in the 2-layer model in minutes on a CPU."""
-
-    layers: tuple[int, ...] = (1, 2)  # one model per entry: its number of layers
-    vocab_size: int = 32
-    d_model: int = 64
-    n_heads: int = 4
-    tie_weights: bool = False  # a separate unembedding: copying need not fight the embedding
-    block_size: int = 32  # training windows; the repeated test sequence is 2n <= block_size tokens
-    min_len: int = 2  # chunk lengths of the training stream (data.repeat_stream)
-    max_len: int = 16
-    max_gap: int = 8  # random tokens between a chunk and its copy
-    distinct: bool = True  # new tokens as shuffled decks of the vocabulary
-    echo: float = 0.15  # share of new tokens that repeat the token two back ("a b a")
-    stream_tokens: int = 1_000_000
-    batch_size: int = 64
-    steps: int = 1500
-    learning_rate: float = 2e-3
-    warmup_iters: int = 100
-    weight_decay: float = 0.0
-    n: int = 16  # length of the random sequence that is repeated at evaluation
-    eval_batch: int = 64
-    eval_interval: int = 25
-    threshold: float = 0.4  # a head "is" an induction / previous-token head above this score
-    random_draws: int = 5
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.layers or any(layers < 1 for layers in self.layers):
-            raise UserError(f"layers must be positive layer counts, got {self.layers}")
-        if not 2 <= self.n <= min(self.vocab_size, self.block_size // 2):
-            raise UserError(f"n ({self.n}) must be in 2 .. min(vocab_size, block_size // 2) = "
-                             f"{min(self.vocab_size, self.block_size // 2)}")
-        if not 0.0 < self.threshold < 1.0:
-            raise UserError(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.random_draws < 1:
-            raise UserError(f"random_draws must be >= 1, got {self.random_draws}")
-        self.train_config(max(self.layers))  # checks the model and schedule fields
-
-    def train_config(self, n_layers: int) -> TrainConfig:
-        """The project's TrainConfig for the attention-only model with `n_layers` layers (constant
-        learning rate after warmup)."""
-        return TrainConfig(corpus="induction-stream", n_layers=n_layers, n_heads=self.n_heads, d_model=self.d_model,
-                           block_size=self.block_size, ffn=False, tie_weights=self.tie_weights,
-                           batch_size=self.batch_size, max_iters=self.steps,
-                           learning_rate=self.learning_rate, min_lr=self.learning_rate,
-                           warmup_iters=self.warmup_iters, weight_decay=self.weight_decay,
-                           eval_interval=self.eval_interval, device="cpu", seed=self.seed)
-
-    def model(self, n_layers: int) -> GPT:
-        """A fresh attention-only GPT, its weights drawn from `seed` (the same draw for every depth)."""
-        torch.manual_seed(self.seed)
-        return GPT(self.train_config(n_layers).model_config(self.vocab_size))
-
-
-@dataclass
-class ModelResult:
-    """One trained model: its evaluations, final scores and losses, and the causal check."""
-
-    layers: int
-    history: list[dict[str, Any]]
-    scores: HeadScores
-    first_copy_loss: float
-    second_copy_loss: float
-    check: CausalCheck
-    formed_at_step: int | None
-    elapsed_s: float
-
-    def summary(self) -> dict[str, Any]:
-        """This model's entry of the `--json` object."""
-        def best(name: str) -> dict[str, Any]:
-            layer, head, score = self.scores.best(name)
-            return {"layer": layer, "head": head, "score": round(score, 4)}
-
-        return {"layers": self.layers, "best_induction": best("induction"), "best_previous": best("previous"),
-                "first_copy_loss": round(self.first_copy_loss, 4),
-                "second_copy_loss": round(self.second_copy_loss, 4),
-                "ablate_detected": round(self.check.ablate_detected, 4),
-                "ablate_random": round(self.check.ablate_random, 4), "formed_at_step": self.formed_at_step}
+def new_model(cfg: LabConfig, n_layers: int) -> GPT:
+    """A fresh attention-only GPT, its weights drawn from `cfg.seed` (the same draw for every depth)."""
+    torch.manual_seed(cfg.seed)
+    return GPT(cfg.train_config(n_layers).model_config(cfg.vocab_size))
 
 
 @torch.no_grad()
 def probe(model: GPT, ids: torch.Tensor, n: int) -> tuple[HeadScores, float, float]:
     """(head scores, first-copy loss, second-copy loss) from one forward pass over ids (B, 2n)."""
-    from attnlab.look.capture import capture_attention
-
     with capture_attention(model) as maps:  # eval mode inside, the previous mode restored after
         logits, _ = model(ids)  # (B, 2n, V)
     return (score_maps(maps, n), *losses_by_copy(logits, ids, n))
@@ -160,7 +85,7 @@ def train_model(cfg: LabConfig, n_layers: int, stream: torch.Tensor, ids: torch.
     folder/metrics.jsonl), then run the causal check on the trained model. Ctrl-C stops the lab
     (KeyboardInterrupt) after the current step."""
     train_cfg = cfg.train_config(n_layers)
-    model = cfg.model(n_layers)
+    model = new_model(cfg, n_layers)
     optimizer = configure_optimizer(model, train_cfg, torch.device("cpu"))
     batches = torch.Generator().manual_seed(cfg.seed)  # the same batches for every depth
     history: list[dict[str, Any]] = []
@@ -214,10 +139,6 @@ def evaluation(step: int, step_losses: list[float], scores: HeadScores, first: f
 def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None) -> list[ModelResult]:
     """Train and examine one model per entry of cfg.layers; write the files listed in the module
     docstring. `on_event(kind, info)` reports progress: "start", "eval", "done" (one ModelResult)."""
-    from attnlab.labs.induction.report import plot_model, report_markdown
-    from attnlab.io import atomic_write, save_json
-    from attnlab.viz.png import save_figure
-
     emit = on_event or (lambda kind, info: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,13 @@ words what each model did; `report_markdown` wraps them with a table and the fig
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from attnlab.labs.induction.lab import LabConfig, ModelResult
-    from attnlab.labs.induction.scores import HeadScores
+from attnlab.labs.induction.config import LabConfig
+from attnlab.labs.induction.results import ModelResult
+from attnlab.labs.induction.scores import SCORES, HeadScores
 
 LINES = (("induction", "tab:red"), ("previous", "tab:blue"), ("duplicate", "tab:green"))
 
@@ -147,8 +147,6 @@ def report_markdown(results: list[ModelResult], cfg: LabConfig) -> str:
 
 def plot_head_scores(scores: HeadScores, title: str | None = None) -> Figure:
     """The three scores as layer x head heatmaps side by side (values printed when they fit)."""
-    from attnlab.labs.induction.scores import SCORES
-
     L, H = scores.previous.shape
     fig = Figure(figsize=(3 * max(2.0, 0.45 * H + 1.0) + 1.0, max(2.5, 0.4 * L + 1.5)), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 from attnlab.errors import UserError
+from attnlab.look.capture import capture_attention
 
 SCORES = ("previous", "induction", "duplicate")
 
@@ -115,8 +116,6 @@ def detect_heads(model: nn.Module, n: int, batch: int = 16, seed: int = 0, bos: 
     The tokens come from a generator seeded with `seed`, so two calls (two training steps) see the
     same sequences. `vocab_size` limits the random tokens (default: the model's vocabulary).
     """
-    from attnlab.look.capture import capture_attention
-
     vocab = model.config.vocab_size if vocab_size is None else vocab_size
     ids = repeated_tokens(n, batch, vocab, torch.Generator().manual_seed(seed), bos)  # (B, T)
     device = next(model.parameters()).device

@@ -39,6 +39,14 @@ def table_rows(records: Sequence[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def text_table(rows: Sequence[Sequence[str]]) -> str:
+    """The rung table as aligned text for a terminal (numbers right-aligned)."""
+    widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
+    return "\n".join("  ".join(cell.rjust(w) if numeric else cell.ljust(w)
+                               for cell, w, numeric in zip(row, widths, NUMERIC)).rstrip()
+                     for row in [HEADER, *rows])
+
+
 def markdown_table(rows: Sequence[Sequence[str]]) -> str:
     rule = ["---:" if numeric else "---" for numeric in NUMERIC]
     return "\n".join("| " + " | ".join(row) + " |" for row in [HEADER, rule, *rows])

@@ -46,9 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from attnlab.runs import checkpoint as ckpt
 from attnlab.config import TrainConfig
 from attnlab.io import load_json, save_json
+from attnlab.labs.ladder.report import write_report
+from attnlab.runs import checkpoint as ckpt
+from attnlab.runs.folder import open_run_folder
+from attnlab.tokenizers import build_tokenizer
+from attnlab.train.data import load_corpus
+from attnlab.train.gpt import encode_corpus, train
 
 EventFn = Callable[[str, dict[str, Any]], None]
 LADDER_JSON = "ladder.json"
@@ -113,10 +118,6 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
     ladder.json. on_event(kind, info) gets "ladder" (the plan), "rung" (one starts or is
     reused), the training events of `attnlab.train.gpt.train`, and "rung_done".
     """
-    from attnlab.train.data import load_corpus
-    from attnlab.labs.ladder.report import write_report
-    from attnlab.tokenizers import build_tokenizer
-
     out_dir, emit = Path(out_dir), on_event or (lambda kind, info: None)
     plan = [(rung, rung_config(rung, corpus, steps, **settings)) for rung in ladder_rungs(scaled)]  # checks all
     text = load_corpus(corpus)
@@ -153,9 +154,6 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
 def _train_rung(rung: Rung, cfg: TrainConfig, text: str, tokenizer, run_dir: Path,
                 stopped: dict[str, Any] | None, emit: EventFn) -> dict[str, Any]:
     """Train one rung (continuing `stopped`, the record of a run stopped by Ctrl-C) -> its record."""
-    from attnlab.runs.folder import open_run_folder
-    from attnlab.train.gpt import encode_corpus, train
-
     train_data, val_data = encode_corpus(text, tokenizer, cfg)
     # an earlier run of this rung with other settings is replaced (only if attnlab wrote it)
     mode = "resume" if stopped is not None else "overwrite" if run_dir.exists() else "new"

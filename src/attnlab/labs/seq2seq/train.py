@@ -20,11 +20,10 @@ import torch
 from attnlab.runs import checkpoint as ckpt
 from attnlab.config import Seq2SeqConfig
 from attnlab.io import load_json, save_json
-from attnlab.runs.metrics import MetricsWriter, truncate_metrics
+from attnlab.runs.metrics import MetricsWriter, plot_losses, truncate_metrics
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.labs.seq2seq.tasks import Seq2SeqBatch, plus2_regression_data
 from attnlab.train.loop import EventFn, Plan, get_lr, train_loop
-from attnlab.viz.loss import plot_losses
 
 KIND = "seq2seq"
 

@@ -1,0 +1,36 @@
+"""What the induction lab returns for each model it trains (`lab.run_lab`), and what the report
+(`report.py`) and the `--json` summary are made from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from attnlab.labs.induction.ablation import CausalCheck
+from attnlab.labs.induction.scores import HeadScores
+
+
+@dataclass
+class ModelResult:
+    """One trained model: its evaluations, final scores and losses, and the causal check."""
+
+    layers: int
+    history: list[dict[str, Any]]
+    scores: HeadScores
+    first_copy_loss: float
+    second_copy_loss: float
+    check: CausalCheck
+    formed_at_step: int | None
+    elapsed_s: float
+
+    def summary(self) -> dict[str, Any]:
+        """This model's entry of the `--json` object."""
+        def best(name: str) -> dict[str, Any]:
+            layer, head, score = self.scores.best(name)
+            return {"layer": layer, "head": head, "score": round(score, 4)}
+
+        return {"layers": self.layers, "best_induction": best("induction"), "best_previous": best("previous"),
+                "first_copy_loss": round(self.first_copy_loss, 4),
+                "second_copy_loss": round(self.second_copy_loss, 4),
+                "ablate_detected": round(self.check.ablate_detected, 4),
+                "ablate_random": round(self.check.ablate_random, 4), "formed_at_step": self.formed_at_step}
