@@ -109,9 +109,10 @@ def ablate_heads(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
-                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                  seed: int = 0, corpus: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`batches` batches of a run's own train or val split, drawn as `estimate_loss` draws them
-    (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size)."""
+    (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size).
+    The text is the run's corpus (`run_corpus`), or `corpus` when given."""
     from attnlab.runs.checkpoint import read_run_config
     from attnlab.train.data import get_batch, load_corpus
     from attnlab.train.gpt import encode_corpus
@@ -121,8 +122,36 @@ def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
     if batches < 1:
         raise UserError(f"batches must be at least 1, got {batches}")
     _, cfg, _ = read_run_config(run_dir)
-    train_data, val_data = encode_corpus(load_corpus(cfg.corpus), tokenizer, cfg)
+    text = load_corpus(corpus if corpus is not None else run_corpus(run_dir, cfg.corpus))
+    train_data, val_data = encode_corpus(text, tokenizer, cfg)
     data = val_data if split == "val" else train_data
     generator = torch.Generator().manual_seed(seed)
     pairs = [get_batch(data, cfg.batch_size, cfg.block_size, generator) for _ in range(batches)]
     return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])  # (N·B, T) each
+
+
+def run_corpus(run_dir: str | Path, corpus: str) -> str:
+    """The corpus of a run, as the same text from any folder: a built-in name (as `load_corpus`
+    reads it first), else the absolute "corpus_path" config.json stored when the run was made, or
+    an absolute `corpus`. A relative path with no "corpus_path" (a run made before attnlab stored
+    it) was relative to a folder the run does not record, so it is refused rather than read
+    against the current folder; so are stdin and a missing file."""
+    from attnlab.runs.checkpoint import read_config
+    from attnlab.train.data import corpus_names
+
+    where = Path(run_dir) / "config.json"
+    stored = read_config(run_dir, "gpt").get("corpus_path")
+    if corpus in corpus_names():
+        return corpus
+    if corpus == "-":
+        raise UserError(f"{where}: the run was trained on stdin (--corpus -), which cannot be read again; "
+                         f"pass --corpus FILE with the same text, or use --text")
+    path = stored if isinstance(stored, str) and Path(stored).is_absolute() else corpus
+    if not Path(path).is_absolute():
+        raise UserError(f"{where} names its corpus by the relative path {corpus!r}, and the folder it was "
+                         f"relative to is not recorded (a run made before attnlab stored the full path); pass "
+                         f"--corpus FILE with the text it was trained on")
+    if not Path(path).exists():
+        raise UserError(f"{where} names the corpus {path}, which is missing; pass --corpus FILE with the text "
+                         f"it was trained on")
+    return path
