@@ -15,6 +15,12 @@ only ones it ever deletes, are
 
 Never a name because of its pattern: a user's `checkpoint-000020-mybackup/` or `.notes.old` in a
 run folder is not on any list, so `--resume` leaves it and `--overwrite` refuses, naming it.
+When attnlab deletes, and what: `--resume` (`clean_stale`), the recorded temp names except the
+checkpoint state.json points at (what a killed save left); a save, the checkpoint it replaces;
+`--overwrite` and a new start over one that never checkpointed (`_empty`), every owned name; a
+start that fails before its first checkpoint (`_take_back`), what it wrote, then the folder if
+attnlab made it; a lab (`open_lab_folder`), a killed run's recorded temp files. A state.json that
+names a checkpoint that is not there is refused before anything is touched.
 
 Folders written before the manifest existed (a marker without "files", no manifest) keep
 working: their fixed names are the training run's, and the checkpoint their state.json names
@@ -72,10 +78,10 @@ def is_attnlab_folder(path: Path) -> bool:
 
 
 def read_marker(path: Path) -> dict:
-    """The marker's contents ({} for an empty or damaged marker: still attnlab's folder)."""
+    """The marker's contents ({} for no marker, or an empty or damaged one)."""
     try:
         data = load_json(path / MARKER)
-    except ValueError:
+    except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
