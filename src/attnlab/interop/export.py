@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from attnlab.runs.checkpoint import load_model, read_run_config, save_checkpoint, save_run_config
+from attnlab.runs.checkpoint import load_model, read_config, read_run_config, save_checkpoint, save_run_config
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.interop.folder import atomic_folder, check_apart, check_destination
 from attnlab.interop.hf import (check_hf_config, config_from_hf, config_to_hf, hf_import_bytes, load_into_gpt,
@@ -60,9 +60,12 @@ def export_hf(run_dir: str | os.PathLike, out_dir: str | os.PathLike, overwrite:
     model, tokenizer = load_model(run_dir)
     _, train_config, _ = read_run_config(run_dir)
     special = special_token_ids(tokenizer)
+    saved = {"train": train_config.to_dict(), "tokenizer": tokenizer.name}
+    corpus_path = read_config(run_dir, "gpt").get("corpus_path")
+    if isinstance(corpus_path, str):
+        saved["corpus_path"] = corpus_path
     # raises, naming what GPT-2 lacks; the "attnlab" entry lets import_hf restore the run exactly
-    hf_config = config_to_hf(model.config, architectures=["GPT2LMHeadModel"], **special,
-                             **{ATTNLAB_KEY: {"train": train_config.to_dict(), "tokenizer": tokenizer.name}})
+    hf_config = config_to_hf(model.config, architectures=["GPT2LMHeadModel"], **special, **{ATTNLAB_KEY: saved})
     with atomic_folder(out_dir, overwrite, what=HF_FOLDER) as tmp:
         save_hf_tokenizer(tokenizer, tmp, model.config.max_seq_len)
         hf_config.save_pretrained(tmp)
@@ -125,6 +128,13 @@ def _train_config(hf_data: dict[str, Any], model_config: GPTConfig, tokenizer_na
     return TrainConfig(block_size=model_config.max_seq_len, tokenizer=tokenizer, **fields)
 
 
+def _corpus_path(hf_data: dict[str, Any]) -> str | None:
+    """The exported run's absolute corpus path (export_hf keeps it in the "attnlab" entry)."""
+    saved = hf_data.get(ATTNLAB_KEY)
+    path = saved.get("corpus_path") if isinstance(saved, dict) else None
+    return path if isinstance(path, str) and Path(path).is_absolute() else None
+
+
 def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Turn a local GPT-2-format folder (config.json, weights, tokenizer files) into an attnlab
     run folder that `attnlab.runs.checkpoint.load_model` (and every command) loads."""
@@ -154,6 +164,6 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
                          f"vocab_size is {config.vocab_size}")
     train = _train_config(hf_data, config, tokenizer.name)
     with atomic_folder(out_run_dir, overwrite, what=RUN_FOLDER) as tmp:
-        save_run_config(tmp, config, train, tokenizer, resolve_corpus=False)
+        save_run_config(tmp, config, train, tokenizer, resolve_corpus=False, corpus_path=_corpus_path(hf_data))
         save_checkpoint(tmp, model, {}, {"step": 0})  # weights only: there is no optimizer state to resume
     return Path(out_run_dir)

@@ -50,11 +50,12 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def save_run_config(run_dir: str | os.PathLike, model_config: GPTConfig, train_config: TrainConfig,
-                    tokenizer, resolve_corpus: bool = True) -> None:
+                    tokenizer, resolve_corpus: bool = True, corpus_path: str | None = None) -> None:
     """config.json and tokenizer/: written once, when a run starts. A corpus that is a file or a
     folder is also stored as an absolute path, "corpus_path", resolved now (when the run is made),
-    so that `ablate --split` reads the same text from any folder later; `resolve_corpus=False`
-    for a run made from another's config (import-hf), whose relative path meant another folder."""
+    so that `ablate --split` reads the same text from any folder later. A run made from another
+    run's config (import-hf) passes `resolve_corpus=False` and that run's `corpus_path`, if any:
+    its relative path meant another folder."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save(run_dir / TOKENIZER_DIR)
@@ -62,7 +63,9 @@ def save_run_config(run_dir: str | os.PathLike, model_config: GPTConfig, train_c
             "tokenizer": tokenizer.name}
     corpus = Path(train_config.corpus)
     if resolve_corpus and train_config.corpus != "-" and corpus.exists():
-        data["corpus_path"] = str(corpus.resolve())
+        corpus_path = str(corpus.resolve())
+    if corpus_path is not None:
+        data["corpus_path"] = corpus_path
     save_json(run_dir / CONFIG, data)
 
 
