@@ -8,8 +8,8 @@ only ones it ever deletes, are
 
 - its bookkeeping: `.attnlab`, `.lock` and the manifest `.attnlab-files`;
 - the folder's fixed names, listed in the marker's "files" (a training run: config.json,
-  tokenizer/, state.json, metrics.jsonl, loss.png, tensorboard/, and model.safetensors and
-  optimizer.pt of older flat runs);
+  tokenizer/, state.json, metrics.jsonl, loss.png, tensorboard/; an exported model: the files
+  it exported; the induction lab: report.md, summary.json);
 - the names recorded in the manifest, each one before it was created (attnlab.io): checkpoint
   folders, temp files of atomic writes, a lab's subfolders.
 
@@ -23,7 +23,8 @@ attnlab made it; a lab (`open_lab_folder`), a killed run's recorded temp files. 
 names a checkpoint that is not there is refused before anything is touched.
 
 Folders written before the manifest existed (a marker without "files", no manifest) keep
-working: their fixed names are the training run's, and the checkpoint their state.json names
+working: their fixed names are the training run's (with model.safetensors and optimizer.pt of
+the oldest, flat runs), and the checkpoint their state.json names
 is taken as attnlab's (the manifest they get on their next start records it). A leftover of a
 killed save in such a folder is not provably attnlab's: it stays, and `--overwrite` names it.
 
