@@ -24,6 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--split", choices=("train", "val"), help="measure on batches of the run's own split")
     p.add_argument("--batches", type=int, default=10, help="with --split: how many batches (the run's batch size)")
     p.add_argument("--seed", type=int, default=0, help="with --split: which batches (as estimate_loss draws them)")
+    p.add_argument("--corpus", metavar="FILE",
+                   help="with --split: the text the run was trained on, for a run whose config.json names it by "
+                        "a relative path (runs made before attnlab stored absolute paths)")
     p.add_argument("--heads", metavar="L.H,...", help="also ablate these heads together, e.g. 0.1,2.3")
     p.add_argument("--png", metavar="FILE", help="save a heatmap of the zeroing loss change (layers x heads)")
     p.add_argument("--html", metavar="FILE", help="save the same heatmap as one self-contained HTML page")
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.png)
     check_writable(args.html)
+    if args.corpus is not None and args.split is None:
+        raise UserError("--corpus goes with --split (the text of the run's own split)")
     if args.batches < 1:
         raise UserError(f"--batches must be at least 1, got {args.batches}")
     use_threads(args)
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("the text must be at least two tokens long: the loss needs a next token")
         x, y, what = idx[:, :-1], idx[:, 1:], f"{idx.shape[1] - 1} next-token predictions of the text"
     else:
-        x, y = split_batches(args.run, source.tokenizer, args.split, args.batches, args.seed)
+        x, y = split_batches(args.run, source.tokenizer, args.split, args.batches, args.seed, args.corpus)
         what = f"{args.batches} {args.split} batches ({x.shape[0]} x {x.shape[1]} tokens)"
     with torch.no_grad():
         result = ablate_heads(source.model, x, y, together=heads)

@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
-from attnlab.runs.checkpoint import load_model, read_run_config, save_checkpoint, save_run_config
+from attnlab.runs.checkpoint import load_model, read_config, read_run_config, save_checkpoint, save_run_config
 from attnlab.config import GPTConfig, TrainConfig
-from attnlab.interop.folder import atomic_folder, check_destination
+from attnlab.interop.folder import atomic_folder, check_apart, check_destination
 from attnlab.interop.hf import (check_hf_config, config_from_hf, config_to_hf, hf_import_bytes, load_into_gpt,
                                 state_dict_from_hf, state_dict_to_hf)
 from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, special_token_ids
@@ -37,6 +37,8 @@ HF_WEIGHTS = "model.safetensors"
 HF_SHARD_INDEX = "model.safetensors.index.json"
 HF_TORCH_WEIGHTS = "pytorch_model.bin"
 GENERATION_CONFIG = "generation_config.json"
+HF_FOLDER = "Hugging Face GPT-2 folder"  # the "what" in an exported folder's marker
+RUN_FOLDER = "run folder"
 ATTNLAB_KEY = "attnlab"  # our extra entry in an exported config.json: {"train": ..., "tokenizer": ...}
 INSTALL = "pip install 'attnlab[hf]'  (or: pip install transformers)"
 
@@ -53,14 +55,18 @@ def export_hf(run_dir: str | os.PathLike, out_dir: str | os.PathLike, overwrite:
     """Write run_dir's model as a GPT-2 folder at out_dir; a model GPT-2 cannot express
     (post-LN, bias-free layers or q/k/v, an lm_head bias) is refused, naming the options."""
     transformers = _transformers()
-    check_destination(out_dir, overwrite)
+    check_apart(run_dir, out_dir)
+    check_destination(out_dir, overwrite, HF_FOLDER)
     model, tokenizer = load_model(run_dir)
     _, train_config, _ = read_run_config(run_dir)
     special = special_token_ids(tokenizer)
+    saved = {"train": train_config.to_dict(), "tokenizer": tokenizer.name}
+    corpus_path = read_config(run_dir, "gpt").get("corpus_path")
+    if isinstance(corpus_path, str):
+        saved["corpus_path"] = corpus_path
     # raises, naming what GPT-2 lacks; the "attnlab" entry lets import_hf restore the run exactly
-    hf_config = config_to_hf(model.config, architectures=["GPT2LMHeadModel"], **special,
-                             **{ATTNLAB_KEY: {"train": train_config.to_dict(), "tokenizer": tokenizer.name}})
-    with atomic_folder(out_dir, overwrite, what="Hugging Face GPT-2 folder") as tmp:
+    hf_config = config_to_hf(model.config, architectures=["GPT2LMHeadModel"], **special, **{ATTNLAB_KEY: saved})
+    with atomic_folder(out_dir, overwrite, what=HF_FOLDER) as tmp:
         save_hf_tokenizer(tokenizer, tmp, model.config.max_seq_len)
         hf_config.save_pretrained(tmp)
         save_tensors(tmp / HF_WEIGHTS, state_dict_to_hf(model), metadata={"format": "pt"})
@@ -78,9 +84,10 @@ def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict):
             raise UserError(f"{hf_dir / HF_SHARD_INDEX} has no weight_map")
+        shards = dict.fromkeys(inside(hf_dir, shard, HF_SHARD_INDEX) for shard in weight_map.values())
         tensors = {}
-        for shard in sorted(set(weight_map.values())):
-            tensors.update(load_tensors(hf_dir / shard))
+        for shard in sorted(shards):
+            tensors.update(load_tensors(shard))
     elif (hf_dir / HF_TORCH_WEIGHTS).is_file():
         tensors = load_torch(hf_dir / HF_TORCH_WEIGHTS)
         if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
@@ -88,6 +95,19 @@ def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     else:
         raise FileNotFoundError(f"{hf_dir} has no weights ({HF_WEIGHTS} or {HF_TORCH_WEIGHTS})")
     return {k if k.startswith(("transformer.", "lm_head.")) else f"transformer.{k}": v for k, v in tensors.items()}
+
+
+def inside(folder: Path, name: object, named_in: str) -> Path:
+    """folder/name for a file name read from a file in `folder` (a shard index's weight_map):
+    a plain relative path that stays inside the folder, else a one-line error. Checked on the
+    name itself ('..', absolute paths, a drive); a symlink the folder holds is the folder's own."""
+    text = name if isinstance(name, str) else ""
+    parts = Path(text).parts
+    if not text or "\0" in text or Path(text).is_absolute() or Path(text).drive or ".." in parts \
+            or "\\" in text:
+        raise UserError(f"{folder / named_in} names {name!r}: files it names must be inside {folder} "
+                         f"(a plain relative path, no '..')")
+    return folder / text
 
 
 def _train_config(hf_data: dict[str, Any], model_config: GPTConfig, tokenizer_name: str) -> TrainConfig:
@@ -108,12 +128,20 @@ def _train_config(hf_data: dict[str, Any], model_config: GPTConfig, tokenizer_na
     return TrainConfig(block_size=model_config.max_seq_len, tokenizer=tokenizer, **fields)
 
 
+def _corpus_path(hf_data: dict[str, Any]) -> str | None:
+    """The exported run's absolute corpus path (export_hf keeps it in the "attnlab" entry)."""
+    saved = hf_data.get(ATTNLAB_KEY)
+    path = saved.get("corpus_path") if isinstance(saved, dict) else None
+    return path if isinstance(path, str) and Path(path).is_absolute() else None
+
+
 def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Turn a local GPT-2-format folder (config.json, weights, tokenizer files) into an attnlab
     run folder that `attnlab.runs.checkpoint.load_model` (and every command) loads."""
     transformers = _transformers()
     hf_dir = Path(hf_dir)
-    check_destination(out_run_dir, overwrite)
+    check_apart(hf_dir, out_run_dir)
+    check_destination(out_run_dir, overwrite, RUN_FOLDER)
     if not hf_dir.is_dir():
         raise FileNotFoundError(f"{hf_dir} is not a folder")
     if not (hf_dir / "config.json").is_file():
@@ -135,7 +163,7 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
         raise UserError(f"{hf_dir}: the tokenizer has {tokenizer.vocab_size} tokens but the model's "
                          f"vocab_size is {config.vocab_size}")
     train = _train_config(hf_data, config, tokenizer.name)
-    with atomic_folder(out_run_dir, overwrite, what="run folder") as tmp:
-        save_run_config(tmp, config, train, tokenizer)
+    with atomic_folder(out_run_dir, overwrite, what=RUN_FOLDER) as tmp:
+        save_run_config(tmp, config, train, tokenizer, resolve_corpus=False, corpus_path=_corpus_path(hf_data))
         save_checkpoint(tmp, model, {}, {"step": 0})  # weights only: there is no optimizer state to resume
     return Path(out_run_dir)

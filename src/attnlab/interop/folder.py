@@ -5,25 +5,36 @@
     # now exported/tiny/config.json exists, with attnlab's marker .attnlab beside it
 
 An existing non-empty destination is refused unless `overwrite`, and even then only when it is
-attnlab's (its `.attnlab` marker, see attnlab.runs.folder) and holds nothing attnlab did not write
-there (the marker lists the files), so a typo in --out never deletes an unrelated folder.
+attnlab's folder of the same kind (its `.attnlab` marker, see attnlab.runs.folder) and holds
+nothing attnlab did not write there (the marker lists the files), so a typo in --out never
+deletes an unrelated folder. A command never writes into its own input: `check_apart` refuses a
+destination that is the source, inside it, or holds it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from attnlab.io import current_umask, load_json, save_json
-from attnlab.runs.folder import MARKER, check_deletable, foreign_entries, is_owned_entry
 from attnlab.errors import UserError
+from attnlab.io import new_temp, save_json
+from attnlab.runs.folder import MARKER, check_deletable, foreign_entries, read_marker
 
 
-def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:
+def check_apart(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Refuse a destination that is the source folder, inside it, or a folder that holds it
+    (both resolved: `.`, `..` and symlinks followed)."""
+    src, dst = Path(source).resolve(), Path(destination).resolve()
+    if src == dst or src in dst.parents or dst in src.parents:
+        where = "is" if src == dst else "is inside" if src in dst.parents else "holds"
+        raise UserError(f"--out {destination} {where} the input {source}: a command never writes into its "
+                         f"own input; pick another --out")
+
+
+def check_destination(out: str | os.PathLike, overwrite: bool, what: str = "model folder") -> Path:
     """Refuse a destination that must not be replaced (checked before any work is done)."""
     out = Path(out)
     if out.exists():
@@ -33,35 +44,30 @@ def check_destination(out: str | os.PathLike, overwrite: bool) -> Path:
             if not overwrite:
                 raise UserError(f"{out} exists and is not empty (pass --overwrite to replace it)")
             check_deletable(out)
-            foreign = foreign_entries(out, _owned_by_marker(out))
+            kind = read_marker(out).get("what", "run folder")
+            if kind != what:
+                raise UserError(f"{out} is an attnlab {kind}; refusing to replace it with the {what}: pick "
+                                 f"another --out")
+            foreign = foreign_entries(out)
             if foreign:
                 raise UserError(f"{out} holds files attnlab did not write ({', '.join(foreign[:5])}); refusing "
                                  f"to replace it: move them away or pick another --out")
     return out
 
 
-def _owned_by_marker(folder: Path):
-    """The marker of an exported folder lists its files; a training run's marker does not."""
-    listed = load_json(folder / MARKER).get("files")
-    if not isinstance(listed, list):
-        return is_owned_entry
-    return lambda name: name == MARKER or name in listed
-
-
 @contextmanager
 def atomic_folder(out: str | os.PathLike, overwrite: bool = False, what: str = "model folder") -> Iterator[Path]:
     """Yield an empty temp folder beside `out`; on success it replaces `out`, on error it is deleted."""
-    out = check_destination(out, overwrite)
+    out = check_destination(out, overwrite, what)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = new_temp(out.parent, f".{out.name}.", ".tmp", is_dir=True)
     try:
         yield tmp
         files = sorted(p.name for p in tmp.iterdir())
         save_json(tmp / MARKER, {"written_by": "attnlab", "what": what, "files": files})
-        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's folders are 0700
-        check_destination(out, overwrite)  # nothing appeared there meanwhile
+        check_destination(out, overwrite, what)  # nothing appeared there meanwhile
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            old = new_temp(out.parent, f".{out.name}.", ".old", is_dir=True)
             os.replace(out, old / out.name)
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)

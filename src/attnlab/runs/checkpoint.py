@@ -3,6 +3,7 @@
     runs/<name>/
       .attnlab             attnlab's marker: this folder is attnlab's (see attnlab.runs.folder)
       .lock                locked by the training run that writes here (one writer at a time)
+      .attnlab-files       the manifest: checkpoint folders and temp files, each recorded before it is made
       config.json          {"kind": "gpt", "model": GPTConfig, "train": TrainConfig, "tokenizer": name}
                            (an encoder-decoder run: "kind": "seq2seq", see attnlab.labs.seq2seq.train)
       tokenizer/           the tokenizer (tokenizer.save)
@@ -16,7 +17,9 @@
 A checkpoint is one atomic unit, as in a database: a save writes a new checkpoint folder beside
 the old one (each file stamped with its step), then replaces state.json (one atomic rename: the
 commit), then deletes the old folder. A process killed at any instant leaves state.json naming
-a complete checkpoint; what the killed save left half-written is removed at the next start.
+a complete checkpoint; what the killed save left half-written is removed at the next start (a
+checkpoint folder's name is recorded in the run's manifest before the folder is made, so it is
+provably attnlab's, see attnlab.runs.folder).
 Loading checks that the stamps agree with state.json.
 
 Runs written before checkpoint folders existed (model.safetensors and optimizer.pt beside
@@ -26,8 +29,6 @@ state.json) and runs made by `import-hf` (weights only) still load.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,27 +36,37 @@ from typing import Any
 import torch
 
 from attnlab.config import GPTConfig, TrainConfig
-from attnlab.io import current_umask, load_json, load_tensors, load_torch, save_json, save_tensors, save_torch
+from attnlab.io import load_json, load_tensors, load_torch, new_temp, save_json, save_tensors, save_torch
 from attnlab.model.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
 from attnlab.model.gpt import GPT
 from attnlab.errors import UserError
 from attnlab.tokenizers import load_tokenizer
+from attnlab.runs.folder import STATE, committed_checkpoint_name, owned_names, remove_owned
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
-STATE = "state.json"
 TOKENIZER_DIR = "tokenizer"
 
 
 def save_run_config(run_dir: str | os.PathLike, model_config: GPTConfig, train_config: TrainConfig,
-                    tokenizer) -> None:
-    """config.json and tokenizer/: written once, when a run starts."""
+                    tokenizer, resolve_corpus: bool = True, corpus_path: str | None = None) -> None:
+    """config.json and tokenizer/: written once, when a run starts. A corpus that is a file or a
+    folder is also stored as an absolute path, "corpus_path", resolved now (when the run is made),
+    so that `ablate --split` reads the same text from any folder later. A run made from another
+    run's config (import-hf) passes `resolve_corpus=False` and that run's `corpus_path`, if any:
+    its relative path meant another folder."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save(run_dir / TOKENIZER_DIR)
-    save_json(run_dir / CONFIG, {"kind": "gpt", "model": model_config.to_dict(),
-                                 "train": train_config.to_dict(), "tokenizer": tokenizer.name})
+    data = {"kind": "gpt", "model": model_config.to_dict(), "train": train_config.to_dict(),
+            "tokenizer": tokenizer.name}
+    corpus = Path(train_config.corpus)
+    if resolve_corpus and train_config.corpus != "-" and corpus.exists():
+        corpus_path = str(corpus.resolve())
+    if corpus_path is not None:
+        data["corpus_path"] = corpus_path
+    save_json(run_dir / CONFIG, data)
 
 
 def read_config(run_dir: str | os.PathLike, kind: str) -> dict[str, Any]:
@@ -108,32 +119,15 @@ def save_checkpoint(run_dir: str | os.PathLike, model: torch.nn.Module, training
     run_dir = Path(run_dir)
     step = state["step"]
     old = committed_checkpoint_name(run_dir)
-    folder = Path(tempfile.mkdtemp(prefix=f"checkpoint-{step:06d}-", dir=run_dir))  # a fresh, unique name
-    _make_readable(folder)
+    old_is_ours = old is not None and old in owned_names(run_dir)  # asked while it is still the committed one
+    folder = new_temp(run_dir, f"checkpoint-{step:06d}-", is_dir=True)  # a fresh name, recorded first
     save_tensors(folder / WEIGHTS, model_state_dict(model), metadata={"format": "pt", "step": str(step)})
     if training_state:
         save_torch(folder / OPTIMIZER, {**training_state, "step": step})
     save_json(run_dir / STATE, {**state, "checkpoint": folder.name})  # the commit: one atomic rename
-    if old is not None and old != folder.name:
-        shutil.rmtree(run_dir / old, ignore_errors=True)
+    if old_is_ours and old != folder.name:
+        remove_owned(run_dir, [old])
     return folder
-
-
-def _make_readable(folder: Path) -> None:
-    """mkdtemp makes 0700 folders; a checkpoint folder gets the user's usual permissions."""
-    os.chmod(folder, 0o777 & ~current_umask())
-
-
-def committed_checkpoint_name(run_dir: str | os.PathLike) -> str | None:
-    """The checkpoint folder state.json points at (None: no state.json, or an older flat run)."""
-    path = Path(run_dir) / STATE
-    if not path.is_file():
-        return None
-    state = load_json(path)
-    name = state.get("checkpoint") if isinstance(state, dict) else None
-    if name is not None and (not isinstance(name, str) or "/" in name or name.startswith(".")):
-        raise UserError(f"{path}: 'checkpoint' must name a folder in the run, got {name!r}")
-    return name
 
 
 def checkpoint_dir(run_dir: str | os.PathLike) -> Path:

@@ -1,20 +1,38 @@
-"""Who may write a run folder, and what attnlab may delete there.
+"""Who may write a run folder, and exactly what attnlab may delete there.
 
-A folder attnlab writes (a training run, an imported or exported model) carries attnlab's own
-marker file, `.attnlab`, written when attnlab creates the folder. Nothing else counts: a
-`config.json` is written by many tools. attnlab deletes only
+A folder attnlab writes (a training run, a lab's report folder, an imported or exported model)
+carries attnlab's marker file `.attnlab`, written when attnlab creates the folder:
+`{"written_by": "attnlab", "what": "run folder", "files": [...]}`. Nothing else counts: a
+`config.json` is written by many tools. The names attnlab owns in such a folder, and so the
+only ones it ever deletes, are
 
-- inside a folder that has the marker,
-- the entries attnlab itself writes there (`RUN_ENTRIES`, checkpoint folders, its temp files),
+- its bookkeeping: `.attnlab`, `.lock` and the manifest `.attnlab-files`;
+- the folder's fixed names, listed in the marker's "files" (a training run: config.json,
+  tokenizer/, state.json, metrics.jsonl, loss.png, tensorboard/; an exported model: the files
+  it exported; the induction lab: report.md, summary.json);
+- the names recorded in the manifest, each one before it was created (attnlab.io): checkpoint
+  folders, temp files of atomic writes, a lab's subfolders.
 
-and refuses, naming them, when anything else is in the folder. It never deletes the folder
-the user is working in, a parent of it, or the out-dir itself.
+Never a name because of its pattern: a user's `checkpoint-000020-mybackup/` or `.notes.old` in a
+run folder is not on any list, so `--resume` leaves it and `--overwrite` refuses, naming it.
+When attnlab deletes, and what: `--resume` (`clean_stale`), the recorded temp names except the
+checkpoint state.json points at (what a killed save left); a save, the checkpoint it replaces;
+`--overwrite` and a new start over one that never checkpointed (`_empty`), every owned name; a
+start that fails before its first checkpoint (`_take_back`), what it wrote, then the folder if
+attnlab made it; a lab (`open_lab_folder`), a killed run's recorded temp files. A state.json that
+names a checkpoint that is not there is refused before anything is touched.
 
-One writer per run folder: a training run holds an OS advisory lock on `<run>/.lock` for its
-whole life (`filelock`, which is `fcntl.flock` on POSIX and `msvcrt.locking` on Windows; the OS
-releases it when the process dies, even by SIGKILL, so a killed run never leaves a stale lock).
-A second writer gets a one-line error naming the folder. Readers (`generate`, `attention`) need
-no lock: everything they read is replaced atomically.
+Folders written before the manifest existed (a marker without "files", no manifest) keep
+working: their fixed names are the training run's (with model.safetensors and optimizer.pt of
+the oldest, flat runs), and the checkpoint their state.json names
+is taken as attnlab's (the manifest they get on their next start records it). A leftover of a
+killed save in such a folder is not provably attnlab's: it stays, and `--overwrite` names it.
+
+attnlab never deletes in the folder the user is working in or a parent of it. One writer per
+folder: a training run (or a lab) holds an OS advisory lock on `<folder>/.lock` for its whole
+life (`filelock`: `fcntl.flock` on POSIX, `msvcrt.locking` on Windows; the OS releases it when
+the process dies, even by SIGKILL). A second writer gets a one-line error naming the folder.
+Readers (`generate`, `attention`) need no lock: everything they read is replaced atomically.
 
     with open_run_folder(Path("runs/mine"), mode="new") as run_dir:   # or "resume", "overwrite"
         ...  # train, saving checkpoints (attnlab.runs.checkpoint) into run_dir
@@ -23,6 +41,7 @@ no lock: everything they read is replaced atomically.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -32,16 +51,20 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from attnlab.io import save_json
 from attnlab.errors import UserError
+from attnlab.io import MANIFEST, atomic_write, load_json, manifest_line, read_manifest, record_name, save_json
 
+STATE = "state.json"  # the commit record: {"step": ..., "checkpoint": "checkpoint-…"} (see runs/checkpoint.py)
 MARKER = ".attnlab"
 LOCK = ".lock"
-# What a run folder holds (see attnlab.runs.checkpoint), besides checkpoint folders and temp files.
-RUN_ENTRIES = ("config.json", "tokenizer", "state.json", "model.safetensors", "optimizer.pt", "metrics.jsonl",
-               "loss.png", "tensorboard", LOCK, MARKER)
-CHECKPOINT_DIR = re.compile(r"checkpoint-\d+(-\w+)?$")  # checkpoint-000250, checkpoint-000250-3f2a
-TEMP = re.compile(r"\..+\.(tmp|old)$")  # attnlab.io.atomic_write's and atomic_folder's temp names
+BOOKKEEPING = (MARKER, LOCK, MANIFEST)
+RUN_FILES = ("config.json", "tokenizer", "state.json", "metrics.jsonl", "loss.png", "tensorboard")
+OLD_RUN_FILES = RUN_FILES + ("model.safetensors", "optimizer.pt")  # a marker without "files": a run folder
+# how a path names a checkpoint folder (e.g. `generate --run runs/x/checkpoint-000250-3f2a9c01`); it
+# only recognises a path, it never decides what may be deleted
+CHECKPOINT_DIR = re.compile(r"checkpoint-\d+(-\w+)?$")
+NOT_OURS = ("was not created by attnlab (no .attnlab marker; a folder attnlab wrote before it marked its "
+            "folders has none either)")
 
 
 def check_run_name(name: str) -> str:
@@ -56,13 +79,50 @@ def is_attnlab_folder(path: Path) -> bool:
     return (path / MARKER).is_file()
 
 
-def is_owned_entry(name: str) -> bool:
-    """An entry attnlab writes in its folders (and so may delete there)."""
-    return name in RUN_ENTRIES or bool(CHECKPOINT_DIR.match(name)) or bool(TEMP.match(name))
+def read_marker(path: Path) -> dict:
+    """The marker's contents ({} for no marker, or an empty or damaged one)."""
+    try:
+        data = load_json(path / MARKER)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def foreign_entries(path: Path, owned=is_owned_entry) -> list[str]:
-    return sorted(p.name for p in path.iterdir() if not owned(p.name))
+def fixed_names(path: Path) -> list[str]:
+    """The folder's fixed names, from its marker (a marker without "files": a run folder's)."""
+    files = read_marker(path).get("files")
+    if isinstance(files, list) and all(isinstance(name, str) for name in files):
+        return files
+    return list(OLD_RUN_FILES)
+
+
+def committed_checkpoint_name(run_dir: str | os.PathLike) -> str | None:
+    """The checkpoint folder state.json points at (None: no state.json, or an older flat run)."""
+    path = Path(run_dir) / STATE
+    if not path.is_file():
+        return None
+    state = load_json(path)
+    name = state.get("checkpoint") if isinstance(state, dict) else None
+    if name is not None and (not isinstance(name, str) or "/" in name or name.startswith(".")):
+        raise UserError(f"{path}: 'checkpoint' must name a folder in the run, got {name!r}")
+    return name
+
+
+def owned_names(path: Path) -> set[str]:
+    """Every name attnlab may delete in `path` (see the module docstring)."""
+
+    names = set(BOOKKEEPING) | set(fixed_names(path))
+    recorded = read_manifest(path)
+    if recorded is not None:
+        return names | set(recorded)
+    committed = committed_checkpoint_name(path)  # a folder from before the manifest
+    return names | ({committed} if committed else set())
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """The entries of `path` attnlab did not write, sorted."""
+    owned = owned_names(path)
+    return sorted(p.name for p in path.iterdir() if p.name not in owned)
 
 
 def check_deletable(path: Path) -> None:
@@ -72,13 +132,16 @@ def check_deletable(path: Path) -> None:
     if path == cwd or path in cwd.parents:
         raise UserError(f"refusing to delete files in {path}: it is the working directory or a parent of it")
     if not is_attnlab_folder(path):
-        raise UserError(f"{path} was not created by attnlab (no {MARKER} marker); refusing to delete anything "
-                         f"in it: pick another --name or --out")
+        raise UserError(f"{path} {NOT_OURS}; refusing to delete anything in it: pick another --name or --out")
 
 
-def remove_entries(path: Path, names: list[str]) -> None:
+def remove_owned(path: Path, names: list[str]) -> None:
+    """Delete those of `names` that attnlab owns in `path` (any other name is left alone)."""
+    owned = owned_names(path)
     for name in names:
         entry = path / name
+        if name not in owned:
+            continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         elif entry.exists() or entry.is_symlink():
@@ -90,14 +153,29 @@ def _lock(path: Path) -> FileLock:
     try:
         lock.acquire()
     except Timeout:
-        raise UserError(f"run folder {path} is in use by another attnlab process (it holds {path / LOCK}); "
+        raise UserError(f"{path} is in use by another attnlab process (it holds {path / LOCK}); "
                          f"wait for it to finish or pick another --name") from None
     return lock
 
 
-def _claim(path: Path, mode: str) -> tuple[FileLock, bool]:
+def _create(path: Path, text: str) -> None:
+    """Write a new small file in one write (a kill leaves it whole or absent); FileExistsError if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _marker_text(what: str, files: tuple[str, ...]) -> dict:
+    return {"written_by": "attnlab", "what": what, "files": list(files)}
+
+
+def _claim(path: Path, mode: str, what: str, files: tuple[str, ...]) -> tuple[FileLock, bool]:
     """Create or take the folder and lock it -> (lock, created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.lexists(path):
+        record_name(path.parent, path.name)  # a folder inside an attnlab folder (a ladder's rung)
     try:
         path.mkdir()
         created = True
@@ -110,14 +188,48 @@ def _claim(path: Path, mode: str) -> tuple[FileLock, bool]:
             if created:
                 path.rmdir()
             raise UserError(f"nothing to resume: {path} is not a run folder (pass --name of an existing run)")
-        # the marker first: a second start that sees the folder now waits on the lock, which
-        # only one of them gets
-        save_json(path / MARKER, {"written_by": "attnlab", "what": "run folder"})
+        try:  # the marker first: a second start that sees the folder now waits on the lock
+            _create(path / MARKER, json.dumps(_marker_text(what, files), indent=2) + "\n")
+        except FileExistsError:
+            pass  # a second start got there first: the lock decides
         return _lock(path), created
     if not is_attnlab_folder(path):
-        raise UserError(f"{path} exists and was not created by attnlab (no {MARKER} marker); pick another "
-                         f"--name or --out (attnlab writes into and deletes only its own folders)")
+        raise UserError(f"{path} exists and {NOT_OURS}; pick another --name or --out (attnlab writes into "
+                         f"and deletes only its own folders)")
     return _lock(path), created
+
+
+def _start_manifest(path: Path) -> None:
+    """Give the folder its manifest (a folder from before it gets one naming its committed checkpoint)."""
+
+    if os.path.lexists(path / MANIFEST):
+        return
+    committed = committed_checkpoint_name(path)
+    seed = manifest_line(committed, temp=True) if committed and (path / committed).is_dir() else ""
+    try:
+        _create(path / MANIFEST, seed)
+    except FileExistsError:
+        pass
+
+
+def _compact_manifest(path: Path) -> None:
+    """Drop the recorded names that no longer exist (rewrites the manifest only when one is dropped)."""
+    recorded = read_manifest(path)
+    if recorded is None:
+        return
+    kept = {name: temp for name, temp in recorded.items() if os.path.lexists(path / name)}
+    if kept != recorded:
+        text = "".join(manifest_line(name, temp) for name, temp in kept.items())
+        atomic_write(path / MANIFEST, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _check_committed(path: Path) -> None:
+    """Refuse, before anything is touched, a state.json that names a checkpoint that is not there."""
+
+    name = committed_checkpoint_name(path)
+    if name is not None and not (path / name).is_dir():
+        raise UserError(f"{path / 'state.json'} names the checkpoint folder {name}, which is not in {path}; "
+                         f"nothing was changed: put it back, or start the run again with --overwrite")
 
 
 @contextmanager
@@ -130,7 +242,7 @@ def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
     wrote are removed again (and the folder, when it is attnlab's).
     """
     marked_before = is_attnlab_folder(path)
-    lock, created = _claim(path, mode)
+    lock, created = _claim(path, mode, "run folder", RUN_FILES)
     ours = created or marked_before
     try:
         committed = (path / "state.json").is_file()
@@ -141,6 +253,8 @@ def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
             raise UserError(f"run folder {path} already exists: pass --resume to continue it, --overwrite "
                              f"to replace it, or --name for a new run")
         if mode == "resume":
+            _check_committed(path)
+            _start_manifest(path)
             clean_stale(path)
         else:
             _empty(path)
@@ -148,14 +262,22 @@ def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
             yield path
         except BaseException:
             if not (path / "state.json").is_file():  # no checkpoint: this start wrote it all, take it back
-                _remove_owned(path)
-                lock.release()
-                remove_entries(path, [LOCK, MARKER])
-                if ours and not any(path.iterdir()):
-                    path.rmdir()
+                _take_back(path, lock, ours)
             raise
+        _compact_manifest(path)
     finally:
         lock.release()
+
+
+def _take_back(path: Path, lock: FileLock, ours: bool) -> None:
+    """Remove what a start that never reached its first checkpoint wrote, and then its bookkeeping."""
+    remove_owned(path, [p.name for p in path.iterdir() if p.name not in BOOKKEEPING])
+    lock.release()
+    for name in (LOCK, MANIFEST, MARKER):  # the marker last: until it goes, the folder is attnlab's
+        if os.path.lexists(path / name):
+            (path / name).unlink()
+    if ours and not any(path.iterdir()):
+        path.rmdir()
 
 
 def _empty(path: Path) -> None:
@@ -164,23 +286,58 @@ def _empty(path: Path) -> None:
     if foreign:
         raise UserError(f"{path} holds files attnlab did not write ({', '.join(foreign[:5])}); refusing to "
                          f"replace it: move them away or pick another --name")
-    if [p for p in path.iterdir() if p.name not in (LOCK, MARKER)]:
+    entries = [p.name for p in path.iterdir() if p.name not in BOOKKEEPING]
+    if entries:
         check_deletable(path)
-        _remove_owned(path)
-
-
-def _remove_owned(path: Path) -> None:
-    remove_entries(path, [p.name for p in path.iterdir() if is_owned_entry(p.name) and p.name not in (LOCK, MARKER)])
+    _start_manifest(path)
+    remove_owned(path, entries)
+    _compact_manifest(path)
+    if read_marker(path) != _marker_text("run folder", RUN_FILES):  # e.g. an exported model becomes a run
+        save_json(path / MARKER, _marker_text("run folder", RUN_FILES))
 
 
 def clean_stale(path: Path) -> None:
-    """Remove what a killed save left behind: temp files, and checkpoint folders that
-    state.json does not point at (see attnlab.runs.checkpoint)."""
-    # Here, not at the top: checkpoint.py loads torch and the model (over a second), and this
-    # module is imported by `attnlab train --help` for its flag checks.
-    from attnlab.runs.checkpoint import committed_checkpoint_name
+    """Remove what a killed start left behind: every name the manifest records except the
+    checkpoint state.json points at (see attnlab.runs.checkpoint)."""
 
     keep = committed_checkpoint_name(path)
-    stale = [p.name for p in path.iterdir()
-             if TEMP.match(p.name) or (CHECKPOINT_DIR.match(p.name) and p.name != keep)]
-    remove_entries(path, stale)
+    recorded = read_manifest(path) or {}
+    remove_owned(path, [name for name, temp in recorded.items() if temp and name != keep])
+    _compact_manifest(path)
+
+
+@contextmanager
+def open_lab_folder(path: Path, what: str, files: tuple[str, ...]) -> Iterator[Path]:
+    """Take a lab's output folder (the induction lab, the ladder): a missing or empty folder
+    becomes attnlab's ("what" in its marker, `files` its fixed names); an attnlab folder of the
+    same kind is written again (the lab replaces its own files); any other folder is refused.
+    Locked for the life of the context; a killed run's temp files are removed first."""
+    marked_before = is_attnlab_folder(path)
+    lock, _ = _claim(path, "new", what, files)
+    try:
+        kind = read_marker(path).get("what")
+        if marked_before and kind != what:
+            raise UserError(f"{path} is an attnlab {kind or 'folder'}; refusing to write the {what} into it: pick "
+                             f"another --out-dir")
+        _start_manifest(path)
+        remove_owned(path, [name for name, temp in (read_manifest(path) or {}).items() if temp])
+        _compact_manifest(path)
+        yield path
+        _compact_manifest(path)
+    finally:
+        lock.release()
+
+
+def claim_subfolders(folder: Path, names: list[str]) -> list[Path]:
+    """`folder/name` for each name, for a lab to write into: recorded in folder's manifest before
+    it is made. If any exists and attnlab did not make it, nothing is made: it is refused, named."""
+    owned = owned_names(folder)
+    foreign = [name for name in names if os.path.lexists(folder / name) and name not in owned]
+    if foreign:
+        raise UserError(f"{folder / foreign[0]} was not made by attnlab; refusing to write into it: move it "
+                         f"away or pick another --out-dir")
+    for name in names:
+        if not os.path.lexists(folder / name):
+            record_name(folder, name)
+            (folder / name).mkdir()
+    return [folder / name for name in names]

@@ -20,7 +20,7 @@ from attnlab.distributed import DistInfo, all_reduce_mean
 from attnlab.model.gpt import GPT
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
-from attnlab.train.data import get_batch, load_corpus, train_val_split
+from attnlab.train.data import corpus_names, get_batch, load_corpus, train_val_split
 from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
 from attnlab.errors import UserError
 
@@ -63,19 +63,46 @@ def encode_corpus(text: str, tokenizer, cfg: TrainConfig) -> tuple[torch.Tensor,
 
 
 def split_batches(run_dir: str | Path, tokenizer, split: str, batches: int,
-                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                  seed: int = 0, corpus: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`batches` batches of a run's own train or val split, drawn as `estimate_loss` draws them
-    (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size)."""
+    (a generator seeded with `seed`), stacked into one: x, y (batches · batch_size, block_size).
+    The text is the run's corpus (`run_corpus`), or `corpus` when given."""
+
     if split not in ("train", "val"):
         raise UserError(f"unknown split {split!r}; choose train or val")
     if batches < 1:
         raise UserError(f"batches must be at least 1, got {batches}")
     _, cfg, _ = ckpt.read_run_config(run_dir)
-    train_data, val_data = encode_corpus(load_corpus(cfg.corpus), tokenizer, cfg)
+    text = load_corpus(corpus if corpus is not None else run_corpus(run_dir, cfg.corpus))
+    train_data, val_data = encode_corpus(text, tokenizer, cfg)
     data = val_data if split == "val" else train_data
     generator = torch.Generator().manual_seed(seed)
     pairs = [get_batch(data, cfg.batch_size, cfg.block_size, generator) for _ in range(batches)]
     return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])  # (N·B, T) each
+
+
+def run_corpus(run_dir: str | Path, corpus: str) -> str:
+    """The corpus of a run, as the same text from any folder: a built-in name (as `load_corpus`
+    reads it first), else the absolute "corpus_path" config.json stored when the run was made, or
+    an absolute `corpus`. A relative path with no "corpus_path" (a run made before attnlab stored
+    it) was relative to a folder the run does not record, so it is refused rather than read
+    against the current folder; so are stdin and a missing file."""
+    where = Path(run_dir) / "config.json"
+    stored = ckpt.read_config(run_dir, "gpt").get("corpus_path")
+    if corpus in corpus_names():
+        return corpus
+    if corpus == "-":
+        raise UserError(f"{where}: the run was trained on stdin (--corpus -), which cannot be read again; "
+                         f"pass --corpus FILE with the same text, or use --text")
+    path = stored if isinstance(stored, str) and Path(stored).is_absolute() else corpus
+    if not Path(path).is_absolute():
+        raise UserError(f"{where} names its corpus by the relative path {corpus!r}, and the folder it was "
+                         f"relative to is not recorded (a run made before attnlab stored the full path); pass "
+                         f"--corpus FILE with the text it was trained on")
+    if not Path(path).exists():
+        raise UserError(f"{where} names the corpus {path}, which is missing; pass --corpus FILE with the text "
+                         f"it was trained on")
+    return path
 
 
 def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:

@@ -14,8 +14,10 @@ the heads that were found and see whether the in-context learning goes with them
 Both models get the same width, heads, data, schedule and seed; only the depth differs. Every
 evaluation runs the model on the same held-out sequences of n random tokens repeated twice
 (`scores.repeated_tokens`), which give the head scores (`scores.py`) and the first- and
-second-copy losses (`ablation.py`) from one forward pass. Files this lab writes are replaced
-on the next run; nothing else in OUT_DIR is touched.
+second-copy losses (`ablation.py`) from one forward pass. OUT_DIR follows the run-folder rules
+(attnlab.runs.folder): it carries attnlab's marker, a folder attnlab did not make is refused,
+and a next run into it replaces only this lab's own files (report.md, summary.json and the
+layers-L/ folders it made); nothing else in OUT_DIR is touched.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from attnlab.labs.induction.results import ModelResult
 from attnlab.labs.induction.scores import HeadScores, repeated_tokens, score_maps
 from attnlab.look.capture import capture_attention
 from attnlab.model.gpt import GPT
+from attnlab.runs.folder import claim_subfolders, open_lab_folder
 from attnlab.runs.metrics import MetricsWriter
 from attnlab.train.data import get_batch
 from attnlab.train.gpt import configure_optimizer, next_token_loss
@@ -44,6 +47,8 @@ from attnlab.viz.png import save_figure
 EventFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
 FIGURE = "induction.png"
+LAB_KIND = "induction lab folder"  # the "what" in OUT_DIR's marker
+LAB_FILES = ("report.md", "summary.json")  # its fixed names; layers-N/ are recorded as they are made
 
 
 def new_model(cfg: LabConfig, n_layers: int) -> GPT:
@@ -141,20 +146,19 @@ def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None
     docstring. `on_event(kind, info)` reports progress: "start", "eval", "done" (one ModelResult)."""
     emit = on_event or (lambda kind, info: None)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stream = repeat_stream(cfg.stream_tokens, cfg.vocab_size, cfg.min_len, cfg.max_len,
-                           torch.Generator().manual_seed(cfg.seed), cfg.max_gap, cfg.distinct, cfg.echo)  # (N,)
-    ids = repeated_tokens(cfg.n, cfg.eval_batch, cfg.vocab_size,
-                          torch.Generator().manual_seed(cfg.seed + 1))  # (B, 2n), never trained on
     results = []
-    for n_layers in cfg.layers:
-        folder = out_dir / f"layers-{n_layers}"
-        folder.mkdir(exist_ok=True)
-        result = train_model(cfg, n_layers, stream, ids, folder, emit)
-        save_figure(plot_model(result, cfg.threshold), folder / FIGURE)
-        results.append(result)
-        emit("done", {"result": result})
-    save_json(out_dir / "summary.json", {"models": [r.summary() for r in results]})
-    text = report_markdown(results, cfg)
-    atomic_write(out_dir / "report.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    with open_lab_folder(out_dir, LAB_KIND, LAB_FILES):  # attnlab's own folder, or refused before any work
+        folders = claim_subfolders(out_dir, [f"layers-{n_layers}" for n_layers in cfg.layers])
+        stream = repeat_stream(cfg.stream_tokens, cfg.vocab_size, cfg.min_len, cfg.max_len,
+                               torch.Generator().manual_seed(cfg.seed), cfg.max_gap, cfg.distinct, cfg.echo)  # (N,)
+        ids = repeated_tokens(cfg.n, cfg.eval_batch, cfg.vocab_size,
+                              torch.Generator().manual_seed(cfg.seed + 1))  # (B, 2n), never trained on
+        for n_layers, folder in zip(cfg.layers, folders):
+            result = train_model(cfg, n_layers, stream, ids, folder, emit)
+            save_figure(plot_model(result, cfg.threshold), folder / FIGURE)
+            results.append(result)
+            emit("done", {"result": result})
+        save_json(out_dir / "summary.json", {"models": [r.summary() for r in results]})
+        text = report_markdown(results, cfg)
+        atomic_write(out_dir / "report.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return results

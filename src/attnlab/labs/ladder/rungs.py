@@ -32,7 +32,9 @@ A ladder folder:
       ...
       6-layernorm/    (7-scaled/ with scaled=True)
 
-Resuming: a rung that ladder.json and its run folder both say finished, with the same
+The ladder folder follows the run-folder rules (attnlab.runs.folder): attnlab's marker, a folder
+attnlab did not make is refused, and each rung folder is recorded in its manifest when it is
+made. Resuming: a rung that ladder.json and its run folder both say finished, with the same
 TrainConfig and the same text (sha256), is not trained again; a rung stopped by Ctrl-C
 continues from its checkpoint; any other run folder of that name is replaced (only what
 attnlab wrote there is deleted, see attnlab.runs.folder).
@@ -50,13 +52,15 @@ from attnlab.config import TrainConfig
 from attnlab.io import load_json, save_json
 from attnlab.labs.ladder.report import write_report
 from attnlab.runs import checkpoint as ckpt
-from attnlab.runs.folder import open_run_folder
+from attnlab.runs.folder import open_lab_folder, open_run_folder
 from attnlab.tokenizers import build_tokenizer
 from attnlab.train.data import load_corpus
 from attnlab.train.gpt import encode_corpus, train
 
 EventFn = Callable[[str, dict[str, Any]], None]
 LADDER_JSON = "ladder.json"
+LADDER_KIND = "ladder folder"  # the "what" in the ladder folder's marker
+LADDER_FILES = (LADDER_JSON, "ladder.png", "ladder.md")  # its fixed names; rung folders are recorded as made
 
 # The lecture's small settings, shared by every rung.
 LECTURE: dict[str, Any] = dict(
@@ -124,6 +128,15 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
     tokenizer = build_tokenizer("char", text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     emit("ladder", {"rungs": [rung.name for rung, _ in plan], "total_steps": sum(c.max_iters for _, c in plan)})
+    with open_lab_folder(out_dir, LADDER_KIND, LADDER_FILES):  # attnlab's own folder, or refused
+        return _climb(plan, corpus, text, tokenizer, digest, out_dir, emit)
+
+
+def _climb(plan: list[tuple[Rung, TrainConfig]], corpus: str, text: str, tokenizer, digest: str, out_dir: Path,
+           emit: EventFn) -> dict[str, Any]:
+    """Train (or reuse) each rung in turn, rewriting ladder.json after each -> run_ladder's result."""
+    from attnlab.labs.ladder.report import write_report
+
     saved = {r["name"]: r for r in _read_records(out_dir)}
     records, interrupted = [], False
     for index, (rung, cfg) in enumerate(plan, 1):
