@@ -30,6 +30,7 @@ COMMANDS = [
     "why",
     "serve",
     "induction",
+    "grokking",
     "seq2seq",
     "export-hf",
     "import-hf",

@@ -39,7 +39,8 @@ MARKER = ".attnlab"
 LOCK = ".lock"
 # What a run folder holds (see attnlab.runs.checkpoint), besides checkpoint folders and temp files.
 RUN_ENTRIES = ("config.json", "tokenizer", "state.json", "model.safetensors", "optimizer.pt", "metrics.jsonl",
-               "loss.png", "tensorboard", LOCK, MARKER)
+               "loss.png", "tensorboard", LOCK, MARKER,
+               "grokking.json", "summary.json", "report.md", "grokking.png")  # the grokking lab's
 CHECKPOINT_DIR = re.compile(r"checkpoint-\d+(-\w+)?$")  # checkpoint-000250, checkpoint-000250-3f2a
 TEMP = re.compile(r"\..+\.(tmp|old)$")  # attnlab.io.atomic_write's and atomic_folder's temp names
 
