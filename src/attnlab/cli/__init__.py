@@ -34,6 +34,7 @@ COMMANDS = [
     "why",
     "serve",
     "induction",
+    "grokking",
     "seq2seq",
     "export-hf",
     "import-hf",

@@ -92,11 +92,13 @@ class GPT(nn.Module):
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         kv_caches: list[KVCache] | None = None,
+        last_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) token ids -> (logits (B, T, V), loss or None).
 
         With `kv_caches` (one per block, from `make_kv_caches`), idx holds only the new tokens;
-        their positions continue from what the caches already hold.
+        their positions continue from what the caches already hold. `last_only=True` computes
+        the logits of the last position only: (B, 1, V) (what a loss on the answer needs).
         """
         B, T = idx.shape
         start = 0 if kv_caches is None else kv_caches[0].length
@@ -104,18 +106,21 @@ class GPT(nn.Module):
             raise UserError(
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
         if self.config.bigram:
-            logits = self.points.logits(self.token_embedding_table(idx))  # (B, T, V): rows of the (V, V) table
+            logits = self.points.logits(self.token_embedding_table(idx[:, -1:] if last_only else idx))  # (B, T, V)
         else:
             pos = torch.arange(start, start + T, device=idx.device)  # (T,)
             x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
             x = self.points.embed(self.drop(x))
             for i, block in enumerate(self.blocks):
                 x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
+            if last_only:
+                x = x[:, -1:]  # (B, 1, C)
             x = self.points.ln_f(self.ln_f(x))
             logits = self.points.logits(self.lm_head(x))  # (B, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)
+            T = logits.shape[1]  # 1 with last_only: targets (B, 1)
+            loss = F.cross_entropy(logits.reshape(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)
         return logits, loss
 
     def make_kv_caches(self, batch_size: int, max_len: int | None = None) -> list[KVCache]:

@@ -233,8 +233,9 @@ def _check_committed(path: Path) -> None:
 
 
 @contextmanager
-def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
-    """Take `path` for writing, locked for the life of the context.
+def open_run_folder(path: Path, mode: str, files: tuple[str, ...] = RUN_FILES) -> Iterator[Path]:
+    """Take `path` for writing, locked for the life of the context; `files` are the fixed names
+    the run writes (a lab's run adds its own to RUN_FILES).
 
     mode "new": a missing or empty folder, or one whose earlier start never reached its first
     checkpoint; "resume": a run with a checkpoint; "overwrite": a run folder whose attnlab files
@@ -242,7 +243,7 @@ def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
     wrote are removed again (and the folder, when it is attnlab's).
     """
     marked_before = is_attnlab_folder(path)
-    lock, created = _claim(path, mode, "run folder", RUN_FILES)
+    lock, created = _claim(path, mode, "run folder", files)
     ours = created or marked_before
     try:
         committed = (path / "state.json").is_file()
@@ -257,7 +258,7 @@ def open_run_folder(path: Path, mode: str) -> Iterator[Path]:
             _start_manifest(path)
             clean_stale(path)
         else:
-            _empty(path)
+            _empty(path, files)
         try:
             yield path
         except BaseException:
@@ -280,7 +281,7 @@ def _take_back(path: Path, lock: FileLock, ours: bool) -> None:
         path.rmdir()
 
 
-def _empty(path: Path) -> None:
+def _empty(path: Path, files: tuple[str, ...]) -> None:
     """Delete a previous run's files (--overwrite, or a start that never saved a checkpoint)."""
     foreign = foreign_entries(path)
     if foreign:
@@ -292,8 +293,8 @@ def _empty(path: Path) -> None:
     _start_manifest(path)
     remove_owned(path, entries)
     _compact_manifest(path)
-    if read_marker(path) != _marker_text("run folder", RUN_FILES):  # e.g. an exported model becomes a run
-        save_json(path / MARKER, _marker_text("run folder", RUN_FILES))
+    if read_marker(path) != _marker_text("run folder", files):  # e.g. an exported model becomes a run
+        save_json(path / MARKER, _marker_text("run folder", files))
 
 
 def clean_stale(path: Path) -> None:

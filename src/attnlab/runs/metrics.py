@@ -91,8 +91,8 @@ def _checked(record: Any, path: Path, number: int) -> dict[str, Any]:
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise UserError(f"{path}, line {number}: not a metrics record (needs an integer 'step', got {step!r})")
     for key, value in record.items():
-        if key != "step" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise UserError(f"{path}, line {number}: {key!r} must be a number, got {value!r}")
+        if key != "step" and not _is_numbers(value):
+            raise UserError(f"{path}, line {number}: {key!r} must be a number or a list of numbers, got {value!r}")
     return record
 
 
@@ -108,6 +108,13 @@ def plot_losses(run_dir: str | os.PathLike) -> Path | None:
     path = Path(run_dir) / LOSS_PNG
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     return path
+
+
+def _is_numbers(value: Any) -> bool:
+    """A number, None, or a list of numbers (a lab's spectrum, say)."""
+    if isinstance(value, list):
+        return all(_is_numbers(v) and not isinstance(v, list) for v in value)
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:

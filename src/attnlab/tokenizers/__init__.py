@@ -22,6 +22,7 @@ from attnlab.tokenizers.bpe import BPETokenizer
 from attnlab.tokenizers.char import META_FILE, CharTokenizer
 from attnlab.tokenizers.gpt2 import GPT2Tokenizer
 from attnlab.tokenizers.hf import HFTokenizer
+from attnlab.tokenizers.numbers import NumberTokenizer
 from attnlab.errors import UserError
 
 TOKENIZERS = ("char", "bpe", "gpt2")
@@ -51,7 +52,9 @@ def load_tokenizer(directory: str | os.PathLike):
     meta = load_json(Path(directory) / META_FILE)
     name = meta.get("name") if isinstance(meta, dict) else None
     loaders = {"char": CharTokenizer, "bpe": BPETokenizer, "gpt2": GPT2Tokenizer,
-               "hf": HFTokenizer}  # "hf": a tokenizer.json brought in by `attnlab import-hf`
+               "hf": HFTokenizer,  # "hf": a tokenizer.json brought in by `attnlab import-hf`
+               "numbers": NumberTokenizer}  # the grokking lab's 0 .. p-1 and '='
+
     if name in loaders:
         return loaders[name].load(directory)
     raise UserError(f"{Path(directory) / META_FILE} names an unknown tokenizer {name!r}")

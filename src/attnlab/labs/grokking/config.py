@@ -1,0 +1,65 @@
+"""The grokking lab's settings (Nanda et al. 2023's by default), free of torch so that
+`attnlab grokking --help` can show them without loading it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from attnlab.config import GPTConfig, TrainConfig
+from attnlab.errors import UserError
+
+
+def is_prime(n: int) -> bool:
+    """>>> [n for n in range(20) if is_prime(n)]
+    [2, 3, 5, 7, 11, 13, 17, 19]"""
+    return n >= 2 and all(n % d for d in range(2, int(n ** 0.5) + 1))
+
+
+def check_split(p: int, train_fraction: float) -> int:
+    """-> the number of training pairs; both the training and the test split must be non-empty."""
+    n_train = int(train_fraction * p * p)
+    if not 1 <= n_train < p * p:
+        raise UserError(f"--train-fraction {train_fraction} leaves {n_train} of the {p * p} pairs for training "
+                        f"and {p * p - n_train} for the test: both need at least one")
+    return n_train
+
+
+@dataclass
+class GrokConfig:
+    """The lab's settings (Nanda et al.'s by default)."""
+
+    p: int = 113
+    train_fraction: float = 0.3
+    steps: int = 25000
+    weight_decay: float = 1.0
+    lr: float = 1e-3
+    seed: int = 0
+    eval_interval: int = 100
+    warmup: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
+            raise UserError(f"--p must be a prime >= 3 (the Fourier basis over Z_p needs it), got {self.p}")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise UserError(f"--train-fraction must be in (0, 1), got {self.train_fraction}")
+        check_split(self.p, self.train_fraction)
+        for name in ("steps", "eval_interval"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or not (self.weight_decay >= 0 and
+                                                                math.isfinite(self.weight_decay)):
+            raise UserError(f"--lr must be > 0 and --weight-decay >= 0 (finite), got {self.lr} and "
+                            f"{self.weight_decay}")
+
+    def model_config(self) -> GPTConfig:
+        return self.train_config().model_config(self.p + 1)
+
+    def train_config(self) -> TrainConfig:
+        """The run's TrainConfig (config.json's "train"): the paper's model and optimiser."""
+        return TrainConfig(corpus=f"modular-addition-{self.p}", n_layers=1, n_heads=4, d_model=128, d_ff=512,
+                           block_size=3, activation="relu", norm="none", tie_weights=False, qkv_bias=False,
+                           batch_size=int(self.train_fraction * self.p * self.p), max_iters=self.steps,
+                           learning_rate=self.lr, min_lr=self.lr, warmup_iters=self.warmup,
+                           weight_decay=self.weight_decay, beta1=0.9, beta2=0.98, grad_clip=0.0,
+                           eval_interval=self.eval_interval, device="cpu", seed=self.seed)
