@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT  # noqa: E402
 
 from attnlab.runs.checkpoint import checkpoint_dir  # noqa: E402

@@ -11,7 +11,7 @@ by flags added at the end (argparse keeps a flag's last value):
   induction: 4 steps a model.
 
 Not run, on purpose: `pip install ...` (the test runs inside the installed environment),
-`python -m pytest` (this suite), and `torchrun ...` (tests/test_train.py launches DDP through
+`python -m pytest` (this suite), and `torchrun ...` (tests/train/test_train.py launches DDP through
 torchrun). The other lines that start with `python` and the ```python blocks run as written.
 The ```python blocks share one namespace, as in one Python session (a later block may use
 what an earlier one imported). README.md itself is copied in, as `attnlab train --corpus

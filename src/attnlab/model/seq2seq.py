@@ -18,7 +18,7 @@ output: (B, T, V), or (B, T, 1) values in continuous mode).
 
 With the weights copied (`copy_from_torch_transformer`), `Encoder` + `Decoder` compute exactly
 what `torch.nn.Transformer(batch_first=True)` computes, post-LN or pre-LN (norm_first=True),
-final LayerNorms included (tests/test_seq2seq.py).
+final LayerNorms included (tests/labs/test_seq2seq.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 from attnlab.runs.checkpoint import checkpoint_dir, load_model  # noqa: E402

@@ -15,7 +15,6 @@ from attnlab.labs.induction.report import plot_head_scores
 from attnlab.labs.induction.scores import HeadScores, repeated_tokens
 from attnlab.model.gpt import GPT
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)
 
 SHORT = dict(steps=4, eval_interval=2, stream_tokens=5000, eval_batch=4, batch_size=4)

@@ -27,7 +27,6 @@ from attnlab.labs.seq2seq.tasks import (BOS, EOS, TokenTask, capture_cross_atten
 from attnlab.labs.seq2seq.train import train_plus2_regression, train_seq2seq
 from attnlab.train.loop import get_lr
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)
 
 

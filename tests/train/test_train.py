@@ -24,7 +24,6 @@ from attnlab.tokenizers import build_tokenizer
 from attnlab.train.gpt import configure_optimizer, encode_corpus, estimate_loss, train
 from attnlab.train.loop import TrainingDiverged, get_lr
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 SMALL = dict(n_layers=2, n_heads=2, d_model=16, block_size=16, batch_size=4, max_iters=12, eval_interval=4,
@@ -183,7 +182,7 @@ def test_ddp_two_cpu_processes_match_one_process_with_the_combined_batch(tmp_pat
               "--max-iters", "5", "--eval-interval", "5", "--eval-iters", "1", "--sample-tokens", "0",
               "--no-progress", "--out-dir", str(tmp_path)]
     assert cli_main(["train", *common, "--batch-size", "8", "--name", "one"]) == 0
-    src = str(Path(__file__).parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "attnlab", "train", *common, "--batch-size", "4", "--name", "two"],

@@ -4,7 +4,7 @@ temperature moves the distribution, Korean leaves no English in the panels, a su
 request shows no error and leaves no panel busy, and a hostile sentence runs no script.
 
 The README's screenshot comes from here:
-    ATTNLAB_SERVE_RUNS=runs ATTNLAB_SERVE_SCREENSHOT=docs/serve.png python -m pytest tests/test_serve_browser.py
+    ATTNLAB_SERVE_RUNS=runs ATTNLAB_SERVE_SCREENSHOT=docs/serve.png python -m pytest tests/serve/test_serve_browser.py
 (ATTNLAB_SERVE_RUNS: serve that folder's runs instead of a tiny one trained here; the page opens
 ATTNLAB_SERVE_RUN, by default cpu-shakespeare-char when there is one, else the first run.)
 """
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from browser_helpers import CHROMIUM, browser  # noqa: E402,F401 (a fixture)
 from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)

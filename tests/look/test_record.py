@@ -17,7 +17,6 @@ from torch.testing import assert_close
 import attnlab
 from attnlab.model.gpt import GPT
 
-sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import BLOCK_POINTS, nothing_attached, randomise_norms_and_biases, tiny_gpt  # noqa: E402
 
 

@@ -180,7 +180,7 @@ def test_resume_of_a_config_without_its_settings_is_one_user_error(tmp_path):
 
 
 # --- no torch for --help -------------------------------------------------------------------------------
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _top_level_imports(path: Path) -> set[str]:

@@ -21,7 +21,6 @@ import torch
 pytest.importorskip("starlette", reason="attnlab serve needs starlette: pip install -e '.[serve]'")
 pytest.importorskip("uvicorn", reason="attnlab serve needs uvicorn: pip install -e '.[serve]'")
 
-sys.path.insert(0, str(Path(__file__).parent))
 from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 

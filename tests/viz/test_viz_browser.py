@@ -16,7 +16,6 @@ import torch
 
 from attnlab.viz.html import attention_html, blues_table, save_html
 
-sys.path.insert(0, str(Path(__file__).parent))
 from browser_helpers import CHROMIUM, browser  # noqa: E402,F401 (a fixture)
 
 HOSTILE = "<script>alert(1)</script> \"q\" & 'x'"

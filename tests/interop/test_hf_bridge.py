@@ -30,7 +30,6 @@ from attnlab.model.gpt import GPT  # noqa: E402
 from attnlab.tokenizers import build_tokenizer  # noqa: E402
 from attnlab.tokenizers.gpt2 import gpt2_files  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 from attnlab.cli import main as cli_main  # noqa: E402

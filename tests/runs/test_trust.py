@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 from attnlab.io import MANIFEST, new_temp, read_manifest  # noqa: E402

@@ -13,7 +13,6 @@ import attnlab
 from attnlab.look.hooks import pattern_regex
 from attnlab.model.points import Points, named_points
 
-sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import nothing_attached, tiny_gpt  # noqa: E402
 
 

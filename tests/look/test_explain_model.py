@@ -16,7 +16,6 @@ from attnlab.model.encoder import BertEncoder, BertEncoderConfig
 from attnlab.look.explain import explain_model
 from attnlab.viz.explain_text import display_width, fit, format_explanation
 
-sys.path.insert(0, str(Path(__file__).parent))
 from record_helpers import BLOCK_POINTS, randomise_norms_and_biases, tiny_gpt  # noqa: E402
 
 NUMBER = re.compile(r"-inf|-?\d+\.\d{4}")  # printed with decimals=4; token labels are integers

@@ -3,7 +3,7 @@ in a subprocess: exit code != 0, exactly one stderr line starting `attnlab: erro
 traceback, and every file that existed before byte-identical afterwards (nothing written).
 
 Sizes are ones no machine holds (terabytes), so the memory refusals do not depend on where the
-tests run. The lead's tests/test_bad_inputs.py holds the table for train, run folders and
+tests run. tests/cli/test_bad_inputs.py holds the table for train, run folders and
 checkpoints; this one the rest of issue 9.
 """
 
@@ -24,7 +24,7 @@ import torch
 
 from attnlab.cli import main
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 CORPUS = "to be or not to be, that is the question. " * 60  # no newline anywhere
 TINY_GPT = ["--n-layers", "1", "--n-heads", "2", "--d-model", "16", "--block-size", "16", "--batch-size", "4",
             "--max-iters", "4", "--eval-interval", "2", "--eval-iters", "1", "--warmup-iters", "1",
