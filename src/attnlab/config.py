@@ -105,8 +105,8 @@ class GPTConfig:
     ffn: bool = setting(True, "a feed-forward layer in every block (False: attention-only blocks)")
     residual: bool = setting(True, "residual connections: x + sublayer(x) (False: x = sublayer(x))")
     attn_proj: bool = setting(True, "the attention output projection W_O after the concatenated heads")
-    init: str = setting("gpt2", "weight initialisation: gpt2 (N(0, 0.02)) or torch (PyTorch's defaults, as in "
-                                "the GPT lecture)")
+    init: str = setting("gpt2", "weight initialisation: gpt2 (N(0, 0.02)), torch (PyTorch's defaults, as in "
+                                "the GPT lecture) or lecun (N(0, 1/fan_in), the grokking lab's)")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -114,8 +114,9 @@ class GPTConfig:
         if self.d_ff is not None:
             check_positive(self, "d_ff")
         check_model_fields(self)
-        if self.init not in ("gpt2", "torch"):
-            raise UserError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)) or torch (PyTorch's defaults)")
+        if self.init not in ("gpt2", "torch", "lecun"):
+            raise UserError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)), torch (PyTorch's defaults) or "
+                            f"lecun (N(0, 1/fan_in))")
 
     @property
     def d_head(self) -> int:

@@ -194,3 +194,17 @@ def test_why_reads_attention_without_w_o_as_the_identity():
         twin.blocks[0].attn.proj.weight.copy_(torch.eye(8))
         twin.blocks[0].attn.proj.bias.zero_()
     assert answer["norm"] == why(twin, idx, 3, 0)["norm"]
+
+
+def test_lecun_init_draws_every_weight_with_std_one_over_sqrt_fan_in():
+    """init="lecun" (the grokking lab's): Linear weights N(0, 1/in_features), embeddings
+    N(0, 1/d_model), zero biases; measured on the drawn tensors, not read back from the code."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=300, max_seq_len=3, d_model=128, n_heads=4, n_layers=1, d_ff=512,
+                          activation="relu", norm="none", tie_weights=False, init="lecun"))
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            assert module.weight.std().item() == pytest.approx(module.in_features ** -0.5, rel=0.05), name
+            assert module.bias is None or not module.bias.any(), name
+        elif isinstance(module, torch.nn.Embedding):
+            assert module.weight.std().item() == pytest.approx(128 ** -0.5, rel=0.05), name

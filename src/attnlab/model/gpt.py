@@ -63,14 +63,28 @@ class GPT(nn.Module):
     def _initialise(self) -> None:
         """init="gpt2": GPT-2's N(0, 0.02), zero biases, and residual projections scaled so the
         residual stream's variance does not grow with depth (two residual additions per block).
-        init="torch": every module keeps PyTorch's own initialisation, as in the lecture."""
+        init="torch": every module keeps PyTorch's own initialisation, as in the lecture.
+        init="lecun": every weight N(0, 1/fan_in) (an embedding's fan-in is d_model), zero biases:
+        the scale of Nanda et al.'s grokking model."""
         if self.config.init == "torch":
+            return
+        if self.config.init == "lecun":
+            self.apply(self._init_lecun)
             return
         self.apply(self._init_weights)
         for block in self.blocks:
             for proj in (block.attn.proj, getattr(block.ffwd, "down", None)):
                 if isinstance(proj, nn.Linear):  # not W_O when attn_proj=False, nor an absent ffwd
                     nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layers))
+
+    @staticmethod
+    def _init_lecun(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=module.embedding_dim ** -0.5)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -56,9 +56,14 @@ class GrokConfig:
         return self.train_config().model_config(self.p + 1)
 
     def train_config(self) -> TrainConfig:
-        """The run's TrainConfig (config.json's "train"): the paper's model and optimiser."""
+        """The run's TrainConfig (config.json's "train"): the paper's model and optimiser.
+
+        init="lecun" (every weight N(0, 1/fan_in), as Nanda et al.'s W / sqrt(d)) rather than GPT-2's
+        N(0, 0.02): from GPT-2's small weights the model was measured to learn train and test pairs
+        together, slowly, instead of memorising first (benchmarks/README.md)."""
         return TrainConfig(corpus=f"modular-addition-{self.p}", n_layers=1, n_heads=4, d_model=128, d_ff=512,
                            block_size=3, activation="relu", norm="none", tie_weights=False, qkv_bias=False,
+                           init="lecun",  # N(0, 1/fan_in): the paper's scale (see below)
                            batch_size=int(self.train_fraction * self.p * self.p), max_iters=self.steps,
                            learning_rate=self.lr, min_lr=self.lr, warmup_iters=self.warmup,
                            weight_decay=self.weight_decay, beta1=0.9, beta2=0.98, grad_clip=0.0,
