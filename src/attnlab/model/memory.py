@@ -56,8 +56,13 @@ def gpt_parameter_count(config: GPTConfig) -> int:
 
     from attnlab.model.gpt import GPT
 
-    with torch.device("meta"):
-        model = GPT(dataclasses.replace(config, n_layers=1))
+    try:
+        with torch.device("meta"):
+            model = GPT(dataclasses.replace(config, n_layers=1))
+    except RuntimeError:  # a weight with more elements than a tensor can count (d_model 2**30, say)
+        raise UserError(f"this GPT needs more than {format_bytes(2 ** 63)} of memory: one of its weights "
+                        f"(d_model {config.d_model}, vocab_size {config.vocab_size}) is larger than any "
+                        f"tensor can be") from None
     n = sum(p.numel() for p in model.parameters())  # a tied lm_head.weight is counted once
     per_block = sum(p.numel() for p in model.blocks.parameters())  # 0 for a bigram model
     return n + (config.n_layers - 1) * per_block
