@@ -135,8 +135,6 @@ def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-s
 def _climb(plan: list[tuple[Rung, TrainConfig]], corpus: str, text: str, tokenizer, digest: str, out_dir: Path,
            emit: EventFn) -> dict[str, Any]:
     """Train (or reuse) each rung in turn, rewriting ladder.json after each -> run_ladder's result."""
-    from attnlab.labs.ladder.report import write_report
-
     saved = {r["name"]: r for r in _read_records(out_dir)}
     records, interrupted = [], False
     for index, (rung, cfg) in enumerate(plan, 1):
