@@ -48,8 +48,13 @@ def summary(p: int, train_fraction: float, steps: int, history: list[dict[str, A
             "memorised_at": first_step(history, "train_acc"), "grokked_at": first_step(history, "test_acc"),
             "final": {k: round(last[k], 6) for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
             "key_frequencies": last["key_frequencies"], "key_share": round(last["key_share"], 4),
-            "restricted_loss": round(last["restricted_loss"], 6), "excluded_loss": round(last["excluded_loss"], 6),
+            "restricted_loss": _figure(last["restricted_loss"]), "excluded_loss": _figure(last["excluded_loss"]),
             "run": run}
+
+
+def _figure(x: float) -> float:
+    """Four significant digits: a loss of 2.7e-07 stays 2.7e-07, not 0."""
+    return float(f"{x:.4g}")
 
 
 def share_then(history: list[dict[str, Any]], step: int | None, keys: list[int]) -> float | None:
