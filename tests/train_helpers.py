@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -30,3 +33,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def copy_workspace(template: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A fresh copy of a prepared workspace folder, made the current folder."""
+    ws = tmp_path / "ws"
+    shutil.copytree(template, ws, symlinks=True)
+    monkeypatch.chdir(ws)
+    return ws
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under root -> its bytes (None for a folder)."""
+    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, snapshot  # noqa: E402,F401 (one_thread: an autouse fixture)
 
 from attnlab.io import MANIFEST, new_temp, read_manifest  # noqa: E402
 from attnlab.runs.checkpoint import committed_checkpoint_name  # noqa: E402
@@ -42,15 +42,7 @@ def template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def ws(template, tmp_path, monkeypatch) -> Path:
-    ws = tmp_path / "ws"
-    shutil.copytree(template, ws, symlinks=True)
-    monkeypatch.chdir(ws)
-    return ws
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every path under root -> its bytes (None for a folder)."""
-    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
+    return copy_workspace(template, tmp_path, monkeypatch)
 
 
 def refused(capsys, root: Path, argv: list[str], words: str) -> str:
