@@ -35,6 +35,7 @@ COMMANDS = [
     "serve",
     "induction",
     "grokking",
+    "superposition",
     "seq2seq",
     "export-hf",
     "import-hf",

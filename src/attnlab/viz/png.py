@@ -68,11 +68,18 @@ def font_families(labels: Sequence[str] = (), strict: bool = False) -> list[str]
     return ["DejaVu Sans", font_manager.FontProperties(fname=str(path)).get_name()]
 
 
+def figure_format(path: str | os.PathLike) -> str:
+    """The format a figure saved at `path` gets, from its suffix (none: png); call it before any
+    work to refuse a suffix matplotlib cannot write."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in Figure().canvas.get_supported_filetypes():
+        raise UserError(f"cannot save a figure as .{fmt}: use .png, .svg or .pdf")
+    return fmt
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Save atomically; the format comes from the suffix (.png, .svg, .pdf)."""
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    if fmt not in fig.canvas.get_supported_filetypes():
-        raise UserError(f"cannot save a figure as .{fmt}: use .png, .svg or .pdf")
+    fmt = figure_format(path)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
 
 

@@ -1,0 +1,50 @@
+"""The toy model's settings, free of torch so that `attnlab superposition --help` can show them
+without loading it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from attnlab.errors import UserError
+
+
+@dataclass
+class ToyConfig:
+    """n features squeezed into m dimensions, trained at each feature probability P of a sweep.
+
+    Every probability gets `instances` models from different random starts, all trained at once
+    as one batched tensor; the best of them (lowest loss) stands for that probability.
+    """
+
+    features: int = 5  # n
+    dims: int = 2  # m
+    probabilities: tuple[float, ...] = (1.0, 0.3, 0.1, 0.05)  # dense -> sparse
+    importance: float = 0.9  # feature i weighs importance ** i in the loss (1: all equal); the paper's 0.9
+    instances: int = 8  # models per probability
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.probabilities = tuple(self.probabilities)
+        for name in ("features", "dims", "instances", "steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be a whole number >= 1, got {value}")
+        if not self.probabilities:
+            raise UserError("--probability needs at least one value")
+        for p in self.probabilities:
+            if not 0.0 < p <= 1.0:  # also refuses nan
+                raise UserError(f"--probability must be in (0, 1] (the chance that a feature is present), got {p}")
+        if not (self.importance > 0 and math.isfinite(self.importance)):
+            raise UserError(f"--importance must be a finite number > 0 (feature i weighs IMPORTANCE ** i), "
+                            f"got {self.importance}")
+        if self.importance ** (self.features - 1) < 1e-30 or self.importance ** (self.features - 1) > 1e30:
+            raise UserError(f"--importance {self.importance} gives feature {self.features - 1} a weight of "
+                            f"{self.importance ** (self.features - 1):.3g}: choose a value nearer 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UserError(f"--lr must be a finite number > 0, got {self.lr}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed must be a whole number >= 0, got {self.seed}")

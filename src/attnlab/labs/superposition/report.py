@@ -1,0 +1,92 @@
+"""The sweep in plain words: a table of the measures and one sentence per probability.
+
+    >>> import torch
+    >>> from attnlab.labs.superposition.lab import SweepPoint
+    >>> square = torch.tensor([[1.0, 0.0, -1.0, 0.0, 0.01], [0.0, 1.0, 0.0, -1.0, 0.0]])
+    >>> describe(SweepPoint(0.3, 0.1, [0.1], 0, square, torch.zeros(5)))
+    'P = 0.3: 4 of the 5 features share the 2 dimensions (superposition), neighbours 90° apart: a square, as 2 antipodal pairs (0/2, 1/3); 1 dropped (4).'
+"""
+
+from __future__ import annotations
+
+import torch
+
+from attnlab.labs.superposition.lab import Sweep, SweepPoint
+
+SHAPES = {3: "a triangle", 4: "a square", 5: "a pentagon", 6: "a hexagon", 7: "a heptagon", 8: "an octagon"}
+REGULAR_DEG = 5.0  # neighbours within this of 360/k degrees: a regular polygon
+ANTIPODAL_COS = -0.9  # two represented features at least this opposed: an antipodal pair
+
+
+def _ids(features: list[int]) -> str:
+    return ", ".join(str(i) for i in features)
+
+
+def antipodal_pairs(point: SweepPoint) -> list[tuple[int, int]]:
+    """Represented features pointing (nearly) opposite ways, each feature in at most one pair."""
+    keep = point.represented
+    unit = point.W[:, keep] / point.W[:, keep].norm(dim=0)  # (m, k)
+    cos = unit.T @ unit  # (k, k)
+    pairs, used = [], set()
+    for a in range(len(keep)):
+        for b in range(a + 1, len(keep)):
+            if cos[a, b] <= ANTIPODAL_COS and a not in used and b not in used:
+                pairs.append((keep[a], keep[b]))
+                used |= {a, b}
+    return pairs
+
+
+def describe(point: SweepPoint) -> str:
+    """One sentence: how many features the best instance keeps, whether they share dimensions, and
+    in what shape."""
+    m, n = point.W.shape
+    keep = point.represented
+    dropped = [i for i in range(n) if i not in keep]
+    kept = f"all {n}" if len(keep) == n else f"{len(keep)} of the {n}"
+    if not keep:
+        text = f"no feature is represented (all {n} dropped)"
+    elif len(keep) <= m and max(point.sharing[i] for i in keep) < 0.05:
+        text = f"{kept} features get a dimension each (no superposition: their columns are orthogonal)"
+    else:
+        text = f"{kept} features share the {m} dimensions (superposition)"
+        angles = point.angles
+        if angles:
+            low, high = round(min(angles)), round(max(angles))
+            text += f", neighbours {low}°{'' if low == high else f'–{high}°'} apart"
+            if len(angles) in SHAPES and all(abs(a - 360 / len(angles)) <= REGULAR_DEG for a in angles):
+                text += f": {SHAPES[len(angles)]}"
+        pairs = antipodal_pairs(point)
+        if pairs:
+            text += (f", as {len(pairs)} antipodal pair{'s' if len(pairs) > 1 else ''} "
+                     f"({', '.join(f'{a}/{b}' for a, b in pairs)})")
+    if keep and dropped:
+        text += f"; {len(dropped)} dropped ({_ids(dropped)})"
+    return f"P = {point.probability:g}: {text}."
+
+
+def _cells(values: list[float], keep: list[int] | None = None) -> str:
+    return " ".join(f"{v:4.2f}" if keep is None or i in keep else "   -" for i, v in enumerate(values))
+
+
+def table(sweep: Sweep, max_features: int = 10) -> list[str]:
+    """The measures of each probability's best instance, one line each (per-feature columns only
+    for up to max_features features)."""
+    n = sweep.cfg.features
+    wide = n <= max_features
+    head = f"{'P':>7}  {'loss':>8}  {'kept':>7}  {'dims/feature':>12}"
+    if wide:
+        head += f"  {'norms ||W_i||':<{5 * n}}  {'sharing Σ(Ŵ_i·W_j)²':<{5 * n}}"
+    lines = [head]
+    for point in sweep.points:
+        line = (f"{point.probability:>7g}  {point.loss:>8.4f}  {len(point.represented):>3} / {n:<2}"
+                f"  {point.dimensions_per_feature:>12.3f}")
+        if wide:
+            line += f"  {_cells(point.norms):<{5 * n}}  {_cells(point.sharing, point.represented):<{5 * n}}"
+        lines.append(line.rstrip())
+    return lines
+
+
+def mean_dimensionality(point: SweepPoint) -> float:
+    """The mean D_i over the represented features (0 if none)."""
+    keep = point.represented
+    return float(torch.tensor(point.dimensionality)[keep].mean()) if keep else 0.0
