@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from attnlab.cli._progress import Progress
 from attnlab.cli._source_args import check_writable
@@ -24,8 +25,15 @@ from attnlab.labs.superposition.config import ToyConfig
 
 DEFAULTS = ToyConfig()
 # --dimensionality: the paper's feature-dimensionality experiment (flags given still win).
-DIMENSIONALITY = {"features": 100, "dims": 20, "importance": 1.0, "instances": 2, "steps": 4000,
-                  "probabilities": tuple(round(10 ** (-k / 5), 4) for k in range(0, 13))}  # 1 ... 0.0040
+DIMENSIONALITY = {"features": 100, "dims": 20, "importance": 1.0, "instances": 1, "steps": 3000,
+                  "probabilities": tuple(round(10 ** (-k / 8), 4) for k in range(17))}  # 1, 0.7499, ... 0.01
+STORY = ("A dense feature is worth a dimension of its own, so the model keeps the most important ones and "
+         "drops the rest. A sparse one is rarely present together with another, so features can share "
+         "dimensions at angles: the small overlap they pick up when both appear costs less than losing "
+         "them, and the bias with the ReLU cuts most of it away.")
+LEGEND = ("kept: features with ||W_i|| >= 0.5. dims/feature: m / ||W||_F². mean D_i: the kept features' "
+          "dimensionality ||W_i||² / Σ_j (Ŵ_i·W_j)² (1 alone, 1/2 in an antipodal pair, 2/5 in a pentagon). "
+          "sharing: Σ over j≠i of (Ŵ_i·W_j)², 0 for a feature alone in its direction, '-' for one not kept.")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"the starts and the samples (default: {DEFAULTS.seed})")
     p.add_argument("--dimensionality", action="store_true",
                    help="the paper's feature-dimensionality experiment: defaults become 100 features into 20 "
-                        "dimensions, equal importance, 13 probabilities from 1 to 0.004, 2 instances, 4000 steps; "
+                        "dimensions, equal importance, 17 probabilities from 1 to 0.01, 1 instance, 3000 steps; "
                         "--png draws each feature's dimensionality against 1/P")
     p.add_argument("--png", metavar="FILE", help="save the picture (.png, .svg or .pdf)")
     p.add_argument("--json", action="store_true", help="print only {features, dims, sweep} as JSON")
@@ -103,11 +111,9 @@ def run(args: argparse.Namespace) -> int:
     for point in sweep.points:
         print(describe(point))
     print()
-    print("A dense feature is worth a dimension of its own, so the model keeps the most important ones and "
-          "drops the rest. A sparse one is rarely present together with another, so features can share "
-          "dimensions at angles: the small overlap they pick up when both appear costs less than losing "
-          "them, and the bias with the ReLU cuts most of it away. 'sharing' is Σ over j≠i of (Ŵ_i·W_j)²: 0 for "
-          "a feature alone in its direction; '-' for features not represented (||W_i|| < 0.5).")
+    print(textwrap.fill(STORY, width=100))
+    print()
+    print(textwrap.fill(LEGEND, width=100))
     if sweep.interrupted:
         print(f"\ninterrupted at step {sweep.steps} of {cfg.steps}: these are the weights reached so far")
     if args.png:

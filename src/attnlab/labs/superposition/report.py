@@ -4,7 +4,7 @@
     >>> from attnlab.labs.superposition.lab import SweepPoint
     >>> square = torch.tensor([[1.0, 0.0, -1.0, 0.0, 0.01], [0.0, 1.0, 0.0, -1.0, 0.0]])
     >>> describe(SweepPoint(0.3, 0.1, [0.1], 0, square, torch.zeros(5)))
-    'P = 0.3: 4 of the 5 features share the 2 dimensions (superposition), neighbours 90° apart: a square, as 2 antipodal pairs (0/2, 1/3); 1 dropped (4).'
+    'P = 0.3: 4 of the 5 features share the 2 dimensions (superposition), neighbours 90° apart: a square, with 2 antipodal pairs (0/2, 1/3); 1 dropped (4).'
 """
 
 from __future__ import annotations
@@ -16,10 +16,17 @@ from attnlab.labs.superposition.lab import Sweep, SweepPoint
 SHAPES = {3: "a triangle", 4: "a square", 5: "a pentagon", 6: "a hexagon", 7: "a heptagon", 8: "an octagon"}
 REGULAR_DEG = 5.0  # neighbours within this of 360/k degrees: a regular polygon
 ANTIPODAL_COS = -0.9  # two represented features at least this opposed: an antipodal pair
+ORTHOGONAL = 0.05  # no represented feature shares more than this: each has its own direction
 
 
-def _ids(features: list[int]) -> str:
-    return ", ".join(str(i) for i in features)
+def _ids(items: list, most: int = 8) -> str:
+    """The first `most` items, then how many more.
+
+    >>> _ids(list(range(20)))
+    '0, 1, 2, 3, 4, 5, 6, 7 and 12 more'
+    """
+    shown = ", ".join(str(i) for i in items[:most])
+    return shown if len(items) <= most else f"{shown} and {len(items) - most} more"
 
 
 def antipodal_pairs(point: SweepPoint) -> list[tuple[int, int]]:
@@ -45,8 +52,11 @@ def describe(point: SweepPoint) -> str:
     kept = f"all {n}" if len(keep) == n else f"{len(keep)} of the {n}"
     if not keep:
         text = f"no feature is represented (all {n} dropped)"
-    elif len(keep) <= m and max(point.sharing[i] for i in keep) < 0.05:
+    elif len(keep) <= m and max(point.sharing[i] for i in keep) < ORTHOGONAL:
         text = f"{kept} features get a dimension each (no superposition: their columns are orthogonal)"
+    elif len(keep) <= m:
+        text = (f"{kept} features in the {m} dimensions, not yet orthogonal (sharing up to "
+                f"{max(point.sharing[i] for i in keep):.2f})")
     else:
         text = f"{kept} features share the {m} dimensions (superposition)"
         angles = point.angles
@@ -57,8 +67,8 @@ def describe(point: SweepPoint) -> str:
                 text += f": {SHAPES[len(angles)]}"
         pairs = antipodal_pairs(point)
         if pairs:
-            text += (f", as {len(pairs)} antipodal pair{'s' if len(pairs) > 1 else ''} "
-                     f"({', '.join(f'{a}/{b}' for a, b in pairs)})")
+            text += (f", with {len(pairs)} antipodal pair{'s' if len(pairs) > 1 else ''} "
+                     f"({_ids([f'{a}/{b}' for a, b in pairs])})")
     if keep and dropped:
         text += f"; {len(dropped)} dropped ({_ids(dropped)})"
     return f"P = {point.probability:g}: {text}."
@@ -73,13 +83,13 @@ def table(sweep: Sweep, max_features: int = 10) -> list[str]:
     for up to max_features features)."""
     n = sweep.cfg.features
     wide = n <= max_features
-    head = f"{'P':>7}  {'loss':>8}  {'kept':>7}  {'dims/feature':>12}"
+    head = f"{'P':>7}  {'loss':>8}  {'kept':>9}  {'dims/feature':>12}  {'mean D_i':>8}"
     if wide:
         head += f"  {'norms ||W_i||':<{5 * n}}  {'sharing Σ(Ŵ_i·W_j)²':<{5 * n}}"
-    lines = [head]
+    lines = [head]  # mean D_i: over the represented features
     for point in sweep.points:
-        line = (f"{point.probability:>7g}  {point.loss:>8.4f}  {len(point.represented):>3} / {n:<2}"
-                f"  {point.dimensions_per_feature:>12.3f}")
+        line = (f"{point.probability:>7g}  {point.loss:>8.4f}  {len(point.represented):>4} / {n:<3}"
+                f"  {point.dimensions_per_feature:>12.3f}  {mean_dimensionality(point):>8.3f}")
         if wide:
             line += f"  {_cells(point.norms):<{5 * n}}  {_cells(point.sharing, point.represented):<{5 * n}}"
         lines.append(line.rstrip())
