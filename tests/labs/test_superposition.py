@@ -13,7 +13,7 @@ import torch
 from train_helpers import copy_workspace, one_thread, snapshot  # noqa: F401 (one_thread: an autouse fixture)
 
 from attnlab.cli import main
-from attnlab.labs.superposition import analysis, data, lab, model, report
+from attnlab.labs.superposition import analysis, data, figures, lab, model, report
 from attnlab.labs.superposition.analysis import (dimensions_per_feature, feature_dimensionality, feature_norms,
                                                  gram, neighbour_angles, represented, sharing)
 from attnlab.labs.superposition.config import ToyConfig
@@ -60,6 +60,19 @@ def test_a_regular_pentagon_gives_the_papers_two_fifths():
     torch.testing.assert_close(feature_dimensionality(W), torch.full((5,), 0.4, dtype=torch.float64))
     assert dimensions_per_feature(W) == pytest.approx(0.4)
     assert neighbour_angles(W) == pytest.approx([72.0] * 5)
+
+
+def test_the_sticky_fractions_drawn_in_the_dimensionality_plot_are_those_shapes_dimensionalities():
+    z = 1 / math.sqrt(3)  # the square antiprism's height that makes its 8 columns a tight frame
+    antiprism = torch.tensor([[math.sqrt(2 / 3) * math.cos(math.radians(45 * k)),
+                               math.sqrt(2 / 3) * math.sin(math.radians(45 * k)), z if k % 2 else -z]
+                              for k in range(8)], dtype=torch.float64).T  # (3, 8)
+    tetrahedron = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=torch.float64).T * z
+    shapes = {"1:": torch.eye(3, dtype=torch.float64), "3/4:": tetrahedron, "2/3:": polygon(3),
+              "1/2:": torch.tensor([[1.0, -1.0]], dtype=torch.float64), "2/5:": polygon(5), "3/8:": antiprism}
+    for value, text, _ in figures.STICKY:
+        W = shapes[text.split()[0]]
+        torch.testing.assert_close(feature_dimensionality(W), torch.full((W.shape[1],), value, dtype=torch.float64))
 
 
 def test_antipodal_pairs_and_dropped_features():

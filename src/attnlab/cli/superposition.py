@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         sweep = run_sweep(cfg, on_event=progress)
     finally:
         progress.close()
-    if args.png:
+    if args.png and not sweep.interrupted:  # a picture of half-trained weights would pass for the result
         from attnlab.labs.superposition.figures import plot_dimensionality, plot_sweep
 
         save_figure(plot_dimensionality(sweep) if args.dimensionality else plot_sweep(sweep), args.png)
@@ -102,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary(sweep), allow_nan=False))
         return 130 if sweep.interrupted else 0
     weights = "all features weigh the same" if cfg.importance == 1 else f"feature i weighs {cfg.importance:g}^i"
-    print(f"{cfg.features} features squeezed into {cfg.dims} dimensions, x' = ReLU(WᵀW x + b); {weights}; "
-          f"the best of {cfg.instances} starts per probability P, {sweep.steps} Adam steps ({sweep.elapsed_s:.1f} s)")
+    starts = f"the best of {cfg.instances} starts" if cfg.instances > 1 else "one start"
+    print(textwrap.fill(f"{cfg.features} features squeezed into {cfg.dims} dimensions, x' = ReLU(WᵀW x + b); "
+                        f"{weights}; {starts} per probability P, {sweep.steps} Adam steps ({sweep.elapsed_s:.1f} s)",
+                        width=100))
     print()
     for line in table(sweep):
         print("  " + line)
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(textwrap.fill(LEGEND, width=100))
     if sweep.interrupted:
-        print(f"\ninterrupted at step {sweep.steps} of {cfg.steps}: these are the weights reached so far")
-    if args.png:
+        print(f"\ninterrupted at step {sweep.steps} of {cfg.steps}: these are the weights reached so far"
+              + (f"; {args.png} was not written" if args.png else ""))
+    elif args.png:
         print(f"\nwrote {args.png}")
     return 130 if sweep.interrupted else 0

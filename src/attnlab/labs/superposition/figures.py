@@ -17,9 +17,10 @@ from matplotlib.figure import Figure
 
 from attnlab.labs.superposition.lab import Sweep
 
-# The fractions the paper found features sticking to, and the shapes they come from.
-STICKY = ((1.0, "1: a dimension alone"), (1 / 2, "1/2: antipodal pair"), (2 / 5, "2/5: pentagon"),
-          (1 / 3, "1/3: triangle"), (3 / 8, "3/8: square antiprism"))
+# The fractions the paper found features sticking to (D_i of each shape's features), and where the label sits.
+STICKY = ((1.0, "1: a dimension alone", "center"), (3 / 4, "3/4: tetrahedron", "center"),
+          (2 / 3, "2/3: triangle", "center"), (1 / 2, "1/2: antipodal pair", "center"),
+          (2 / 5, "2/5: pentagon", "bottom"), (3 / 8, "3/8: square antiprism", "top"))
 
 
 def _p(probability: float) -> str:
@@ -78,9 +79,9 @@ def plot_dimensionality(sweep: Sweep) -> Figure:
         ax.scatter([x] * cfg.features, point.dimensionality, s=10, alpha=0.35, color="tab:blue", linewidths=0)
     ax.plot(inverse, [p.dimensions_per_feature for p in points], color="black", lw=1.5, marker="o", ms=3,
             label="dimensions per feature, m / ||W||_F²")
-    for value, text in STICKY:
+    for value, text, va in STICKY:
         ax.axhline(value, color="0.7", lw=0.7, ls="--")
-        ax.text(1.01, value, text, transform=ax.get_yaxis_transform(), fontsize=8, va="center", color="0.4")
+        ax.text(1.01, value, text, transform=ax.get_yaxis_transform(), fontsize=8, va=va, color="0.4")
     ax.scatter([], [], s=10, color="tab:blue", label="each feature's dimensionality D_i")
     ax.set_xscale("log")
     ax.set(xlabel="1 / P (a feature is present once in this many samples)", ylabel="dimensions",

@@ -16,6 +16,8 @@ from attnlab.labs.superposition.lab import Sweep, SweepPoint
 SHAPES = {3: "a triangle", 4: "a square", 5: "a pentagon", 6: "a hexagon", 7: "a heptagon", 8: "an octagon"}
 REGULAR_DEG = 5.0  # neighbours within this of 360/k degrees: a regular polygon
 ANTIPODAL_COS = -0.9  # two represented features at least this opposed: an antipodal pair
+DROPPED = 0.1  # a column shorter than this: the feature is dropped (between this and REPRESENTED: in part)
+WHOLE = 0.95  # m / ||W||_F² at least this: no more than m features' worth, however it is spread
 ORTHOGONAL = 0.05  # no represented feature shares more than this: each has its own direction
 
 
@@ -47,15 +49,19 @@ def describe(point: SweepPoint) -> str:
     """One sentence: how many features the best instance keeps, whether they share dimensions, and
     in what shape."""
     m, n = point.W.shape
-    keep = point.represented
-    dropped = [i for i in range(n) if i not in keep]
+    keep, norms = point.represented, point.norms
+    partly = [i for i in range(n) if i not in keep and norms[i] >= DROPPED]
+    dropped = [i for i in range(n) if norms[i] < DROPPED]
     kept = f"all {n}" if len(keep) == n else f"{len(keep)} of the {n}"
     if not keep:
         text = f"no feature is represented (all {n} dropped)"
     elif len(keep) <= m and max(point.sharing[i] for i in keep) < ORTHOGONAL:
         text = f"{kept} features get a dimension each (no superposition: their columns are orthogonal)"
+    elif point.dimensions_per_feature >= WHOLE:
+        text = (f"{kept} features kept, spread over the {m} dimensions but only {m} features' worth in all "
+                f"(m / ||W||_F² = {point.dimensions_per_feature:.2f}: no superposition)")
     elif len(keep) <= m:
-        text = (f"{kept} features in the {m} dimensions, not yet orthogonal (sharing up to "
+        text = (f"{kept} features in the {m} dimensions, not orthogonal (sharing up to "
                 f"{max(point.sharing[i] for i in keep):.2f})")
     else:
         text = f"{kept} features share the {m} dimensions (superposition)"
@@ -69,6 +75,10 @@ def describe(point: SweepPoint) -> str:
         if pairs:
             text += (f", with {len(pairs)} antipodal pair{'s' if len(pairs) > 1 else ''} "
                      f"({_ids([f'{a}/{b}' for a, b in pairs])})")
+    if keep and partly:
+        low, high = min(norms[i] for i in partly), max(norms[i] for i in partly)
+        text += f"; {len(partly)} only in part ({_ids(partly)}: norms {low:.2f}" + (
+            f"–{high:.2f})" if high - low >= 0.005 else ")")
     if keep and dropped:
         text += f"; {len(dropped)} dropped ({_ids(dropped)})"
     return f"P = {point.probability:g}: {text}."
