@@ -237,6 +237,8 @@ BAD = [
     ("superposition-importance-inf", ["superposition", "--importance", "inf"], "--importance"),
     ("superposition-importance-underflow", ["superposition", "--features", "100", "--importance", "0.01"],
      "--importance"),
+    ("superposition-importance-huge", ["superposition", "--importance", "1e300"], "--importance"),
+    ("superposition-memory", ["superposition", "--features", "100000000", "--importance", "1"], "memory"),
     ("superposition-steps-zero", ["superposition", "--steps", "0"], "--steps"),
     ("superposition-instances-zero", ["superposition", "--instances", "0"], "--instances"),
     ("superposition-batch-zero", ["superposition", "--batch-size", "0"], "--batch-size"),

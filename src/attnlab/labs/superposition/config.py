@@ -41,9 +41,10 @@ class ToyConfig:
         if not (self.importance > 0 and math.isfinite(self.importance)):
             raise UserError(f"--importance must be a finite number > 0 (feature i weighs IMPORTANCE ** i), "
                             f"got {self.importance}")
-        if self.importance ** (self.features - 1) < 1e-30 or self.importance ** (self.features - 1) > 1e30:
+        last = (self.features - 1) * math.log10(self.importance)  # log10 of the last feature's weight
+        if abs(last) > 30:  # float32 would round such weights to 0 or make the other features' vanish
             raise UserError(f"--importance {self.importance} gives feature {self.features - 1} a weight of "
-                            f"{self.importance ** (self.features - 1):.3g}: choose a value nearer 1")
+                            f"1e{last:.0f}: choose a value nearer 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UserError(f"--lr must be a finite number > 0, got {self.lr}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:

@@ -20,11 +20,23 @@ import torch
 from attnlab.labs.superposition.config import ToyConfig
 from attnlab.labs.superposition.data import importance_weights, sparse_features
 from attnlab.labs.superposition.model import ToyModel
+from attnlab.model.memory import require_memory
 from attnlab.runs.metrics import MetricsWriter
 from attnlab.train.loop import LoopResult, Plan, train_loop
 
 EventFn = Callable[[str, dict[str, Any]], None]
 EVAL_SAMPLES = 8192  # per instance: the loss that picks each probability's best instance
+EVAL_CHUNK = 1024  # samples per instance evaluated at once
+
+
+def memory_bytes(cfg: ToyConfig) -> int:
+    """A rough bound on what training needs, to refuse the absurd before it is allocated: W and b
+    with their gradients and Adam's two moments, and about eight (I, B, n)-sized fp32 tensors alive
+    in a step (the batch, the output, their difference, what autograd keeps)."""
+    instances = len(cfg.probabilities) * cfg.instances
+    weights = 4 * instances * (cfg.dims + 1) * cfg.features
+    step = 8 * instances * max(cfg.batch_size, EVAL_CHUNK) * cfg.features
+    return 4 * (weights + step)
 
 
 def weighted_error(x: torch.Tensor, out: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
@@ -39,8 +51,9 @@ def instance_probabilities(cfg: ToyConfig) -> torch.Tensor:
 
 def train_toy(cfg: ToyConfig, on_event: EventFn | None = None) -> tuple[ToyModel, torch.Tensor, LoopResult]:
     """-> (the trained models as one ToyModel, each instance's probability (I,), the loop's result)."""
-    generator = torch.Generator().manual_seed(cfg.seed)  # the starts and every batch
     probability = instance_probabilities(cfg)
+    require_memory(memory_bytes(cfg), f"training {probability.shape[0]} toy models of {cfg.features} features")
+    generator = torch.Generator().manual_seed(cfg.seed)  # the starts and every batch
     importance = importance_weights(cfg.features, cfg.importance)
     model = ToyModel(probability.shape[0], cfg.features, cfg.dims, generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -60,7 +73,7 @@ def train_toy(cfg: ToyConfig, on_event: EventFn | None = None) -> tuple[ToyModel
 
 @torch.no_grad()
 def evaluate(model: ToyModel, probability: torch.Tensor, importance: torch.Tensor, seed: int,
-             samples: int = EVAL_SAMPLES, chunk: int = 1024) -> torch.Tensor:
+             samples: int = EVAL_SAMPLES, chunk: int = EVAL_CHUNK) -> torch.Tensor:
     """Each instance's loss on `samples` fresh samples drawn from `seed` -> (I,)."""
     generator = torch.Generator().manual_seed(seed)
     total = torch.zeros(probability.shape[0])
