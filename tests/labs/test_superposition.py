@@ -48,9 +48,8 @@ def test_norms_gram_sharing_and_dimensionality_of_three_features_in_a_plane():
     torch.testing.assert_close(feature_dimensionality(W), torch.tensor([1 / 2.44, 1 / 3.56, 4 / 5],
                                                                        dtype=torch.float64))
     assert dimensions_per_feature(W) == pytest.approx(2 / 6)
-    assert represented(W) == [0, 1, 2] and neighbour_angles(W) == pytest.approx([math.degrees(math.atan2(1.6, 1.2)),
-                                                                                 90 - math.degrees(math.atan2(1.6, 1.2)),
-                                                                                 270.0])
+    third = math.degrees(math.atan2(1.6, 1.2))  # 53.13°: the third column's angle, between the first two
+    assert represented(W) == [0, 1, 2] and neighbour_angles(W) == pytest.approx([third, 90 - third, 270.0])
 
 
 def test_a_regular_pentagon_gives_the_papers_two_fifths():
@@ -220,8 +219,9 @@ def test_the_report_and_the_pictures(tmp_path, capsys):
                  *QUICK, "--png", str(tmp_path / "dim.svg")]) == 0
     assert "12 features squeezed into 3 dimensions" in capsys.readouterr().out
     assert (tmp_path / "dim.svg").read_text().lstrip().startswith("<?xml")
-    assert main(["superposition", "--dims", "3", "--probability", "0.1", *QUICK, "--png", str(tmp_path / "three.svg")]) == 0
-    assert "<svg" in (tmp_path / "three.svg").read_text()  # no plane to draw arrows in: the Gram matrix and norms
+    three = tmp_path / "three.svg"
+    assert main(["superposition", "--dims", "3", "--probability", "0.1", *QUICK, "--png", str(three)]) == 0
+    assert "<svg" in three.read_text()  # no plane to draw arrows in: the Gram matrix and norms
 
 
 # (id, argv, what the error line must say)

@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--features", type=int, help=f"n, the number of features (default: {DEFAULTS.features})")
     p.add_argument("--dims", type=int, help=f"m, the dimensions they pass through (default: {DEFAULTS.dims})")
     p.add_argument("--probability", type=float, nargs="+", metavar="P",
-                   help="the chance each feature is present, one model per value, dense to sparse "
+                   help="the sweep: the chance that each feature is present, one or more values, dense to sparse "
                         f"(default: {' '.join(f'{v:g}' for v in DEFAULTS.probabilities)})")
     p.add_argument("--importance", type=float, metavar="DECAY",
                    help=f"feature i weighs DECAY ** i in the loss; 1: all equal (default: {DEFAULTS.importance:g})")

@@ -54,8 +54,8 @@ def plot_sweep(sweep: Sweep) -> Figure:
         G = point.W.T @ point.W  # (n, n)
         vmax = max(1e-6, G.abs().max().item())
         image = ax.imshow(G.numpy(), cmap="RdBu", vmin=-vmax, vmax=vmax, interpolation="nearest")
-        ax.set(title=f"WᵀW, loss {point.loss:.4f}" if planes else f"{_p(point.probability)}: WᵀW, loss {point.loss:.4f}",
-               xlabel="feature j", ylabel="feature i")
+        title = f"WᵀW, loss {point.loss:.4f}"
+        ax.set(title=title if planes else f"{_p(point.probability)}: {title}", xlabel="feature j", ylabel="feature i")
         fig.colorbar(image, ax=ax, shrink=0.8)
         ax = next(ax_iter)
         order = list(range(cfg.features))

@@ -1,10 +1,11 @@
 """The sweep in plain words: a table of the measures and one sentence per probability.
 
-    >>> import torch
+    >>> import textwrap, torch
     >>> from attnlab.labs.superposition.lab import SweepPoint
     >>> square = torch.tensor([[1.0, 0.0, -1.0, 0.0, 0.01], [0.0, 1.0, 0.0, -1.0, 0.0]])
-    >>> describe(SweepPoint(0.3, 0.1, [0.1], 0, square, torch.zeros(5)))
-    'P = 0.3: 4 of the 5 features share the 2 dimensions (superposition), neighbours 90° apart: a square, with 2 antipodal pairs (0/2, 1/3); 1 dropped (4).'
+    >>> print(textwrap.fill(describe(SweepPoint(0.3, 0.1, [0.1], 0, square, torch.zeros(5))), 90))
+    P = 0.3: 4 of the 5 features share the 2 dimensions (superposition), neighbours 90° apart:
+    a square, with 2 antipodal pairs (0/2, 1/3); 1 dropped (4).
 """
 
 from __future__ import annotations
