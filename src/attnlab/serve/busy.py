@@ -11,12 +11,15 @@ Both are below the pool's 40 threads, so a request for another model always find
 its own lock free. A request over either limit gets a 503 with {"error", "code": "busy"} and
 a Retry-After header; it is never queued.
 
->>> gate = Gate(limit=1, what="requests")
->>> with gate.enter():
-...     gate.enter().__enter__()
-Traceback (most recent call last):
-...
-attnlab.serve.busy.Busy: the lab is busy: 1 requests already in flight (the limit); try again in a moment
+>>> gate = Gate(limit=2, what="requests")
+>>> gate.acquire(); gate.acquire()
+>>> try:
+...     gate.acquire()
+... except Busy as exc:
+...     print(exc)
+the lab is busy: 2 requests already in flight (the limit); try again in a moment
+>>> gate.release(); gate.count
+1
 """
 
 from __future__ import annotations
