@@ -44,6 +44,7 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         cumulative = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
         # drop a token when the tokens before it already reach top_p
         drop_sorted = (cumulative - F.softmax(sorted_logits, dim=-1)) >= top_p
+        drop_sorted[..., 0] = False  # the likeliest token stays: a top_p of 1e-300 is 0 in float32, and 0 >= 0
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits

@@ -25,6 +25,7 @@ from serve_helpers import HOSTILE, Client, train_run  # noqa: E402
 from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 import attnlab.serve.api  # noqa: E402
+import attnlab.serve.app  # noqa: E402
 import attnlab.viz.html  # noqa: E402
 from attnlab.errors import UserError  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
@@ -88,7 +89,9 @@ def test_attention_is_the_captured_weights(lab, model, tokenizer):
     expected = torch.stack([maps[n][0] for n in maps])  # (L, H, T, T)
     assert answer["shape"] == list(expected.shape) == [2, 2, len(TEXT), len(TEXT)]
     assert answer["layers"] == ["blocks.0.attn", "blocks.1.attn"]
-    torch.testing.assert_close(torch.tensor(answer["weights"], dtype=torch.float64), expected.double(), atol=6e-7, rtol=0)
+    assert (answer["bits"], answer["compression"]) == (16, "deflate")  # as the HTML view packs a small stack
+    got = torch.from_numpy(attnlab.viz.html.decode_weights(answer)).double()
+    torch.testing.assert_close(got, expected.double(), atol=0.5 / 65535 + 1e-7, rtol=0)  # rounded to 1/65535
     assert answer["ids"] == idx[0].tolist()
 
 
@@ -302,6 +305,12 @@ def test_a_generation_lets_other_requests_in_and_stops_when_its_client_goes_away
         del source.tokenizer.decode
 
 
+def replace_handler(monkeypatch, name: str, handler) -> None:
+    """The app made after this answers POST /api/<name> with `handler`."""
+    monkeypatch.setattr(attnlab.serve.app, "HANDLERS",
+                        [(n, handler if n == name else h) for n, h in attnlab.serve.app.HANDLERS])
+
+
 def test_a_bug_is_a_logged_500_with_a_generic_message(runs, monkeypatch, caplog):
     """An unexpected exception (here a ValueError, which a client's bad value never becomes) is a
     500 whose one-line message gives nothing away; the log has the traceback. A generation that
@@ -309,7 +318,7 @@ def test_a_bug_is_a_logged_500_with_a_generic_message(runs, monkeypatch, caplog)
     def broken(shared, body):
         raise ValueError("secret detail")
 
-    monkeypatch.setattr(attnlab.serve.api, "why", broken)
+    replace_handler(monkeypatch, "why", broken)
     monkeypatch.setattr(attnlab.serve.api, "decode_stream", lambda tokens, tokenizer, write: broken(None, None))
     with caplog.at_level(logging.ERROR, logger="attnlab.serve"), Background(ModelStore(runs, minilm=False)) as server:
         client = Client(server.url)
@@ -337,7 +346,7 @@ def test_a_user_error_is_its_own_status_code_and_message(runs, monkeypatch, capl
     def refuse(shared, body):
         raise next(errors)
 
-    monkeypatch.setattr(attnlab.serve.api, "why", refuse)
+    replace_handler(monkeypatch, "why", refuse)
     body = {"run": "r", "text": TEXT, "from": 3, "to": 1}
     with caplog.at_level(logging.ERROR, logger="attnlab.serve"), Background(ModelStore(runs, minilm=False)) as server:
         client = Client(server.url)

@@ -33,6 +33,7 @@ if not os.path.exists(CHROMIUM):
 
 from attnlab.serve.server import Background  # noqa: E402
 from attnlab.serve.store import ModelStore  # noqa: E402
+from attnlab.viz.html import decode_weights  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SENTENCE = "First Citizen: hear me speak."
@@ -97,7 +98,7 @@ def test_hover_shows_the_api_weight_and_a_click_ablates_with_the_clis_loss(brows
     page.mouse.move(box["x"] + left + (j + 0.5) * cell, box["y"] + top + (i + 0.5) * cell)
     shown = page.text_content("#attn-readout .weight")
     api = Client(url).ok("attention", {"run": name, "text": SENTENCE})
-    assert float(shown) == api["weights"][1][1][i][j]
+    assert float(shown) == pytest.approx(float(decode_weights(api)[1, 1, i, j]), abs=1e-7)  # q / 65535
     assert page.text_content("#attn-readout .tokq") == api["labels"][i]
     assert page.text_content("#attn-readout .tokk") == api["labels"][j]
 

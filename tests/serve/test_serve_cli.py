@@ -78,6 +78,13 @@ def test_errors_are_one_line(runs, tmp_path, monkeypatch, capsys):
         one_line_error(capsys, ["serve", "--runs", str(runs), "--port", str(port)], "cannot listen")
 
 
+def test_an_address_it_cannot_listen_on_is_one_line_without_the_network_warning(runs, capsys):
+    """`serve --host no.such.host.invalid` once warned that anyone on the network could use the
+    lab, then said it could not listen: the one line alone now."""
+    one_line_error(capsys, ["serve", "--runs", str(runs), "--host", "no.such.host.invalid", "--port", "0"],
+                   "cannot listen on no.such.host.invalid")
+
+
 def imported_modules(path: Path) -> set[str]:
     """Every module a source file imports, at any depth of its code (`import a.b`, `from a.b import c`)."""
     found = set()

@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     models = store.listing()
     if not models:
         raise UserError(f"nothing to open: {runs} holds no GPT run folder and MiniLM is not installed")
+    sock = bind(args.host, args.port)  # first: an address it cannot listen on is the one line said
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: anyone who can reach this machine on the network can use "
               f"the lab and run its models (the default, 127.0.0.1, is this machine only)", file=sys.stderr)
-    sock = bind(args.host, args.port)
     server = make_server(store, sock, loopback=is_loopback(args.host))
     names = ", ".join(m.get("run", m.get("model")) for m in models)
     print(f"attnlab lab: {len(models)} model{'s' * (len(models) != 1)} ({names})")

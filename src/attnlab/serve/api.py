@@ -7,7 +7,10 @@ code), holds the model's lock for every forward, and calls the functions the CLI
 (`attnlab lens --json`), `ablate_heads` (`attnlab ablate --json`), `why` (`attnlab why --json`)
 and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The shapes are
 in the README ("Web lab"); lens, ablate and why return their command's `--json` object, with
-fields added, none changed.
+fields added, none changed. Each panel takes at most its cap of tokens on each model
+(`limits.py`: so that one request never holds a model for long); the attention weights come
+packed as the HTML view packs them (8 or 16 bits, deflated, base64: 512 tokens of MiniLM are
+a few megabytes, not 155 MB of JSON).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ import torch
 # threads importing the same package at the same moment can fail (KeyError in importlib).
 from attnlab.errors import UserError
 from attnlab.generate import decode_stream, sampling_probs
+from attnlab.serve.limits import check_tokens
 from attnlab.serve.store import Shared
 from attnlab.look.capture import attention_maps
 from attnlab.look.explain import explain_attention, explain_model
+from attnlab.viz.html import SMALL, encode_weights
 from attnlab.viz.weights import visible
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.answers import why as why_answers
@@ -98,10 +103,12 @@ def heads_arg(body: dict, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
     return heads
 
 
-def encode(shared: Shared, text: str, at_least: int = 1) -> tuple[torch.Tensor, list[str]]:
+def encode(shared: Shared, text: str, at_least: int = 1, panel: str = "next") -> tuple[torch.Tensor, list[str]]:
     """ids (1, T) and token labels, as the CLI encodes (`TextModel.encode`: its limits, its
-    UserErrors' codes)."""
+    UserErrors' codes), within `panel`'s token cap on this model (`limits.COSTS`; the default,
+    "next", is one forward's)."""
     idx, tokens = shared.source.encode(text)
+    check_tokens(panel, shared.size, shared.source.name, idx.shape[1])
     if idx.shape[1] < at_least:
         raise UserError(f"the text must be at least {at_least} tokens long: the loss needs a next token",
                         code="too_few_tokens")
@@ -133,15 +140,19 @@ def rounded(t: torch.Tensor) -> list:
 # ---- the panels --------------------------------------------------------------------------------
 
 def attention(shared: Shared, body: dict) -> dict:
-    """{"tokens", "labels", "layers", "shape": [L, H, T, T], "weights": (L, H, T, T) nested lists}."""
-    idx, tokens = encode(shared, text_arg(body))
+    """{"tokens", "labels", "layers", "shape": [L, H, T, T], "bits", "compression": "deflate",
+    "weights"}: the (L, H, T, T) weights as `viz.html.payload` packs them (each rounded to
+    1/65535 up to a million weights, to 1/255 beyond, then deflated and base64-encoded;
+    `viz.html.decode_weights` unpacks them). The packing runs after the lock is let go."""
+    idx, tokens = encode(shared, text_arg(body), panel="attention")
     with shared.lock, torch.inference_mode():
         maps = attention_maps(shared.source.model, idx)
-    weights = torch.stack([maps[name][0] for name in maps])  # (L, H, T, T)
+    weights = torch.stack([maps[name][0] for name in maps]).float().numpy()  # (L, H, T, T)
+    bits = 16 if weights.size <= SMALL else 8
     return {"model": shared.source.name, "tokens": tokens, "labels": [visible(t) for t in tokens],
             "ids": idx[0].tolist(), "layers": list(maps), "shape": list(weights.shape),
             "causal": bool(getattr(shared.source.model.blocks[0].attn, "causal", False)),
-            "weights": rounded(weights)}
+            "bits": bits, "compression": "deflate", "weights": encode_weights(weights, bits)}
 
 
 def _step(name: str, value: torch.Tensor, formula: str, rows: list[str] | None) -> dict:
@@ -161,7 +172,7 @@ def explain(shared: Shared, body: dict) -> dict:
     model computed them. {"tokens", "layer", "head", "token", "scale", "steps": [{"name",
     "formula", "shape", "rows", "values", "cut", "mean", "std"}]}."""
     source = shared.source
-    idx, tokens = encode(shared, text_arg(body))
+    idx, tokens = encode(shared, text_arg(body), panel="explain")
     T = idx.shape[1]
     layer = int_arg(body, "layer", 0, source.n_layers - 1)
     head = int_arg(body, "head", 0, source.n_heads - 1)
@@ -191,7 +202,7 @@ def lens(shared: Shared, body: dict) -> dict:
     """`attnlab lens --json` ({"tokens", "layers", "top", "top_p", "p_next"}) and "top_k":
     [layer][position] lists of {"token", "p"}, the `k` likeliest guesses (default 5)."""
     need_gpt(shared, "the logit lens")
-    idx, _ = encode(shared, text_arg(body), at_least=2)
+    idx, _ = encode(shared, text_arg(body), at_least=2, panel="lens")
     k = int_arg(body, "k", 1, 20, default=5)
     with shared.lock, torch.inference_mode():
         names, probs, _ = lens_probabilities(shared.source.model, idx)  # (L + 1, 1, T, V)
@@ -217,13 +228,13 @@ def ablate(shared: Shared, body: dict) -> dict:
     per text, and each click on a head then costs three forwards."""
     need_gpt(shared, "head ablation")
     source = shared.source
-    idx, tokens = encode(shared, text_arg(body), at_least=2)
-    heads = heads_arg(body, source.n_layers, source.n_heads)
-    T = idx.shape[1]
-    pos = int_arg(body, "position", 0, T - 1, default=T - 1)
     each = body.get("each", True)
     if not isinstance(each, bool):
         raise UserError('"each" must be true or false', code="bad_type")
+    idx, tokens = encode(shared, text_arg(body), at_least=2, panel="ablate" if each else "ablate_set")
+    heads = heads_arg(body, source.n_layers, source.n_heads)
+    T = idx.shape[1]
+    pos = int_arg(body, "position", 0, T - 1, default=T - 1)
     x, y = idx[:, :-1], idx[:, 1:]  # as `attnlab ablate --text`
     with shared.lock, torch.inference_mode():
         if each:
@@ -263,7 +274,10 @@ def next_token(shared: Shared, body: dict) -> dict:
     with shared.lock, torch.inference_mode():
         logits, _ = source.model(idx)  # (1, T, V)
     last = logits[:, -1].float()  # (1, V)
-    p_temp = (last / temperature).softmax(-1) if temperature > 0 else last.softmax(-1)  # (1, V)
+    # shifted so the top logit is 0, in float64: a tiny temperature (1e-300) sends the rest to
+    # -inf (greedy) instead of overflowing to inf - inf = NaN
+    shifted = last.double() - last.double().amax(-1, keepdim=True)  # (1, V)
+    p_temp = (shifted / temperature).softmax(-1) if temperature > 0 else last.softmax(-1)  # (1, V)
     if temperature > 0:
         kept_probs = sampling_probs(last, temperature, top_k, None if top_p >= 1 else top_p)  # (1, V)
     else:
@@ -328,7 +342,7 @@ def locked_steps(tokens: Iterator[torch.Tensor], lock: threading.Lock, stop: thr
 
 def why(shared: Shared, body: dict) -> dict:
     """`attnlab why --json` for the tokens at positions "from", "to" and (optional) "vs"."""
-    idx, tokens = encode(shared, text_arg(body))
+    idx, tokens = encode(shared, text_arg(body), panel="why")
     T = idx.shape[1]
     i = int_arg(body, "from", 0, T - 1)
     j = int_arg(body, "to", 0, T - 1)

@@ -24,6 +24,13 @@ every `attnlab.errors.UserError`, raised where a value is checked (here, in the 
 decide. Any other exception is a bug: a 500 with a generic message, the traceback in the log
 (never in the answer). Model work runs in
 Starlette's thread pool; `store.Shared.lock` keeps requests apart.
+
+Limits, so that no client can stall the lab: each panel's cap of tokens per model (a 413 with
+code "over_token_cap", see limits.py), MAX_IN_FLIGHT requests at once and MAX_PER_MODEL for one
+model, MAX_GENERATIONS streams at once (beyond them a 503 with code "busy" at once, see
+busy.py), and server.REQUEST_TIMEOUT seconds for a request to arrive (timeouts.py). Every answer is
+strict JSON: a non-finite number is null (strict_json.py); it is encoded in the thread pool,
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -41,18 +48,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attnlab.errors import UserError
 from attnlab.serve import api
+from attnlab.serve.busy import MAX_IN_FLIGHT, Busy, Gate
 from attnlab.serve.loopback import host_name, is_loopback
-from attnlab.serve.store import ModelStore
+from attnlab.serve.store import ModelStore, Shared
+from attnlab.serve.strict_json import StrictJSONResponse, strict_dumps
 from attnlab.viz.png import hangul_font_path
 
 MAX_BODY = 64 * 1024  # bytes in one request body
+MAX_GENERATIONS = 4  # streamed generations at once (each holds its model's lock one token at a time)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
@@ -65,13 +75,24 @@ ASSETS = {"lab.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[Shared, dict], dict]
+# POST /api/<name> -> what computes its answer from the shared model and the request's JSON object
+HANDLERS: list[tuple[str, Handler]] = [
+    ("attention", api.attention),
+    ("explain", api.explain),
+    ("lens", api.lens),
+    ("ablate", api.ablate),
+    ("next", api.next_token),
+    ("why", api.why),
+]
+
 
 def asset(name: str, package: str = "attnlab.serve") -> str:
     return (resources.files(package) / "assets" / name).read_text(encoding="utf-8")
 
 
-def error(message: str, status: int, code: str) -> JSONResponse:
-    return JSONResponse({"error": message, "code": code}, status_code=status, headers=HEADERS)
+def error(message: str, status: int, code: str, headers: dict | None = None) -> JSONResponse:
+    return StrictJSONResponse({"error": message, "code": code}, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
 async def read_json(request: Request) -> dict:
@@ -83,10 +104,13 @@ async def read_json(request: Request) -> dict:
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
         raise UserError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise UserError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise UserError(f"the request body is over {MAX_BODY} bytes", status=413, code="body_too_large")
+    except ClientDisconnect:  # the client went away, or sent too slowly (timeouts.py closed it)
+        raise UserError("the request body did not arrive", status=408, code="timeout") from None
     try:
         data = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of over 4300 digits, deep nesting
@@ -112,9 +136,6 @@ class LoopbackOnly:
                         f"not {host[:80]!r}", 400, "bad_host")(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-Handler = Callable[..., dict]
 
 
 def browser_font(path) -> bytes:
@@ -158,6 +179,10 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     return error(str(exc.detail), exc.status_code, "not_found" if exc.status_code == 404 else "http")
 
 
+async def busy(request: Request, exc: Busy) -> Response:
+    return error(str(exc), 503, "busy", {"Retry-After": "1"})
+
+
 async def server_error(request: Request, exc: Exception) -> Response:  # a bug: the details go to the log
     log.error("attnlab serve: %s %s failed", request.method, request.url.path, exc_info=exc)
     return error("internal error; the server log has the details", 500, "internal")
@@ -168,22 +193,31 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     (`LoopbackOnly`), which stops a web page from reaching the lab through a DNS name it rebinds
     to 127.0.0.1."""
 
+    in_flight = Gate(MAX_IN_FLIGHT, "requests")
+    generations = Gate(MAX_GENERATIONS, "generations")
+
     def json_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            body = await read_json(request)
-            shared = await run_in_threadpool(store.get, body)  # the first use loads the model
-            return JSONResponse(await run_in_threadpool(handler, shared, body), headers=HEADERS)
+            with in_flight.enter():  # Busy (a 503) when full
+                body = await read_json(request)
+                shared = await run_in_threadpool(store.get, body)  # the first use loads the model
+                with shared.gate.enter():
+                    answer = await run_in_threadpool(lambda: strict_dumps(handler(shared, body)))
+            return Response(answer, media_type="application/json", headers=HEADERS)
         return endpoint
 
     async def models(request: Request) -> Response:
-        listing = await run_in_threadpool(store.listing)
-        return JSONResponse({"models": listing, "max_text": api.MAX_TEXT}, headers=HEADERS)
+        with in_flight.enter():
+            listing = await run_in_threadpool(store.listing)
+        return StrictJSONResponse({"models": listing, "max_text": api.MAX_TEXT}, headers=HEADERS)
 
     async def generate(request: Request) -> Response:
-        body = await read_json(request)
-        shared = await run_in_threadpool(store.get, body)
-        run, _ = await run_in_threadpool(api.generation, shared, body)
-        return StreamingResponse(_stream(run), media_type="application/x-ndjson", headers=HEADERS)
+        with in_flight.enter():
+            body = await read_json(request)
+            shared = await run_in_threadpool(store.get, body)
+            run, _ = await run_in_threadpool(api.generation, shared, body)
+        generations.acquire()  # Busy when full; let go when the stream's response ends, however it ends
+        return CountedStream(_stream(run), generations.release, media_type="application/x-ndjson", headers=HEADERS)
 
     font: list[bytes] = []  # NanumGothic, read once
 
@@ -201,13 +235,26 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
               Route("/favicon.ico", no_icon), Route("/api/models", models),
               Route("/api/generate", generate, methods=["POST"])]
-    for name, handler in (("attention", api.attention), ("explain", api.explain), ("lens", api.lens),
-                          ("ablate", api.ablate), ("next", api.next_token), ("why", api.why)):
+    for name, handler in HANDLERS:
         routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
     middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers={UserError: user_error, HTTPException: http_error,
+                     exception_handlers={UserError: user_error, HTTPException: http_error, Busy: busy,
                                          Exception: server_error})
+
+
+class CountedStream(StreamingResponse):
+    """A streamed answer that calls `done()` once it is over: sent, failed or cut off."""
+
+    def __init__(self, content, done: Callable[[], None], **kwargs) -> None:
+        super().__init__(content, **kwargs)
+        self.done = done
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.done()
 
 
 def _stream(run: Callable[[Callable[[str], None], threading.Event], str]):

@@ -16,6 +16,8 @@ from attnlab.serve.app import make_app
 from attnlab.serve.store import ModelStore
 from attnlab.errors import UserError
 
+REQUEST_TIMEOUT = 10.0  # seconds for a request (headers and body) to arrive; see timeouts.py
+
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port; OSError (port in use, no such address) as UserError."""
@@ -40,21 +42,27 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
-def make_server(store: ModelStore, sock: socket.socket, loopback: bool = True):
-    """A uvicorn server for the lab over `store`, to run on `sock` (quiet: warnings only)."""
+def make_server(store: ModelStore, sock: socket.socket, loopback: bool = True,
+                request_timeout: float = REQUEST_TIMEOUT):
+    """A uvicorn server for the lab over `store`, to run on `sock` (quiet: warnings only); a
+    request that takes over `request_timeout` seconds to arrive has its connection closed."""
     import uvicorn
 
-    config = uvicorn.Config(make_app(store, loopback=loopback), log_level="warning", lifespan="off")
+    from attnlab.serve.timeouts import request_timeout_protocol
+
+    config = uvicorn.Config(make_app(store, loopback=loopback), log_level="warning", lifespan="off",
+                            http=request_timeout_protocol(request_timeout))
     return uvicorn.Server(config)
 
 
 class Background:
     """The lab served from a thread on 127.0.0.1 (port 0: a free one) while the context is open."""
 
-    def __init__(self, store: ModelStore, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, store: ModelStore, host: str = "127.0.0.1", port: int = 0,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
         self.sock = bind(host, port)
         self.url = url_of(self.sock)
-        self.server = make_server(store, self.sock)
+        self.server = make_server(store, self.sock, request_timeout=request_timeout)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> "Background":

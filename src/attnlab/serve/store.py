@@ -14,11 +14,18 @@ a request holds it for everything it does with the model, because recording (`at
 and ablation (`attnlab.intervene`) attach functions to the model's named points while they
 run, and another request's forward would pass through them. Under the lock nothing one
 request attaches is ever seen by another, and every context detaches on exit.
+
+A run folder can change under a running lab: training goes on and commits a new checkpoint, or
+the folder is replaced by another run of the same name. Each request compares the folder's
+identity (`run_identity`: the inode, size and mtime of the folder, state.json, config.json and
+model.safetensors) with the one the cached model was loaded from, and loads the model again
+when it differs, so the answers always come from the model `GET /api/models` describes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +34,8 @@ from attnlab.errors import UserError
 from attnlab.model.gpt import is_gpt
 from attnlab.runs.checkpoint import read_run_config
 from attnlab.runs.folder import is_attnlab_folder
+from attnlab.serve.busy import MAX_PER_MODEL, Gate
+from attnlab.serve.limits import Size, caps
 from attnlab.sources import TextModel, open_source
 
 
@@ -35,11 +44,32 @@ class Shared:
     """A loaded model, shared by every request; hold `lock` while using it."""
 
     source: TextModel
+    size: Size
+    identity: tuple = ()  # run_identity of the folder it was loaded from (MiniLM: ())
+    gate: Gate = field(default_factory=lambda: Gate(MAX_PER_MODEL, "requests for this model"))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def is_gpt(self) -> bool:
         return is_gpt(self.source.model)
+
+
+MINILM = Size(layers=6, heads=12, width=384, vocab=30522, max_tokens=512)  # all-MiniLM-L6-v2
+IDENTITY_FILES = ("state.json", "config.json", "model.safetensors")
+
+
+def run_identity(folder: Path) -> tuple:
+    """What changes when a run folder is replaced or commits a new checkpoint: (inode, size,
+    mtime) of the folder and of the files that say which weights it holds."""
+    found = []
+    for path in (folder, *(folder / name for name in IDENTITY_FILES)):
+        try:
+            st = os.stat(path)
+        except OSError:  # a file this kind of run does not have (an import-hf run has no state.json)
+            found.append(None)
+            continue
+        found.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(found)
 
 
 def minilm_installed() -> bool:
@@ -83,11 +113,12 @@ class ModelStore:
         models = []
         for name, folder in self.run_folders().items():
             config, _, _ = read_run_config(folder)
+            size = Size(config.n_layers, config.n_heads, config.d_model, config.vocab_size, config.max_seq_len)
             models.append({"run": name, "label": name, "kind": "gpt", "layers": config.n_layers,
-                           "heads": config.n_heads, "max_tokens": config.max_seq_len})
+                           "heads": config.n_heads, "max_tokens": config.max_seq_len, "caps": caps(size)})
         if self.minilm:
-            models.append({"model": "minilm", "label": "all-MiniLM-L6-v2", "kind": "encoder", "layers": 6,
-                           "heads": 12, "max_tokens": 512})
+            models.append({"model": "minilm", "label": "all-MiniLM-L6-v2", "kind": "encoder", "layers": MINILM.layers,
+                           "heads": MINILM.heads, "max_tokens": MINILM.max_tokens, "caps": caps(MINILM)})
         return models
 
     def get(self, body: dict) -> Shared:
@@ -111,9 +142,17 @@ class ModelStore:
         return self._load(f"run:{run}", folder)
 
     def _load(self, key: str, folder: Path | None) -> Shared:
-        with self._loading:  # one load at a time; a model is loaded once
-            if key not in self._loaded:
-                self._loaded[key] = Shared(_open(folder))
+        with self._loading:  # one load at a time; a model is loaded once, and again when its folder changes
+            identity = () if folder is None else run_identity(folder)
+            cached = self._loaded.get(key)
+            if cached is None or cached.identity != identity:
+                source = _open(folder)
+                size = MINILM if folder is None else Size(source.n_layers, source.n_heads, source.model.config.d_model,
+                                                          source.model.config.vocab_size, source.max_len)
+                # the new model gets its own lock (requests on the old one finish on it) and
+                # keeps the name's count of requests in flight
+                self._loaded[key] = Shared(source, size, identity,
+                                           **({"gate": cached.gate} if cached is not None else {}))
             return self._loaded[key]
 
 

@@ -156,7 +156,7 @@
     const text = $("text").value;
     $("status").replaceChildren(label("working"));
     state.generation++;  // every panel's request for the previous text is stale from here
-    if (!await request("attention", () => api("attention", { text }), showAttention)) return;
+    if (!await request("attention", () => api("attention", { text }).then(unpackWeights), showAttention)) return;
     const tasks = [refreshExplain(), refreshWhy()];
     if (state.model.kind === "gpt") tasks.push(refreshLens(), refreshAblate(true), refreshNext());
     await Promise.all(tasks);
@@ -187,7 +187,23 @@
   }
 
   // ---- attention: the grid of heads and the selected head -------------------------------------
-  const weightAt = (l, h, i, j) => state.att.weights[l][h][i][j];
+  // The weights come packed as the HTML view packs them (viz/html.py): 8 or 16 bits a weight,
+  // deflated, base64; the browser's own DecompressionStream unpacks them.
+  async function unpackWeights(att) {
+    const bin = atob(att.weights);
+    let bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    const [L, H, T, S] = att.shape;
+    att.packed = att.bits === 16 ? new Uint16Array(bytes.buffer, 0, L * H * T * S) : bytes;
+    att.top = att.bits === 16 ? 65535 : 255;
+    return att;
+  }
+  const weightAt = (l, h, i, j) => {
+    const [, H, T, S] = state.att.shape;
+    return state.att.packed[((l * H + h) * T + i) * S + j] / state.att.top;
+  };
 
   // Head (l, h) as a T × S picture, one pixel per weight (heatmap.js paints it).
   function headImage(l, h) {
