@@ -24,9 +24,11 @@ from attnlab.labs.grokking.config import GrokConfig
 FLAGS = (("p", "the modulus, a prime >= 3"), ("train_fraction", "share of the p * p pairs trained on"),
          ("steps", "full-batch training steps"), ("weight_decay", "AdamW weight decay"),
          ("lr", "AdamW learning rate (constant after a 10-step warm-up)"), ("seed", "weights and the split"),
-         ("eval_interval", "evaluate (and checkpoint) every N steps"))
+         ("eval_interval", "evaluate (and checkpoint) every N steps"),
+         ("dtype", "the training step's matmuls: fp32, or bf16 (autocast; fast only on a CPU with AVX-512 BF16 "
+                   "or AMX)"))
 # Nanda et al.'s setting, and a smaller one measured to grok within minutes here (benchmarks/README.md).
-PRESETS = {"paper": {}, "fast": {"p": 53, "train_fraction": 0.5, "steps": 4000}}
+PRESETS = {"paper": {}, "fast": {"p": 53, "train_fraction": 0.5, "weight_decay": 2.0, "steps": 1500}}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

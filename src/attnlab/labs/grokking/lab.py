@@ -28,6 +28,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from attnlab.device import autocast
 from attnlab.errors import UserError
 from attnlab.io import load_json, save_json
 from attnlab.labs.grokking.config import GrokConfig
@@ -101,14 +102,21 @@ def start_run(cfg: GrokConfig, run_dir: Path) -> None:
 
 
 def check_resumable(cfg: GrokConfig, run_dir: Path) -> None:
-    """A resumed run must have the same settings (only `steps` may grow)."""
+    """A resumed run must have the same settings (only `steps` may grow, from the step it reached)."""
+    if not (run_dir / LAB_FILE).is_file():
+        raise UserError(f"{run_dir} is not a grokking run (no {LAB_FILE}): nothing to resume")
     saved = load_json(run_dir / LAB_FILE)
     if not isinstance(saved, dict):
         raise UserError(f"{run_dir / LAB_FILE} is not a grokking lab's settings file")
+    saved.setdefault("dtype", "fp32")  # runs from before the setting trained in fp32
     differ = sorted(k for k, v in asdict(cfg).items() if k != "steps" and saved.get(k) != v)
     if differ:
         raise UserError(f"{run_dir} was trained with other settings ({', '.join(f'{k}={saved.get(k)!r}' for k in differ)})"
                         f"; give the same ones to resume, or --overwrite")
+    reached = ckpt.read_state(run_dir)["step"] if (run_dir / ckpt.STATE).is_file() else 0
+    if cfg.steps < reached:
+        raise UserError(f"--steps {cfg.steps} is below the step {run_dir} reached ({reached}): give --steps "
+                        f"{reached} or more to resume it")
 
 
 def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
@@ -129,7 +137,7 @@ def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
         truncate_metrics(run_dir, step)
     else:
         start_run(cfg, run_dir)
-    emit("start", {"step": step, "max_iters": cfg.steps, "device": "cpu", "dtype": "fp32",
+    emit("start", {"step": step, "max_iters": cfg.steps, "device": "cpu", "dtype": cfg.dtype,
                    "parameters": model.num_parameters()})
     batch = (task.inputs[task.is_train], task.labels[task.is_train])  # the whole training set, every step
 
@@ -140,5 +148,7 @@ def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
                 lr=lambda at: get_lr(at, cfg.lr, cfg.lr, cfg.warmup, cfg.steps), max_steps=cfg.steps,
                 eval_interval=cfg.eval_interval, evaluate=lambda at: measure(model, task), save=save,
                 start_step=step, resumed=resume, log_interval=0, plot=False)
-    result = train_loop(model, optimizer, plan, MetricsWriter(run_dir, enabled=True), run_dir=run_dir, emit=emit)
+    # bf16: the training step's matmuls under autocast; evaluations stay in fp32 (measure)
+    result = train_loop(model, optimizer, plan, MetricsWriter(run_dir, enabled=True),
+                        precision=autocast(torch.device("cpu"), cfg.dtype), run_dir=run_dir, emit=emit)
     return model.eval(), result
