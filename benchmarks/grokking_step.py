@@ -7,7 +7,8 @@ Compared in one process, interleaved round by round (the machine is shared), med
     full       the logits of all three positions, the loss on the last (what a plain forward does)
     last_only  `GPT.forward(last_only=True)`: the last block's query, feed-forward layer and
                logits at '=' only (what the lab trains with)
-each in fp32 and under bf16 autocast (only where the CPU has native bf16), at 1 and 2 threads.
+each in fp32 and under bf16 autocast (only where the CPU has native bf16), at 1 and 2 threads
+(--threads).
 Also timed: one evaluation (`measure`: every pair's logits, the Fourier measures) and one
 checkpoint. Nothing is asserted.
 """
@@ -69,6 +70,7 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="fast")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians reported)")
     parser.add_argument("--steps", type=int, default=10, help="steps timed per variant and round")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts compared")
     args = parser.parse_args()
     cfg = GrokConfig(**PRESETS[args.preset])
     task = Task.make(cfg)
@@ -79,7 +81,8 @@ def main() -> None:
     precisions = {"fp32": contextlib.nullcontext}
     if cpu_has_bf16():
         precisions["bf16"] = lambda: torch.autocast("cpu", dtype=torch.bfloat16)
-    variants = [(threads, path, name) for threads in (1, 2) for path in ("full", "last_only") for name in precisions]
+    variants = [(threads, path, name) for threads in args.threads for path in ("full", "last_only")
+                for name in precisions]
     times = {v: {"forward": [], "backward": [], "optimizer": []} for v in variants}
     evals, saves = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,7 +94,7 @@ def main() -> None:
                 parts = [step_parts(model, optimizer, loss_fn, batch, precisions[name]()) for _ in range(args.steps)]
                 for key in times[(threads, path, name)]:
                     times[(threads, path, name)][key].append(statistics.median(p[key] for p in parts))
-            torch.set_num_threads(2)
+            torch.set_num_threads(args.threads[0])
             evals.append(timed(lambda: measure(model, task)))
             saves.append(timed(lambda: ckpt.save_checkpoint(
                 tmp, model, ckpt.training_state(optimizer, torch.device("cpu")), {"step": 1})))
@@ -102,7 +105,8 @@ def main() -> None:
         parts = {k: 1000 * statistics.median(v) for k, v in t.items()}
         print(f"{threads:>7} {path:>10} {name:>5} {parts['forward']:8.1f} {parts['backward']:8.1f} "
               f"{parts['optimizer']:7.1f} {sum(parts.values()):7.1f}")
-    print(f"one evaluation (every pair's logits + the Fourier measures, 2 threads): {1000 * statistics.median(evals):.1f} ms; "
+    print(f"one evaluation (every pair's logits + the Fourier measures, {args.threads[0]} thread(s)): "
+          f"{1000 * statistics.median(evals):.1f} ms; "
           f"one checkpoint: {1000 * statistics.median(saves):.1f} ms (each every eval_interval = {cfg.eval_interval} steps)")
     print(f"CPU {cpu_name()}")
 

@@ -16,6 +16,8 @@ from attnlab.labs.grokking.config import GrokConfig
 from attnlab.labs.grokking.data import addition_table, train_mask
 from attnlab.labs.grokking.fourier import (excluded_loss, fourier_basis, frequency_norms, key_frequencies,
                                            key_share, neuron_frequencies, restricted_loss, sum_directions)
+from attnlab.labs.grokking import lab as grokking_lab
+from attnlab.labs.grokking.lab import training_dtype
 from attnlab.labs.grokking.run import run_grokking
 from attnlab.runs.metrics import read_metrics
 from attnlab.runs.folder import MARKER, RUN_FILES
@@ -199,7 +201,7 @@ BAD = [  # (what, the command's arguments after `attnlab grokking`, words of the
     ("eval interval 0", ["--eval-interval", "0"], "--eval-interval must be >= 1"),
     ("lr nan", ["--lr", "nan"], "--lr must be > 0"),
     ("weight decay negative", ["--weight-decay", "-1"], "--weight-decay >= 0"),
-    ("dtype fp16", ["--dtype", "fp16"], "--dtype must be one of fp32, bf16"),
+    ("dtype fp16", ["--dtype", "fp16"], "--dtype must be one of fp32, bf16, auto"),
     ("threads negative", ["--threads", "-1"], "--threads must be >= 0"),
     ("resume and overwrite", ["--resume", "--overwrite", "--out-dir", "runs/g"], "exclude each other"),
     ("a folder attnlab did not make", ["--out-dir", "proj"], "was not created by attnlab"),
@@ -220,7 +222,19 @@ BAD = [  # (what, the command's arguments after `attnlab grokking`, words of the
 
 @pytest.mark.parametrize("args, words", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_grokking_input_is_one_line_and_changes_nothing(workspace, tmp_path, monkeypatch, capsys, args, words):
-    ws = copy_workspace(workspace, tmp_path, monkeypatch)
+    assert_refused(copy_workspace(workspace, tmp_path, monkeypatch), args, words, capsys)
+
+
+def test_bf16_is_refused_on_a_cpu_without_it_and_auto_is_fp32_there(workspace, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(grokking_lab, "cpu_has_bf16", lambda: False)
+    assert training_dtype("auto") == "fp32" and training_dtype("fp32") == "fp32"
+    assert_refused(copy_workspace(workspace, tmp_path, monkeypatch), ["--dtype", "bf16"], "no native bf16", capsys)
+    monkeypatch.setattr(grokking_lab, "cpu_has_bf16", lambda: True)
+    assert training_dtype("auto") == "bf16" and training_dtype("bf16") == "bf16"
+
+
+def assert_refused(ws, args, words, capsys):
+    """`attnlab grokking ARGS` in ws: exit 2, one line naming the problem, nothing changed."""
     before = snapshot(ws)
     try:
         code = main([*G, *args] if "--out-dir" in args else [*G, *args, "--out-dir", "runs/new"])
