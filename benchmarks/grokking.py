@@ -9,7 +9,7 @@ frequencies hold >= 70% of the embedding's norm at the end, far more than at mem
 the restricted loss falls below 0.1 before the test loss does. Nothing is asserted: each target is
 printed with "met" or "MISSED", then the wall time (from the script's start to the picture: what
 `attnlab grokking` does), the load average, the time per step and the CPU. The machine is shared:
-steps x the fastest tenth of the step times estimates the steps' time on a quiet machine.
+the CPU time (one thread) is about the wall time on a quiet machine.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from attnlab.cli.grokking import PRESETS  # noqa: E402
+from attnlab.device import device_name  # noqa: E402
 from attnlab.labs.grokking.analysis import first_step, share_then  # noqa: E402
 from attnlab.labs.grokking.config import GrokConfig  # noqa: E402
 from attnlab.labs.grokking.lab import training_dtype  # noqa: E402
@@ -47,13 +47,6 @@ def checks(s: dict, history: list[dict]) -> list[tuple[str, bool]]:
              (test_low is None or restricted_low < test_low))]
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
@@ -70,7 +63,7 @@ def main() -> None:
     step_times: list[float] = []
     result = run_grokking(cfg, args.out_dir, "new",
                           on_event=lambda kind, info: step_times.append(info["dt"]) if kind == "step" else None)
-    wall = time.perf_counter() - STARTED
+    wall, cpu = time.perf_counter() - STARTED, time.process_time()  # process_time: this process's CPU seconds
     history = [r for r in read_metrics(args.out_dir) if "test_acc" in r]
     s = result.summary
     print(f"preset {args.preset}: {cfg} (trained in {training_dtype(cfg.dtype)})")
@@ -79,15 +72,15 @@ def main() -> None:
           f"{s['restricted_loss']:.4g}, excluded loss {s['excluded_loss']:.4g}")
     for name, met in checks(s, history):
         print(f"  {'met   ' if met else 'MISSED'} {name}")
-    median, fast = statistics.median(step_times), statistics.quantiles(step_times, n=10)[0]
+    median, fast = statistics.median(step_times), sorted(step_times)[len(step_times) // 10]
     print(f"  {'met   ' if wall <= 180 else 'MISSED'} within 3 minutes: wall time {wall:.0f} s for {cfg.steps} steps, "
           f"from start-up to the picture; load average {load_before[0]:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end")
+          f"{os.getloadavg()[0]:.1f} at the end; CPU time {cpu:.0f} s (with one thread, about the wall time on a "
+          f"quiet machine)")
     print(f"a training step: median {1000 * median:.1f} ms, fastest tenth {1000 * fast:.1f} ms; steps x median = "
-          f"{cfg.steps * median:.0f} s, steps x fastest tenth = {cfg.steps * fast:.0f} s (an estimate of the steps' "
-          f"time on a quiet machine); the rest (start-up, {len(history)} evaluations and checkpoints, the analysis) "
-          f"{wall - sum(step_times):.0f} s")
-    print(f"{args.threads} thread(s), CPU {cpu_name()}")
+          f"{cfg.steps * median:.0f} s, steps x fastest tenth = {cfg.steps * fast:.0f} s; the rest (start-up, "
+          f"{len(history)} evaluations and checkpoints, the analysis) {wall - sum(step_times):.0f} s")
+    print(f"{args.threads} thread(s), CPU {device_name(torch.device('cpu'))}")
 
 
 if __name__ == "__main__":

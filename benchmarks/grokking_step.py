@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import time
-from pathlib import Path
 import tempfile
+import time
 
 import torch
 import torch.nn.functional as F
 
 from attnlab.cli.grokking import PRESETS
-from attnlab.device import cpu_has_bf16
+from attnlab.device import cpu_has_bf16, device_name
 from attnlab.labs.grokking.config import GrokConfig
 from attnlab.labs.grokking.lab import Task, answer_loss, measure
 from attnlab.model.gpt import GPT
@@ -56,13 +55,6 @@ def step_parts(model, optimizer, loss_fn, batch, precision) -> dict[str, float]:
     out["backward"] = timed(loss.backward)
     out["optimizer"] = timed(lambda: (optimizer.step(), optimizer.zero_grad(set_to_none=True)))
     return out
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:
@@ -108,7 +100,7 @@ def main() -> None:
     print(f"one evaluation (every pair's logits + the Fourier measures, {args.threads[0]} thread(s)): "
           f"{1000 * statistics.median(evals):.1f} ms; "
           f"one checkpoint: {1000 * statistics.median(saves):.1f} ms (each every eval_interval = {cfg.eval_interval} steps)")
-    print(f"CPU {cpu_name()}")
+    print(f"CPU {device_name(torch.device('cpu'))}")
 
 
 if __name__ == "__main__":
