@@ -142,16 +142,17 @@ def test_attention_and_explain_read_the_lab_run(short_run, capsys):
 
 
 def test_ctrl_c_keeps_the_last_step_and_the_run_resumes_exactly(tmp_path):
+    """Ctrl-C at step 30 of 40, resumed to 40, then continued to 60: the same run as 60 straight steps."""
     torch.set_num_threads(1)
-    cfg = GrokConfig(**dict(SHORT, eval_interval=20), steps=40)
+    settings = dict(SHORT, eval_interval=20)
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
 
     def press_ctrl_c(kind, info):
         if kind == "step" and info["step"] == 30:
             os.kill(os.getpid(), signal.SIGINT)  # the loop saves and stops after this step
 
-    done = run_grokking(cfg, straight, png=False)
-    result = run_grokking(cfg, stopped, png=False, on_event=press_ctrl_c)
+    done = run_grokking(GrokConfig(**settings, steps=60), straight, png=False)
+    result = run_grokking(GrokConfig(**settings, steps=40), stopped, png=False, on_event=press_ctrl_c)
     assert result.interrupted and result.files == []
     assert json.loads((stopped / "state.json").read_text())["step"] == 30
     assert [r["step"] for r in read_metrics(stopped)] == [0, 20]  # the evaluations before the stop
@@ -159,7 +160,8 @@ def test_ctrl_c_keeps_the_last_step_and_the_run_resumes_exactly(tmp_path):
     assert {"config.json", "grokking.json", "metrics.jsonl", "state.json", "tokenizer"} <= names
     assert not names & {"summary.json", "report.md", "grokking.png"}  # the analysis is written at the end
     assert len([n for n in names if n.startswith("checkpoint-")]) == 1
-    resumed = run_grokking(cfg, stopped, "resume", png=False)
+    assert run_grokking(GrokConfig(**settings, steps=40), stopped, "resume", png=False).summary["steps"] == 40
+    resumed = run_grokking(GrokConfig(**settings, steps=60), stopped, "resume", png=False)
     assert read_metrics(stopped) == read_metrics(straight)
     assert {**resumed.summary, "run": ""} == {**done.summary, "run": ""}
 
