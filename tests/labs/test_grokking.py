@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -14,8 +16,12 @@ from attnlab.labs.grokking.config import GrokConfig
 from attnlab.labs.grokking.data import addition_table, train_mask
 from attnlab.labs.grokking.fourier import (excluded_loss, fourier_basis, frequency_norms, key_frequencies,
                                            key_share, neuron_frequencies, restricted_loss, sum_directions)
-from attnlab.labs.grokking.lab import train_grokking
+from attnlab.labs.grokking import lab as grokking_lab
+from attnlab.labs.grokking.lab import training_dtype
+from attnlab.labs.grokking.run import run_grokking
 from attnlab.runs.metrics import read_metrics
+from attnlab.runs.folder import MARKER, RUN_FILES
+from train_helpers import copy_workspace, snapshot
 
 
 def waves(p: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,27 +141,109 @@ def test_attention_and_explain_read_the_lab_run(short_run, capsys):
     assert "=" in capsys.readouterr().out
 
 
-def test_the_run_resumes_exactly(tmp_path):
+def test_ctrl_c_keeps_the_last_step_and_the_run_resumes_exactly(tmp_path):
+    """Ctrl-C at step 30 of 40, resumed to 40, then continued to 60: the same run as 60 straight steps."""
     torch.set_num_threads(1)
     settings = dict(SHORT, eval_interval=20)
-    straight, halves = tmp_path / "straight", tmp_path / "halves"
-    train_grokking(GrokConfig(**settings, steps=60), straight)
-    train_grokking(GrokConfig(**settings, steps=40), halves)
-    train_grokking(GrokConfig(**settings, steps=60), halves, resume=True)
-    assert read_metrics(halves) == read_metrics(straight)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+
+    def press_ctrl_c(kind, info):
+        if kind == "step" and info["step"] == 30:
+            os.kill(os.getpid(), signal.SIGINT)  # the loop saves and stops after this step
+
+    done = run_grokking(GrokConfig(**settings, steps=60), straight, png=False)
+    result = run_grokking(GrokConfig(**settings, steps=40), stopped, png=False, on_event=press_ctrl_c)
+    assert result.interrupted and result.files == []
+    assert json.loads((stopped / "state.json").read_text())["step"] == 30
+    assert [r["step"] for r in read_metrics(stopped)] == [0, 20]  # the evaluations before the stop
+    names = {p.name for p in stopped.iterdir()}
+    assert {"config.json", "grokking.json", "metrics.jsonl", "state.json", "tokenizer"} <= names
+    assert not names & {"summary.json", "report.md", "grokking.png"}  # the analysis is written at the end
+    assert len([n for n in names if n.startswith("checkpoint-")]) == 1
+    assert run_grokking(GrokConfig(**settings, steps=40), stopped, "resume", png=False).summary["steps"] == 40
+    resumed = run_grokking(GrokConfig(**settings, steps=60), stopped, "resume", png=False)
+    assert read_metrics(stopped) == read_metrics(straight)
+    assert {**resumed.summary, "run": ""} == {**done.summary, "run": ""}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--p", "4"], "--p must be a prime >= 3"),
-    (["--p", "2"], "--p must be a prime >= 3"),
-    (["--train-fraction", "1.5"], "--train-fraction must be in (0, 1)"),
-    (["--p", "3", "--train-fraction", "0.05"], "leaves 0 of the 9 pairs for training"),
-    (["--steps", "0"], "--steps must be >= 1"),
-    (["--lr", "nan"], "--lr must be > 0"),
-])
-def test_bad_grokking_settings_are_one_line(tmp_path, capsys, args, message):
-    out = tmp_path / "run"
-    assert main(["grokking", *args, "--out-dir", str(out)]) == 2
+# --- bad input: one line, exit 2, the workspace exactly as it was --------------------------------
+
+G = ["grokking", "--no-progress", "--no-png"]
+OLD = ["--p", "5", "--steps", "20", "--eval-interval", "10"]  # the settings runs/g was trained with
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A learner's own folder, a language model's run (another kind) and a short grokking run."""
+    ws = tmp_path_factory.mktemp("grok-ws")
+    (ws / "proj").mkdir()
+    (ws / "proj" / "notes.md").write_text("my notes\n", encoding="utf-8")
+    lm = ws / "runs" / "lm"  # what `attnlab train` leaves, as the folder rules see it: its marker and files
+    lm.mkdir(parents=True)
+    (lm / MARKER).write_text(json.dumps({"written_by": "attnlab", "what": "run folder", "files": list(RUN_FILES)}))
+    (lm / "config.json").write_text('{"model": {}, "train": {}}\n', encoding="utf-8")
+    (lm / "state.json").write_text('{"step": 6}\n', encoding="utf-8")
+    torch.set_num_threads(1)
+    assert main([*G, *OLD, "--out-dir", str(ws / "runs" / "g"), "--json"]) == 0
+    return ws
+
+
+BAD = [  # (what, the command's arguments after `attnlab grokking`, words of the message)
+    ("p not prime", ["--p", "4"], "--p must be a prime >= 3"),
+    ("p below 3", ["--p", "2"], "--p must be a prime >= 3"),
+    ("p negative", ["--p", "-7"], "--p must be a prime >= 3"),
+    ("p not a number", ["--p", "abc"], "invalid int value"),
+    ("fraction 0", ["--train-fraction", "0"], "--train-fraction must be in (0, 1)"),
+    ("fraction 1", ["--train-fraction", "1"], "--train-fraction must be in (0, 1)"),
+    ("fraction above 1", ["--train-fraction", "1.5"], "--train-fraction must be in (0, 1)"),
+    ("fraction nan", ["--train-fraction", "nan"], "--train-fraction must be in (0, 1)"),
+    ("no training pair", ["--p", "3", "--train-fraction", "0.05"], "leaves 0 of the 9 pairs for training"),
+    ("steps 0", ["--steps", "0"], "--steps must be >= 1"),
+    ("steps negative", ["--steps", "-3"], "--steps must be >= 1"),
+    ("eval interval 0", ["--eval-interval", "0"], "--eval-interval must be >= 1"),
+    ("lr nan", ["--lr", "nan"], "--lr must be > 0"),
+    ("weight decay negative", ["--weight-decay", "-1"], "--weight-decay >= 0"),
+    ("dtype fp16", ["--dtype", "fp16"], "--dtype must be one of fp32, bf16, auto"),
+    ("threads negative", ["--threads", "-1"], "--threads must be >= 0"),
+    ("resume and overwrite", ["--resume", "--overwrite", "--out-dir", "runs/g"], "exclude each other"),
+    ("a folder attnlab did not make", ["--out-dir", "proj"], "was not created by attnlab"),
+    ("... overwritten", ["--out-dir", "proj", "--overwrite"], "was not created by attnlab"),
+    ("... resumed", ["--out-dir", "proj", "--resume"], "was not created by attnlab"),
+    ("a file", ["--out-dir", "proj/notes.md"], "exists and is not a folder"),
+    ("a run of another kind", ["--out-dir", "runs/lm"], "of another kind, not a grokking run"),
+    ("... overwritten", ["--out-dir", "runs/lm", "--overwrite"], "of another kind, not a grokking run"),
+    ("... resumed", ["--out-dir", "runs/lm", "--resume"], "of another kind, not a grokking run"),
+    ("nothing to resume", ["--out-dir", "runs/none", "--resume"], "nothing to resume"),
+    ("a grokking run started again", [*OLD, "--out-dir", "runs/g"], "already exists"),
+    ("... resumed with other settings", ["--p", "7", *OLD[2:], "--out-dir", "runs/g", "--resume"],
+     "was trained with other settings (p=5)"),
+    ("... resumed to fewer steps", [*OLD[:2], "--steps", "10", *OLD[4:], "--out-dir", "runs/g", "--resume"],
+     "--steps 10 is below the step"),
+]
+
+
+@pytest.mark.parametrize("args, words", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_grokking_input_is_one_line_and_changes_nothing(workspace, tmp_path, monkeypatch, capsys, args, words):
+    assert_refused(copy_workspace(workspace, tmp_path, monkeypatch), args, words, capsys)
+
+
+def test_bf16_is_refused_on_a_cpu_without_it_and_auto_is_fp32_there(workspace, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(grokking_lab, "cpu_has_bf16", lambda: False)
+    assert training_dtype("auto") == "fp32" and training_dtype("fp32") == "fp32"
+    assert_refused(copy_workspace(workspace, tmp_path, monkeypatch), ["--dtype", "bf16"], "no native bf16", capsys)
+    monkeypatch.setattr(grokking_lab, "cpu_has_bf16", lambda: True)
+    assert training_dtype("auto") == "bf16" and training_dtype("bf16") == "bf16"
+
+
+def assert_refused(ws, args, words, capsys):
+    """`attnlab grokking ARGS` in ws: exit 2, one line naming the problem, nothing changed."""
+    before = snapshot(ws)
+    try:
+        code = main([*G, *args] if "--out-dir" in args else [*G, *args, "--out-dir", "runs/new"])
+    except SystemExit as exc:  # argparse's exit, after its one line
+        code = exc.code
     err = capsys.readouterr().err
-    assert err.startswith("attnlab: error: ") and message in err and err.count("\n") == 1
-    assert not out.exists()
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("attnlab: error: ") and words in err, err
+    assert "Traceback" not in err
+    assert snapshot(ws) == before

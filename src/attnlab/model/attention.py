@@ -175,7 +175,8 @@ class MultiHeadAttention(nn.Module):
 
     Named points (`attnlab.record`, `attnlab.intervene`), below this module's path:
         q, k, v   (B, H, T, D)  after the head split; with a KV cache, the new positions only
-                                (what `intervene` returns is what the cache stores)
+                                (what `intervene` returns is what the cache stores); with
+                                last_query, q and everything after it have T = 1
         scores    (B, H, T, S)  q·kᵀ/√D, masked (-inf), before softmax
         weights   (B, H, T, S)  softmax(scores), before dropout
         z         (B, T, H, D)  each head's output, before W_O
@@ -212,19 +213,20 @@ class MultiHeadAttention(nn.Module):
         self.points = Points("q", "k", "v", "scores", "weights", "z", "out")
 
     def project_qkv(
-        self, x: torch.Tensor, memory: torch.Tensor | None = None
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, last_query: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Q from x, K and V from memory (or x), each split into heads: (B, H, T or S, D)."""
+        """Q from x, K and V from memory (or x), each split into heads: (B, H, T or S, D).
+        last_query=True: Q from x's last position only, (B, H, 1, D)."""
         B, T, C = x.shape
         if C != self.d_model:
             raise UserError(f"input width {C} does not match d_model {self.d_model}")
-        if memory is None:
+        if memory is None and not last_query:
             q, k, v = self.qkv(x).split(C, dim=-1)  # 3 x (B, T, C)
         else:
             w_q, w_kv = self.qkv.weight.split([C, 2 * C], dim=0)
             b_q, b_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([C, 2 * C])
-            q = F.linear(x, w_q, b_q)  # (B, T, C)
-            k, v = F.linear(memory, w_kv, b_kv).split(C, dim=-1)  # 2 x (B, S, C)
+            q = F.linear(x[:, -1:] if last_query else x, w_q, b_q)  # (B, T or 1, C)
+            k, v = F.linear(x if memory is None else memory, w_kv, b_kv).split(C, dim=-1)  # 2 x (B, S, C)
         H, D = self.n_heads, self.d_head
         q = q.view(B, q.shape[1], H, D).transpose(1, 2)  # (B, H, T, D)
         k = k.view(B, k.shape[1], H, D).transpose(1, 2)  # (B, H, S, D)
@@ -238,6 +240,7 @@ class MultiHeadAttention(nn.Module):
         key_padding_mask: torch.Tensor | None = None,
         attn_mask: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
+        last_query: bool = False,
     ) -> torch.Tensor:
         """x (B, T, C), memory (B, S, C) or None -> (B, T, C).
 
@@ -245,9 +248,13 @@ class MultiHeadAttention(nn.Module):
         attn_mask: (T, S) or (B, H, T, S), boolean (True = may attend) or additive float.
         kv_cache: self-attention only; the new keys/values are appended to it and the queries
         attend to everything cached so far.
+        last_query: only the last position's query attends (over every key): -> (B, 1, C), the
+        same as the last row of the full output, for a loss on the last position only.
         """
-        B, T, _ = x.shape
-        q, k, v = self.project_qkv(x, memory)  # (B, H, T, D), (B, H, S, D), (B, H, S, D)
+        q, k, v = self.project_qkv(x, memory, last_query)  # (B, H, T, D), (B, H, S, D), (B, H, S, D)
+        B, T = x.shape[0], q.shape[2]  # T = 1 with last_query
+        if last_query and attn_mask is not None:
+            attn_mask = attn_mask[..., -1:, :]  # the last query's row
         q, k, v = self.points.q(q), self.points.k(k), self.points.v(v)
         if kv_cache is not None:
             if memory is not None:

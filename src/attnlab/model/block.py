@@ -20,6 +20,9 @@ Four switches take parts away, one rung of the ablation ladder (`attnlab.labs.la
 `ffn=False` (attention-only: no ffwd, no ln2), `residual=False` (no "x +": each sublayer's output
 replaces x), `norm="none"` (no LayerNorm: ln1 and ln2 are identities, the pre-LN path) and
 `attn_proj=False` (no W_O).
+
+`last_only=True` (a switch of `forward`) computes the last position's output only: ln1 still
+covers every position (the keys and values need them), resid_mid, ln2, ffwd.* and out are (B, 1, ...).
 """
 
 from __future__ import annotations
@@ -49,14 +52,16 @@ def make_norm(norm: str, d_model: int, eps: float = 1e-5, bias: bool = True) -> 
 
 
 def residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor], norm: nn.Module,
-             norm_point: Point, sum_point: Point | None, pre_norm: bool, add_x: bool = True) -> torch.Tensor:
+             norm_point: Point, sum_point: Point | None, pre_norm: bool, add_x: bool = True,
+             last_only: bool = False) -> torch.Tensor:
     """One sublayer with its residual connection and LayerNorm: (B, T, C) -> (B, T, C).
 
     pre-LN:  sum_point(x + sublayer(norm_point(norm(x))))
     post-LN: norm_point(norm(sum_point(x + sublayer(x))))
-    add_x=False drops the `x +` (the lecture before its residual step).
+    add_x=False drops the `x +` (the lecture before its residual step). last_only=True: the
+    sublayer returns the last position only (B, 1, C), and so is x's part of the sum.
     """
-    skip = x if add_x else 0.0
+    skip = (x[:, -1:] if last_only else x) if add_x else 0.0
     if pre_norm:
         s = skip + sublayer(norm_point(norm(x)))
         return s if sum_point is None else sum_point(s)
@@ -101,12 +106,17 @@ class Block(nn.Module):
         x: torch.Tensor,
         key_padding_mask: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C). last_only=True -> (B, 1, C), the last position's output only:
+        its query attends over every key, and the feed-forward layer runs at that position alone
+        (a last block whose other positions nothing reads)."""
         def attn(h: torch.Tensor) -> torch.Tensor:
-            return self.drop(self.attn(h, key_padding_mask=key_padding_mask, kv_cache=kv_cache))
+            out = self.attn(h, key_padding_mask=key_padding_mask, kv_cache=kv_cache, last_query=last_only)
+            return self.drop(out)
 
         p = self.points
-        x = residual(x, attn, self.ln1, p.ln1, p.resid_mid, self.pre_norm, self.residual)
+        x = residual(x, attn, self.ln1, p.ln1, p.resid_mid, self.pre_norm, self.residual, last_only)
         if self.ffwd is not None:  # ffn=False: attention-only
             x = residual(x, self.ffwd, self.ln2, p.ln2, None, self.pre_norm, self.residual)
         return p.out(x)  # (B, T, C)

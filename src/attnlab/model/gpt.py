@@ -112,7 +112,8 @@ class GPT(nn.Module):
 
         With `kv_caches` (one per block, from `make_kv_caches`), idx holds only the new tokens;
         their positions continue from what the caches already hold. `last_only=True` computes
-        the logits of the last position only: (B, 1, V) (what a loss on the answer needs).
+        the logits of the last position only: (B, 1, V) (what a loss on the answer needs); the
+        last block then runs its query, feed-forward layer and output at that position alone.
         """
         B, T = idx.shape
         start = 0 if kv_caches is None else kv_caches[0].length
@@ -125,10 +126,13 @@ class GPT(nn.Module):
             pos = torch.arange(start, start + T, device=idx.device)  # (T,)
             x = self.token_embedding_table(idx) + self.position_embedding_table(pos)  # (B, T, C)
             x = self.points.embed(self.drop(x))
+            last = len(self.blocks) - 1
             for i, block in enumerate(self.blocks):
-                x = block(x, kv_cache=None if kv_caches is None else kv_caches[i])  # (B, T, C)
+                # the last block's other positions feed nothing: with last_only it skips them
+                x = block(x, kv_cache=None if kv_caches is None else kv_caches[i],
+                          last_only=last_only and i == last)  # (B, T, C), or (B, 1, C)
             if last_only:
-                x = x[:, -1:]  # (B, 1, C)
+                x = x[:, -1:]  # (B, 1, C) (already, unless there are no blocks)
             x = self.points.ln_f(self.ln_f(x))
             logits = self.points.logits(self.lm_head(x))  # (B, T, V)
         loss = None

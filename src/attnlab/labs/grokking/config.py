@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.errors import UserError
 
+DTYPES = ("fp32", "bf16", "auto")
+
 
 def is_prime(n: int) -> bool:
     """>>> [n for n in range(20) if is_prime(n)]
@@ -37,6 +39,7 @@ class GrokConfig:
     seed: int = 0
     eval_interval: int = 100
     warmup: int = 10
+    dtype: str = "fp32"  # the training step's matmuls: fp32, bf16 (autocast) or auto (bf16 where the CPU has it)
 
     def __post_init__(self) -> None:
         if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
@@ -44,6 +47,8 @@ class GrokConfig:
         if not 0.0 < self.train_fraction < 1.0:
             raise UserError(f"--train-fraction must be in (0, 1), got {self.train_fraction}")
         check_split(self.p, self.train_fraction)
+        if self.dtype not in DTYPES:
+            raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         for name in ("steps", "eval_interval"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -55,8 +60,9 @@ class GrokConfig:
     def model_config(self) -> GPTConfig:
         return self.train_config().model_config(self.p + 1)
 
-    def train_config(self) -> TrainConfig:
-        """The run's TrainConfig (config.json's "train"): the paper's model and optimiser.
+    def train_config(self, dtype: str = "fp32") -> TrainConfig:
+        """The run's TrainConfig (config.json's "train"): the paper's model and optimiser; `dtype` is
+        the one training runs in (self.dtype, with "auto" resolved: `lab.training_dtype`).
 
         init="lecun" (every weight N(0, 1/fan_in), as Nanda et al.'s W / sqrt(d)) rather than GPT-2's
         N(0, 0.02): from GPT-2's small weights the model was measured to learn train and test pairs
@@ -67,4 +73,4 @@ class GrokConfig:
                            batch_size=int(self.train_fraction * self.p * self.p), max_iters=self.steps,
                            learning_rate=self.lr, min_lr=self.lr, warmup_iters=self.warmup,
                            weight_decay=self.weight_decay, beta1=0.9, beta2=0.98, grad_clip=0.0,
-                           eval_interval=self.eval_interval, device="cpu", seed=self.seed)
+                           eval_interval=self.eval_interval, device="cpu", dtype=dtype, seed=self.seed)

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
+from attnlab.device import autocast, cpu_has_bf16
 from attnlab.errors import UserError
 from attnlab.io import load_json, save_json
 from attnlab.labs.grokking.config import GrokConfig
@@ -94,31 +95,52 @@ def measure(model: GPT, task: Task) -> dict[str, Any]:
             "excluded_loss": excluded_loss(answers, task.labels, task.is_train, task.p, keys)}
 
 
-def start_run(cfg: GrokConfig, run_dir: Path) -> None:
+def training_dtype(dtype: str) -> str:
+    """The dtype a step's matmuls run in: "auto" is bf16 where the CPU computes it natively (AVX-512
+    BF16 or AMX: measured 1.7-2x faster a step here, benchmarks/README.md), else fp32. bf16 on a CPU
+    without it is refused: emulated, its matmuls are about 15x slower than fp32."""
+    native = cpu_has_bf16()
+    if dtype == "auto":
+        return "bf16" if native else "fp32"
+    if dtype == "bf16" and not native:
+        raise UserError("--dtype bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX), where it is about 15x "
+                        "slower than fp32; use --dtype fp32 (or auto)")
+    return dtype
+
+
+def start_run(cfg: GrokConfig, run_dir: Path, dtype: str) -> None:
     """config.json, tokenizer/ and grokking.json of a new run."""
-    ckpt.save_run_config(run_dir, cfg.model_config(), cfg.train_config(), NumberTokenizer(cfg.p))
+    ckpt.save_run_config(run_dir, cfg.model_config(), cfg.train_config(dtype), NumberTokenizer(cfg.p))
     save_json(run_dir / LAB_FILE, asdict(cfg))
 
 
 def check_resumable(cfg: GrokConfig, run_dir: Path) -> None:
-    """A resumed run must have the same settings (only `steps` may grow)."""
+    """A resumed run must have the same settings (only `steps` may grow, from the step it reached)."""
+    if not (run_dir / LAB_FILE).is_file():
+        raise UserError(f"{run_dir} is not a grokking run (no {LAB_FILE}): nothing to resume")
     saved = load_json(run_dir / LAB_FILE)
     if not isinstance(saved, dict):
         raise UserError(f"{run_dir / LAB_FILE} is not a grokking lab's settings file")
+    saved.setdefault("dtype", "fp32")  # runs from before the setting trained in fp32
     differ = sorted(k for k, v in asdict(cfg).items() if k != "steps" and saved.get(k) != v)
     if differ:
         raise UserError(f"{run_dir} was trained with other settings ({', '.join(f'{k}={saved.get(k)!r}' for k in differ)})"
                         f"; give the same ones to resume, or --overwrite")
+    reached = ckpt.read_state(run_dir)["step"] if (run_dir / ckpt.STATE).is_file() else 0
+    if cfg.steps < reached:
+        raise UserError(f"--steps {cfg.steps} is below the step {run_dir} reached ({reached}): give --steps "
+                        f"{reached} or more to resume it")
 
 
 def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
                    on_event: EventFn | None = None) -> tuple[GPT, LoopResult]:
     """Train (or continue) the lab's model in run_dir with the one loop -> (model in eval mode, result)."""
     run_dir, emit = Path(run_dir), on_event or (lambda kind, info: None)
+    dtype = training_dtype(cfg.dtype)
     task = Task.make(cfg)
     torch.manual_seed(cfg.seed)
     model = GPT(cfg.model_config())
-    optimizer = configure_optimizer(model, cfg.train_config(), torch.device("cpu"))
+    optimizer = configure_optimizer(model, cfg.train_config(dtype), torch.device("cpu"))
     step = 0
     if resume:
         check_resumable(cfg, run_dir)
@@ -128,8 +150,8 @@ def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
         step = state["step"]
         truncate_metrics(run_dir, step)
     else:
-        start_run(cfg, run_dir)
-    emit("start", {"step": step, "max_iters": cfg.steps, "device": "cpu", "dtype": "fp32",
+        start_run(cfg, run_dir, dtype)
+    emit("start", {"step": step, "max_iters": cfg.steps, "device": "cpu", "dtype": dtype,
                    "parameters": model.num_parameters()})
     batch = (task.inputs[task.is_train], task.labels[task.is_train])  # the whole training set, every step
 
@@ -140,5 +162,7 @@ def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
                 lr=lambda at: get_lr(at, cfg.lr, cfg.lr, cfg.warmup, cfg.steps), max_steps=cfg.steps,
                 eval_interval=cfg.eval_interval, evaluate=lambda at: measure(model, task), save=save,
                 start_step=step, resumed=resume, log_interval=0, plot=False)
-    result = train_loop(model, optimizer, plan, MetricsWriter(run_dir, enabled=True), run_dir=run_dir, emit=emit)
+    # bf16: the training step's matmuls under autocast; evaluations stay in fp32 (measure)
+    result = train_loop(model, optimizer, plan, MetricsWriter(run_dir, enabled=True),
+                        precision=autocast(torch.device("cpu"), dtype), run_dir=run_dir, emit=emit)
     return model.eval(), result

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attnlab.errors import UserError
 from attnlab.io import atomic_write, save_json
 from attnlab.labs.grokking.analysis import neuron_spectrum, report_markdown, story, summary
-from attnlab.labs.grokking.figures import plot_grokking
-from attnlab.labs.grokking.lab import LAB_FILE, EventFn, GrokConfig, Task, train_grokking
-from attnlab.runs.folder import RUN_FILES, open_run_folder
+from attnlab.labs.grokking.lab import (LAB_FILE, EventFn, GrokConfig, Task, check_resumable, train_grokking,
+                                       training_dtype)
+from attnlab.runs.folder import (BOOKKEEPING, RUN_FILES, fixed_names, is_attnlab_folder, open_run_folder,
+                                 read_marker)
 from attnlab.runs.metrics import read_metrics
-from attnlab.viz.png import save_figure
 
 SUMMARY, REPORT, FIGURE = "summary.json", "report.md", "grokking.png"
 FILES = RUN_FILES + (LAB_FILE, SUMMARY, REPORT, FIGURE)  # the fixed names a grokking run writes
@@ -27,11 +28,26 @@ class GrokResult:
     files: list[Path]
 
 
+def check_kind(out_dir: Path) -> None:
+    """A grokking run goes into a new or empty folder, or into a grokking run's: never into another
+    attnlab folder (a language model's run, an exported model, a lab's report), whatever the mode."""
+    if not is_attnlab_folder(out_dir) or LAB_FILE in fixed_names(out_dir):
+        return
+    if any(p.name not in BOOKKEEPING for p in out_dir.iterdir()):
+        what = read_marker(out_dir).get("what") or "folder"
+        raise UserError(f"{out_dir} is an attnlab {what} of another kind, not a grokking run; refusing to write "
+                        f"into it: pick another --out-dir")
+
+
 def run_grokking(cfg: GrokConfig, out_dir: str | Path, mode: str = "new", png: bool = True,
                  on_event: EventFn | None = None) -> GrokResult:
     """mode: "new", "resume" or "overwrite" (as `attnlab train`). Training writes the run folder;
     when it ends (not on Ctrl-C) the analysis files are written beside it."""
     out_dir = Path(out_dir)
+    check_kind(out_dir)
+    training_dtype(cfg.dtype)  # bf16 on a CPU without it is refused before the folder is touched
+    if mode == "resume" and (out_dir / LAB_FILE).is_file():  # (no grokking.json: open_run_folder says why)
+        check_resumable(cfg, out_dir)  # before the folder is touched
     with open_run_folder(out_dir, mode, FILES):
         model, result = train_grokking(cfg, out_dir, resume=mode == "resume", on_event=on_event)
         history = [r for r in read_metrics(out_dir) if "test_acc" in r]
@@ -42,6 +58,9 @@ def run_grokking(cfg: GrokConfig, out_dir: str | Path, mode: str = "new", png: b
         save_json(out_dir / SUMMARY, s)
         files = [out_dir / SUMMARY]
         if png:
+            from attnlab.labs.grokking.figures import plot_grokking  # matplotlib: only for the picture
+            from attnlab.viz.png import save_figure
+
             freqs, shares = neuron_spectrum(model, Task.make(cfg).inputs, cfg.p)
             files.append(save_figure(plot_grokking(history, s, freqs, shares), out_dir / FIGURE))
         text = report_markdown(s, paragraphs, FIGURE if png else "")
