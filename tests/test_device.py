@@ -11,7 +11,8 @@ import torch
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
 import attnlab.device as device_module
-from attnlab.device import (bf16_warning, best_matmul_flops, cpu_flags, describe_dtype, native_bf16, probe_size,
+from attnlab.device import (bf16_warning, best_matmul_flops, cpu_flags, describe_dtype, native_bf16, pick_threads,
+                            probe_size,
                             resolve_dtype)
 
 CPU = torch.device("cpu")
@@ -59,7 +60,9 @@ def test_train_on_a_cpu_without_native_bf16(tmp_path, monkeypatch, capsys):
             "--max-iters", "2", "--eval-interval", "2", "--sample-tokens", "0"]
     assert cli_main([*base, "--name", "auto"]) == 0
     out = capsys.readouterr()
-    assert "precision: fp32 (auto: this CPU has no native bf16)" in out.out.splitlines()[:3]
+    first = out.out.splitlines()[:3]
+    assert "precision: fp32 (auto: this CPU has no native bf16)" in first
+    assert any(line.startswith("threads: 1 thread (") for line in first)  # the fixture set 1: the cap
     assert "warning" not in out.err
     assert json.loads((tmp_path / "runs" / "auto" / "config.json").read_text())["train"]["dtype"] == "fp32"
 
@@ -90,3 +93,13 @@ def test_a_slow_dtype_gets_a_small_matrix(tmp_path):
     assert "64x64" in peak.source
     fast = device_module.peak_flops(CPU, "fp32", cache=tmp_path / "peak.json", probe=lambda d, t: 8e9, repeats=1)
     assert f"{probe_size(8e9, repeats=1)}x{probe_size(8e9, repeats=1)}" in fast.source  # a faster probe, a larger matrix
+
+
+def test_threads_follow_the_load_at_start():
+    assert pick_threads(0, load=0.1, cpus=2, default=2)[0] == 2  # a quiet machine: torch's own choice
+    assert pick_threads(0, load=1.0, cpus=2, default=2)[0] == 1  # one CPU taken by another job
+    assert pick_threads(0, load=6.0, cpus=2, default=2)[0] == 1  # busy: never 0
+    assert pick_threads(0, load=0.0, cpus=16, default=8)[0] == 8  # never more than torch's choice
+    threads, why = pick_threads(4, load=9.0, cpus=2, default=2)
+    assert threads == 4 and why == "--threads 4"  # --threads N overrides
+    assert "load average 6.0" in pick_threads(0, load=6.0, cpus=2, default=2)[1]

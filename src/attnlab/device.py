@@ -94,7 +94,7 @@ AUTO_BF16_ON_NATIVE_CPU = False
 
 
 def cpu_flags(cpuinfo: str | None = None) -> list[str]:
-    """The CPU's feature flags: the `flags` line of /proc/cpuinfo (or of `cpuinfo`, the text of
+    r"""The CPU's feature flags: the `flags` line of /proc/cpuinfo (or of `cpuinfo`, the text of
     such a file); [] where there is none (macOS, Windows).
 
     >>> cpu_flags("processor : 0\nflags : fpu avx2 avx512_bf16\n")
@@ -167,6 +167,41 @@ def describe_dtype(device: torch.device, asked: str, dtype: str, flags: list[str
     else:
         why = f"{device.type}: fp32"
     return f"{dtype} (auto: {why})"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def pick_threads(requested: int = 0, load: float | None = None, cpus: int | None = None,
+                 default: int | None = None) -> tuple[int, str]:
+    """(torch threads, why) for a run. requested > 0 is `--threads N`, taken as it is. Otherwise the
+    threads are the CPUs left idle by the load at start (the 1-minute load average, `load`; default
+    os.getloadavg()) out of `cpus` (default: `usable_cpus()`), at least 1 and at most `default`
+    (torch's own choice, one per physical core). On a machine busy with other jobs, torch's threads
+    wait for each other at every operation while the other jobs hold the cores: one thread there was
+    measured many times faster than two (benchmarks/README.md).
+
+    >>> pick_threads(0, load=0.2, cpus=2, default=2), pick_threads(0, load=5.0, cpus=2, default=2)
+    ((2, 'the load average 0.2 leaves 2 of 2 CPUs idle'), (1, 'the load average 5.0 leaves 0 of 2 CPUs idle'))
+    >>> pick_threads(3, load=5.0, cpus=2)
+    (3, '--threads 3')
+    """
+    if requested > 0:
+        return requested, f"--threads {requested}"
+    default = torch.get_num_threads() if default is None else default
+    cpus = usable_cpus() if cpus is None else cpus
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows: no load average
+            return default, "torch's default (no load average here)"
+    idle = max(0, int(cpus - load + 0.5))  # a CPU more than half idle counts as idle
+    return max(1, min(default, idle)), f"the load average {load:.1f} leaves {idle} of {cpus} CPUs idle"
 
 
 def _sync(device: torch.device) -> None:

@@ -21,6 +21,7 @@ from attnlab.distributed import DistInfo, all_reduce_mean
 from attnlab.model.gpt import GPT
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
+from attnlab.train.adamw import FusedAdamW
 from attnlab.train.data import corpus_names, get_batch, load_corpus, train_val_split
 from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
 from attnlab.errors import UserError
@@ -114,8 +115,9 @@ def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> t
     params = [p for p in model.parameters() if p.requires_grad]  # a tied weight appears once
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                             fused=True if device.type in ("cuda", "cpu") else None)
+    if device.type in ("cuda", "cpu"):
+        return FusedAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))  # torch's fused AdamW
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
 
 
 @dataclass
