@@ -87,10 +87,11 @@ def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextMana
 # CPU flags (Linux /proc/cpuinfo names) of native bf16 arithmetic: AVX-512 BF16, AMX.
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # Whether `--dtype auto` takes bf16 on a CPU that computes it natively. Measured on an AMD EPYC
-# with avx512_bf16 (2 cores, benchmarks/train_throughput.py): the `cpu` preset's step under bf16
-# autocast was no faster than fp32 (its matmuls are small: the casts cost what bf16 saves), so
-# auto keeps fp32 on every CPU; `--dtype bf16` remains there to choose.
-AUTO_BF16_ON_NATIVE_CPU = False
+# with avx512_bf16 (2 cores, shared, load 12-14; benchmarks/train_throughput.py and
+# benchmarks/README.md): the `cpu` preset's step under bf16 autocast took 0.69x the fp32 time on
+# 1 thread and 0.80x on 2, so auto takes bf16 there. Without native bf16 (AVX2 only) bf16 is
+# emulated, 15x slower per matmul (benchmarks/README.md), and auto keeps fp32.
+AUTO_BF16_ON_NATIVE_CPU = True
 
 
 def cpu_flags(cpuinfo: str | None = None) -> list[str]:
@@ -159,9 +160,7 @@ def describe_dtype(device: torch.device, asked: str, dtype: str, flags: list[str
     if asked != "auto":
         return f"{dtype} (--dtype {asked})"
     if device.type == "cpu":
-        why = ("this CPU has native bf16, but at this size bf16 autocast is no faster than fp32"
-               if native_bf16(flags) and dtype == "fp32" else
-               "this CPU has native bf16" if native_bf16(flags) else "this CPU has no native bf16")
+        why = "this CPU has native bf16 (AVX-512 BF16 or AMX)" if native_bf16(flags) else "this CPU has no native bf16"
     elif device.type == "cuda":
         why = "this GPU supports bf16" if dtype == "bf16" else "this GPU has no bf16"
     else:
