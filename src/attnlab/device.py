@@ -274,7 +274,7 @@ def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int | None =
 
     n=None sizes the matrix from `probe` (default `probe_flops`, a few milliseconds) so that the
     whole measurement fits in about `budget_s` on any device and dtype (`probe_size`); the runs
-    also stop once budget_s has passed (at least one run is always made)."""
+    also stop before one would end past budget_s (at least one run is always made)."""
     started = time.perf_counter()
     if n is None:
         flops = (probe or probe_flops)(device, dtype)
@@ -294,7 +294,8 @@ def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int | None =
         if device.type == "cpu" and cpu > 0:
             elapsed = min(elapsed, cpu)
         best = max(best, 2 * n**3 * count / elapsed)
-        if time.perf_counter() - started > budget_s:
+        run_s = time.perf_counter() - start
+        if time.perf_counter() - started + run_s > budget_s:  # another run would overrun the budget
             break
     return best, n
 
