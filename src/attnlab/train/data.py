@@ -192,14 +192,16 @@ def _cache_path(name: str) -> Path:
     version of the package that ships the files (either changing means preparing it again)."""
     import importlib.metadata
 
-    from attnlab import __version__
     from attnlab.device import cache_dir
 
-    try:
-        package = f"{_BUILTINS[name].package}-{importlib.metadata.version(_BUILTINS[name].package)}"
-    except importlib.metadata.PackageNotFoundError:
-        package = _BUILTINS[name].package
-    return cache_dir() / "corpora" / f"{name}-attnlab-{__version__}-{package}.txt"
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree
+            return "source"
+
+    package = _BUILTINS[name].package
+    return cache_dir() / "corpora" / f"{name}-attnlab-{version('attnlab')}-{package}-{version(package)}.txt"
 
 
 def _read_cached(path: Path) -> str | None:
@@ -222,6 +224,8 @@ def cached_builtin(name: str) -> str:
     """A built-in corpus's text, prepared once (the plays are parsed from their markdown) and
     then read from attnlab's cache folder (`attnlab.device.cache_dir()`, checksummed, written
     atomically). A cache that cannot be written only means preparing it again next time."""
+    if importlib.util.find_spec(_BUILTINS[name].package) is None:
+        return _BUILTINS[name].load()  # says which package to install
     path = _cache_path(name)
     text = _read_cached(path)
     if text is not None:
