@@ -153,7 +153,9 @@ def report(rates: dict[str, list[float]], first: dict[str, float], threads: dict
     print(f"  {'setting':<58} {'tokens/s':>9} {'vs plain':>9} {'MFU':>6} {'first steps':>12}")
     for name, values in rates.items():
         torch.set_num_threads(threads[name])
-        peak = peak_flops(torch.device("cpu"), "bf16" if "bf16" in name else "fp32")
+        # attnlab's rows without --dtype train in what auto picks on this CPU (bf16 where native)
+        dtype = "bf16" if "bf16" in name else "auto" if name.startswith("attnlab") else "fp32"
+        peak = peak_flops(torch.device("cpu"), dtype)
         rate, ratio = statistics.median(values), statistics.median(v / b for v, b in zip(values, rates[base]))
         print(f"  {name:<58} {rate:>9,.0f} {ratio:>8.2f}x {peak.mfu(rate * token_flops):>6.1%} "
               f"{first[name]:>10.1f} s")

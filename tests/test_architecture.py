@@ -338,6 +338,21 @@ def test_help_is_light(argv):
     assert_light(code)
 
 
+def test_every_subcommand_help_is_light():
+    # One fresh interpreter prints every subcommand's --help in turn (each exits through SystemExit).
+    code = (
+        "import contextlib, io, attnlab.cli\n"
+        "for name in attnlab.cli.COMMANDS:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        try:\n"
+        "            attnlab.cli.main([name, '--help'])\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    assert 'usage: attnlab ' + name in out.getvalue(), name\n"
+    )
+    assert_light(code)
+
+
 def test_attnlab_help_as_a_command_is_light():
     # `python -m attnlab` is the `attnlab` command (the console script calls the same entry_point);
     # -X importtime names every module the interpreter imports.

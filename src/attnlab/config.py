@@ -187,7 +187,7 @@ class Seq2SeqConfig:
 # ---------------------------------------------------------------------------------------------
 # Training
 
-DTYPES = ("fp32", "bf16", "fp16")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
 TOKENIZERS = ("char", "bpe", "gpt2")
 
 # TrainConfig's model fields are GPTConfig's, derived from it (help texts included), except
@@ -245,8 +245,9 @@ class TrainConfig(ModelSettings):
     log_interval: int = setting(1, "write the training loss to metrics.jsonl every N steps")
     # hardware and reproducibility
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
-    dtype: str = setting("fp32", "fp32, bf16 (autocast; the fast setting on a CPU with AVX-512 BF16 or AMX) "
-                                 "or fp16 (autocast + GradScaler, CUDA only)")
+    dtype: str = setting("auto", "auto (bf16 autocast on a GPU that has it and on a CPU with native bf16: "
+                                 "AVX-512 BF16 or AMX; else fp32), fp32, bf16 (autocast; emulated and slow on other "
+                                 "CPUs) or fp16 (autocast + GradScaler, CUDA only); a run stores what auto chose")
     compile: bool = setting(False, "torch.compile the model")
     seed: int = setting(1337, "random seed (weights, batches, dropout)")
 

@@ -19,6 +19,7 @@ import platform
 import re
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from filelock import FileLock
@@ -63,9 +64,10 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def check_dtype(device: torch.device, dtype: str) -> None:
     """fp16 needs CUDA (for its GradScaler); bf16 needs a GPU that has it, or any CPU (fast on
-    CPUs with AVX-512 BF16 or AMX, emulated and slow on others)."""
-    if dtype not in TORCH_DTYPES:
-        raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(TORCH_DTYPES)}")
+    CPUs with AVX-512 BF16 or AMX, emulated and slow on others: see `bf16_warning`). "auto"
+    is always allowed (`resolve_dtype` picks what suits the device)."""
+    if dtype != "auto" and dtype not in TORCH_DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; choose auto or one of {', '.join(TORCH_DTYPES)}")
     if dtype == "fp16" and device.type != "cuda":
         raise UserError(f"dtype fp16 needs a CUDA device (got {device.type}); use bf16 or fp32")
     if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -74,21 +76,131 @@ def check_dtype(device: torch.device, dtype: str) -> None:
 
 def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
     """The mixed-precision context for forward passes: matmuls in bf16/fp16, reductions
-    (softmax, LayerNorm, the loss) in fp32. fp32 is a no-op context."""
+    (softmax, LayerNorm, the loss) in fp32. fp32 is a no-op context; "auto" is `resolve_dtype`'s."""
     check_dtype(device, dtype)
+    dtype = resolve_dtype(device, dtype)
     if dtype == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=TORCH_DTYPES[dtype])
 
 
+# CPU flags (Linux /proc/cpuinfo names) of native bf16 arithmetic: AVX-512 BF16, AMX.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# Whether `--dtype auto` takes bf16 on a CPU that computes it natively. Measured on an AMD EPYC
+# with avx512_bf16 (2 cores, shared, load 12-14; benchmarks/train_throughput.py and
+# benchmarks/README.md): the `cpu` preset's step under bf16 autocast took 0.69x the fp32 time on
+# 1 thread and 0.80x on 2, so auto takes bf16 there. Without native bf16 (AVX2 only) bf16 is
+# emulated, 15x slower per matmul (benchmarks/README.md), and auto keeps fp32.
+AUTO_BF16_ON_NATIVE_CPU = True
+
+
+def cpu_flags(cpuinfo: str | None = None) -> list[str]:
+    r"""The CPU's feature flags: the `flags` line of /proc/cpuinfo (or of `cpuinfo`, the text of
+    such a file); [] where there is none (macOS, Windows).
+
+    >>> cpu_flags("processor : 0\nflags : fpu avx2 avx512_bf16\n")
+    ['fpu', 'avx2', 'avx512_bf16']
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return []
+    match = re.search(r"^flags\s*:(.*)$", cpuinfo, re.MULTILINE)
+    return match.group(1).split() if match else []
+
+
+def native_bf16(flags: list[str] | None = None) -> bool:
+    """Whether a CPU with these flags (default: this one's, `cpu_flags()`) computes bf16 natively.
+
+    >>> native_bf16(["avx2", "fma"]), native_bf16(["avx512f", "avx512_bf16"]), native_bf16(["amx_bf16"])
+    (False, True, True)
+    """
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); Linux only, else False."""
+    return native_bf16()
+
+
+def resolve_dtype(device: torch.device, dtype: str, flags: list[str] | None = None) -> str:
+    """The precision a run trains in: `dtype` itself, or for "auto" bf16 on a CUDA GPU that
+    supports it, fp32 on MPS, and on a CPU bf16 only where it is native (`flags`, default this
+    CPU's) and AUTO_BF16_ON_NATIVE_CPU says it repays itself; else fp32.
+
+    >>> resolve_dtype(torch.device("cpu"), "auto", flags=["avx2"]), resolve_dtype(torch.device("cpu"), "bf16")
+    ('fp32', 'bf16')
+    """
+    if dtype != "auto":
+        return dtype
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and AUTO_BF16_ON_NATIVE_CPU and native_bf16(flags):
+        return "bf16"
+    return "fp32"
+
+
+def bf16_warning(device: torch.device, dtype: str, flags: list[str] | None = None) -> str | None:
+    """One line for a bf16 run on a CPU without native bf16 (it trains, emulated and slow), else None."""
+    if dtype != "bf16" or device.type != "cpu" or native_bf16(flags):
+        return None
+    return ("this CPU has no native bf16 (AVX-512 BF16 or AMX): bf16 is emulated here, several times slower "
+            "than fp32; --dtype fp32 (or auto) is the fast choice")
+
+
+def describe_dtype(device: torch.device, asked: str, dtype: str, flags: list[str] | None = None) -> str:
+    """The precision line a run prints first: what it trains in and why.
+
+    >>> describe_dtype(torch.device("cpu"), "auto", "fp32", flags=["avx2"])
+    'fp32 (auto: this CPU has no native bf16)'
+    """
+    if asked != "auto":
+        return f"{dtype} (--dtype {asked})"
+    if device.type == "cpu":
+        why = "this CPU has native bf16 (AVX-512 BF16 or AMX)" if native_bf16(flags) else "this CPU has no native bf16"
+    elif device.type == "cuda":
+        why = "this GPU supports bf16" if dtype == "bf16" else "this GPU has no bf16"
+    else:
+        why = f"{device.type}: fp32"
+    return f"{dtype} (auto: {why})"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else cpu_count)."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def pick_threads(requested: int = 0, load: float | None = None, cpus: int | None = None,
+                 default: int | None = None) -> tuple[int, str]:
+    """(torch threads, why) for a run. requested > 0 is `--threads N`, taken as it is. Otherwise the
+    threads are the CPUs left idle by the load at start (the 1-minute load average, `load`; default
+    os.getloadavg()) out of `cpus` (default: `usable_cpus()`), at least 1 and at most `default`
+    (torch's own choice, one per physical core). On a machine busy with other jobs, torch's threads
+    wait for each other at every operation while the other jobs hold the cores: one thread there was
+    measured many times faster than two (benchmarks/README.md).
+
+    >>> pick_threads(0, load=0.2, cpus=2, default=2), pick_threads(0, load=5.0, cpus=2, default=2)
+    ((2, 'the load average 0.2 leaves 2 of 2 CPUs idle'), (1, 'the load average 5.0 leaves 0 of 2 CPUs idle'))
+    >>> pick_threads(3, load=5.0, cpus=2)
+    (3, '--threads 3')
+    """
+    if requested > 0:
+        return requested, f"--threads {requested}"
+    default = torch.get_num_threads() if default is None else default
+    cpus = usable_cpus() if cpus is None else cpus
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows: no load average
+            return default, "torch's default (no load average here)"
+    idle = max(0, int(cpus - load + 0.5))  # a CPU more than half idle counts as idle
+    return max(1, min(default, idle)), f"the load average {load:.1f} leaves {idle} of {cpus} CPUs idle"
 
 
 def _sync(device: torch.device) -> None:
@@ -124,13 +236,49 @@ def measure_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 102
                 return 2 * n**3 * count / elapsed
 
 
-def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 2048, repeats: int = 3,
-                      min_seconds: float = 0.02) -> float:
-    """FLOP/s of the fastest of `repeats` runs of n×n matmuls (each run repeats the matmul for at
-    least `min_seconds`): on a shared machine the slow runs are the ones another job interrupted,
-    so the best run is the closest to what the hardware can do. On a CPU a run counts the CPU time
-    its threads got (process time / threads) where that is shorter than the wall time: time spent
-    waiting while other jobs ran is not the hardware's."""
+def probe_flops(device: torch.device, dtype: str = "fp32", n: int = 128, seconds: float = 0.005) -> float:
+    """A quick FLOP/s estimate (a few milliseconds) of n×n matmuls in `dtype`: what sizes the peak
+    measurement, so that a slow dtype (bf16 emulated on a CPU without AVX-512 BF16) gets a small matrix."""
+    a, b = _matmul_operands(device, dtype, n)
+    a @ b  # warm-up
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while count == 0 or time.perf_counter() - start < seconds:
+        a @ b
+        _sync(device)
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - start)
+
+
+def probe_size(flops: float, budget_s: float = 0.5, repeats: int = 3, n_max: int = 2048, n_min: int = 64) -> int:
+    """The matrix size for `best_matmul_flops` at a probed `flops` FLOP/s: the largest multiple of 64
+    (between n_min and n_max) whose matmul takes at most budget_s / (repeats + 2) (the repeats, a
+    warm-up and the probe share the budget).
+
+    >>> probe_size(120e9), probe_size(8e9), probe_size(1e6)
+    (1792, 704, 64)
+    """
+    per_run = budget_s / (repeats + 2)
+    n = int((flops * per_run / 2) ** (1 / 3)) // 64 * 64
+    return max(n_min, min(n_max, n))
+
+
+def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int | None = None, repeats: int = 3,
+                      min_seconds: float = 0.02, budget_s: float = 0.5,
+                      probe: Callable[[torch.device, str], float] | None = None) -> tuple[float, int]:
+    """(FLOP/s of the fastest of `repeats` runs of n×n matmuls, n). Each run repeats the matmul for at
+    least `min_seconds`; on a shared machine the slow runs are the ones another job interrupted, so
+    the best run is the closest to what the hardware can do. On a CPU a run counts the CPU time its
+    threads got (process time / threads) where that is shorter than the wall time: time spent
+    waiting while other jobs ran is not the hardware's.
+
+    n=None sizes the matrix from `probe` (default `probe_flops`, a few milliseconds) so that the
+    whole measurement fits in about `budget_s` on any device and dtype (`probe_size`); the runs
+    also stop before one would end past budget_s (at least one run is always made)."""
+    started = time.perf_counter()
+    if n is None:
+        flops = (probe or probe_flops)(device, dtype)
+        n = probe_size(flops, budget_s, repeats, n_max=2048 if device.type == "cpu" else 8192)
     a, b = _matmul_operands(device, dtype, n)
     a @ b  # warm-up
     _sync(device)
@@ -146,7 +294,10 @@ def best_matmul_flops(device: torch.device, dtype: str = "fp32", n: int = 2048, 
         if device.type == "cpu" and cpu > 0:
             elapsed = min(elapsed, cpu)
         best = max(best, 2 * n**3 * count / elapsed)
-    return best
+        run_s = time.perf_counter() - start
+        if time.perf_counter() - started + run_s > budget_s:  # another run would overrun the budget
+            break
+    return best, n
 
 
 def known_gpu_peak(gpu_name: str, dtype: str = "fp32") -> tuple[float, str] | None:
@@ -244,21 +395,22 @@ def _raise_cached(path: Path, key: str, flops: float) -> float:
 
 
 def peak_flops(device: torch.device, dtype: str = "fp32", cache: Path | None = None, n: int | None = None,
-               repeats: int | None = None) -> Peak:
+               repeats: int | None = None, probe: Callable[[torch.device, str], float] | None = None) -> Peak:
     """The peak FLOP/s to compute MFU against: a known GPU's data sheet, else the best of `repeats`
-    n×n matmuls (n: 2048 on a CPU, 8192 on a GPU; repeats: 3, or 1 when a figure is cached), never
-    below the figure cached for this processor, thread count, dtype and torch version in `cache`
-    (default: cache_dir()/peak.json)."""
+    n×n matmuls (n: sized from a quick probe so the measurement takes about 0.5 s, see
+    `best_matmul_flops`; repeats: 3, or 1 when a figure is cached), never below the figure cached
+    for this processor, thread count, dtype and torch version in `cache` (default:
+    cache_dir()/peak.json)."""
+    dtype = resolve_dtype(device, dtype)
     if device.type == "cuda":
         known = known_gpu_peak(torch.cuda.get_device_name(device), dtype)
         if known is not None:
             return Peak(*known)
     cache = cache_dir() / "peak.json" if cache is None else cache
     key = peak_key(device, dtype)
-    n = (2048 if device.type == "cpu" else 8192) if n is None else n
     cached = _read_cache(cache).get(key, 0.0)
     repeats = (1 if cached else 3) if repeats is None else repeats
-    measured = best_matmul_flops(device, dtype, n, repeats)
+    measured, n = best_matmul_flops(device, dtype, n, repeats, probe=probe)
     try:
         best = _raise_cached(cache, key, measured)
     except OSError:  # a read-only home: use the figures in hand

@@ -50,8 +50,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sample-tokens", type=_non_negative, default=300,
                    help="tokens to sample at the end (default: 300)")
     p.add_argument("--threads", type=_non_negative, default=0,
-                   help="CPU threads for torch (default: 0, torch's own choice; on a machine busy with other "
-                        "jobs, 1 can be several times faster)")
+                   help="CPU threads for torch (default: 0, chosen from the load at start: the CPUs other jobs "
+                        "leave idle, at least 1; on a busy machine 1 thread is many times faster than 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     model = p.add_argument_group("model settings (GPTConfig's fields; defaults: the cpu preset)")
     training = p.add_argument_group("training settings (defaults: the cpu preset)")
@@ -126,14 +126,22 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from attnlab import distributed
-    from attnlab.device import autocast, pick_device
+    from attnlab.device import autocast, bf16_warning, describe_dtype, pick_device, pick_threads, resolve_dtype
     from attnlab.runs.folder import open_run_folder
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads, why = pick_threads(args.threads)
+    torch.set_num_threads(threads)
+    args.threads_line = f"{threads} thread{'s' if threads != 1 else ''} ({why}; --threads N overrides)"
     cfg, run_dir, preset = resolve_config(args)
     device = pick_device(cfg.device)
     autocast(device, cfg.dtype)  # an unusable dtype is an error before any work
+    asked = cfg.dtype
+    cfg = dataclasses.replace(cfg, dtype=resolve_dtype(device, cfg.dtype))  # config.json stores the choice
+    kept = args.resume and "dtype" not in vars(args)  # no --dtype: the run's stored choice
+    args.precision_line = f"{cfg.dtype} (the run's)" if kept else describe_dtype(device, asked, cfg.dtype)
+    warning = bf16_warning(device, cfg.dtype)
+    if warning:
+        print(f"attnlab: warning: {warning}", file=sys.stderr)
     # Everything that can fail on bad input happens before the run folder is touched.
     text, tokenizer, train_data, val_data = _prepare_data(cfg, run_dir, args.resume)
     _check_memory(cfg, tokenizer.vocab_size, device)
@@ -184,6 +192,8 @@ def _train(args, cfg: TrainConfig, run_dir: Path, text: str, tokenizer, train_da
     if dist.is_main and not args.resume:
         ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
     say(f"run folder: {run_dir}{'  (resuming)' if args.resume else ''}")
+    say(f"precision: {args.precision_line}")
+    say(f"threads: {args.threads_line}")
     say(f"corpus: {cfg.corpus}, {len(text):,} characters -> {len(train_data):,} train / {len(val_data):,} "
         f"val tokens ({tokenizer.name} tokenizer, vocabulary {tokenizer.vocab_size:,})")
     progress = Progress(say, enabled=dist.is_main and not args.no_progress)

@@ -47,6 +47,25 @@ def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_att
     return n_attention * attention + ffwd + norms
 
 
+def _skip_init():
+    """A torch function mode in which the initialisers (`normal_`, `uniform_`, `zeros_`, ...) do
+    nothing: on the meta device they would only cost time (their meta versions load
+    torch._dynamo, about 1.5 s of CPU at a run's start), and a count needs shapes, not values."""
+    from torch.overrides import TorchFunctionMode
+
+    class SkipInit(TorchFunctionMode):
+        INIT = {"normal_", "uniform_", "zero_", "zeros_", "ones_", "fill_", "trunc_normal_", "kaiming_uniform_",
+                "constant_"}
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if getattr(func, "__name__", None) in self.INIT:
+                return args[0] if args else kwargs["tensor"]
+            return func(*args, **kwargs)
+
+    return SkipInit()
+
+
 def gpt_parameter_count(config: GPTConfig) -> int:
     """Exactly `sum(p.numel() for p in GPT(config).parameters())`, counted on the model itself,
     built on the meta device (shapes without storage: nothing is allocated). Blocks are alike,
@@ -57,7 +76,7 @@ def gpt_parameter_count(config: GPTConfig) -> int:
     from attnlab.model.gpt import GPT
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _skip_init():
             model = GPT(dataclasses.replace(config, n_layers=1))
     except RuntimeError:  # a weight with more elements than a tensor can count (d_model 2**30, say)
         raise UserError(f"this GPT needs more than {format_bytes(2 ** 63)} of memory: one of its weights "

@@ -19,6 +19,8 @@ row b of `y` holds the token that follows each position of row b of `x`:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
 import re
 import sys
@@ -182,6 +184,62 @@ _BUILTINS: dict[str, _Builtin] = {
 }
 
 
+CACHE_MAGIC = b"attnlab corpus v1 sha256="
+
+
+def _cache_path(name: str) -> Path:
+    """Where a built-in corpus's prepared text is kept: keyed by attnlab's version and by the
+    version of the package that ships the files (either changing means preparing it again)."""
+    import importlib.metadata
+
+    from attnlab.device import cache_dir
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree
+            return "source"
+
+    package = _BUILTINS[name].package
+    return cache_dir() / "corpora" / f"{name}-attnlab-{version('attnlab')}-{package}-{version(package)}.txt"
+
+
+def _read_cached(path: Path) -> str | None:
+    """The text stored at path, or None when there is none or it fails its checksum (a damaged
+    or half-written entry is never trusted: the caller prepares the text again)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    header, _, body = data.partition(b"\n")
+    if not header.startswith(CACHE_MAGIC) or hashlib.sha256(body).hexdigest().encode() != header[len(CACHE_MAGIC):]:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def cached_builtin(name: str) -> str:
+    """A built-in corpus's text, prepared once (the plays are parsed from their markdown) and
+    then read from attnlab's cache folder (`attnlab.device.cache_dir()`, checksummed, written
+    atomically). A cache that cannot be written only means preparing it again next time."""
+    if importlib.util.find_spec(_BUILTINS[name].package) is None:
+        return _BUILTINS[name].load()  # says which package to install
+    path = _cache_path(name)
+    text = _read_cached(path)
+    if text is not None:
+        return text
+    text = _BUILTINS[name].load()
+    body = text.encode("utf-8")
+    header = CACHE_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n"
+    with contextlib.suppress(OSError):
+        from attnlab.io import atomic_write
+
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(header + body))
+    return text
+
+
 def corpus_names() -> list[str]:
     return list(_BUILTINS)
 
@@ -192,7 +250,7 @@ def list_corpora() -> list[CorpusInfo]:
     for name, b in _BUILTINS.items():
         installed = importlib.util.find_spec(b.package) is not None
         infos.append(CorpusInfo(name, b.description, b.licence, b.package, b.install,
-                                len(b.load()) if installed else None))
+                                len(cached_builtin(name)) if installed else None))
     return infos
 
 
@@ -203,7 +261,7 @@ def load_corpus(name_or_path: str) -> str:
     binary or non-UTF-8 file, empty corpus.
     """
     if name_or_path in _BUILTINS:
-        text, source = _BUILTINS[name_or_path].load(), f"corpus '{name_or_path}'"
+        text, source = cached_builtin(name_or_path), f"corpus '{name_or_path}'"
     elif name_or_path == "-":
         text, source = decode_text(sys.stdin.buffer.read(), "stdin"), "stdin"
     else:

@@ -8,6 +8,7 @@ to `attnlab.train.loop.train_loop`, the loop every model in attnlab trains with.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 import torch
 
 from attnlab.config import TrainConfig
-from attnlab.device import autocast, flops_per_token, peak_flops, pick_device
+from attnlab.device import autocast, flops_per_token, peak_flops, pick_device, resolve_dtype
 from attnlab.distributed import DistInfo, all_reduce_mean
 from attnlab.model.gpt import GPT
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
+from attnlab.train.adamw import FusedAdamW
 from attnlab.train.data import corpus_names, get_batch, load_corpus, train_val_split
 from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
 from attnlab.errors import UserError
@@ -37,13 +39,14 @@ def estimate_loss(model: torch.nn.Module, splits: dict[str, torch.Tensor], batch
     device = torch.device(device)
     was_training = model.training
     model.eval()
+    precision = autocast(device, dtype)
     losses = {}
     for name, data in splits.items():
         generator = torch.Generator().manual_seed(seed)
         total = torch.zeros((), device=device)
         for _ in range(eval_iters):
             x, y = get_batch(data, batch_size, block_size, generator, device, rank, world_size)  # (B, T)
-            with autocast(device, dtype):
+            with precision:
                 _, loss = model(x, y)
             total += loss.float()
         losses[name] = (total / eval_iters).item()
@@ -112,8 +115,9 @@ def configure_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> t
     params = [p for p in model.parameters() if p.requires_grad]  # a tied weight appears once
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                             fused=True if device.type in ("cuda", "cpu") else None)
+    if device.type in ("cuda", "cpu"):
+        return FusedAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))  # torch's fused AdamW
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
 
 
 @dataclass
@@ -152,6 +156,7 @@ def setup_gpt_run(cfg: TrainConfig, vocab_size: int, run_dir: Path, resume: bool
     if device.type == "cuda" and dist.enabled:
         device = torch.device("cuda", dist.local_rank)
     precision = autocast(device, cfg.dtype)  # also checks that the dtype suits the device
+    cfg = dataclasses.replace(cfg, dtype=resolve_dtype(device, cfg.dtype))  # "auto" -> what it chose
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     raw_model = GPT(cfg.model_config(vocab_size)).to(device)
     optimizer = configure_optimizer(raw_model, cfg, device)
@@ -237,7 +242,7 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     plan = gpt_plan(run, train_data, val_data, resume)
     peak = plan.speed.peak
     emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),
-                   "dtype": cfg.dtype, "parameters": run.raw_model.num_parameters(),
+                   "dtype": run.cfg.dtype, "parameters": run.raw_model.num_parameters(),
                    "tokens_per_step": plan.speed.tokens_per_step, "world_size": dist.world_size,
                    "peak_flops": peak.flops if peak else 0.0, "peak_source": peak.source if peak else ""})
     result = train_loop(run.model, run.optimizer, plan, MetricsWriter(run_dir, enabled=dist.is_main),
