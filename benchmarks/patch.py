@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ import torch
 CLEAN = "Farewell, gentle Kate; I must not have you henceforth; I know yo"
 CORRUPT = "Farewell, gentle Kate; I must not have you henceforth; I know so"
 TARGETS = {"exact": 10.0, "attribution": 2.0, "attribute": 2.0}
+START = ["-c", "import torch, attnlab.cli, attnlab.runs.checkpoint"]  # what every command pays before its work
 
 
 def commands(run: str) -> dict[str, list[str]]:
@@ -39,11 +41,16 @@ def commands(run: str) -> dict[str, list[str]]:
             "attribute": ["-m", "attnlab", "attribute", CLEAN, "--run", run, "--json"]}
 
 
-def wall(args: list[str]) -> float:
+def wall(args: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one fresh `python ARGS` process; CPU is its user + system time (on a
+    shared machine the wall time also counts waiting for a core)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([p for p in sys.path if p]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def in_process(run: str) -> None:
@@ -91,14 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         run = str(Path(tmp) / Path(args.run).name)
         shutil.copytree(args.run, run)
         in_process(run)
-        times = {name: [] for name in TARGETS}
+        times = {name: [] for name in [*TARGETS, "start"]}
         for _ in range(args.repeats):
-            for name, command in commands(run).items():
+            for name, command in {**commands(run), "start": START}.items():
                 times[name].append(wall(command))
-        for name, target in TARGETS.items():
-            median = statistics.median(times[name])
-            print(f"  {name:<12} median wall {median:.2f} s of {args.repeats} (min {min(times[name]):.2f}), "
-                  f"target <= {target:.0f} s: {'met' if median <= target else 'MISSED'}")
+        for name in times:
+            walls, cpus = [w for w, _ in times[name]], [c for _, c in times[name]]
+            median = statistics.median(walls)
+            verdict = (f", target <= {TARGETS[name]:.0f} s: {'met' if median <= TARGETS[name] else 'MISSED'}"
+                       if name in TARGETS else " (python, import torch and attnlab: no work)")
+            print(f"  {name:<12} median wall {median:.2f} s, CPU {statistics.median(cpus):.2f} s of {args.repeats} "
+                  f"(fastest wall {min(walls):.2f}){verdict}")
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     return 0
 

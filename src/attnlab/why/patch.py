@@ -19,7 +19,9 @@ breaks the answer). The points, each a table whose rows are layers:
     heads-pos  each head at each position                                L x H x T
 
 Each cell is a real forward of the model with `attnlab.intervene` at the named point; the cells
-of one row run together as one batch (row b of the batch patches cell b).
+of one row run together as one batch (row b of the batch patches cell b). A cell whose patch
+would put in the value the run already has (before the texts' first difference, a causal model
+computes the same numbers for both) is the run's own LD, without a forward.
 
     >>> import torch, attnlab
     >>> from attnlab.why.logit_diff import make_pair
@@ -114,16 +116,21 @@ def baseline_lds(model: nn.Module, pair: Pair) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def patch_row(model: nn.Module, pair: Pair, row: Row, source: torch.Tensor, run: torch.Tensor,
-              ld_clean: float, ld_corrupt: float) -> list[float]:
+def patch_row(model: nn.Module, pair: Pair, row: Row, source: torch.Tensor, own: torch.Tensor, run: torch.Tensor,
+              ld_run: float, ld_clean: float, ld_corrupt: float) -> list[float]:
     """The normalised LD of each cell of `row`: `run` (1, T) with that cell of `source`'s activation
-    (1, ...) patched in, CHUNK cells per forward."""
-    values = []
-    for start in range(0, len(row.cells), CHUNK):
-        cells = row.cells[start:start + CHUNK]
-        with intervene(model, {row.name: _put_cells(source, cells)}):
-            logits, _ = model(run.expand(len(cells), -1))  # (cells, T, V)
-        values += normalised(pair.ld(logits), ld_clean, ld_corrupt).tolist()
+    (1, ...) patched in, CHUNK cells per forward. A cell where `source` holds what the run has
+    there anyway (`own`; in a causal model, every position before the texts' first difference)
+    would run the model unchanged: it is the run's own LD `ld_run`, without a forward."""
+    unchanged = normalised(torch.tensor(ld_run), ld_clean, ld_corrupt).item()
+    values = [unchanged] * len(row.cells)
+    todo = [i for i, cell in enumerate(row.cells) if not torch.equal(source[(0, *cell)], own[(0, *cell)])]
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start:start + CHUNK]
+        with intervene(model, {row.name: _put_cells(source, [row.cells[i] for i in chunk])}):
+            logits, _ = model(run.expand(len(chunk), -1))  # (cells, T, V)
+        for i, v in zip(chunk, normalised(pair.ld(logits), ld_clean, ld_corrupt).tolist()):
+            values[i] = v
     return values
 
 
@@ -146,11 +153,14 @@ def patch_tables(model: nn.Module, pair: Pair, points: list[str], direction: str
     check_gpt(model, "activation patching")
     ld_clean, ld_corrupt = baseline_lds(model, pair)
     run, source = runs_for(pair, direction)
+    ld_run = ld_corrupt if direction == "denoising" else ld_clean
     T = run.shape[1]
     rows = {point: point_rows(model, point, T) for point in points}
-    sources = record_points(model, source, sorted({row.name for point in points for row in rows[point]}))
+    names = sorted({row.name for point in points for row in rows[point]})
+    sources, own = record_points(model, source, names), record_points(model, run, names)
     tables: dict = {"ld_clean": ld_clean, "ld_corrupt": ld_corrupt}
     for point in points:
-        tables[point] = [reshape_row(point, patch_row(model, pair, row, sources[row.name], run, ld_clean, ld_corrupt), T)
+        tables[point] = [reshape_row(point, patch_row(model, pair, row, sources[row.name], own[row.name], run,
+                                                      ld_run, ld_clean, ld_corrupt), T)
                          for row in rows[point]]
     return tables
