@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from attnlab.cli import main
 from attnlab.config import GPTConfig
-from attnlab.labs.induction.ablation import causal_check, copy_losses, losses_by_copy
+from attnlab.labs.induction.ablation import causal_check, copy_losses, losses_by_copy, path_removal
 from attnlab.labs.induction.config import LabConfig
 from attnlab.labs.induction.lab import detected_heads, formed_at, new_model, run_lab
 from attnlab.labs.induction.report import plot_head_scores
@@ -71,6 +71,23 @@ def test_causal_check_draws_the_same_number_of_other_heads():
     assert check.others_alone[(0, 1)] == pytest.approx(copy_losses(model, ids, 5)[1], rel=1e-5)
 
 
+def test_path_removal_removes_layer_0_from_one_input_of_layer_1():
+    model = tiny_model()
+    with torch.no_grad():
+        for p in model.parameters():  # weights large enough for every path to matter
+            p.normal_(std=0.5)
+    ids = repeated_tokens(5, 3, 20, torch.Generator().manual_seed(0))
+    removal = path_removal(model, ids, 5, n_heads=2)
+    baseline = copy_losses(model, ids, 5)[1]
+    assert set(removal) == {"key", "query", "value"} and all(v != baseline for v in removal.values())
+    with torch.no_grad():  # layer 0 writes nothing but W_O's bias: no path has anything to remove
+        model.blocks[0].attn.proj.weight.zero_()
+    still = copy_losses(model, ids, 5)[1]
+    assert path_removal(model, ids, 5, n_heads=2) == pytest.approx({k: still for k in removal}, abs=1e-6)
+    assert causal_check(model, ids, 5, [(1, 0)], n_heads=2, n_layers=2).path_removal is not None
+    assert causal_check(tiny_model(1), ids, 5, [(0, 0)], n_heads=2, n_layers=1).path_removal is None
+
+
 def test_detected_heads_above_the_threshold_or_else_the_two_best():
     scores = HeadScores(previous=torch.tensor([[0.9, 0.1], [0.2, 0.1]]),
                         induction=torch.tensor([[0.0, 0.1], [0.1, 0.7]]), duplicate=torch.zeros(2, 2))
@@ -100,7 +117,7 @@ def test_the_lab_runs_end_to_end_and_writes_its_folder(tmp_path):
         assert [rec["step"] for rec in records] == [0, 2, 4]
         assert len(records[-1]["heads"]) == r.layers * cfg.n_heads
         assert (tmp_path / f"layers-{r.layers}" / "induction.png").stat().st_size > 0
-        assert set(r.summary()) == CONTRACT
+        assert set(r.summary()) == (CONTRACT | {"path_removal"} if r.layers == 2 else CONTRACT)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [m["layers"] for m in summary["models"]] == [1, 2]
     report = (tmp_path / "report.md").read_text()
@@ -132,7 +149,8 @@ def test_induction_cli_json_has_exactly_the_contract(capsys, tmp_path):
     data = json.loads(out)
     assert list(data) == ["models"] and len(data["models"]) == 1
     model = data["models"][0]
-    assert set(model) == CONTRACT and model["layers"] == 2
+    assert set(model) == CONTRACT | {"path_removal"} and model["layers"] == 2
+    assert set(model["path_removal"]) == {"key", "query", "value"}
     assert set(model["best_induction"]) == {"layer", "head", "score"}
     assert set(model["best_previous"]) == {"layer", "head", "score"}
 

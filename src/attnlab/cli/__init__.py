@@ -32,6 +32,8 @@ COMMANDS = [
     "lens",
     "ablate",
     "why",
+    "patch",
+    "attribute",
     "serve",
     "induction",
     "grokking",

@@ -54,7 +54,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attnlab.errors import UserError
-from attnlab.serve import api
+from attnlab.serve import api, api_patch
 from attnlab.serve.busy import MAX_IN_FLIGHT, Busy, Gate
 from attnlab.serve.loopback import host_name, is_loopback
 from attnlab.serve.store import ModelStore, Shared
@@ -71,7 +71,8 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
 ASSETS = {"lab.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
           "lab.css": ("attnlab.serve", "text/css; charset=utf-8"),
           "strings.json": ("attnlab.serve", "application/json; charset=utf-8"),
-          "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8")}
+          "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8"),
+          "patch.js": ("attnlab.serve", "text/javascript; charset=utf-8")}
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ HANDLERS: list[tuple[str, Handler]] = [
     ("ablate", api.ablate),
     ("next", api.next_token),
     ("why", api.why),
+    ("patch", api_patch.patch),
 ]
 
 

@@ -54,15 +54,38 @@ def plot_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], c
                 path: str | os.PathLike | None = None) -> Figure:
     """A heatmap with labelled rows and columns, each number printed with `fmt` when there is
     room; `vmax` fixes the top of a 0-based scale (1.0 for probabilities). `path` also saves it."""
-    m = _as_matrix(values, rows, cols)
+    return plot_matrices([(values, rows, cols, title)], label=label, center=center, vmax=vmax, xlabel=xlabel,
+                         ylabel=ylabel, fmt=fmt, path=path)
+
+
+def plot_matrices(panels: Sequence[tuple[Sequence[Sequence[float | None]], Sequence[str], Sequence[str], str]], *,
+                  title: str = "", label: str = "", center: float | None = None, vmax: float | None = None,
+                  xlabel: str = "", ylabel: str = "", fmt: str = ".2f",
+                  path: str | os.PathLike | None = None) -> Figure:
+    """Several heatmaps (values, row labels, column labels, panel title), stacked top to bottom,
+    each on its own scale; `title` goes above them all."""
+    matrices = [_as_matrix(values, rows, cols) for values, rows, cols, _ in panels]
+    width = max(m.shape[1] for m in matrices)
+    heights = [m.shape[0] for m in matrices]
+    fig = Figure(figsize=(float(np.clip(0.45 * width + 2.5, 4, 30)),
+                          float(np.clip(sum(0.45 * h + 1.5 for h in heights), 2.5, 30))), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=[h + 2 for h in heights])[:, 0]
+    for ax, m, (_, rows, cols, panel_title) in zip(axes, matrices, panels):
+        _draw_matrix(fig, ax, m, [visible(r) for r in rows], [visible(c) for c in cols], panel_title, label,
+                     center, vmax, xlabel, ylabel, fmt)
+    if title and len(panels) > 1:
+        fig.suptitle(title, fontfamily=font_families([title]))
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _draw_matrix(fig: Figure, ax, m: np.ndarray, rows: list[str], cols: list[str], title: str, label: str,
+                 center: float | None, vmax: float | None, xlabel: str, ylabel: str, fmt: str) -> None:
     R, C = m.shape
-    rows, cols = [visible(r) for r in rows], [visible(c) for c in cols]
-    family = font_families(rows + cols)
+    family = font_families(rows + cols + [title])
     vmin, vmax = _limits(m, center, vmax)
     cmap = "Blues" if center is None else "RdBu_r"
-    fig = Figure(figsize=(float(np.clip(0.45 * C + 2.5, 4, 30)), float(np.clip(0.45 * R + 1.5, 2.5, 20))),
-                 layout="constrained")
-    ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto",
                       interpolation="nearest")
     ax.set_xticks(range(C), cols, fontfamily=family, fontsize=8, rotation=90)
@@ -77,9 +100,6 @@ def plot_matrix(values: Sequence[Sequence[float | None]], rows: Sequence[str], c
                     color="white" if strong else "black")
     fig.colorbar(image, ax=ax, shrink=0.8, label=label)
     ax.set_title(title, fontfamily=family)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
 
 
 def _colour(v: float, vmin: float, vmax: float, center: float | None) -> str:
@@ -97,23 +117,38 @@ def _colour(v: float, vmin: float, vmax: float, center: float | None) -> str:
 def matrix_html(values: Sequence[Sequence[float | None]], rows: Sequence[str], cols: Sequence[str], *,
                 title: str = "", center: float | None = None, vmax: float | None = None, note: str = "") -> str:
     """The matrix as one HTML page (a coloured table); empty cells (None) stay grey."""
+    return matrices_html([(values, rows, cols, "")], title=title, center=center, vmax=vmax, note=note)
+
+
+def _table_html(values: Sequence[Sequence[float | None]], rows: Sequence[str], cols: Sequence[str],
+                center: float | None, vmax: float | None) -> str:
     m = _as_matrix(values, rows, cols)
     vmin, vmax = _limits(m, center, vmax)
-    esc = lambda s: html.escape(visible(str(s)), quote=True)  # noqa: E731
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
     body = []
     for name, row in zip(rows, m):
         cells = "".join(f'<td style="background:{_colour(v, vmin, vmax, center)}">'
                         f'{"" if not np.isfinite(v) else f"{v:.3f}"}</td>' for v in row)
-        body.append(f"<tr><th>{esc(name)}</th>{cells}</tr>")
+        body.append(f"<tr><th>{_esc(name)}</th>{cells}</tr>")
+    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _esc(s: object) -> str:
+    return html.escape(visible(str(s)), quote=True)
+
+
+def matrices_html(panels: Sequence[tuple[Sequence[Sequence[float | None]], Sequence[str], Sequence[str], str]], *,
+                  title: str = "", center: float | None = None, vmax: float | None = None, note: str = "") -> str:
+    """Several matrices (values, row labels, column labels, panel title) as one HTML page."""
+    tables = "".join((f"<h2 style=\"font-size:13px\">{_esc(name)}</h2>" if name else "")
+                     + _table_html(values, rows, cols, center, vmax) for values, rows, cols, name in panels)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{esc(title)}</title>"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{_esc(title)}</title>"
             "<style>body{font-family:system-ui,sans-serif;font-size:12px}table{border-collapse:collapse}"
             "td,th{padding:2px 5px;border:1px solid #ddd;text-align:right;white-space:pre}"
             "thead th{writing-mode:vertical-rl}</style></head><body>"
-            f"<h1 style=\"font-size:15px\">{esc(title)}</h1><p>{html.escape(note)}</p>"
-            f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            "</body></html>\n")
+            f"<h1 style=\"font-size:15px\">{_esc(title)}</h1><p>{html.escape(note)}</p>"
+            f"{tables}</body></html>\n")
 
 
 def save_matrix_html(path: str | os.PathLike, page: str) -> Path:

@@ -5,6 +5,10 @@ Each function returns plain data (the JSON of its command), so a notebook can us
 - `logit_lens(model, idx, tokenizer)` (lens.py): the next-token guess after every layer;
 - `ablate_heads(model, x, y)` (ablate.py): the loss change with each head zeroed / mean-replaced;
 - `why(model, idx, i, j, vs)` (answers.py): raw weight, rollout, flow, norm and ablation for one pair;
+- `patch_tables(model, pair, points)` (patch.py) and `attribution_tables` (patch_gradient.py):
+  activation patching, exactly and from gradients, for a clean/corrupt `Pair` (logit_diff.py);
+- `path_patch(model, pair, path)` (paths.py): one sender's output into one receiver's k, q or v;
+- `logit_attribution(model, idx, position, answer, wrong)` (attribute.py): direct logit attribution;
 - `attention_rollout`, `attention_flow` (rollout.py) and `contribution_norms` (norms.py): the
   pure arithmetic underneath, on weights you already have.
 

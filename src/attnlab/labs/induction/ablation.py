@@ -13,6 +13,14 @@ tokens in view (the first token of each copy follows a token that says nothing a
 `attnlab.intervene` (`attnlab.why.ablate`), so that head's contribution to the residual stream is
 gone and nothing else changes. `causal_check` ablates the detected heads together, then as many
 other heads drawn at random (several draws, the median), and reports the second-copy loss for each.
+
+**Path removal** is finer (`attnlab.why.paths`): every layer-0 head's output is removed from the
+layer-1 heads' **key** inputs only (their queries and values still see it), then from their
+**query** inputs only, then from their **value** inputs only. An induction head finds the earlier
+copy by matching its query (the current token) against keys that carry each token's
+predecessor, written there by a previous-token head: K-composition (Elhage et al. 2021). If that
+is how the model works, removing the key path alone undoes the induction; the other two barely
+matter.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from attnlab.errors import UserError
 from attnlab.why.ablate import ablated_forward
+from attnlab.why.paths import INPUTS, Path, removed_forward
 
 Head = tuple[int, int]  # (layer, head)
 
@@ -58,6 +67,7 @@ class CausalCheck:
     random_sets: list[list[Head]] = field(default_factory=list)
     random_losses: list[float] = field(default_factory=list)
     others_alone: dict[Head, float] = field(default_factory=dict)  # each other head zeroed on its own
+    path_removal: dict[str, float] | None = None  # "key", "query", "value" -> second-copy loss (2+ layers)
 
     @property
     def ablate_random(self) -> float:
@@ -83,4 +93,19 @@ def causal_check(model: nn.Module, ids: torch.Tensor, n: int, detected: list[Hea
         check.random_sets.append(pick)
         check.random_losses.append(copy_losses(model, ids, n, pick)[1])
     check.others_alone = {head: copy_losses(model, ids, n, [head])[1] for head in others}
+    if n_layers >= 2:
+        check.path_removal = path_removal(model, ids, n, n_heads)
     return check
+
+
+PATH_REMOVAL = "zero"  # how a path is removed: the senders' output set to 0 on that path
+
+
+@torch.no_grad()
+def path_removal(model: nn.Module, ids: torch.Tensor, n: int, n_heads: int, mode: str = PATH_REMOVAL
+                 ) -> dict[str, float]:
+    """{"key", "query", "value"}: the second-copy loss with every layer-0 head's output removed
+    from every layer-1 head's key (query, value) input only."""
+    layer0, layer1 = [(0, h) for h in range(n_heads)], [(1, h) for h in range(n_heads)]
+    return {word: losses_by_copy(removed_forward(model, ids, Path(layer0, layer1, kind), mode), ids, n)[1]
+            for kind, word in INPUTS.items()}

@@ -85,7 +85,30 @@ def _model_paragraph(r: ModelResult, threshold: float) -> str:
         others = f"as many other heads chosen at random ({len(sets)} draws, median)"
     ablation += (f"zeroing {others} moves it to {r.check.ablate_random:.2f} "
                  f"({r.check.ablate_random / base:.2f}x).")
-    return f"{heads} {loss} {ablation}{_others_alone(r.check.others_alone, base)}"
+    return f"{heads} {loss} {ablation}{_others_alone(r.check.others_alone, base)}{_paths(r)}"
+
+
+def _paths(r: ModelResult) -> str:
+    """The path removal in words: which input of the layer-1 heads carries the induction."""
+    removal = r.check.path_removal
+    if removal is None:
+        return ""
+    first = r.first_copy_loss
+    shares = {k: v / first for k, v in removal.items()}
+    words = (f" Removing every layer-0 head's output from the layer-1 heads' keys only puts the second-copy "
+             f"loss at {removal['key']:.2f} ({shares['key']:.0%} of the first copy's); from their queries only, "
+             f"{removal['query']:.2f} ({shares['query']:.0%}); from their values only, {removal['value']:.2f} "
+             f"({shares['value']:.0%}).")
+    carrier = max(shares, key=shares.get)
+    rest = [k for k in shares if k != carrier]
+    if shares[carrier] >= 0.8 and all(shares[k] <= 0.5 for k in rest):
+        words += (f" The induction travels through the {carrier}s: "
+                  + ("a layer-1 head finds the earlier copy by matching its query against keys that carry each "
+                     "token's predecessor, which a layer-0 head wrote there (K-composition)."
+                     if carrier == "key" else f"the layer-1 heads need what layer 0 wrote only in their {carrier}s."))
+    else:
+        words += " No single path carries it alone."
+    return words
 
 
 def _others_alone(alone: dict[tuple[int, int], float], base: float) -> str:
@@ -131,14 +154,17 @@ def report_markdown(results: list[ModelResult], cfg: LabConfig) -> str:
     for paragraph in report_paragraphs(results, cfg):
         lines += [paragraph, ""]
     lines += ["| layers | best induction head | best previous-token head | first-copy loss | second-copy loss "
-              "| ablate detected | ablate random (median) | formed at step |", "|---|---|---|---|---|---|---|---|"]
+              "| ablate detected | ablate random (median) | formed at step | remove layer 0 from keys / queries / "
+              "values |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r.summary()
         ind, prev = s["best_induction"], s["best_previous"]
         lines.append(f"| {r.layers} | {ind['layer']}.{ind['head']} ({ind['score']:.2f}) | "
                      f"{prev['layer']}.{prev['head']} ({prev['score']:.2f}) | {s['first_copy_loss']:.2f} | "
                      f"{s['second_copy_loss']:.2f} | {s['ablate_detected']:.2f} | {s['ablate_random']:.2f} | "
-                     f"{s['formed_at_step'] if s['formed_at_step'] is not None else '-'} |")
+                     f"{s['formed_at_step'] if s['formed_at_step'] is not None else '-'} | "
+                     + (" / ".join(f"{s['path_removal'][k]:.2f}" for k in ("key", "query", "value"))
+                        if "path_removal" in s else "-") + " |")
     lines.append("")
     for r in results:
         lines += [f"![{r.layers}-layer model](layers-{r.layers}/induction.png)", ""]

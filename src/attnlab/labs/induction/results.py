@@ -29,8 +29,11 @@ class ModelResult:
             layer, head, score = self.scores.best(name)
             return {"layer": layer, "head": head, "score": round(score, 4)}
 
-        return {"layers": self.layers, "best_induction": best("induction"), "best_previous": best("previous"),
-                "first_copy_loss": round(self.first_copy_loss, 4),
-                "second_copy_loss": round(self.second_copy_loss, 4),
-                "ablate_detected": round(self.check.ablate_detected, 4),
-                "ablate_random": round(self.check.ablate_random, 4), "formed_at_step": self.formed_at_step}
+        summary = {"layers": self.layers, "best_induction": best("induction"), "best_previous": best("previous"),
+                   "first_copy_loss": round(self.first_copy_loss, 4),
+                   "second_copy_loss": round(self.second_copy_loss, 4),
+                   "ablate_detected": round(self.check.ablate_detected, 4),
+                   "ablate_random": round(self.check.ablate_random, 4), "formed_at_step": self.formed_at_step}
+        if self.check.path_removal is not None:
+            summary["path_removal"] = {k: round(v, 4) for k, v in self.check.path_removal.items()}
+        return summary
