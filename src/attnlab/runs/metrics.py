@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attnlab.io import atomic_write, current_umask
+from attnlab.io import atomic_write, current_umask, write_failure
 from attnlab.errors import UserError
 
 METRICS = "metrics.jsonl"
@@ -42,9 +42,12 @@ class MetricsWriter:
         if not self.enabled:
             return
         path = self.run_dir / METRICS
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask() | 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask() | 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as exc:  # a line cut short is the last one, skipped by read_metrics
+            raise write_failure(path, exc) from None
         if self.tensorboard is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
