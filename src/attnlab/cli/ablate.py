@@ -95,6 +95,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("the text must be at least two tokens long: the loss needs a next token")
         x, y, what = idx[:, :-1], idx[:, 1:], f"{idx.shape[1] - 1} next-token predictions of the text"
     else:
+        from attnlab.model.memory import gpt_look_bytes, require_memory
+        from attnlab.runs.checkpoint import read_run_config
+
+        _, cfg, _ = read_run_config(args.run)
+        rows = args.batches * cfg.batch_size  # split_batches stacks every batch into one (N·B, T) pair
+        require_memory(gpt_look_bytes(source.model.config, rows, cfg.block_size),
+                       f"--batches {args.batches} ({rows} x {cfg.block_size} tokens in one forward)",
+                       hint="pass fewer --batches")
         x, y = split_batches(args.run, source.tokenizer, args.split, args.batches, args.seed, args.corpus)
         what = f"{args.batches} {args.split} batches ({x.shape[0]} x {x.shape[1]} tokens)"
     with torch.no_grad():

@@ -98,6 +98,11 @@ def run_detect(args: argparse.Namespace) -> int:
     n = detect_length(args, source.max_len, vocab, source.name)
     if args.bos is not None and not 0 <= args.bos < vocab:
         raise UserError(f"--bos must be a token id in 0..{vocab - 1}, got {args.bos}")
+    from attnlab.model.memory import gpt_look_bytes, require_memory
+
+    length = 2 * n + (args.bos is not None)
+    require_memory(gpt_look_bytes(source.model.config, args.batch, length),
+                   f"--batch {args.batch} ({args.batch} x {length} tokens in one forward)", hint="pass a smaller --batch")
     scores = detect_heads(source.model, n, batch=args.batch, seed=args.seed, bos=args.bos)
     if args.png:
         from attnlab.labs.induction.report import plot_head_scores
