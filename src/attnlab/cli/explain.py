@@ -132,12 +132,15 @@ def vector_explanation(args: argparse.Namespace, tokens: list[str] | None) -> Ex
     """--q/--k/--v, --weights/--values or --json FILE: attention (or the weighted sum) on them."""
     import torch
 
+    from attnlab.io import JSON_LIMIT, read_text_limited
     from attnlab.look.explain import explain_attention, explain_weighted_sum
 
     data: dict = {}
     if args.json is not None:
         try:
-            data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+            data = json.loads(read_text_limited(args.json, JSON_LIMIT, "the --json file"))
+        except UnicodeDecodeError:
+            raise UserError(f"{args.json} is not valid JSON (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             raise UserError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
         if not isinstance(data, dict):

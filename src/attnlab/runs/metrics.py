@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attnlab.io import atomic_write, current_umask, write_failure
+from attnlab.io import atomic_write, current_umask, read_text_limited, write_failure
 from attnlab.errors import UserError
 
 METRICS = "metrics.jsonl"
 LOSS_PNG = "loss.png"
+METRICS_LIMIT = 2**30  # a line per logged step: millions of steps fit
 
 
 class MetricsWriter:
@@ -74,7 +75,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text_limited(path, METRICS_LIMIT, "the metrics file").splitlines()
     except UnicodeDecodeError as exc:
         raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); move it away to continue") from None
     records = []
