@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import pickle
 import secrets
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -223,6 +226,30 @@ def _fsync(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def strict_json(data: Any) -> tuple[str, int]:
+    """(JSON text, how many numbers were not finite): NaN and the infinities, which strict JSON
+    cannot hold (Python would write `NaN`), become null.
+
+    >>> strict_json({"loss": float("nan"), "p": [0.5, float("inf")]})
+    ('{"loss": null, "p": [0.5, null]}', 2)
+    """
+    replaced = 0
+
+    def clean(value: Any) -> Any:
+        nonlocal replaced
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced += 1
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    text = json.dumps(clean(data), ensure_ascii=False, allow_nan=False)
+    return text, replaced
+
+
 JSON_LIMIT = 64 * 2**20  # a config.json, an explain --json file, a tokenizer.json: far below this
 
 
@@ -329,7 +356,12 @@ def load_torch(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for a pickle payload, RuntimeError for a bad zip
-        raise UserError(f"{path} could not be loaded safely ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'corrupted'})") from None
+        with warnings.catch_warnings():  # torch warns twice about a foreign pickle before refusing it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path} could not be loaded safely: it holds pickled Python objects, not only "
+                        f"tensors and numbers, and attnlab never runs a pickle") from None
+    except Exception as exc:  # RuntimeError for a bad zip
+        first = str(exc).splitlines()[0] if str(exc) else "corrupted"
+        raise UserError(f"{path} could not be loaded safely ({type(exc).__name__}: {first})") from None

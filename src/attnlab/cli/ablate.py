@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, print_json, use_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -120,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         save_matrix_html(args.html, matrix_html(_grid(result, source.n_layers, source.n_heads), layers, cols,
                                                 title=title, center=0.0, note=f"on {what}; red: the head helped"))
     if args.json:
-        print(json.dumps(result))
+        print_json(result, "the ablation")
     else:
         print(format_ablation(result, source.name, what))
         for path in (args.png, args.html):

@@ -130,7 +130,8 @@ def check_hf_weight_shapes(found: dict[str, tuple[int, ...]], config: GPTConfig,
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected) - ({"lm_head.weight"} if config.tie_weights else set()))
     if missing or unexpected:
-        raise UserError(f"{where}: the weights do not match config.json: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise UserError(f"{where}: the weights do not match config.json: missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]}")
     for name, shape in expected.items():
         if found[name] != shape:
             raise UserError(f"{where}: {name} has shape {found[name]}, expected shape {shape} (config.json)")
