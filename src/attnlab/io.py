@@ -183,7 +183,8 @@ def _library_write_errors() -> tuple[type[BaseException], ...]:
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (atomic on POSIX and Windows). A
-    failed write is a UserError (see write_failure) and leaves `path` as it was."""
+    write the disk refused (full, a size limit, read-only, ...: WRITE_CAUSES) is a UserError
+    (see write_failure); any failure leaves `path` as it was."""
     path = Path(path)
     tmp: str | None = None
     try:
@@ -198,6 +199,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         _unlink_quietly(tmp)
         raise
     except _library_write_errors() as exc:
+        if _write_errno(exc, tmp) not in WRITE_CAUSES:  # not the disk's fault: a missing folder, a bug
+            _unlink_quietly(tmp)
+            raise
         failure = write_failure(path, exc, tmp)
         _unlink_quietly(tmp)
         raise failure from None
