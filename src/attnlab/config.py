@@ -315,6 +315,9 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
     return config_from_dict(TrainConfig, fields, "train config")
 
 
+TOML_LIMIT = 2**20  # a --config file of settings is a few hundred bytes
+
+
 def load_toml(path: str) -> dict[str, Any]:
     """Read a flat TOML file of TrainConfig fields (plus an optional `preset = "..."`); an
     unknown key is an error naming it. Values are checked when the TrainConfig is built."""
@@ -323,9 +326,12 @@ def load_toml(path: str) -> dict[str, Any]:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
 
+    from attnlab.io import read_text_limited
+
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(read_text_limited(path, TOML_LIMIT, "the --config file"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not valid TOML (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path} is not valid TOML ({exc})") from None
     known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}

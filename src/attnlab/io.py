@@ -11,15 +11,28 @@ crash leaves behind is on the list and attnlab can prove it wrote it; a name not
 user's `.notes.old`) is never deleted. A line cut short by a kill is ignored: its file was never
 made.
 
+A write that fails (a full disk, a file-size limit `ulimit -f`, a read-only folder) is one
+UserError naming the file and the cause, e.g. `could not write runs/x/state.json: no space left
+on device`; the temp file is removed and the target keeps its last complete version. torch.save
+reports a full disk as `RuntimeError: ... unexpected pos ...`, without the cause, so the cause
+is read off the disk and the process's limits (`write_failure`).
+
+A read of a whole file (or of stdin) takes at most a stated number of bytes
+(`read_bytes_limited`): `attnlab explain --json /dev/zero` is one line, not a MemoryError.
+
 torch (and safetensors) are imported by the functions that need them: the run folder's checks
 import this module when `attnlab train --help` starts, and torch takes over a second to load.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import pickle
 import secrets
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -64,12 +77,22 @@ def manifest_line(name: str, temp: bool = False) -> str:
 def record_name(folder: str | os.PathLike, name: str, temp: bool = False) -> None:
     """Append `name` to folder's manifest, if the folder keeps one (call it before creating the
     name); `temp`: a name that only a crash leaves behind (the next start removes it)."""
+    path = Path(folder) / MANIFEST
     try:
-        fd = os.open(Path(folder) / MANIFEST, os.O_WRONLY | os.O_APPEND)  # never creates the manifest
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)  # never creates the manifest
     except FileNotFoundError:
         return
-    with os.fdopen(fd, "a", encoding="utf-8") as f:
-        f.write(manifest_line(name, temp))
+    try:
+        size = os.fstat(fd).st_size
+        # a line cut short by a failed write (a full disk) must not swallow this one
+        cut = size > 0 and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n"
+        data = (("\n" if cut else "") + manifest_line(name, temp)).encode("utf-8")
+        while data:  # a nearly full disk may take part of it: write the rest, or fail
+            data = data[os.write(fd, data):]
+    except OSError as exc:
+        raise write_failure(path, exc) from None
+    finally:
+        os.close(fd)
 
 
 def new_temp(folder: str | os.PathLike, prefix: str, suffix: str = "", is_dir: bool = False) -> Path:
@@ -89,22 +112,108 @@ def new_temp(folder: str | os.PathLike, prefix: str, suffix: str = "", is_dir: b
     raise FileExistsError(f"no free temp name {prefix}*{suffix} in {folder}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call `write(tmp_path)`, then rename tmp_path to `path` (atomic on POSIX and Windows)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(new_temp(path.parent, f".{path.name}.", ".tmp"))
+# errno -> the cause, in the words a message uses
+WRITE_CAUSES = {errno.ENOSPC: "no space left on device", errno.EFBIG: "file too large",
+                errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+                errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                errno.EIO: "input/output error"}
+LOW_SPACE = 1 << 20  # under this many free bytes after a failed write, the disk was full
+
+
+def _write_errno(exc: BaseException, tmp: str | os.PathLike | None) -> int | None:
+    """The errno behind a failed write: an OSError's own, safetensors' `(os error 28)`, or for
+    torch.save's `unexpected pos` (no errno at all) what the file-size limit and the disk say."""
+    import re
+
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno
+    found = re.search(r"os error (\d+)", str(exc))
+    if found:
+        return int(found.group(1))
+    if tmp is not None:
+        size = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+        limit = file_size_limit()
+        if limit is not None and size >= limit:
+            return errno.EFBIG
+        try:
+            disk = os.statvfs(Path(tmp).parent)
+        except (OSError, AttributeError):  # Windows has no statvfs
+            return None
+        if disk.f_bavail * disk.f_frsize < LOW_SPACE:
+            return errno.ENOSPC
+    return None
+
+
+def file_size_limit() -> int | None:
+    """The process's file-size limit in bytes (`ulimit -f`), None when there is none."""
     try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def write_failure(path: str | os.PathLike, exc: BaseException, tmp: str | os.PathLike | None = None) -> UserError:
+    """A failed write of `path` as one line naming the file and the cause.
+
+    >>> str(write_failure("runs/x/state.json", OSError(28, "No space left on device")))
+    'could not write runs/x/state.json: no space left on device'
+    """
+    code = _write_errno(exc, tmp)
+    cause = WRITE_CAUSES.get(code) if code is not None else None
+    if cause is None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = os.strerror(code).lower() if code is not None else first
+    if code == errno.EFBIG and file_size_limit() is not None:
+        cause += f" (the file-size limit, ulimit -f, is {file_size_limit()} bytes)"
+    return UserError(f"could not write {path}: {cause}", code="write_failed")
+
+
+def _library_write_errors() -> tuple[type[BaseException], ...]:
+    """What torch.save, safetensors and matplotlib raise when the file cannot be written."""
+    errors: list[type[BaseException]] = [OSError, RuntimeError]
+    try:
+        from safetensors import SafetensorError
+        errors.append(SafetensorError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call `write(tmp_path)`, then rename tmp_path to `path` (atomic on POSIX and Windows). A
+    write the disk refused (full, a size limit, read-only, ...: WRITE_CAUSES) is a UserError
+    (see write_failure); any failure leaves `path` as it was."""
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = str(new_temp(path.parent, f".{path.name}.", ".tmp"))
         write(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent)  # the rename itself reaches the disk
+    except UserError:
+        _unlink_quietly(tmp)
+        raise
+    except _library_write_errors() as exc:
+        if _write_errno(exc, tmp) not in WRITE_CAUSES:  # not the disk's fault: a missing folder, a bug
+            _unlink_quietly(tmp)
+            raise
+        failure = write_failure(path, exc, tmp)
+        _unlink_quietly(tmp)
+        raise failure from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
     return path
+
+
+def _unlink_quietly(tmp: str | None) -> None:
+    if tmp is not None and os.path.exists(tmp):
+        os.unlink(tmp)
 
 
 def _fsync(path: str | os.PathLike) -> None:
@@ -121,6 +230,78 @@ def _fsync(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def strict_json(data: Any) -> tuple[str, int]:
+    """(JSON text, how many numbers were not finite): NaN and the infinities, which strict JSON
+    cannot hold (Python would write `NaN`), become null.
+
+    >>> strict_json({"loss": float("nan"), "p": [0.5, float("inf")]})
+    ('{"loss": null, "p": [0.5, null]}', 2)
+    """
+    replaced = 0
+
+    def clean(value: Any) -> Any:
+        nonlocal replaced
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced += 1
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    text = json.dumps(clean(data), ensure_ascii=False, allow_nan=False)
+    return text, replaced
+
+
+JSON_LIMIT = 64 * 2**20  # a config.json, an explain --json file, a tokenizer.json: far below this
+
+
+def _limit_text(limit: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"
+
+
+def read_stream_limited(stream: Any, limit: int, what: str) -> bytes:
+    """Up to `limit` bytes of a binary stream (stdin's buffer), to its end; more is a UserError
+    naming the limit (`yes | attnlab train --corpus -` never ends)."""
+    chunks, size = [], 0
+    while True:
+        chunk = stream.read(min(1 << 20, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise UserError(f"{what} is longer than {_limit_text(limit)}, the most attnlab reads from it",
+                            code="too_large")
+
+
+def read_bytes_limited(path: str | os.PathLike, limit: int, what: str) -> bytes:
+    """The bytes of a file, if it holds at most `limit` (a device such as /dev/zero, a fifo or an
+    endless file is read only up to the limit, then refused in one line naming it).
+
+    >>> read_bytes_limited("/dev/zero", 1000, "the --json file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    attnlab.errors.UserError: the --json file /dev/zero is longer than 1000 bytes, ...
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder, not a file")
+    with open(path, "rb") as f:
+        try:
+            return read_stream_limited(f, limit, f"{what} {path}")
+        except UserError as exc:
+            raise UserError(f"{exc}; use a smaller file", code="too_large") from None
+
+
+def read_text_limited(path: str | os.PathLike, limit: int, what: str, encoding: str = "utf-8") -> str:
+    """read_bytes_limited, decoded (a file that is not `encoding` text is a UnicodeDecodeError)."""
+    return read_bytes_limited(path, limit, what).decode(encoding)
+
+
 def save_json(path: str | os.PathLike, data: Any) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -135,7 +316,7 @@ def load_json(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text_limited(path, JSON_LIMIT, "the JSON file"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} is not valid JSON ({exc})") from None
 
@@ -179,7 +360,12 @@ def load_torch(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for a pickle payload, RuntimeError for a bad zip
-        raise UserError(f"{path} could not be loaded safely ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'corrupted'})") from None
+        with warnings.catch_warnings():  # torch warns twice about a foreign pickle before refusing it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path} could not be loaded safely: it holds pickled Python objects, not only "
+                        f"tensors and numbers, and attnlab never runs a pickle") from None
+    except Exception as exc:  # RuntimeError for a bad zip
+        first = str(exc).splitlines()[0] if str(exc) else "corrupted"
+        raise UserError(f"{path} could not be loaded safely ({type(exc).__name__}: {first})") from None

@@ -88,6 +88,21 @@ def find_token(tokens: list[str], word: str, flag: str) -> int:
     raise UserError(f"{flag} {word!r} is not a token of the text; its tokens are: {shown}")
 
 
+def print_json(data: object, what: str) -> None:
+    """`--json`: strict JSON on stdout (NaN and infinities as null) and, when there were any, a
+    warning on stderr, since such numbers mean the model's weights or inputs hold NaN or inf."""
+    import sys
+
+    from attnlab.io import strict_json
+
+    text, replaced = strict_json(data)
+    if replaced:
+        print(f"attnlab: warning: {replaced} number{'' if replaced == 1 else 's'} in {what} "
+              f"{'is' if replaced == 1 else 'are'} NaN or infinite (does the model hold NaN weights?); "
+              f"the JSON has null there", file=sys.stderr)
+    print(text)
+
+
 def check_writable(path: str | None) -> None:
     """Fail before any work when an output file could not be written."""
     if path is None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, print_json, use_threads
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -95,6 +94,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("the text must be at least two tokens long: the loss needs a next token")
         x, y, what = idx[:, :-1], idx[:, 1:], f"{idx.shape[1] - 1} next-token predictions of the text"
     else:
+        from attnlab.model.memory import gpt_look_bytes, require_memory
+        from attnlab.runs.checkpoint import read_run_config
+
+        _, cfg, _ = read_run_config(args.run)
+        rows = args.batches * cfg.batch_size  # split_batches stacks every batch into one (N·B, T) pair
+        require_memory(gpt_look_bytes(source.model.config, rows, cfg.block_size),
+                       f"--batches {args.batches} ({rows} x {cfg.block_size} tokens in one forward)",
+                       hint="pass fewer --batches")
         x, y = split_batches(args.run, source.tokenizer, args.split, args.batches, args.seed, args.corpus)
         what = f"{args.batches} {args.split} batches ({x.shape[0]} x {x.shape[1]} tokens)"
     with torch.no_grad():
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         save_matrix_html(args.html, matrix_html(_grid(result, source.n_layers, source.n_heads), layers, cols,
                                                 title=title, center=0.0, note=f"on {what}; red: the head helped"))
     if args.json:
-        print(json.dumps(result))
+        print_json(result, "the ablation")
     else:
         print(format_ablation(result, source.name, what))
         for path in (args.png, args.html):

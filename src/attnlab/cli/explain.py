@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,22 @@ def to_matrix(data: object, flag: str) -> torch.Tensor:
     return t
 
 
+def check_scale(value: object, where: str) -> float | None:
+    """A scale is a finite number (None: unset, 1/sqrt(D)); NaN would make every weight NaN."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_labels(value: object, where: str) -> list[str]:
+    """Token labels from a JSON file: a list of strings."""
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise UserError(f"{where} must be a list of strings (one label per row), got {value!r}"[:300])
+    return value
+
+
 def check_token(token: int | None, n: int) -> None:
     if token is not None and not 0 <= token < n:
         raise UserError(f"--token {token} is out of range: there are tokens 0..{n - 1}")
@@ -132,17 +149,20 @@ def vector_explanation(args: argparse.Namespace, tokens: list[str] | None) -> Ex
     """--q/--k/--v, --weights/--values or --json FILE: attention (or the weighted sum) on them."""
     import torch
 
+    from attnlab.io import JSON_LIMIT, read_text_limited
     from attnlab.look.explain import explain_attention, explain_weighted_sum
 
     data: dict = {}
     if args.json is not None:
         try:
-            data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+            data = json.loads(read_text_limited(args.json, JSON_LIMIT, "the --json file"))
+        except UnicodeDecodeError:
+            raise UserError(f"{args.json} is not valid JSON (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             raise UserError(f"{args.json} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
         if not isinstance(data, dict):
             raise UserError(f"{args.json} must hold a JSON object with q/k/v or weights/values")
-        tokens = data.get("tokens", tokens)
+        tokens = check_labels(data["tokens"], f"{args.json}: tokens") if "tokens" in data else tokens
     get = {name: parse_matrix(getattr(args, name), f"--{name}") if getattr(args, name) is not None
            else to_matrix(data[name], f"{args.json}: {name}") if name in data else None
            for name in ("q", "k", "v", "weights", "values")}
@@ -150,14 +170,20 @@ def vector_explanation(args: argparse.Namespace, tokens: list[str] | None) -> Ex
         if get["weights"] is None or get["values"] is None:
             raise UserError("the weighted-sum form needs both --weights and --values")
         check_token(args.token, get["weights"].shape[0])
+        if tokens is not None and len(tokens) != get["values"].shape[0]:
+            raise UserError(f"{len(tokens)} token labels for {get['values'].shape[0]} rows of values")
         return explain_weighted_sum(get["weights"], get["values"], tokens=tokens)
     q, k, v = get["q"], get["k"], get["v"]
     if q is None or k is None or v is None:
         raise UserError("give all three of --q, --k and --v")
     if tokens is not None and len(tokens) != q.shape[0]:
         raise UserError(f"{len(tokens)} --tokens for {q.shape[0]} rows of --q")
-    scale = 1.0 if args.no_scale else args.scale if args.scale is not None else data.get("scale")
+    scale = 1.0 if args.no_scale else check_scale(args.scale, "--scale") if args.scale is not None \
+        else check_scale(data.get("scale"), f"{args.json}: scale")
     T, S = q.shape[0], k.shape[0]
+    if args.causal and T > S:
+        raise UserError(f"--causal needs at least as many keys as queries (the last query is the last key), "
+                        f"got {T} queries and {S} key{'' if S == 1 else 's'}: the first {T - S} would see no key")
     mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T) if args.causal else None
     check_token(args.token, T)
     return explain_attention(q, k, v, mask=mask, scale=scale, tokens=tokens)

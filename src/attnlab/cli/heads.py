@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from attnlab.errors import UserError
-from attnlab.cli._source_args import add_pair_flags, add_text_command, check_writable, find_pair, load_source
+from attnlab.cli._source_args import (add_pair_flags, add_text_command, check_writable, find_pair, load_source,
+                                      print_json)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -98,6 +98,12 @@ def run_detect(args: argparse.Namespace) -> int:
     n = detect_length(args, source.max_len, vocab, source.name)
     if args.bos is not None and not 0 <= args.bos < vocab:
         raise UserError(f"--bos must be a token id in 0..{vocab - 1}, got {args.bos}")
+    from attnlab.model.memory import gpt_look_bytes, require_memory
+
+    length = 2 * n + (args.bos is not None)
+    require_memory(gpt_look_bytes(source.model.config, args.batch, length),
+                   f"--batch {args.batch} ({args.batch} x {length} tokens in one forward)",
+                   hint="pass a smaller --batch")
     scores = detect_heads(source.model, n, batch=args.batch, seed=args.seed, bos=args.bos)
     if args.png:
         from attnlab.labs.induction.report import plot_head_scores
@@ -105,7 +111,7 @@ def run_detect(args: argparse.Namespace) -> int:
 
         save_figure(plot_head_scores(scores, title=f"{source.name}: {n} random tokens, repeated"), args.png)
     if args.json:
-        print(json.dumps({"heads": scores.rows()}))
+        print_json({"heads": scores.rows()}, "the head scores")
         return 0
     print(f"{source.name}: {args.batch} sequences of {n} random tokens repeated twice"
           + ("" if args.bos is None else f", after token {args.bos}"))

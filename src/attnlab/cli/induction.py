@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threads must be >= 0, got {args.threads}")
     cfg = LabConfig(layers=parse_layers(args.layers), steps=args.steps, eval_interval=args.eval_interval,
                     seed=args.seed)
+    check_lab_memory(cfg)
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -73,6 +74,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"wall time {time.perf_counter() - started:.0f} s; wrote {args.out_dir}/report.md, summary.json and "
           + ", ".join(f"layers-{r.layers}/induction.png" for r in results))
     return 0
+
+
+def check_lab_memory(cfg: LabConfig) -> None:
+    """The deepest model, trained and then probed, must fit before the first one is built."""
+    from attnlab.model.memory import gpt_look_bytes, gpt_memory_bytes, require_memory
+
+    config = cfg.train_config(max(cfg.layers)).model_config(cfg.vocab_size)
+    need = max(gpt_memory_bytes(config, cfg.batch_size, training=True),
+               gpt_look_bytes(config, cfg.eval_batch, 2 * cfg.n))
+    require_memory(need, f"the {config.n_layers}-layer model of --layers", hint="pass fewer layers")
 
 
 def print_progress(kind: str, info: dict) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, print_json, use_threads
 
 CELL = 13  # characters per layer column
 
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                                                 note="rows: the residual stream after each layer, put through "
                                                      "ln_f and lm_head; cells: p(the token that really comes next)"))
     if args.json:
-        print(json.dumps(lens.to_dict(), ensure_ascii=False))
+        print_json(lens.to_dict(), "the lens")
     else:
         print(format_lens(lens, source.name))
         for path in (args.png, args.html):

@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     config = GPTConfig(vocab_size=args.vocab_size, max_seq_len=max(args.seq_len, 1), d_model=args.d_model,
                        n_heads=args.n_heads, n_layers=args.n_layers, d_ff=args.d_ff, norm=args.norm)
+    from attnlab.model.memory import gpt_look_bytes, require_memory
+
+    require_memory(gpt_look_bytes(config, args.batch_size, args.seq_len), "this GPT and its dummy batch",
+                   hint=f"B={args.batch_size} T={args.seq_len} C={config.d_model} layers {config.n_layers} "
+                        f"V={config.vocab_size}: pick smaller sizes")
     model = GPT(config).eval()
     rows, _ = shape_flow(model, args.batch_size, args.seq_len, generator=torch.Generator().manual_seed(0))
     print(f"B={args.batch_size} T={args.seq_len} C={config.d_model} H={config.n_heads} D={config.d_head} "

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from attnlab.cli._source_args import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
-                                         use_threads)
+                                         print_json, use_threads)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -94,5 +93,8 @@ def run(args: argparse.Namespace) -> int:
     idx, tokens = source.encode(args.text)
     i, j, k = find_pair(tokens, args)
     answer = why(source.model, idx, i, j, k, tokens=tokens)
-    print(json.dumps(answer, ensure_ascii=False) if args.json else format_why(answer, source.name))
+    if args.json:
+        print_json(answer, "the answers")
+    else:
+        print(format_why(answer, source.name))
     return 0

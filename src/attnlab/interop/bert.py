@@ -7,13 +7,13 @@ transposed: both store nn.Linear weights as (out, in). Checkpoint-specific names
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
 from attnlab.errors import UserError
+from attnlab.io import load_json
 
 # Present in BERT checkpoints, not used by an encoder that returns hidden states.
 HF_UNUSED = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
@@ -56,7 +56,7 @@ def load_hf_bert(model_dir: str | Path) -> BertEncoder:
     from safetensors.torch import load_file
 
     model_dir = Path(model_dir)
-    config = config_from_hf(json.loads((model_dir / "config.json").read_text()))
+    config = config_from_hf(load_json(model_dir / "config.json"))
     hf = {k.removeprefix("bert."): v for k, v in load_file(str(model_dir / "model.safetensors")).items()}
     table = hf_to_ours(config.n_layers)
     used = [name for names in table.values() for name in names]

@@ -25,8 +25,8 @@ import torch
 from attnlab.runs.checkpoint import load_model, read_config, read_run_config, save_checkpoint, save_run_config
 from attnlab.config import GPTConfig, TrainConfig
 from attnlab.interop.folder import atomic_folder, check_apart, check_destination
-from attnlab.interop.hf import (check_hf_config, config_from_hf, config_to_hf, hf_import_bytes, load_into_gpt,
-                                state_dict_from_hf, state_dict_to_hf)
+from attnlab.interop.hf import (check_hf_config, check_hf_weight_shapes, config_from_hf, config_to_hf,
+                                hf_import_bytes, load_into_gpt, state_dict_from_hf, state_dict_to_hf)
 from attnlab.interop.hf_tokenizer import load_hf_tokenizer, save_hf_tokenizer, special_token_ids
 from attnlab.io import load_json, load_tensors, load_torch, save_tensors
 from attnlab.model.memory import require_memory
@@ -74,19 +74,49 @@ def export_hf(run_dir: str | os.PathLike, out_dir: str | os.PathLike, overwrite:
     return Path(out_dir)
 
 
+def _hf_prefixed(name: str) -> str:
+    """Names saved from the bare `GPT2Model` ("h.0.attn...") get the "transformer." prefix."""
+    return name if name.startswith(("transformer.", "lm_head.")) else f"transformer.{name}"
+
+
+def _shard_files(hf_dir: Path) -> list[Path]:
+    """The safetensors files of a model folder: model.safetensors, or the shards its index names
+    (each inside the folder)."""
+    if (hf_dir / HF_WEIGHTS).is_file():
+        return [hf_dir / HF_WEIGHTS]
+    index = load_json(hf_dir / HF_SHARD_INDEX)
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict):
+        raise UserError(f"{hf_dir / HF_SHARD_INDEX} has no weight_map")
+    return sorted(dict.fromkeys(inside(hf_dir, shard, HF_SHARD_INDEX) for shard in weight_map.values()))
+
+
+def read_hf_shapes(hf_dir: Path) -> dict[str, tuple[int, ...]] | None:
+    """Every weight's name -> shape, from the safetensors headers alone (no tensor is read);
+    None for a folder that holds only pytorch_model.bin."""
+    from safetensors import safe_open
+
+    if not (hf_dir / HF_WEIGHTS).is_file() and not (hf_dir / HF_SHARD_INDEX).is_file():
+        return None
+    shapes = {}
+    for shard in _shard_files(hf_dir):
+        if not shard.is_file():
+            raise FileNotFoundError(f"{shard} not found")
+        try:
+            with safe_open(str(shard), framework="pt") as f:
+                for name in f.keys():
+                    shapes[_hf_prefixed(name)] = tuple(f.get_slice(name).get_shape())
+        except Exception as exc:  # safetensors raises its own error types for a damaged header
+            raise UserError(f"{shard} is not a valid safetensors file ({str(exc).splitlines()[0]})") from None
+    return shapes
+
+
 def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     """model.safetensors (one file or shards), else pytorch_model.bin (weights_only); names
     saved from the bare `GPT2Model` ("h.0.attn...") get the "transformer." prefix."""
-    if (hf_dir / HF_WEIGHTS).is_file():
-        tensors = load_tensors(hf_dir / HF_WEIGHTS)
-    elif (hf_dir / HF_SHARD_INDEX).is_file():
-        index = load_json(hf_dir / HF_SHARD_INDEX)
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(weight_map, dict):
-            raise UserError(f"{hf_dir / HF_SHARD_INDEX} has no weight_map")
-        shards = dict.fromkeys(inside(hf_dir, shard, HF_SHARD_INDEX) for shard in weight_map.values())
+    if (hf_dir / HF_WEIGHTS).is_file() or (hf_dir / HF_SHARD_INDEX).is_file():
         tensors = {}
-        for shard in sorted(shards):
+        for shard in _shard_files(hf_dir):
             tensors.update(load_tensors(shard))
     elif (hf_dir / HF_TORCH_WEIGHTS).is_file():
         tensors = load_torch(hf_dir / HF_TORCH_WEIGHTS)
@@ -94,7 +124,7 @@ def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
             raise UserError(f"{hf_dir / HF_TORCH_WEIGHTS} is not a state dict of tensors")
     else:
         raise FileNotFoundError(f"{hf_dir} has no weights ({HF_WEIGHTS} or {HF_TORCH_WEIGHTS})")
-    return {k if k.startswith(("transformer.", "lm_head.")) else f"transformer.{k}": v for k, v in tensors.items()}
+    return {_hf_prefixed(k): v for k, v in tensors.items()}
 
 
 def inside(folder: Path, name: object, named_in: str) -> Path:
@@ -156,6 +186,9 @@ def import_hf(hf_dir: str | os.PathLike, out_run_dir: str | os.PathLike, overwri
     require_memory(hf_import_bytes(config), f"the model in {hf_dir / 'config.json'}",
                    hint=f"it says n_layer {config.n_layers}, n_embd {config.d_model}, n_positions "
                         f"{config.max_seq_len}, vocab_size {config.vocab_size}")
+    headers = read_hf_shapes(hf_dir)
+    if headers is not None:  # pytorch_model.bin has no header to read: its tensors are checked once loaded
+        check_hf_weight_shapes(headers, config, str(hf_dir))
     model = GPT(config)
     load_into_gpt(model, state_dict_from_hf(read_hf_weights(hf_dir), config))
     tokenizer = load_hf_tokenizer(hf_dir)

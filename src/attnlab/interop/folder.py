@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from attnlab.errors import UserError
-from attnlab.io import new_temp, save_json
+from attnlab.io import WRITE_CAUSES, new_temp, save_json, write_failure
 from attnlab.runs.folder import MARKER, check_deletable, foreign_entries, read_marker
 
 
@@ -73,6 +73,13 @@ def atomic_folder(out: str | os.PathLike, overwrite: bool = False, what: str = "
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+    except (UserError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.code != "write_failed" if isinstance(exc, UserError) else exc.errno not in WRITE_CAUSES:
+            raise  # a bad input, or a file to read that is missing
+        cause = exc if isinstance(exc, UserError) else write_failure(out, exc)
+        kept = "it keeps what it held" if out.exists() else "nothing was written there"
+        raise UserError(f"{cause}; {out}: {kept}", code="write_failed") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -98,6 +98,45 @@ def key_table(n_layers: int) -> dict[str, str]:
     return table
 
 
+def hf_weight_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """Every GPT-2 weight name -> the shape a model of `config` needs, read off a one-block GPT
+    built on the meta device (shapes, no storage), so that a checkpoint's headers can be
+    compared with its config.json before a tensor is allocated."""
+    import dataclasses
+
+    with torch.device("meta"):
+        state = GPT(dataclasses.replace(config, n_layers=1)).state_dict()
+    shapes = {theirs: tuple(state[ours].shape) for ours, theirs in TOP_KEYS.items()}
+    block = {theirs: tuple(state[ours.format(i=0)].shape)[::-1] if ours.endswith(TRANSPOSED)
+             else tuple(state[ours.format(i=0)].shape) for ours, theirs in BLOCK_KEYS.items()}
+    for i in range(config.n_layers):
+        shapes.update({theirs.format(i=i): shape for theirs, shape in block.items()})
+    if not config.tie_weights:
+        shapes["lm_head.weight"] = tuple(state["lm_head.weight"].shape)
+    return shapes
+
+
+def check_hf_weight_shapes(found: dict[str, tuple[int, ...]], config: GPTConfig, where: str) -> None:
+    """The names and shapes in a checkpoint's headers (`found`) against what config.json says:
+    a config of 100000 layers beside one layer's weights is one line, before anything is built."""
+    found = {k: v for k, v in found.items() if not k.endswith((".attn.bias", ".attn.masked_bias"))}
+    layers = {int(k.split(".")[2]) for k in found if k.startswith("transformer.h.") and k.split(".")[2].isdigit()}
+    if layers != set(range(config.n_layers)):  # told apart before 100000 layers' names are listed
+        absent = sorted(set(range(config.n_layers)) - layers)[:1]
+        missing = [theirs.format(i=absent[0]) for theirs in BLOCK_KEYS.values()][:3] if absent else []
+        raise UserError(f"{where}: the weights hold {len(layers)} layer{'' if len(layers) == 1 else 's'}, "
+                        f"but config.json says n_layer {config.n_layers} (missing {missing})")
+    expected = hf_weight_shapes(config)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected) - ({"lm_head.weight"} if config.tie_weights else set()))
+    if missing or unexpected:
+        raise UserError(f"{where}: the weights do not match config.json: missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]}")
+    for name, shape in expected.items():
+        if found[name] != shape:
+            raise UserError(f"{where}: {name} has shape {found[name]}, expected shape {shape} (config.json)")
+
+
 def config_from_hf(hf_config: Any) -> GPTConfig:
     """A `transformers.GPT2Config` -> `GPTConfig`; options GPT cannot express are refused."""
     if getattr(hf_config, "model_type", None) != "gpt2":

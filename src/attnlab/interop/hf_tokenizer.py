@@ -79,8 +79,9 @@ def save_hf_tokenizer(tokenizer, directory: str | Path, model_max_length: int) -
 
 
 def _read_tokenizer_json(path: Path) -> tuple[Tokenizer, dict[str, Any]]:
+    data = load_json(path)  # first: its size limit holds before the library reads the whole file
     try:
-        return Tokenizer.from_file(str(path)), json.loads(path.read_text(encoding="utf-8"))
+        return Tokenizer.from_file(str(path)), data
     except Exception as exc:  # tokenizers raises a bare Exception for a bad file
         raise UserError(f"{path} is not a valid tokenizers file ({str(exc).splitlines()[0]})") from None
 

@@ -135,6 +135,20 @@ def gpt_memory_bytes(config: GPTConfig, batch_size: int = 1, training: bool = Fa
     return values * BYTES_PER_VALUE
 
 
+def gpt_look_bytes(config: GPTConfig, batch_size: int, seq_len: int) -> int:
+    """Bytes for one forward of batch_size × seq_len tokens that keeps what a look inside
+    records: every layer's (B, H, T, T) attention weights and (B, T, C) output, beside the
+    model and its working tensors (shapes, heads --detect, ablate, lens).
+
+    >>> c = GPTConfig(vocab_size=65, max_seq_len=64, d_model=128, n_heads=4, n_layers=4)
+    >>> gpt_look_bytes(c, 1, 64) > gpt_memory_bytes(c, 1, seq_len=64)
+    True
+    """
+    B, T, c = batch_size, seq_len, config
+    recorded = c.n_layers * (B * c.n_heads * T * T + 2 * B * T * c.d_model)
+    return gpt_memory_bytes(c, B, seq_len=T) + (recorded + 2 * B * T) * BYTES_PER_VALUE  # + ids and targets
+
+
 def seq2seq_memory_bytes(config: Seq2SeqConfig, batch_size: int, src_len: int, tgt_len: int,
                          training: bool = False, beam: int = 1) -> int:
     """Bytes for an encoder-decoder: weights (+ gradients and Adam state and the activations of

@@ -36,7 +36,8 @@ from typing import Any
 import torch
 
 from attnlab.config import GPTConfig, TrainConfig
-from attnlab.io import load_json, load_tensors, load_torch, new_temp, save_json, save_tensors, save_torch
+from attnlab.io import (load_json, load_tensors, load_torch, new_temp, save_json, save_tensors, save_torch,
+                        write_failure)
 from attnlab.model.memory import gpt_memory_bytes, gpt_parameter_count, require_memory
 from attnlab.model.gpt import GPT
 from attnlab.errors import UserError
@@ -115,19 +116,37 @@ def load_weights(model: torch.nn.Module, path: str | os.PathLike, device: str | 
 
 def save_checkpoint(run_dir: str | os.PathLike, model: torch.nn.Module, training_state: dict[str, Any],
                     state: dict[str, Any]) -> Path:
-    """Write step state["step"]'s checkpoint folder, commit it in state.json, drop the old one."""
+    """Write step state["step"]'s checkpoint folder, commit it in state.json, drop the old one.
+    A write that fails (a full disk, a file-size limit) is one UserError; the half-written
+    folder is removed and state.json still names the last complete checkpoint."""
     run_dir = Path(run_dir)
     step = state["step"]
     old = committed_checkpoint_name(run_dir)
     old_is_ours = old is not None and old in owned_names(run_dir)  # asked while it is still the committed one
-    folder = new_temp(run_dir, f"checkpoint-{step:06d}-", is_dir=True)  # a fresh name, recorded first
-    save_tensors(folder / WEIGHTS, model_state_dict(model), metadata={"format": "pt", "step": str(step)})
-    if training_state:
-        save_torch(folder / OPTIMIZER, {**training_state, "step": step})
-    save_json(run_dir / STATE, {**state, "checkpoint": folder.name})  # the commit: one atomic rename
+    folder = None
+    try:
+        folder = new_temp(run_dir, f"checkpoint-{step:06d}-", is_dir=True)  # a fresh name, recorded first
+        save_tensors(folder / WEIGHTS, model_state_dict(model), metadata={"format": "pt", "step": str(step)})
+        if training_state:
+            save_torch(folder / OPTIMIZER, {**training_state, "step": step})
+        save_json(run_dir / STATE, {**state, "checkpoint": folder.name})  # the commit: one atomic rename
+    except (UserError, OSError) as exc:
+        if folder is not None and committed_checkpoint_name(run_dir) != folder.name:
+            remove_owned(run_dir, [folder.name])  # the commit did not happen: the new folder is garbage
+        kept = _kept_step(run_dir) if old is not None else ""
+        cause = exc if isinstance(exc, UserError) else write_failure(folder or run_dir, exc)
+        raise UserError(f"{cause}{kept}", code="write_failed") from None
     if old_is_ours and old != folder.name:
         remove_owned(run_dir, [old])
     return folder
+
+
+def _kept_step(run_dir: Path) -> str:
+    """What a failed save leaves, in words: the committed step."""
+    try:
+        return f"; {run_dir} keeps its checkpoint of step {read_state(run_dir)['step']} (--resume continues from it)"
+    except (UserError, OSError):
+        return ""
 
 
 def checkpoint_dir(run_dir: str | os.PathLike) -> Path:

@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attnlab.io import atomic_write, current_umask
+from attnlab.io import atomic_write, current_umask, read_text_limited, write_failure
 from attnlab.errors import UserError
 
 METRICS = "metrics.jsonl"
 LOSS_PNG = "loss.png"
+METRICS_LIMIT = 2**30  # a line per logged step: millions of steps fit
 
 
 class MetricsWriter:
@@ -42,9 +43,12 @@ class MetricsWriter:
         if not self.enabled:
             return
         path = self.run_dir / METRICS
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask() | 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~current_umask() | 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as exc:  # a line cut short is the last one, skipped by read_metrics
+            raise write_failure(path, exc) from None
         if self.tensorboard is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
@@ -71,7 +75,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text_limited(path, METRICS_LIMIT, "the metrics file").splitlines()
     except UnicodeDecodeError as exc:
         raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); move it away to continue") from None
     records = []

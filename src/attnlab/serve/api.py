@@ -33,7 +33,7 @@ from attnlab.look.explain import explain_attention, explain_model
 from attnlab.viz.html import SMALL, encode_weights
 from attnlab.viz.weights import visible
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
-from attnlab.why.answers import why as why_answers
+from attnlab.why.answers import check_positions, why as why_answers
 from attnlab.why.lens import lens_from_probabilities, lens_probabilities, top_guesses
 
 MAX_TEXT = 2000  # characters in a text or prompt
@@ -347,9 +347,6 @@ def why(shared: Shared, body: dict) -> dict:
     i = int_arg(body, "from", 0, T - 1)
     j = int_arg(body, "to", 0, T - 1)
     k = int_arg(body, "vs", 0, T - 1, optional=True)
-    if shared.is_gpt and (j > i or (k is not None and k > i)):
-        later = "to" if j > i else "vs"
-        raise UserError(f"in a GPT a token sees only itself and earlier tokens: pick a '{later}' at or before "
-                        f"token {i}", code="future_token")
+    check_positions(T, i, j, k, causal=shared.is_gpt)  # the same check as `attnlab why`
     with shared.lock, torch.inference_mode():
         return why_answers(shared.source.model, idx, i, j, k, tokens=tokens)

@@ -30,6 +30,7 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 from attnlab.errors import UserError
+from attnlab.io import read_bytes_limited, read_stream_limited
 
 # The length of Karpathy's "tiny shakespeare" (input.txt), the size learners know.
 SHAKESPEARE_SLICE_CHARS = 1_115_394
@@ -62,8 +63,11 @@ def decode_text(data: bytes, source: str) -> str:
     return text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
 
 
+CORPUS_LIMIT = 2**30  # bytes of one corpus file or of stdin; a bigger text is better streamed than held
+
+
 def _read_text(path: Path) -> str:
-    return decode_text(path.read_bytes(), str(path))
+    return decode_text(read_bytes_limited(path, CORPUS_LIMIT, "the corpus file"), str(path))
 
 
 def _join_files(texts: Sequence[str]) -> str:
@@ -263,7 +267,7 @@ def load_corpus(name_or_path: str) -> str:
     if name_or_path in _BUILTINS:
         text, source = cached_builtin(name_or_path), f"corpus '{name_or_path}'"
     elif name_or_path == "-":
-        text, source = decode_text(sys.stdin.buffer.read(), "stdin"), "stdin"
+        text, source = decode_text(read_stream_limited(sys.stdin.buffer, CORPUS_LIMIT, "stdin (--corpus -)"), "stdin"), "stdin"
     else:
         path = Path(name_or_path)
         if path.is_file():

@@ -89,6 +89,24 @@ def _record(model: nn.Module, idx: torch.Tensor) -> tuple[list[torch.Tensor], li
     return weights, values, out
 
 
+def check_positions(T: int, i: int, j: int, vs: int | None, causal: bool) -> None:
+    """The one check of a (from, to, vs) triple, for `attnlab why` and the web lab alike: each a
+    position of the T tokens and, in a causal model (a GPT), none after `from` (its weight would
+    be 0 by construction, not an answer).
+
+    >>> check_positions(4, 1, 0, 3, causal=True)
+    Traceback (most recent call last):
+    attnlab.errors.UserError: in a GPT a token sees only itself and earlier tokens: 'vs' (token 3) comes after 'from' (token 1); pick one at or before token 1
+    """
+    for name, p in (("from", i), ("to", j), ("vs", vs)):
+        if p is not None and not 0 <= p < T:
+            raise UserError(f"{name} position {p} out of range: there are tokens 0..{T - 1}")
+    for name, p in (("to", j), ("vs", vs)):
+        if causal and p is not None and p > i:
+            raise UserError(f"in a GPT a token sees only itself and earlier tokens: '{name}' (token {p}) comes "
+                            f"after 'from' (token {i}); pick one at or before token {i}", code="future_token")
+
+
 def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = None,
         tokens: list[str] | None = None) -> dict:
     """How much does token i take from token j (and from `vs`)? ids (1, T); a GPT or an Encoder.
@@ -97,16 +115,9 @@ def why(model: nn.Module, idx: torch.Tensor, i: int, j: int, vs: int | None = No
     "norm"} and, for a GPT, "ablation": {"layer", "head", "loss", "dloss"}. "norm" also holds
     "raw_head": the norm-based shares in the raw answer's head.
     """
-    T = idx.shape[1]
     if idx.shape[0] != 1:
         raise UserError(f"why reads one sequence at a time, got a batch of {idx.shape[0]}")
-    for name, p in (("from", i), ("to", j), ("vs", vs)):
-        if p is not None and not 0 <= p < T:
-            raise UserError(f"{name} position {p} out of range: there are tokens 0..{T - 1}")
-    causal = getattr(model.blocks[0].attn, "causal", False)
-    if causal and j > i:
-        raise UserError(f"in a GPT a token sees only itself and earlier tokens: 'to' (token {j}) comes "
-                         f"after 'from' (token {i})")
+    check_positions(idx.shape[1], i, j, vs, causal=getattr(model.blocks[0].attn, "causal", False))
     was_training = model.training
     model.eval()
     try:
