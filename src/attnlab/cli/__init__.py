@@ -35,6 +35,8 @@ COMMANDS = [
     "serve",
     "induction",
     "grokking",
+    "sae",
+    "features",
     "seq2seq",
     "export-hf",
     "import-hf",
