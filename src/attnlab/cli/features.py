@@ -57,7 +57,7 @@ def print_detail(d: dict) -> None:
     for c in d["contexts"]:
         print(f"  {c['value']:>8.3f}  {shaded(c['tokens'], c['acts'], d['histogram']['max'], c['at'])}")
     for name in ("promotes", "suppresses"):
-        print(f"{name}: " + "  ".join(f"{t['token']!r} {t['weight']:+.2f}" for t in d[name]))
+        print(f"{name}: " + "  ".join(f"{t['token']!r} {t['weight']:+.3g}" for t in d[name]))
 
 
 def run(args: argparse.Namespace) -> int:

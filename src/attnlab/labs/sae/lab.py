@@ -124,7 +124,7 @@ def run_sae(run_dir: str | Path, request: SAERequest, mode: str = "new",
         check_made_for(run_dir, sae_dir, saved, request.point)
         differ = sorted(k for k in settings if k != "train" and saved.get(k) != settings[k])
         differ += sorted(f"train.{k}" for k, v in settings["train"].items()
-                         if k != "steps" and (saved.get("train") or {}).get(k) != v)
+                         if k not in ("steps", "eval_interval") and (saved.get("train") or {}).get(k) != v)
         if differ:
             raise UserError(f"{sae_dir} was trained with other settings ({', '.join(differ)}); give the same "
                             f"ones to resume (only --steps may change), or --overwrite")

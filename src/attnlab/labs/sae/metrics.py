@@ -60,7 +60,9 @@ def next_token_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: i
     for start in range(0, len(x), batch):
         logits, _ = model(x[start:start + batch].to(device))  # (b, T, V)
         target = y[start:start + batch].to(device)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), reduction="sum").item()
+        logits = logits.flatten(0, 1)  # (b · T, V); half precision summed in float32
+        logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+        total += F.cross_entropy(logits, target.flatten(), reduction="sum").item()
         count += target.numel()
     return total / count
 
@@ -69,7 +71,7 @@ def ce_losses(model: nn.Module, sae: SparseAutoencoder, point: str, x: torch.Ten
               y: torch.Tensor) -> dict[str, float]:
     """CE_clean, CE_sae and CE_ablated on x, y (W, T), and the loss recovered."""
     clean = next_token_loss(model, x, y)
-    with intervene(model, {point: lambda value, name: sae(value.float())[0].to(value.dtype)}):
+    with intervene(model, {point: lambda value, name: sae(value.to(sae.W_dec.dtype))[0].to(value.dtype)}):
         with_sae = next_token_loss(model, x, y)
     with intervene(model, {point: lambda value, name: torch.zeros_like(value)}):
         ablated = next_token_loss(model, x, y)
