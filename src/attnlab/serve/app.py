@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attnlab.errors import UserError
 from attnlab.serve import api
+from attnlab.serve import api_features
 from attnlab.serve.loopback import host_name, is_loopback
 from attnlab.serve.store import ModelStore
 from attnlab.viz.png import hangul_font_path
@@ -61,7 +62,8 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
 ASSETS = {"lab.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
           "lab.css": ("attnlab.serve", "text/css; charset=utf-8"),
           "strings.json": ("attnlab.serve", "application/json; charset=utf-8"),
-          "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8")}
+          "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8"),
+          "features.js": ("attnlab.serve", "text/javascript; charset=utf-8")}
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +204,8 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
               Route("/favicon.ico", no_icon), Route("/api/models", models),
               Route("/api/generate", generate, methods=["POST"])]
     for name, handler in (("attention", api.attention), ("explain", api.explain), ("lens", api.lens),
-                          ("ablate", api.ablate), ("next", api.next_token), ("why", api.why)):
+                          ("ablate", api.ablate), ("next", api.next_token), ("why", api.why),
+                          ("features", api_features.handler(store))):
         routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
     middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,
