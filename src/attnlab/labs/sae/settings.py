@@ -11,20 +11,21 @@ DEFAULT_POINT = "blocks.0.ffwd.hidden"
 
 @dataclass
 class TrainSettings:
-    l1: float = 1e-3
-    lr: float = 1e-3
-    steps: int = 2000
-    batch_size: int = 1024
+    l1: float = 0.8
+    lr: float = 4e-3
+    steps: int = 400
+    batch_size: int = 256
     warmup: int = 50
-    resample_every: int = 500  # 0: never resample
-    eval_interval: int = 250
+    l1_warmup: int = 100  # the L1 weight grows from 0 to l1 over these first steps (fewer features die early)
+    resample_every: int = 200  # 0: never resample
+    eval_interval: int = 100
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_interval"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup", "resample_every"):
+        for name in ("warmup", "l1_warmup", "resample_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if not (self.l1 >= 0 and self.l1 < float("inf")):
@@ -37,7 +38,7 @@ class TrainSettings:
 class SAERequest:
     point: str = DEFAULT_POINT
     expansion: int = 4
-    tokens: int = 262144  # activations collected from the training text
+    tokens: int = 65536  # activations collected from the training text
     eval_tokens: int = 16384  # from the validation text: every reported number is measured on them
     train: TrainSettings = field(default_factory=lambda: TrainSettings())
 

@@ -2,7 +2,8 @@
 
 Each step draws `batch_size` rows of the buffer at random (a seeded generator, saved in every
 checkpoint, so a resumed run draws what the uninterrupted one would have), takes one Adam step
-on `sae_loss`, then (`Plan.after_step`) sets the decoder rows back to unit length and, every
+on `sae_loss` (its L1 weight ramped up from 0 over the first `l1_warmup` steps), then
+(`Plan.after_step`) sets the decoder rows back to unit length and, every
 `resample_every` steps, resamples the features that fired on none of the batches since the last
 resampling (`resample_dead`). No resampling in the last `resample_every` steps: the features it
 revives need time to learn. The learning rate warms up for `warmup` steps, then decays (cosine)
@@ -35,6 +36,7 @@ class Progress:
     resampling, and the batch generator."""
 
     fired: torch.Tensor  # (F,) bool
+    step: int = 0  # the steps taken (the L1 weight's warm-up reads it)
     generator: torch.Generator = field(default_factory=torch.Generator)
 
 
@@ -60,7 +62,7 @@ def train_sae(sae: SparseAutoencoder, acts: torch.Tensor, settings: TrainSetting
         ckpt.load_weights(sae, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS, device)
         ckpt.restore_training_state(saved, optimizer, device, batch_generator=progress.generator)
         progress.fired = saved["fired"].to(torch.bool)
-        step = state["step"]
+        step = progress.step = state["step"]
     else:
         with torch.no_grad():
             sae.b_dec.copy_(acts.mean(dim=0))  # the pre-bias starts at the data's centre
@@ -73,9 +75,11 @@ def train_sae(sae: SparseAutoencoder, acts: torch.Tensor, settings: TrainSetting
     def loss_fn(model: SparseAutoencoder, x: torch.Tensor) -> torch.Tensor:
         x_hat, f = model(x)
         progress.fired |= (f > 0).any(dim=0).detach().cpu()
-        return sae_loss(x, x_hat, f, settings.l1)
+        ramp = min(1.0, (progress.step + 1) / settings.l1_warmup) if settings.l1_warmup else 1.0
+        return sae_loss(x, x_hat, f, settings.l1 * ramp)
 
     def after_step(at: int) -> None:
+        progress.step = at
         sae.normalise_decoder()
         every = settings.resample_every
         if every and at % every == 0 and at <= settings.steps - every:
