@@ -7,6 +7,17 @@
   const $ = (id) => document.getElementById(id);
   const models = [];
   let kind = "feature";
+  let last = null;  // the last answer, redrawn when the language changes
+  // The panel's own words (the page's language is <html lang>, switched by the lab's button).
+  const WORDS = {
+    en: { title: "Features", note: "What the run's sparse autoencoder found (attnlab sae), or the raw neurons: densest first. A click shows a unit's top contexts; the typed text shows the units most active at each token.",
+          feature: "SAE features", neuron: "neurons", density: "density", specificity: "specificity", max: "max",
+          promotes: "promotes", suppresses: "suppresses", units: "units", tokens: "tokens", dead: "never active" },
+    ko: { title: "특징", note: "이 실행의 희소 오토인코더가 찾은 특징(attnlab sae), 또는 뉴런 그대로: 자주 켜지는 순서. 하나를 누르면 가장 크게 켜진 문맥이, 입력한 글에서는 토큰마다 가장 크게 켜진 단위가 보입니다.",
+          feature: "SAE 특징", neuron: "뉴런", density: "켜지는 비율", specificity: "한 토큰 집중도", max: "최대",
+          promotes: "올리는 토큰", suppresses: "내리는 토큰", units: "단위", tokens: "토큰", dead: "한 번도 안 켜짐" },
+  };
+  const w = (key) => (WORDS[document.documentElement.lang] || WORDS.en)[key];
   // styles set through the DOM: the lab's Content-Security-Policy refuses inline style attributes
   const HIST_BAR = { display: "inline-block", width: "10px", marginRight: "1px", background: "#57a", verticalAlign: "bottom" };
 
@@ -24,11 +35,11 @@
 
   async function ask(body) {
     const r = ref();
-    if (!r) throw new Error("the Features panel needs a run (a GPT trained with attnlab train)");
+    if (!r) throw Object.assign(new Error("needs a run"), { code: "needs_gpt" });
     const response = await fetch("/api/features", { method: "POST", headers: { "Content-Type": "application/json" },
                                                    body: JSON.stringify({ ...r, kind, ...body }) });
     const answer = await response.json().catch(() => ({ error: response.statusText }));
-    if (!response.ok) throw new Error(answer.error || response.statusText);
+    if (!response.ok) throw Object.assign(new Error(answer.error || response.statusText), { code: answer.code });
     return answer;
   }
 
@@ -40,7 +51,7 @@
   function showDetail(d) {
     const box = $("features-detail");
     box.replaceChildren(el("h3", "", `${d.kind} ${d.unit}`),
-      el("p", "note", `density ${(100 * d.density).toFixed(3)}%, specificity ${d.specificity}, max ${d.histogram.max.toFixed(3)}`));
+      el("p", "note", `${w("density")} ${(100 * d.density).toFixed(3)}%, ${w("specificity")} ${d.specificity}, ${w("max")} ${d.histogram.max.toFixed(3)}`));
     const bars = el("div", "features-hist"), top = Math.max(1, ...d.histogram.counts);
     d.histogram.counts.forEach((c) => { const b = el("span"); Object.assign(b.style, HIST_BAR); b.style.height = (48 * c / top + 1) + "px"; b.title = String(c); bars.append(b); });
     box.append(bars);
@@ -58,7 +69,7 @@
       box.append(line);
     });
     for (const [name, list] of [["promotes", d.promotes], ["suppresses", d.suppresses]]) {
-      const p = el("p", "", name + ": ");
+      const p = el("p", "", w(name) + ": ");
       list.forEach((t) => p.append(el("code", "data", t.token), " "));
       box.append(p);
     }
@@ -83,8 +94,8 @@
   function showListing(a) {
     const list = $("features-list");
     const s = a.summary[kind];
-    $("features-summary").textContent = `${a.sae}: ${s.units} ${kind}s on ${a.summary.point}, ${a.summary.tokens} tokens; ` +
-      `never active ${s.dead}, median specificity ${s.median_specificity}`;
+    $("features-summary").textContent = `${a.sae}: ${s.units} ${w("units")}, ${a.summary.point}, ${a.summary.tokens} ${w("tokens")}; ` +
+      `${w("dead")} ${s.dead}, ${w("specificity")} ${s.median_specificity}`;
     list.replaceChildren();
     a.listing.forEach((u) => {
       const row = el("button", "features-row", `${u.unit}  ${(100 * u.density).toFixed(2)}%  ${u.promotes.join(" ")}`);
@@ -94,15 +105,26 @@
     });
   }
 
+  function labels() {
+    $("features-title").textContent = w("title");
+    $("features-note").textContent = w("note");
+    const pick = $("features-kind");
+    pick.replaceChildren(...["feature", "neuron"].map((k) => { const o = el("option", "", w(k)); o.value = k; return o; }));
+    pick.value = kind;
+    if (last) { showListing(last.answer); showFire(last.answer.fire); if (last.detail) showDetail(last.detail); }
+  }
+
   async function refresh(unit) {
     $("features-error").textContent = "";
     try {
       const a = await ask({ text: $("text").value || null, unit: unit === undefined ? null : unit });
-      showListing(a);
-      showFire(a.fire);
-      if (a.detail) showDetail(a.detail);
-      else if (a.listing.length) showDetail((await ask({ unit: a.listing[0].unit })).detail);
+      const detail = a.detail || (a.listing.length ? (await ask({ unit: a.listing[0].unit })).detail : null);
+      last = { answer: a, detail };
+      $("p-features").hidden = false;
+      labels();
     } catch (err) {
+      // a run without an SAE (or a model that is not a run): the panel stays out of the way
+      $("p-features").hidden = err.code === "no_sae" || err.code === "needs_gpt" || !ref();
       $("features-error").textContent = String(err.message || err);
     }
   }
@@ -112,6 +134,8 @@
     models.push(...listing.models);
     Object.assign($("features-list").style, { maxHeight: "24em", overflow: "auto", minWidth: "16em", display: "flex",
                                               flexDirection: "column" });
+    labels();
+    new MutationObserver(labels).observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
     $("features-kind").onchange = () => { kind = $("features-kind").value; refresh(); };
     $("model").addEventListener("change", () => refresh());
     $("text-form").addEventListener("submit", () => refresh());
