@@ -38,7 +38,9 @@ def test_the_features_endpoint(runs):
     assert [row["token"] for row in a["fire"]] == list(KOREAN.replace(" ", "␣"))
     neurons = client.post("/api/features", json={"run": "r", "kind": "neuron", "unit": 1}).json()
     assert neurons["detail"]["kind"] == "neuron" and len(neurons["listing"]) == 40
-    for body, status, code in (({"run": "bare"}, 404, "no_sae"), ({"run": "r", "kind": "neurons"}, 400, "bad_value"),
+    assert client.post("/api/features", json={"run": "bare"}).json()["sae"] is None  # no SAE: the panel hides
+    for body, status, code in (({"run": "bare", "sae": "sae-x"}, 404, "no_sae"),
+                               ({"run": "r", "kind": "neurons"}, 400, "bad_value"),
                                ({"run": "r", "unit": 10 ** 6}, 400, "out_of_range"),
                                ({"run": "r", "sae": 5}, 400, "bad_type")):
         got = client.post("/api/features", json=body)

@@ -2,7 +2,7 @@
 
 POST {"run": NAME, "sae": FOLDER (optional), "kind": "feature" | "neuron", "unit": I (optional),
 "text": TEXT (optional), "top": N (default 40)} ->
-{"sae", "summary", "listing": the N densest units [{"unit", "density", "specificity", "promotes"}],
+{"sae": null, "note"} for a run without an SAE; else {"sae", "summary", "listing": the N densest units [{"unit", "density", "specificity", "promotes"}],
  "detail": {"density", "specificity", "histogram", "contexts", "promotes", "suppresses"} (with "unit"),
  "fire": [{"token", "units": [{"unit", "value"}]}] (with "text": the units most active at each token)}.
 
@@ -47,7 +47,7 @@ def handler(store: ModelStore) -> Callable[[Shared, dict], dict]:
     cache: dict[tuple, Browser] = {}
     building = threading.Lock()
 
-    def browser_for(shared: Shared, body: dict) -> tuple[Browser, str]:
+    def browser_for(shared: Shared, body: dict) -> tuple[Browser | None, str]:
         run = body.get("run")
         folder = store.run_folders().get(run) if isinstance(run, str) else None
         if folder is None:
@@ -56,6 +56,8 @@ def handler(store: ModelStore) -> Callable[[Shared, dict], dict]:
         try:
             sae_dir = find_sae(Path(folder), name)
         except UserError as exc:
+            if name is None:  # a run without an SAE: an answer, not an error (the panel stays hidden)
+                return None, str(exc)
             raise UserError(str(exc), status=404, code="no_sae") from None
         key = (str(folder), sae_dir.name, committed_checkpoint_name(folder), committed_checkpoint_name(sae_dir))
         with building:
@@ -71,6 +73,8 @@ def handler(store: ModelStore) -> Callable[[Shared, dict], dict]:
         top = int_arg(body, "top", 1, 5000, default=40)
         text = text_arg(body) if body.get("text") is not None else None
         browser, name = browser_for(shared, body)
+        if browser is None:
+            return {"sae": None, "note": name}
         unit = int_arg(body, "unit", 0, browser.count(kind) - 1, optional=True)
         out = {"sae": name, "kind": kind, "summary": browser.summary(), "listing": browser.listing(kind)[:top]}
         with shared.lock:

@@ -30,7 +30,7 @@
 
   function ref() {
     const m = models[Number($("model").value)];
-    return m && m.run !== undefined ? { run: m.run } : null;
+    return m && m.run !== undefined && m.kind === "gpt" ? { run: m.run } : null;
   }
 
   async function ask(body) {
@@ -116,8 +116,10 @@
 
   async function refresh(unit) {
     $("features-error").textContent = "";
+    if (!ref()) { $("p-features").hidden = true; return; }  // MiniLM, or a model that is not a GPT run
     try {
       const a = await ask({ text: $("text").value || null, unit: unit === undefined ? null : unit });
+      if (a.sae === null) { $("p-features").hidden = true; return; }  // this run has no SAE (attnlab sae)
       const detail = a.detail || (a.listing.length ? (await ask({ unit: a.listing[0].unit })).detail : null);
       last = { answer: a, detail };
       $("p-features").hidden = false;
