@@ -128,6 +128,8 @@ def run_sae(run_dir: str | Path, request: SAERequest, mode: str = "new",
         if differ:
             raise UserError(f"{sae_dir} was trained with other settings ({', '.join(differ)}); give the same "
                             f"ones to resume (only --steps may change), or --overwrite")
+    elif mode == "new" and (sae_dir / "state.json").is_file():  # said before the minutes of collecting
+        raise UserError(f"{sae_dir} already exists: pass --resume to continue it, --overwrite to replace it")
     emit("collect", {"tokens": request.tokens, "eval_tokens": request.eval_tokens, "point": request.point})
     x, _ = windows(run_dir, tokenizer, "train", request.tokens, SEEDS["train"])
     acts = collect(model, request.point, x)[:request.tokens]  # (N, d)
