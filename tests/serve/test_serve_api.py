@@ -215,12 +215,13 @@ def test_page_and_assets_are_offline_with_a_csp(lab):
     html = page.decode()
     assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/heatmap.js" defer>',
                                                   '<script src="/static/lab.js" defer>',
-                                                  '<script src="/static/patch.js" defer>']  # no inline script
-    for name in ("lab.js", "lab.css", "heatmap.js", "strings.json", "patch.js"):
+                                                  '<script src="/static/patch.js" defer>',
+                                                  '<script src="/static/features.js" defer>']  # no inline script
+    for name in ("lab.js", "lab.css", "heatmap.js", "strings.json", "patch.js", "features.js"):
         status, headers, body = lab.request("GET", f"/static/{name}")
         assert status == 200 and "content-security-policy" in headers
         assert not re.search(r"https?://", body.decode()), name  # nothing from the network
-    for name in ("lab.js", "heatmap.js", "patch.js"):
+    for name in ("lab.js", "heatmap.js", "patch.js", "features.js"):
         assert ".innerHTML" not in lab.request("GET", f"/static/{name}")[2].decode()
     heatmap = lab.request("GET", "/static/heatmap.js")[2].decode()  # the HTML view's own painter
     assert heatmap == (Path(attnlab.viz.html.__file__).parent / "assets" / "heatmap.js").read_text(encoding="utf-8")

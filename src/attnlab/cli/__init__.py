@@ -38,6 +38,8 @@ COMMANDS = [
     "induction",
     "grokking",
     "superposition",
+    "sae",
+    "features",
     "seq2seq",
     "export-hf",
     "import-hf",

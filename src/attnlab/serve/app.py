@@ -54,7 +54,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attnlab.errors import UserError
-from attnlab.serve import api, api_patch
+from attnlab.serve import api, api_features, api_patch
 from attnlab.serve.busy import MAX_IN_FLIGHT, Busy, Gate
 from attnlab.serve.loopback import host_name, is_loopback
 from attnlab.serve.store import ModelStore, Shared
@@ -72,7 +72,8 @@ ASSETS = {"lab.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
           "lab.css": ("attnlab.serve", "text/css; charset=utf-8"),
           "strings.json": ("attnlab.serve", "application/json; charset=utf-8"),
           "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8"),
-          "patch.js": ("attnlab.serve", "text/javascript; charset=utf-8")}
+          "patch.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
+          "features.js": ("attnlab.serve", "text/javascript; charset=utf-8")}
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
               Route("/favicon.ico", no_icon), Route("/api/models", models),
               Route("/api/generate", generate, methods=["POST"])]
-    for name, handler in HANDLERS:
+    for name, handler in [*HANDLERS, ("features", api_features.handler(store))]:
         routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
     middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,

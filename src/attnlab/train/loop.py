@@ -13,7 +13,9 @@ to bottom, nanoGPT style:
                 with autocast: loss = loss_fn(model, batch)      bf16/fp16 matmuls if asked
                 backward(loss / grad_accum_steps)                gradients add up
             clip the gradient norm, optimizer step, zero the gradients
-        stop on a NaN loss (the last good checkpoint stays); report the step
+        stop on a NaN loss (the last good checkpoint stays)
+        plan.after_step(step), if given                      e.g. a lab's weight constraint
+        report the step
 
 The loop never prints: it reports events ("eval", "step") to `emit(kind, info)` and the CLI
 prints them. Ctrl-C asks it to stop at the end of the current step: it saves a checkpoint and
@@ -167,6 +169,7 @@ class Plan:
     log_interval: int = 1  # write a step's loss to metrics.jsonl every N steps (0: only evaluations)
     speed: Speed | None = None
     plot: bool = True  # redraw loss.png after evaluations
+    after_step: Callable[[int], None] | None = None  # step reached -> e.g. a weight constraint (an SAE's unit rows)
 
 
 @dataclass
@@ -210,6 +213,8 @@ def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, plan: P
                               precision=precision, scaler=scaler, dist=dist)
             check_finite(loss, step, run_dir if dist.is_main else None)
             step += 1
+            if plan.after_step is not None:
+                plan.after_step(step)
             info = {"step": step, "loss": loss, "lr": lr, "dt": time.perf_counter() - t0}
             if plan.speed is not None:
                 plan.speed.measure(info)

@@ -1,0 +1,58 @@
+"""An SAE's settings, checked where they enter (no torch here: `attnlab sae --help` reads the defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attnlab.errors import UserError
+
+DEFAULT_POINT = "blocks.0.ffwd.hidden"
+
+
+@dataclass
+class TrainSettings:
+    l1: float = 0.8
+    lr: float = 4e-3
+    steps: int = 400
+    batch_size: int = 256
+    warmup: int = 50
+    l1_warmup: int = 100  # the L1 weight grows from 0 to l1 over these first steps (fewer features die early)
+    resample_every: int = 200  # 0: never resample
+    eval_interval: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_interval"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup", "l1_warmup", "resample_every"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if not (self.l1 >= 0 and self.l1 < float("inf")):
+            raise UserError(f"--l1 must be a finite number ≥ 0, got {self.l1}")
+        if not (self.lr > 0 and self.lr < float("inf")):
+            raise UserError(f"--lr must be a finite number > 0, got {self.lr}")
+
+
+@dataclass
+class SAERequest:
+    point: str = DEFAULT_POINT
+    expansion: int = 4
+    tokens: int = 65536  # activations collected from the training text
+    eval_tokens: int = 16384  # from the validation text: every reported number is measured on them
+    train: TrainSettings = field(default_factory=lambda: TrainSettings())
+
+    def __post_init__(self) -> None:
+        if isinstance(self.expansion, bool) or not isinstance(self.expansion, int) or self.expansion < 1:
+            raise UserError(f"--expansion must be a whole number ≥ 1 (features per activation), got {self.expansion}")
+        if self.tokens < self.train.batch_size:
+            raise UserError(f"too few tokens: --tokens {self.tokens} is fewer than one batch "
+                            f"(--batch-size {self.train.batch_size})")
+        if self.eval_tokens < 1:
+            raise UserError(f"--eval-tokens must be at least 1, got {self.eval_tokens}")
+
+
+def folder_name(point: str, expansion: int) -> str:
+    return f"sae-{point}-x{expansion}"
+
+
