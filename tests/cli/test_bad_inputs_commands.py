@@ -360,13 +360,22 @@ def test_read_text_limited_names_the_limit(tmp_path):
 
 
 def test_the_tables_cover_every_command_and_reach_200_cases():
-    import test_bad_inputs
-    import test_bad_inputs_more
+    """Every command has bad-input cases in some table (each case names its command first in its
+    argv); serve's are the web lab's (tests/serve), grokking's table names only its flags."""
+    from cli import test_bad_inputs, test_bad_inputs_more  # tests/ is on the path: its folders are packages
+    from labs import test_grokking, test_sae_bad_inputs, test_superposition
+    from why import test_patch_bad_inputs
 
     from attnlab.cli import COMMANDS
 
-    covered = {c[0] for c in CASES} | {c[1][0] for c in test_bad_inputs.CASES} | \
-        {c[1][0] for c in test_bad_inputs_more.CASES}
-    assert set(COMMANDS) - covered <= {"serve", "grokking"}  # tested in tests/serve and tests/labs
-    assert len(CASES) + len(test_bad_inputs.CASES) + len(test_bad_inputs_more.CASES) >= 200
+    tables = {"commands": [c[0] for c in CASES],
+              "bad_inputs": [c[1][0] for c in test_bad_inputs.CASES],
+              "bad_inputs_more": [c[1][0] for c in test_bad_inputs_more.CASES],
+              "patch": [c[1][0] for c in test_patch_bad_inputs.CASES],
+              "sae": [c[1][0] for c in test_sae_bad_inputs.CASES],
+              "superposition": [c[1][0] for c in test_superposition.BAD],
+              "grokking": ["grokking" for _ in test_grokking.BAD]}
+    covered = {command for commands in tables.values() for command in commands}
+    assert set(COMMANDS) - covered <= {"serve"}, set(COMMANDS) - covered
+    assert sum(len(commands) for commands in tables.values()) >= 200
     assert len({(c[0], c[1]) for c in CASES}) == len(CASES)
