@@ -230,28 +230,36 @@ def _fsync(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def finite(value: Any) -> Any:
+    """`value` with every NaN, inf and -inf inside it (lists, tuples, dicts) replaced by None, so
+    that json.dumps writes strict JSON (Python would write `NaN`, which no JSON reader takes).
+
+    >>> finite({"loss": float("nan"), "p": (0.5, float("-inf"))})
+    {'loss': None, 'p': [0.5, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def strict_json(data: Any) -> tuple[str, int]:
-    """(JSON text, how many numbers were not finite): NaN and the infinities, which strict JSON
-    cannot hold (Python would write `NaN`), become null.
+    """(JSON text, how many numbers were not finite): NaN and the infinities become null (`finite`).
 
     >>> strict_json({"loss": float("nan"), "p": [0.5, float("inf")]})
     ('{"loss": null, "p": [0.5, null]}', 2)
     """
-    replaced = 0
-
-    def clean(value: Any) -> Any:
-        nonlocal replaced
-        if isinstance(value, float) and not math.isfinite(value):
-            replaced += 1
-            return None
+    def non_finite(value: Any) -> int:
+        if isinstance(value, float):
+            return 0 if math.isfinite(value) else 1
         if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
+            value = list(value.values())
+        return sum(map(non_finite, value)) if isinstance(value, (list, tuple)) else 0
 
-    text = json.dumps(clean(data), ensure_ascii=False, allow_nan=False)
-    return text, replaced
+    return json.dumps(finite(data), ensure_ascii=False, allow_nan=False), non_finite(data)
 
 
 JSON_LIMIT = 64 * 2**20  # a config.json, an explain --json file, a tokenizer.json: far below this

@@ -5,10 +5,10 @@ Nothing here imports torch at import time."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from attnlab.errors import UserError
+from attnlab.io import finite
 
 CELL = 6  # characters per column of a table
 
@@ -40,19 +40,8 @@ def check_outside(path: str | None, run: str | None) -> None:
                         f"write it somewhere else")
 
 
-def strict(value):
-    """`value` with every non-finite float replaced by None, so json.dumps gives strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    return value
-
-
 def dumps(value) -> str:
-    return json.dumps(strict(value), ensure_ascii=False, allow_nan=False)
+    return json.dumps(finite(value), ensure_ascii=False, allow_nan=False)
 
 
 def format_table(title: str, rows: list[str], cols: list[str], values: list[list[float | None]]) -> str:

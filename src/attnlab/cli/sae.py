@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 from attnlab.errors import UserError
+from attnlab.io import finite
 
 KEYS = ("run", "point", "features", "l0", "variance_explained", "ce_clean", "ce_sae", "ce_ablated",
         "loss_recovered", "dead", "dense", "sae")
@@ -48,11 +48,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help=f"print only {{{', '.join(KEYS)}}} as JSON")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: PyTorch's choice) (default: 0)")
     p.set_defaults(func=run)
-
-
-def strict(value):
-    """Non-finite numbers as None (strict JSON)."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_sae(args.run, request, mode, on_event)
     s = result.summary
     if args.json:
-        print(json.dumps({key: strict(s[key]) for key in KEYS}, allow_nan=False))
+        print(json.dumps(finite({key: s[key] for key in KEYS}), allow_nan=False))
         return 130 if result.interrupted else 0
     print(f"\n{s['features']} features on {s['point']}: L0 {s['l0']:.1f} per token, variance explained "
           f"{s['variance_explained']:.3f}")

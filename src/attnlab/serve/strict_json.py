@@ -11,21 +11,11 @@ b'{"p":[0.5,null],"loss":null,"name":"\\xc3\\xa9"}'
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from starlette.responses import JSONResponse
 
-
-def finite(value: Any) -> Any:
-    """`value` with every NaN, inf and -inf inside it (lists, tuples, dicts) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
+from attnlab.io import finite
 
 
 def strict_dumps(value: Any) -> bytes:
