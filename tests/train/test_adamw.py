@@ -58,11 +58,12 @@ def test_the_same_weights_and_state_as_torch_fused_adamw():
         assert torch.equal(a, b)
 
 
-def test_a_step_does_not_import_dynamo():
+def test_a_step_and_a_checkpoint_do_not_import_dynamo():
     code = ("import sys, torch\nfrom attnlab.train.adamw import FusedAdamW\n"
             "m = torch.nn.Linear(3, 2)\nopt = FusedAdamW(m.parameters(), lr=0.1)\n"
             "m(torch.ones(1, 3)).sum().backward()\ntorch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)\n"
-            "opt.step()\nopt.zero_grad()\nprint('torch._dynamo' in sys.modules)\n")
+            "opt.step()\nopt.zero_grad()\nopt.load_state_dict(opt.state_dict())\n"
+            "print('torch._dynamo' in sys.modules)\n")
     src = str(Path(attnlab.__file__).resolve().parents[1])  # this checkout's attnlab, not an installed one
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

@@ -22,17 +22,27 @@ from __future__ import annotations
 import torch
 
 
+def _unwrapped(function):
+    return getattr(function, "__wrapped__", function)
+
+
 class FusedAdamW(torch.optim.AdamW):
     """`torch.optim.AdamW(params, ..., fused=True)` with a lean `step` and `zero_grad`."""
 
     def __init__(self, params, **kwargs):
         super().__init__(params, fused=True, **kwargs)
 
+    # torch wraps add_param_group, state_dict and load_state_dict so that their first call imports
+    # torch._dynamo; the functions underneath (functools.wraps keeps them as __wrapped__) are the
+    # same code
     def add_param_group(self, param_group: dict) -> None:
-        # torch's add_param_group is wrapped to import torch._dynamo when first called; the
-        # function underneath (functools.wraps keeps it as __wrapped__) is the same code
-        add = torch.optim.Optimizer.add_param_group
-        getattr(add, "__wrapped__", add)(self, param_group)
+        _unwrapped(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def state_dict(self) -> dict:
+        return _unwrapped(torch.optim.Optimizer.state_dict)(self)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        _unwrapped(torch.optim.Optimizer.load_state_dict)(self, state_dict)
 
     def _lean(self, params: list[torch.Tensor], group: dict) -> bool:
         return (getattr(self, "grad_scale", None) is None and getattr(self, "found_inf", None) is None
