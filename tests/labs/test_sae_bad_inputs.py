@@ -99,3 +99,28 @@ def test_bad_sae_input_is_one_line_and_changes_nothing(ws, capsys, case):
     assert sorted(set(after) - set(before)) == [], "left behind"
     assert sorted(set(before) - set(after)) == [], "deleted"
     assert [p for p in before if before[p] != after[p]] == [], "changed"
+
+
+def test_a_full_disk_during_an_sae_save_is_one_line_and_changes_nothing(ws, capsys, monkeypatch):
+    """The SAE's checkpoint goes through the same writer as a training run's: a disk that refuses
+    optimizer.pt (torch.save raising ENOSPC, as a full disk does) is one line, and the run
+    folder is as it was (the SAE's half-written folder is taken back); its manifest keeps the SAE
+    folder's name, recorded before the folder was made, so that a later start may use it."""
+    import errno
+
+    import torch
+
+    def enospc(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    before = snapshot(ws)
+    monkeypatch.setattr(torch, "save", enospc)
+    assert cli_main(["sae", "--run", "runs/r2", *SMALL]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnlab: error: could not write "), err
+    assert "optimizer.pt: no space left on device" in lines[0] and "Traceback" not in err, err
+    after = snapshot(ws)
+    manifest = "runs/r2/.attnlab-files"
+    assert {p: b for p, b in after.items() if p != manifest} == {p: b for p, b in before.items() if p != manifest}
+    assert after[manifest] == before[manifest] + b'{"name": "sae-blocks.0.ffwd.hidden-x4"}\n'
