@@ -46,3 +46,24 @@ def copy_workspace(template: Path, tmp_path: Path, monkeypatch) -> Path:
 def snapshot(root: Path) -> dict[str, bytes | None]:
     """Every path under root -> its bytes (None for a folder)."""
     return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
+
+
+def refused_in_one_line(argv: list[str], ws: Path, capsys, words: str) -> int:
+    """Run `attnlab ARGV` in-process and check the bad-input promises: a non-zero exit, one line
+    `attnlab: error: ...` holding `words`, no traceback, every file under `ws` as it was.
+    Returns the exit code (argparse's own exit included)."""
+    before = snapshot(ws)
+    try:
+        code = cli_main(list(argv))
+    except SystemExit as exc:  # argparse's exit, after its one line
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code not in (0, None), err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnlab: error:"), err
+    assert "Traceback" not in err and words in lines[0], err
+    after = snapshot(ws)
+    assert sorted(set(after) - set(before)) == [], "left behind"
+    assert sorted(set(before) - set(after)) == [], "deleted"
+    assert [p for p in before if before[p] != after[p]] == [], "changed"
+    return code

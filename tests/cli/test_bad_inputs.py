@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, snapshot  # noqa: E402,F401 (one_thread: an autouse fixture)
+from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, refused_in_one_line  # noqa: E402,F401 (one_thread: an autouse fixture)
 
 from attnlab.runs.checkpoint import checkpoint_dir  # noqa: E402
 
@@ -210,18 +210,5 @@ def test_bad_input_is_one_line_and_loses_nothing(ws, capsys, monkeypatch, case):
     if prepare is not None:
         prepare(ws)
     monkeypatch.chdir(ws / cwd)
-    before = snapshot(ws)
-    try:
-        code = cli_main(list(argv))
-    except SystemExit as exc:  # argparse's exit, after its one line
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code not in (0, None), err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("attnlab: error:"), err
-    assert "Traceback" not in err and words in lines[0], err
-    after = snapshot(ws)
-    assert sorted(set(after) - set(before)) == [], "left behind"
-    assert sorted(set(before) - set(after)) == [], "deleted"
-    assert [p for p in before if before[p] != after[p]] == [], "changed"
+    refused_in_one_line(argv, ws, capsys, words)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, snapshot  # noqa: E402,F401 (one_thread: an autouse fixture)
+from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, refused_in_one_line, snapshot  # noqa: E402,F401 (one_thread: an autouse fixture)
 
 from attnlab.runs.checkpoint import checkpoint_dir  # noqa: E402
 
@@ -258,20 +258,7 @@ def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, case):
     assert argv[0] == command  # the case covers the command it names
     if prepare is not None:
         prepare(ws)
-    before = snapshot(ws)
-    try:
-        code = cli_main(list(argv))
-    except SystemExit as exc:  # argparse's exit, after its one line
-        code = exc.code
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("attnlab: error:"), err
-    assert "Traceback" not in err and words in lines[0], err
-    after = snapshot(ws)
-    assert sorted(set(after) - set(before)) == [], "left behind"
-    assert sorted(set(before) - set(after)) == [], "deleted"
-    assert [p for p in before if before[p] != after[p]] == [], "changed"
+    assert refused_in_one_line(argv, ws, capsys, words) == 2
 
 
 class EndlessStdin:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, snapshot  # noqa: F401 (one_thread: autouse)
+from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, refused_in_one_line, snapshot  # noqa: F401 (one_thread: autouse)
 
 SAE = "sae-blocks.0.ffwd.hidden-x4"
 SMALL = ["--tokens", "512", "--eval-tokens", "128", "--batch-size", "64", "--steps", "2", "--threads", "1"]
@@ -85,20 +85,7 @@ def test_bad_sae_input_is_one_line_and_changes_nothing(ws, capsys, case):
     _, argv, words, prepare = case
     if prepare is not None:
         prepare(ws)
-    before = snapshot(ws)
-    try:
-        code = cli_main(list(argv))
-    except SystemExit as exc:  # argparse's exit, after its one line
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code not in (0, None), err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("attnlab: error:"), err
-    assert "Traceback" not in err and words in lines[0], err
-    after = snapshot(ws)
-    assert sorted(set(after) - set(before)) == [], "left behind"
-    assert sorted(set(before) - set(after)) == [], "deleted"
-    assert [p for p in before if before[p] != after[p]] == [], "changed"
+    refused_in_one_line(argv, ws, capsys, words)
 
 
 def test_a_full_disk_during_an_sae_save_is_one_line_and_changes_nothing(ws, capsys, monkeypatch):
