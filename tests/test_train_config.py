@@ -135,13 +135,22 @@ def test_a_busy_start_does_not_lower_the_cached_peak(tmp_path):
     cache = tmp_path / "peak.json"
     key = peak_key(CPU, "bf16")
     cache.write_text(json.dumps({key: 1e18, "other machine": 5.0}))
-    peak = peak_flops(CPU, "bf16", cache=cache, n=64)
+    assert peak_flops(CPU, "bf16", cache=cache, n=64).flops == 1e18  # a cached figure: nothing measured
+    peak = peak_flops(CPU, "bf16", cache=cache, n=64, repeats=1)
     assert peak.flops == 1e18 and "cached" in peak.source and "busy" in peak.source
     assert json.loads(cache.read_text()) == {key: 1e18, "other machine": 5.0}
     cache.write_text(json.dumps({key: 1.0}))  # a cached figure below what this start measures is raised
-    assert peak_flops(CPU, "bf16", cache=cache, n=64).flops == json.loads(cache.read_text())[key] > 1.0
+    assert peak_flops(CPU, "bf16", cache=cache, n=64, repeats=1).flops == json.loads(cache.read_text())[key] > 1.0
     cache.write_text("{not json")  # a damaged cache is measured again, not an error
     assert peak_flops(CPU, "bf16", cache=cache, n=64).flops > 0
+
+
+def test_a_cached_peak_costs_the_start_no_matmuls(tmp_path, monkeypatch):
+    cache = tmp_path / "peak.json"
+    first = peak_flops(CPU, "fp32", cache=cache, n=64)  # nothing cached: measured
+    monkeypatch.setattr("attnlab.device.best_matmul_flops", lambda *a, **k: pytest.fail("measured again"))
+    again = peak_flops(CPU, "fp32", cache=cache)
+    assert again.flops == first.flops and "cached in" in again.source
 
 
 def test_the_peak_key_names_processor_threads_dtype_and_torch():

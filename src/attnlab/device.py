@@ -177,16 +177,19 @@ def usable_cpus() -> int:
 
 
 def pick_threads(requested: int = 0, load: float | None = None, cpus: int | None = None,
-                 default: int | None = None) -> tuple[int, str]:
+                 default: int | None = None, others: float | None = None) -> tuple[int, str]:
     """(torch threads, why) for a run. requested > 0 is `--threads N`, taken as it is. Otherwise the
-    threads are the CPUs left idle by the load at start (the 1-minute load average, `load`; default
-    os.getloadavg()) out of `cpus` (default: `usable_cpus()`), at least 1 and at most `default`
-    (torch's own choice, one per physical core). On a machine busy with other jobs, torch's threads
-    wait for each other at every operation while the other jobs hold the cores: one thread there was
-    measured many times faster than two (benchmarks/README.md).
+    threads are the CPUs left idle, out of `cpus` (default: `usable_cpus()`), at least 1 and at most
+    `default` (torch's own choice, one per physical core). Idle is `cpus - others` where `others`,
+    the CPUs other processes kept busy while this one started, is known (`attnlab.cli._cpu_use`),
+    else `cpus - load`, the 1-minute load average (default os.getloadavg()). On a machine busy with
+    other jobs, torch's threads wait for each other at every operation while the other jobs hold
+    the cores: one thread there was measured many times faster than two (benchmarks/README.md).
 
     >>> pick_threads(0, load=0.2, cpus=2, default=2), pick_threads(0, load=5.0, cpus=2, default=2)
     ((2, 'the load average 0.2 leaves 2 of 2 CPUs idle'), (1, 'the load average 5.0 leaves 0 of 2 CPUs idle'))
+    >>> pick_threads(0, load=1.3, cpus=2, default=2, others=0.1)
+    (2, 'other processes kept 0.1 of 2 CPUs busy as this one started')
     >>> pick_threads(3, load=5.0, cpus=2)
     (3, '--threads 3')
     """
@@ -194,13 +197,17 @@ def pick_threads(requested: int = 0, load: float | None = None, cpus: int | None
         return requested, f"--threads {requested}"
     default = torch.get_num_threads() if default is None else default
     cpus = usable_cpus() if cpus is None else cpus
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # Windows: no load average
-            return default, "torch's default (no load average here)"
-    idle = max(0, int(cpus - load + 0.5))  # a CPU more than half idle counts as idle
-    return max(1, min(default, idle)), f"the load average {load:.1f} leaves {idle} of {cpus} CPUs idle"
+    if others is not None:
+        busy, why = others, f"other processes kept {others:.1f} of {cpus} CPUs busy as this one started"
+    else:
+        if load is None:
+            try:
+                load = os.getloadavg()[0]
+            except (AttributeError, OSError):  # Windows: no load average
+                return default, "torch's default (no load average here)"
+        busy, why = load, f"the load average {load:.1f} leaves {{idle}} of {cpus} CPUs idle"
+    idle = max(0, int(cpus - busy + 0.5))  # a CPU more than half idle counts as idle
+    return max(1, min(default, idle)), why.format(idle=idle)
 
 
 def _sync(device: torch.device) -> None:
@@ -398,9 +405,9 @@ def peak_flops(device: torch.device, dtype: str = "fp32", cache: Path | None = N
                repeats: int | None = None, probe: Callable[[torch.device, str], float] | None = None) -> Peak:
     """The peak FLOP/s to compute MFU against: a known GPU's data sheet, else the best of `repeats`
     n×n matmuls (n: sized from a quick probe so the measurement takes about 0.5 s, see
-    `best_matmul_flops`; repeats: 3, or 1 when a figure is cached), never below the figure cached
-    for this processor, thread count, dtype and torch version in `cache` (default:
-    cache_dir()/peak.json)."""
+    `best_matmul_flops`; repeats: 3, or none when a figure is cached: the start then measures
+    nothing), never below the figure cached for this processor, thread count, dtype and torch
+    version in `cache` (default: cache_dir()/peak.json)."""
     dtype = resolve_dtype(device, dtype)
     if device.type == "cuda":
         known = known_gpu_peak(torch.cuda.get_device_name(device), dtype)
@@ -409,13 +416,15 @@ def peak_flops(device: torch.device, dtype: str = "fp32", cache: Path | None = N
     cache = cache_dir() / "peak.json" if cache is None else cache
     key = peak_key(device, dtype)
     cached = _read_cache(cache).get(key, 0.0)
-    repeats = (1 if cached else 3) if repeats is None else repeats
+    repeats = (0 if cached else 3) if repeats is None else repeats
+    threads = f" on {_threads()}" if device.type == "cpu" else ""
+    if repeats == 0:  # a figure from an earlier start: no matmuls now (a faster training step still raises it)
+        return Peak(cached, f"cached in {cache} for {dtype}{threads}", cache, key)
     measured, n = best_matmul_flops(device, dtype, n, repeats, probe=probe)
     try:
         best = _raise_cached(cache, key, measured)
     except OSError:  # a read-only home: use the figures in hand
         best = max(measured, cached)
-    threads = f" on {_threads()}" if device.type == "cpu" else ""
     if measured >= cached:
         source = f"best of {repeats} {dtype} {n}x{n} matmuls{threads}, cached in {cache}"
     else:

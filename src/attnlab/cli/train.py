@@ -123,13 +123,16 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from attnlab.cli._cpu_use import others_busy, sample
+
+    started = sample()  # before torch's import: what other processes run meanwhile picks the threads
     import torch
 
     from attnlab import distributed
     from attnlab.device import autocast, bf16_warning, describe_dtype, pick_device, pick_threads, resolve_dtype
     from attnlab.runs.folder import open_run_folder
 
-    threads, why = pick_threads(args.threads)
+    threads, why = pick_threads(args.threads, others=others_busy(started))
     torch.set_num_threads(threads)
     args.threads_line = f"{threads} thread{'s' if threads != 1 else ''} ({why}; --threads N overrides)"
     cfg, run_dir, preset = resolve_config(args)
