@@ -1,30 +1,42 @@
-"""Generation speed: our KV-cached path vs our uncached path vs Hugging Face GPT-2 `generate`.
+"""Generation speed: attnlab's KV-cached decoding vs Hugging Face GPT-2 `generate` vs nanoGPT's loop.
 
-    python benchmarks/generation.py [--tokens 100 500 1000] [--threads N]
+    python benchmarks/generation.py [--tokens 100 500 1000] [--rounds 3] [--threads N]
 
 Batch 1, a 1-token prompt, greedy decoding, a 4-layer, 4-head, 128-wide model with 1024
-positions; the same weights in `transformers.GPT2LMHeadModel`. Figures are tokens/s and
-ratios measured in this one process (absolute numbers depend on the machine).
+positions and GPT-2's vocabulary (50,257). Rows, in this one process, taking turns round after
+round (a busy spell hits the rows of one round alike):
+- attnlab: `GPT.generate` (KV cache; each new token takes `attnlab.model.decode.decode_step`);
+- Hugging Face: `GPT2LMHeadModel.generate(use_cache=True)` with the same weights (checked: the
+  same greedy tokens);
+- nanoGPT's loop: `plain_gpt.PlainGPT.generate`, nanoGPT's `generate` (no cache: the whole
+  context again for every token, the last position's logits only), greedy; same sizes, its own
+  weights (it has no biases).
+A row's figure is its median tokens/s over rounds; a ratio is the median of each round's ratio.
+Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
+import time
 
 import torch
 
-from _common import best_time, hf_twin
+from _common import hf_twin
 from attnlab import GPT, GPTConfig
+from plain_gpt import PlainGPT
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tokens", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--vocab-size", type=int, default=50257)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    parser.add_argument("--skip-uncached-above", type=int, default=1000)
+    parser.add_argument("--no-nanogpt", action="store_true", help="leave out nanoGPT's loop (the slowest row)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -32,25 +44,32 @@ def main(argv: list[str] | None = None) -> int:
     config = GPTConfig(vocab_size=args.vocab_size, max_seq_len=1024, d_model=128, n_heads=4, n_layers=4)
     model = GPT(config).eval()
     hf = hf_twin(model).eval()
+    plain = PlainGPT(args.vocab_size, 1024, 128, 4, 4).eval()
     prompt = torch.zeros(1, 1, dtype=torch.long)
-    print(f"model: 4 layers, 4 heads, 128 wide, 1024 positions, vocab {args.vocab_size}; "
-          f"batch 1, 1-token prompt, greedy; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'new tokens':>10} {'cached tok/s':>13} {'uncached tok/s':>15} {'HF tok/s':>10} "
-          f"{'cached/HF':>10} {'cached/uncached':>16}")
+    rows = {"attnlab": lambda n: model.generate(prompt, n, temperature=0.0),
+            "Hugging Face": lambda n: hf.generate(prompt, max_new_tokens=n, do_sample=False, use_cache=True)}
+    if not args.no_nanogpt:
+        rows["nanoGPT's loop"] = lambda n: plain.generate(prompt, n)
+    with open("/proc/cpuinfo") if os.path.exists("/proc/cpuinfo") else open(os.devnull) as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
+    print(f"model: 4 layers, 4 heads, 128 wide, 1024 positions, vocab {args.vocab_size}; batch 1, 1-token "
+          f"prompt, greedy; torch {torch.__version__}, {torch.get_num_threads()} threads; {cpu}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     for n in args.tokens:
-        ours = model.generate(prompt, n, temperature=0.0)
-        theirs = hf.generate(prompt, max_new_tokens=n, do_sample=False, use_cache=True)
-        same = torch.equal(ours, theirs)
-        t_cached = best_time(lambda: model.generate(prompt, n, temperature=0.0), args.repeats)
-        t_hf = best_time(lambda: hf.generate(prompt, max_new_tokens=n, do_sample=False, use_cache=True),
-                         args.repeats)
-        t_uncached = float("nan")
-        if n <= args.skip_uncached_above:
-            t_uncached = best_time(lambda: model.generate(prompt, n, temperature=0.0, use_cache=False),
-                                   repeats=1, warmup=0)
-        print(f"{n:>10} {n / t_cached:>13.0f} {n / t_uncached:>15.0f} {n / t_hf:>10.0f} "
-              f"{t_hf / t_cached:>9.2f}x {t_uncached / t_cached:>15.2f}x"
-              + ("" if same else "   (note: greedy ids differ from HF)"))
+        same = torch.equal(rows["attnlab"](n), rows["Hugging Face"](n))
+        times: dict[str, list[float]] = {name: [] for name in rows}
+        for _ in range(args.rounds):
+            for name, run in rows.items():
+                t0 = time.perf_counter()
+                run(n)
+                times[name].append(time.perf_counter() - t0)
+        ours = times["attnlab"]
+        line = f"{n:>5} new tokens: attnlab {n / statistics.median(ours):,.0f} tok/s " \
+               f"({statistics.median(ours) / n * 1e3:.2f} ms/token)"
+        for name in list(rows)[1:]:
+            ratio = statistics.median(t / o for t, o in zip(times[name], ours))
+            line += f"; {name} {n / statistics.median(times[name]):,.0f} tok/s, attnlab {ratio:.2f}x"
+        print(line + ("" if same else "   (note: greedy ids differ from HF)"), flush=True)
     return 0
 
 

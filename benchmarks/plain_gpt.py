@@ -1,5 +1,5 @@
-"""The stand-in for nanoGPT in the training benchmarks: a GPT and its training step written plainly,
-with nanoGPT's choices for its CPU recipe.
+"""The stand-in for nanoGPT in the benchmarks: a GPT, its training step and its generation loop
+written plainly, with nanoGPT's choices for its CPU recipe.
 
 nn.Linear and nn.LayerNorm without biases (nanoGPT's `bias=False`), the exact nn.GELU,
 F.scaled_dot_product_attention with is_causal, a tied lm_head, AdamW with weight decay on the 2-D
@@ -56,13 +56,24 @@ class PlainGPT(nn.Module):
             if p.dim() == 2:
                 nn.init.normal_(p, std=0.02)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T = idx.shape
         x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))  # (B, T, C)
         for block in self.blocks:
             x = block(x)
+        if targets is None:  # nanoGPT's inference: the last position's logits only
+            return self.lm_head(self.ln_f(x[:, [-1], :])), None  # (B, 1, V)
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         return logits, F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+        """nanoGPT's generation loop, greedy (its top_k=1): no KV cache, so every new token runs
+        the model on the whole context again, cropped to the last block_size tokens."""
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.wpe.num_embeddings:])  # (B, 1, V)
+            idx = torch.cat([idx, logits[:, -1, :].argmax(dim=-1, keepdim=True)], dim=1)
+        return idx
 
 
 def plain_step(model: nn.Module, learning_rate: float = 1e-3, weight_decay: float = 0.1, betas=(0.9, 0.99),

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from attnlab.config import GPTConfig
 from attnlab.generate import generate, generate_tokens
 from attnlab.model.block import Block, make_norm
+from attnlab.model.decode import decode_step
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
 from attnlab.errors import UserError
@@ -59,6 +60,9 @@ class GPT(nn.Module):
             self.lm_head.weight = self.token_embedding_table.weight
         self.points = Points("embed", "ln_f", "logits")
         self._initialise()
+        self._every_point = [point for module in self.modules() if isinstance(getattr(module, "points", None), Points)
+                             for _, point in module.points.items()]
+        self._head: tuple[tuple[int, int], torch.Tensor] | None = None  # decode_head's copy, and of what
 
     def _initialise(self) -> None:
         """init="gpt2": GPT-2's N(0, 0.02), zero biases, and residual projections scaled so the
@@ -120,6 +124,8 @@ class GPT(nn.Module):
         if start + T > self.config.max_seq_len:
             raise UserError(
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
+        if T == 1 and kv_caches is not None and targets is None and self._plain_decoding():
+            return decode_step(self, idx, kv_caches, self.decode_head()), None  # (B, 1, V): model/decode.py
         if self.config.bigram:
             logits = self.points.logits(self.token_embedding_table(idx[:, -1:] if last_only else idx))  # (B, T, V)
         else:
@@ -140,6 +146,22 @@ class GPT(nn.Module):
             T = logits.shape[1]  # 1 with last_only: targets (B, 1)
             loss = F.cross_entropy(logits.reshape(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)
         return logits, loss
+
+    def _plain_decoding(self) -> bool:
+        """Whether a one-token step may take `decode_step`: eval mode, nothing attached to any
+        point, every attention on its fast path (what the modules would compute, tested equal)."""
+        return (not self.training and not self.config.bigram and not any(p.fns for p in self._every_point)
+                and all(block.attn.use_sdpa for block in self.blocks))
+
+    def decode_head(self) -> torch.Tensor:
+        """The lm_head weight laid out (C, V), for one-position logits (x @ head): kept until the
+        weight changes (an optimizer step or a load bumps its version)."""
+        w = self.lm_head.weight
+        key = (w.data_ptr(), w._version)
+        if self._head is None or self._head[0] != key:
+            with torch.no_grad():
+                self._head = (key, w.t().contiguous())  # (C, V)
+        return self._head[1]
 
     def make_kv_caches(self, batch_size: int, max_len: int | None = None) -> list[KVCache]:
         """One empty (B, H, max_len, D) cache per block, on the model's device and dtype."""
