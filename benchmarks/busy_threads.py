@@ -1,9 +1,9 @@
-"""Training on a busy machine: the default thread count (chosen from the load at start) vs --threads 1 and 2.
+"""Training on a busy machine: the default thread count (chosen from what other processes use) vs --threads 1 and 2.
 
     python benchmarks/busy_threads.py [--hogs 2] [--steps 10] [--rounds 5]
 
-Starts `--hogs` CPU hogs (processes spinning in a loop, as other people's jobs would), waits for the
-1-minute load average to see them, then times the `cpu` preset's training step (`setup_gpt_run` and
+Starts `--hogs` CPU hogs (processes spinning in a loop, as other people's jobs would), picks the
+threads as `attnlab train` does from the CPU time others used over `--wait` seconds, then times the `cpu` preset's training step (`setup_gpt_run` and
 `train_step`, what `attnlab train` runs) with each thread setting in turn, round after round, in this
 one process. Prints the median ms per step of each, its ratio to --threads 1, and the CPU and load.
 Nothing is asserted.
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from attnlab.config import preset_config
+from attnlab.cli._cpu_use import others_busy, sample
 from attnlab.device import cpu_flags, device_name, pick_threads
 from attnlab.distributed import DistInfo
 from attnlab.tokenizers import build_tokenizer
@@ -41,14 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hogs", type=int, default=2)
     p.add_argument("--steps", type=int, default=10, help="steps per setting per round")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--wait", type=float, default=60.0, help="seconds for the load average to rise")
+    p.add_argument("--wait", type=float, default=3.0, help="seconds over which the hogs' CPU use is measured")
     args = p.parse_args(argv)
     hogs = [multiprocessing.Process(target=hog, daemon=True) for _ in range(args.hogs)]
     for h in hogs:
         h.start()
     try:
+        started = sample()
         time.sleep(args.wait)
-        chosen, why = pick_threads(0)
+        chosen, why = pick_threads(0, others=others_busy(started))
         cfg = preset_config("cpu")
         text = load_corpus(cfg.corpus)
         tokenizer = build_tokenizer("char", text)
