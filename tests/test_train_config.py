@@ -35,17 +35,18 @@ def test_model_config_maps_block_size_to_max_seq_len():
 def test_the_model_fields_are_gpt_configs():
     """TrainConfig's model fields are GPTConfig's, in its order, with its types, help and
     defaults; only the context length is renamed (block_size) and shorter by default (the cpu
-    preset's), and vocab_size is left to the tokenizer (TrainConfig.vocab_size is bpe's)."""
+    preset's), the activation is nanoGPT's exact GELU (GPTConfig's is GPT-2's tanh form), and
+    vocab_size is left to the tokenizer (TrainConfig.vocab_size is bpe's)."""
     gpt = [f for f in dataclasses.fields(GPTConfig) if f.name != "vocab_size"]
     train = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert MODEL_FIELDS == tuple("block_size" if f.name == "max_seq_len" else f.name for f in gpt)
     for f, name in zip(gpt, MODEL_FIELDS):
         ours = train[name]
         assert (ours.type, ours.metadata["help"]) == (f.type, f.metadata["help"]), name
-        assert ours.default == (64 if name == "block_size" else f.default), name
+        assert ours.default == {"block_size": 64, "activation": "gelu"}.get(name, f.default), name
     assert train["vocab_size"].metadata["help"].startswith("bpe vocabulary size")
     assert all(f.metadata["help"] for f in train.values())  # every flag of `attnlab train` says what it is
-    assert TrainConfig().model_config(vocab_size=7) == GPTConfig(vocab_size=7, max_seq_len=64)
+    assert TrainConfig().model_config(vocab_size=7) == GPTConfig(vocab_size=7, max_seq_len=64, activation="gelu")
     switched = TrainConfig(ffn=False, layer_norm_eps=1e-6, init="torch", block_size=9).model_config(5)
     assert (switched.ffn, switched.layer_norm_eps, switched.init, switched.max_seq_len) == (False, 1e-6, "torch", 9)
 

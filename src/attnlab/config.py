@@ -193,7 +193,7 @@ TOKENIZERS = ("char", "bpe", "gpt2")
 # TrainConfig's model fields are GPTConfig's, derived from it (help texts included), except
 # vocab_size, which the tokenizer fixes (TrainConfig.vocab_size is the bpe vocabulary to train).
 TRAIN_NAMES = {"max_seq_len": "block_size"}  # nanoGPT's name for the context length
-TRAIN_DEFAULTS = {"block_size": 64}  # the cpu preset's; every other default is GPTConfig's
+TRAIN_DEFAULTS = {"block_size": 64, "activation": "gelu"}  # the cpu preset's (nanoGPT's); the rest are GPTConfig's
 
 
 def model_settings() -> list[tuple[str, Any, dataclasses.Field]]:

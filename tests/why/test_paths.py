@@ -63,7 +63,9 @@ def test_path_patching_equals_two_passes_by_hand(kind, norm):
         ld_clean, ld_corrupt = (pair.ld(model(t)[0]).item() for t in (CLEAN, CORRUPT))
     want = normalised(pair.ld(logits), ld_clean, ld_corrupt).item()
     got = path_patch(model, pair, parse_path(f"0.3->1.2.{kind}", 2, 4))
-    assert got["value"] == pytest.approx(want, abs=1e-5) and got["ld"] == pytest.approx(pair.ld(logits).item(), abs=1e-5)
+    # LD is about 7 here: 1e-5 is a few float32 roundings of it, which differ between CPUs' kernels
+    assert got["value"] == pytest.approx(want, rel=1e-5, abs=1e-5)
+    assert got["ld"] == pytest.approx(pair.ld(logits).item(), rel=1e-5, abs=1e-5)
     assert got["input"] == {"k": "key", "q": "query", "v": "value"}[kind]
 
 
