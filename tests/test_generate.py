@@ -57,6 +57,11 @@ def test_greedy_forms_agree(model):
     assert torch.equal(logits.argmax(-1)[:, 1:], greedy[:, 2:])
 
 
+def test_greedy_takes_the_first_of_tied_logits_as_argmax_does():
+    logits = torch.tensor([[0.0, 3.0, 1.0, 3.0], [2.0, 2.0, 2.0, 2.0], [-1.0, -5.0, -1.0, 0.5]])
+    assert sample_next(logits, temperature=0.0).view(-1).tolist() == logits.argmax(-1).tolist() == [1, 0, 3]
+
+
 def test_generate_restores_training_mode(model):
     model.train()
     model.generate(torch.tensor([[1]]), 2, temperature=0.0)
