@@ -91,7 +91,7 @@ class GPTConfig:
     n_heads: int = setting(4, "attention heads per block")
     n_layers: int = setting(4, "transformer blocks")
     d_ff: int | None = setting(None, "feed-forward width (none: 4 * d_model)")
-    activation: str = setting("gelu_tanh", "relu (seed 001), gelu (BERT) or gelu_tanh (GPT-2)")
+    activation: str = setting("gelu_tanh", "relu (seed 001), gelu (BERT, nanoGPT) or gelu_tanh (GPT-2)")
     norm: str = setting("pre", "pre (seed 001, GPT-2), post (seed 003) or none (no LayerNorm)")
     dropout: float = setting(0.0, "dropout probability")
     bias: bool = setting(True, "biases in Linear and LayerNorm layers")
