@@ -55,16 +55,43 @@ def test_each_step_equals_the_modules_and_the_full_forward(options):
     assert_close(lean[1].v, modules[1].v)
 
 
-def test_the_laid_out_head_follows_the_weight():
+def unsliced(head: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """The (V, C) weight back from its (P, C, V/P) slices."""
+    P, C, width = head.shape
+    return head.transpose(1, 2).reshape(P * width, C)[:vocab_size]
+
+
+def test_the_sliced_head_follows_the_weight_and_the_threads():
     model = model_for()
-    head = model.decode_head()
-    assert head.shape == (24, 37) and torch.equal(head, model.lm_head.weight.t())
-    assert model.decode_head() is head  # kept while the weight is unchanged
-    with torch.no_grad():
-        model.lm_head.weight.mul_(2.0)  # an optimizer step changes it in place
-    assert torch.equal(model.decode_head(), model.lm_head.weight.t())
-    model.load_state_dict({k: v * 3 for k, v in model.state_dict().items()})
-    assert torch.equal(model.decode_head(), model.lm_head.weight.t())
+    threads = torch.get_num_threads()
+    try:
+        for parts in (1, 2, 3):
+            torch.set_num_threads(parts)
+            head = model.decode_head()
+            assert head.shape == (parts, 24, -(-37 // parts))  # a slice of the vocabulary per thread
+            assert torch.equal(unsliced(head, 37), model.lm_head.weight)
+            assert not head.transpose(1, 2).reshape(-1, 24)[37:].any()  # the padding is zeros
+            assert model.decode_head() is head  # kept while the weight and the threads are unchanged
+        with torch.no_grad():
+            model.lm_head.weight.mul_(2.0)  # an optimizer step changes it in place
+        assert torch.equal(unsliced(model.decode_head(), 37), model.lm_head.weight)
+        model.load_state_dict({k: v * 3 for k, v in model.state_dict().items()})
+        assert torch.equal(unsliced(model.decode_head(), 37), model.lm_head.weight)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 5])
+def test_any_number_of_slices_gives_the_modules_logits(parts):
+    model = model_for(tie_weights=False, lm_head_bias=True)
+    idx = torch.randint(0, 37, (3, 6))
+    caches = model.make_kv_caches(3)
+    with torch.inference_mode():
+        full, _ = model(idx)  # (B, T, V)
+        model(idx[:, :5], kv_caches=caches)
+        step = decode.decode_step(model, idx[:, 5:], caches, decode.vocab_slices(model.lm_head.weight, parts))
+    assert step.shape == (3, 1, 37)
+    assert_close(step[:, 0], full[:, 5], atol=1e-5, rtol=1e-5)
 
 
 def test_training_mode_and_recorded_points_take_the_modules():
@@ -80,6 +107,22 @@ def test_training_mode_and_recorded_points_take_the_modules():
     assert len(rec.history["blocks.0.attn.weights"]) == 3  # the prompt and two one-token steps, each seen
     model.blocks[1].attn.use_sdpa = False
     assert not model._plain_decoding()
+
+
+def test_pytorch_module_hooks_take_the_modules():
+    model = model_for()
+    seen = []
+    handle = model.blocks[1].ffwd.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    model.generate(torch.zeros(1, 2, dtype=torch.long), 3, temperature=0.0)
+    assert seen == [(1, 2, 24), (1, 1, 24), (1, 1, 24)]  # the prompt, then each one-token step
+    handle.remove()
+    assert model._plain_decoding()
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(lambda module, args: None)
+    try:
+        assert not model._plain_decoding()  # a hook for every module
+    finally:
+        handle.remove()
+    assert model._plain_decoding()
 
 
 def test_the_step_is_the_function_the_forward_calls(monkeypatch):

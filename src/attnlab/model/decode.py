@@ -10,13 +10,16 @@ T = 1, where (B, 1, C) *is* (B, H, 1, D) in memory, so the heads need no transpo
     z = softmax(q·Kᵀ/√D) V                 one query over every cached key: no mask needed
     x = x + W_O z;  x = x + W_down act(W_up ln2(x))        (pre-LN; post-LN as in block.py)
 
-and the logits come from a (C, V) copy of the lm_head's weight: on an AVX2 EPYC, MKL's
-matrix-vector product with the (V, C) weight took 7.0 ms for GPT-2's vocabulary of 50,257,
-the same product with the weight laid out (C, V) 2.2 ms (benchmarks/README.md, "Generation").
+and the logits come from the lm_head's weight laid out as P slices of the vocabulary, (P, C, V/P),
+one per torch thread (`vocab_slices`): one batched product, which PyTorch shares out among its
+threads a slice each. MKL computes a one-row product on one thread, and reads the weight
+(V, C) in the slow order: for GPT-2's vocabulary of 50,257 on a 2-core AMD EPYC (AVX-512) the
+(V, C) product took 4.0 ms, a (C, V) copy 1.04 ms, two (C, V/2) slices 0.46 ms, about the time
+it takes to read the 25.7 MB weight once (benchmarks/README.md, "Generation").
 
 `GPT.forward` takes this path only where it gives what the modules give (tested equal): eval
-mode, one new token, a KV cache, nothing attached to a named point, every attention on its
-fast path. PyTorch's own module hooks (`register_forward_hook`) are not called here.
+mode, one new token, a KV cache, nothing attached to a named point or to PyTorch's own module
+hooks (`register_forward_hook`, which only a module call runs), every attention on its fast path.
 """
 
 from __future__ import annotations
@@ -74,16 +77,42 @@ def block_step(block: Block, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
     return x
 
 
+def has_module_hooks(modules: list[nn.Module]) -> bool:
+    """Whether a PyTorch forward hook is registered on any of `modules`, or for every module
+    (`register_module_forward_hook`): decode_step calls no module, so it would skip them."""
+    if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+def vocab_slices(weight: torch.Tensor, parts: int) -> torch.Tensor:
+    """The lm_head weight (V, C) as `parts` slices of the vocabulary laid out (C, V/parts):
+    (parts, C, ceil(V / parts)), the last slice padded with zero columns.
+
+    >>> vocab_slices(torch.arange(6.).view(3, 2), 2).tolist()  # V=3, C=2: tokens {0, 1} and {2, pad}
+    [[[0.0, 2.0], [1.0, 3.0]], [[4.0, 0.0], [5.0, 0.0]]]
+    """
+    V, C = weight.shape
+    width = -(-V // parts)  # ceil(V / parts)
+    head = weight.new_zeros(parts * width, C)  # (P * V/P, C): the padding rows stay 0
+    head[:V] = weight
+    return head.view(parts, width, C).transpose(1, 2).contiguous()  # (P, C, V/P)
+
+
 def decode_step(model: nn.Module, idx: torch.Tensor, caches: list[KVCache], head: torch.Tensor) -> torch.Tensor:
     """idx (B, 1), the newest token of each row -> its next-token logits (B, 1, V).
 
     caches hold every earlier position and receive this one's keys and values; head is the
-    lm_head weight laid out (C, V) (`GPT.decode_head`)."""
+    lm_head weight as slices of the vocabulary, (P, C, V/P) (`vocab_slices`, `GPT.decode_head`)."""
     position = caches[0].length
     x = model.token_embedding_table.weight[idx] + model.position_embedding_table.weight[position]  # (B, 1, C)
     for block, cache in zip(model.blocks, caches):
         x = block_step(block, x, cache)
-    logits = norm(model.ln_f, x) @ head  # (B, 1, V)
+    B, _, C = x.shape
+    P, _, width = head.shape
+    h = norm(model.ln_f, x).view(1, B, C).expand(P, B, C)  # the same rows for every slice
+    logits = torch.bmm(h, head)  # (P, B, V/P): a thread a slice
+    logits = logits.transpose(0, 1).reshape(B, 1, P * width)[..., :model.lm_head.weight.shape[0]]  # (B, 1, V)
     if model.lm_head.bias is not None:
         logits = logits + model.lm_head.bias
     return logits

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from attnlab.config import GPTConfig
 from attnlab.generate import generate, generate_tokens
 from attnlab.model.block import Block, make_norm
-from attnlab.model.decode import decode_step
+from attnlab.model.decode import decode_step, has_module_hooks, vocab_slices
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
 from attnlab.errors import UserError
@@ -62,7 +62,8 @@ class GPT(nn.Module):
         self._initialise()
         self._every_point = [point for module in self.modules() if isinstance(getattr(module, "points", None), Points)
                              for _, point in module.points.items()]
-        self._head: tuple[tuple[int, int], torch.Tensor] | None = None  # decode_head's copy, and of what
+        self._every_module = list(self.modules())  # for _plain_decoding's look for PyTorch hooks
+        self._head: tuple[tuple[int, int, int], torch.Tensor] | None = None  # decode_head's copy, and of what
 
     def _initialise(self) -> None:
         """init="gpt2": GPT-2's N(0, 0.02), zero biases, and residual projections scaled so the
@@ -149,18 +150,21 @@ class GPT(nn.Module):
 
     def _plain_decoding(self) -> bool:
         """Whether a one-token step may take `decode_step`: eval mode, nothing attached to any
-        point, every attention on its fast path (what the modules would compute, tested equal)."""
+        point or PyTorch module hook, every attention on its fast path (what the modules would
+        compute, tested equal). The points and modules are those the model was built with."""
         return (not self.training and not self.config.bigram and not any(p.fns for p in self._every_point)
+                and not has_module_hooks(self._every_module)
                 and all(block.attn.use_sdpa for block in self.blocks))
 
     def decode_head(self) -> torch.Tensor:
-        """The lm_head weight laid out (C, V), for one-position logits (x @ head): kept until the
-        weight changes (an optimizer step or a load bumps its version)."""
+        """The lm_head weight as one slice of the vocabulary per torch thread, (P, C, V/P), for
+        one-position logits (`decode.vocab_slices`): kept until the weight changes (an optimizer
+        step or a load bumps its version) or the thread count does."""
         w = self.lm_head.weight
-        key = (w.data_ptr(), w._version)
+        key = (w.data_ptr(), w._version, torch.get_num_threads())
         if self._head is None or self._head[0] != key:
             with torch.no_grad():
-                self._head = (key, w.t().contiguous())  # (C, V)
+                self._head = (key, vocab_slices(w, key[2]))  # (P, C, V/P)
         return self._head[1]
 
     def make_kv_caches(self, batch_size: int, max_len: int | None = None) -> list[KVCache]:
