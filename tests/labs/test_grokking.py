@@ -16,7 +16,7 @@ from attnlab.labs.grokking.config import GrokConfig
 from attnlab.labs.grokking.data import addition_table, train_mask
 from attnlab.labs.grokking.fourier import (excluded_loss, fourier_basis, frequency_norms, key_frequencies,
                                            key_share, neuron_frequencies, restricted_loss, sum_directions)
-from attnlab.labs.grokking import lab as grokking_lab
+from attnlab import device
 from attnlab.labs.grokking.lab import training_dtype
 from attnlab.labs.grokking.run import run_grokking
 from attnlab.runs.metrics import read_metrics
@@ -227,12 +227,22 @@ def test_bad_grokking_input_is_one_line_and_changes_nothing(workspace, tmp_path,
     assert_refused(copy_workspace(workspace, tmp_path, monkeypatch), args, words, capsys)
 
 
-def test_bf16_is_refused_on_a_cpu_without_it_and_auto_is_fp32_there(workspace, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(grokking_lab, "cpu_has_bf16", lambda: False)
+def test_bf16_trains_after_one_warning_on_a_cpu_without_it_and_auto_is_fp32_there(workspace, tmp_path,
+                                                                                  monkeypatch, capsys):
+    monkeypatch.setattr(device, "cpu_flags", lambda cpuinfo=None: ["avx2", "fma"])  # an AVX2-only CPU
     assert training_dtype("auto") == "fp32" and training_dtype("fp32") == "fp32"
-    assert_refused(copy_workspace(workspace, tmp_path, monkeypatch), ["--dtype", "bf16"], "no native bf16", capsys)
-    monkeypatch.setattr(grokking_lab, "cpu_has_bf16", lambda: True)
+    ws = copy_workspace(workspace, tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main([*G, "--p", "5", "--steps", "2", "--eval-interval", "1", "--dtype", "bf16", "--out-dir", "runs/b",
+                 "--json"]) == 0  # as `attnlab train --dtype bf16` does there: it trains, emulated
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "no native bf16" in err[0] and "--dtype fp32" in err[0]
+    assert json.loads((ws / "runs" / "b" / "config.json").read_text())["train"]["dtype"] == "bf16"
+    monkeypatch.setattr(device, "cpu_flags", lambda cpuinfo=None: ["avx512f", "avx512_bf16"])
     assert training_dtype("auto") == "bf16" and training_dtype("bf16") == "bf16"
+    assert main([*G, "--p", "5", "--steps", "2", "--eval-interval", "1", "--dtype", "bf16", "--out-dir", "runs/c",
+                 "--json"]) == 0
+    assert capsys.readouterr().err == ""  # a CPU with native bf16: nothing to warn about
 
 
 def assert_refused(ws, args, words, capsys):

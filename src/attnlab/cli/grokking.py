@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import fields
 
 from attnlab.cli._progress import Progress
@@ -25,7 +26,7 @@ FLAGS = (("p", "the modulus, a prime >= 3"), ("train_fraction", "share of the p 
          ("steps", "full-batch training steps"), ("weight_decay", "AdamW weight decay"),
          ("lr", "AdamW learning rate (constant after a 10-step warm-up)"), ("seed", "weights and the split"),
          ("eval_interval", "evaluate (and checkpoint) every N steps"),
-         ("dtype", "the training step's matmuls: fp32, bf16 (autocast; only on a CPU with AVX-512 BF16 or AMX) "
+         ("dtype", "the training step's matmuls: fp32, bf16 (autocast; fast only on a CPU with AVX-512 BF16 or AMX) "
                    "or auto (bf16 where the CPU has it, else fp32)"))
 # Nanda et al.'s setting, and a smaller one measured to grok within minutes here (benchmarks/README.md):
 # p 53 on half the pairs, with twice the weight decay (it groks in 1,000 steps instead of 2,700), bf16
@@ -65,6 +66,8 @@ def lab_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from attnlab.device import bf16_warning
+    from attnlab.labs.grokking.lab import training_dtype
     from attnlab.labs.grokking.run import run_grokking
 
     if args.resume and args.overwrite:
@@ -74,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = lab_config(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    warning = bf16_warning(torch.device("cpu"), training_dtype(cfg.dtype))
+    if warning:
+        print(f"attnlab: warning: {warning}", file=sys.stderr)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     progress = Progress(print, enabled=not (args.json or args.no_progress))
     say = (lambda line: None) if args.json else progress.write

@@ -98,13 +98,10 @@ def measure(model: GPT, task: Task) -> dict[str, Any]:
 def training_dtype(dtype: str) -> str:
     """The dtype a step's matmuls run in: "auto" is bf16 where the CPU computes it natively (AVX-512
     BF16 or AMX: measured 1.7-2x faster a step here, benchmarks/README.md), else fp32. bf16 on a CPU
-    without it is refused: emulated, its matmuls are about 15x slower than fp32."""
-    native = cpu_has_bf16()
+    without it trains, emulated and slow, as `attnlab train` does: the CLI says so in one line
+    (`attnlab.device.bf16_warning`)."""
     if dtype == "auto":
-        return "bf16" if native else "fp32"
-    if dtype == "bf16" and not native:
-        raise UserError("--dtype bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX), where it is about 15x "
-                        "slower than fp32; use --dtype fp32 (or auto)")
+        return "bf16" if cpu_has_bf16() else "fp32"
     return dtype
 
 

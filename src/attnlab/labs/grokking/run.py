@@ -10,8 +10,7 @@ from typing import Any
 from attnlab.errors import UserError
 from attnlab.io import atomic_write, save_json
 from attnlab.labs.grokking.analysis import neuron_spectrum, report_markdown, story, summary
-from attnlab.labs.grokking.lab import (LAB_FILE, EventFn, GrokConfig, Task, check_resumable, train_grokking,
-                                       training_dtype)
+from attnlab.labs.grokking.lab import LAB_FILE, EventFn, GrokConfig, Task, check_resumable, train_grokking
 from attnlab.runs.folder import (BOOKKEEPING, RUN_FILES, fixed_names, is_attnlab_folder, open_run_folder,
                                  read_marker)
 from attnlab.runs.metrics import read_metrics
@@ -45,7 +44,6 @@ def run_grokking(cfg: GrokConfig, out_dir: str | Path, mode: str = "new", png: b
     when it ends (not on Ctrl-C) the analysis files are written beside it."""
     out_dir = Path(out_dir)
     check_kind(out_dir)
-    training_dtype(cfg.dtype)  # bf16 on a CPU without it is refused before the folder is touched
     if mode == "resume" and (out_dir / LAB_FILE).is_file():  # (no grokking.json: open_run_folder says why)
         check_resumable(cfg, out_dir)  # before the folder is touched
     with open_run_folder(out_dir, mode, FILES):
