@@ -8,6 +8,8 @@ round (a busy spell hits the rows of one round alike):
 - attnlab: `GPT.generate` (KV cache; each new token takes `attnlab.model.decode.decode_step`);
 - Hugging Face: `GPT2LMHeadModel.generate(use_cache=True)` with the same weights (checked: the
   same greedy tokens);
+- attnlab, one (C, V) head (with --one-slice): the same, with the lm_head's weight as one (C, V)
+  product instead of a slice of the vocabulary per thread (`attnlab.model.decode.vocab_slices`);
 - nanoGPT's loop: `plain_gpt.PlainGPT.generate`, nanoGPT's `generate` (no cache: the whole
   context again for every token, the last position's logits only), greedy; same sizes, its own
   weights (it has no biases).
@@ -27,6 +29,7 @@ import torch
 
 from _common import hf_twin
 from attnlab import GPT, GPTConfig
+from attnlab.model.decode import vocab_slices
 from plain_gpt import PlainGPT
 
 
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-size", type=int, default=50257)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--one-slice", action="store_true", help="also attnlab with the head as one (C, V) slice")
     parser.add_argument("--no-nanogpt", action="store_true", help="leave out nanoGPT's loop (the slowest row)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -48,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     prompt = torch.zeros(1, 1, dtype=torch.long)
     rows = {"attnlab": lambda n: model.generate(prompt, n, temperature=0.0),
             "Hugging Face": lambda n: hf.generate(prompt, max_new_tokens=n, do_sample=False, use_cache=True)}
+    if args.one_slice:
+        whole = GPT(config).eval()
+        whole.load_state_dict(model.state_dict())
+        head = vocab_slices(whole.lm_head.weight.detach(), 1)  # (1, C, V), laid out once
+        whole.decode_head = lambda: head
+        rows["attnlab, one (C, V) head"] = lambda n: whole.generate(prompt, n, temperature=0.0)
     if not args.no_nanogpt:
         rows["nanoGPT's loop"] = lambda n: plain.generate(prompt, n)
     with open("/proc/cpuinfo") if os.path.exists("/proc/cpuinfo") else open(os.devnull) as f:

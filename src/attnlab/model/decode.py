@@ -14,8 +14,8 @@ and the logits come from the lm_head's weight laid out as P slices of the vocabu
 one per torch thread (`vocab_slices`): one batched product, which PyTorch shares out among its
 threads a slice each. MKL computes a one-row product on one thread, and reads the weight
 (V, C) in the slow order: for GPT-2's vocabulary of 50,257 on a 2-core AMD EPYC (AVX-512) the
-(V, C) product took 4.0 ms, a (C, V) copy 1.04 ms, two (C, V/2) slices 0.46 ms, about the time
-it takes to read the 25.7 MB weight once (benchmarks/README.md, "Generation").
+(V, C) product took 4.0 ms, a (C, V) copy 1.04 ms, two (C, V/2) slices 0.46 ms (reading the
+25.7 MB weight once, `W.sum()`, 0.2 to 0.24 ms; benchmarks/README.md, "Generation").
 
 `GPT.forward` takes this path only where it gives what the modules give (tested equal): eval
 mode, one new token, a KV cache, nothing attached to a named point or to PyTorch's own module

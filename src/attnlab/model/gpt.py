@@ -157,11 +157,11 @@ class GPT(nn.Module):
                 and all(block.attn.use_sdpa for block in self.blocks))
 
     def decode_head(self) -> torch.Tensor:
-        """The lm_head weight as one slice of the vocabulary per torch thread, (P, C, V/P), for
-        one-position logits (`decode.vocab_slices`): kept until the weight changes (an optimizer
-        step or a load bumps its version) or the thread count does."""
+        """The lm_head weight as one slice of the vocabulary per torch thread on a CPU (one slice
+        on a GPU), (P, C, V/P), for one-position logits (`decode.vocab_slices`): kept until the
+        weight changes (an optimizer step or a load bumps its version) or the thread count does."""
         w = self.lm_head.weight
-        key = (w.data_ptr(), w._version, torch.get_num_threads())
+        key = (w.data_ptr(), w._version, torch.get_num_threads() if w.device.type == "cpu" else 1)
         if self._head is None or self._head[0] != key:
             with torch.no_grad():
                 self._head = (key, vocab_slices(w, key[2]))  # (P, C, V/P)
