@@ -44,6 +44,9 @@ def check_types(config: Any) -> None:
         if value is None and "None" in kinds:
             continue
         kind = kinds[0]
+        if kind.startswith("tuple["):  # tuple[float, ...]: every item of the kind inside
+            _check_items(f.name, kind[6:].split(",")[0].strip(), value)
+            continue
         ok = {"bool": lambda v: isinstance(v, bool),
               "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
               "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
@@ -51,6 +54,16 @@ def check_types(config: Any) -> None:
         if not ok:
             what = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}[kind]
             raise UserError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}")
+
+
+def _check_items(name: str, kind: str, value: Any) -> None:
+    """A tuple field's value: a tuple (or list) whose items are all of `kind`."""
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+          "str": lambda v: isinstance(v, str)}[kind]
+    if not isinstance(value, (tuple, list)) or not all(ok(v) for v in value):
+        what = {"int": "integers", "float": "finite numbers", "str": "strings"}[kind]
+        raise UserError(f"{name} must be a list of {what}, got {value!r}")
 
 
 def check_positive(config: Any, *names: str) -> None:
@@ -318,9 +331,10 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
 TOML_LIMIT = 2**20  # a --config file of settings is a few hundred bytes
 
 
-def load_toml(path: str) -> dict[str, Any]:
-    """Read a flat TOML file of TrainConfig fields (plus an optional `preset = "..."`); an
-    unknown key is an error naming it. Values are checked when the TrainConfig is built."""
+def load_toml(path: str, known: set[str] | None = None) -> dict[str, Any]:
+    """Read a flat TOML file of TrainConfig fields (plus an optional `preset = "..."`), or of the
+    `known` keys (a lab's settings); an unknown key is an error naming it. Values are checked when
+    the config is built."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -334,7 +348,8 @@ def load_toml(path: str) -> dict[str, Any]:
         raise UserError(f"{path} is not valid TOML (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path} is not valid TOML ({exc})") from None
-    known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
+    if known is None:
+        known = {f.name for f in dataclasses.fields(TrainConfig)} | {"preset"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UserError(f"unknown config key(s) in {path}: {', '.join(unknown)}")

@@ -19,19 +19,13 @@ import sys
 from pathlib import Path
 
 from attnlab.errors import UserError
+from attnlab.cli._lab import add_field as _add_field
 from attnlab.cli._progress import Progress
 from attnlab.config import MODEL_FIELDS, PRESETS, TrainConfig, load_toml, preset_config
 from attnlab.runs.folder import check_run_name
 
 # Fields that may differ from the saved config when resuming; the rest must match.
 RESUMABLE = ("max_iters", "eval_interval", "eval_iters", "log_interval", "device", "dtype", "compile")
-
-def _optional(kind):
-    def parse(text: str):
-        return None if text.lower() == "none" else kind(text)
-    parse.__name__ = kind.__name__
-    return parse
-
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -58,18 +52,6 @@ def add_parser(subparsers) -> None:
     for f in dataclasses.fields(TrainConfig):
         _add_field(model if f.name in MODEL_FIELDS else training, f)
     p.set_defaults(func=run)
-
-
-def _add_field(group, f: dataclasses.Field) -> None:
-    """One TrainConfig field as a flag (`block_size` is `--block-size`) with the field's help and
-    default; a flag not given stays out of the namespace, so a preset or TOML value is kept."""
-    flag = "--" + f.name.replace("_", "-")
-    text = f"{f.metadata['help']} (default: {'none' if f.default is None else f.default})".replace("%", "%%")
-    if f.type == "bool":
-        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
-    else:
-        kind = {"int": int, "float": float, "str": str, "int | None": _optional(int)}[f.type]
-        group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text, metavar=f.name.upper())
 
 
 def _plain_name(text: str) -> str:
@@ -224,7 +206,7 @@ def _train(args, cfg: TrainConfig, run_dir: Path, text: str, tokenizer, train_da
 def _sample(model, tokenizer, train_data, seed: int, n_tokens: int, say) -> None:
     import torch
 
-    from attnlab.generate import stream_sample
+    from attnlab.fast import stream_sample
 
     try:
         prompt = tokenizer.encode("\n")

@@ -1,0 +1,81 @@
+"""A settings dataclass as flags, and a lab's result printed: what every lab command shares.
+
+Each field of a settings dataclass (made with `config.setting(default, help)`) is one flag,
+`train_fraction` is `--train-fraction`, with the field's help and default. A flag not given
+stays out of the namespace (argparse.SUPPRESS), so the settings are built in one order for
+every command: the command's base values (a preset), then its `--config FILE.toml`, then the
+flags given. The lab itself is `attnlab.labs.shape.Lab`; this module only parses and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any, Iterable
+
+
+def _optional(kind):
+    def parse(text: str):
+        return None if text.lower() == "none" else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+KINDS = {"int": int, "float": float, "str": str, "int | None": _optional(int), "float | None": _optional(float),
+         "str | None": _optional(str)}
+
+
+def add_field(group, f: dataclasses.Field, flags: Iterable[str] = ()) -> None:
+    """One dataclass field as a flag (`block_size` is `--block-size`, plus any older `flags` that
+    still work) with the field's help and default; a flag not given stays out of the namespace,
+    so a preset or TOML value is kept. A tuple field takes one or more values (`--rates 1 0.5`)."""
+    names = ["--" + f.name.replace("_", "-"), *flags]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, tuple) else default
+    text = f"{f.metadata['help']} (default: {shown})".replace("%", "%%")
+    common = dict(default=argparse.SUPPRESS, help=text, dest=f.name)
+    if f.type == "bool":
+        group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+    elif str(f.type).startswith("tuple["):
+        item = KINDS[str(f.type)[6:].split(",")[0].strip()]
+        group.add_argument(*names, type=item, nargs="+", metavar=f.name.upper(), **common)
+    else:
+        group.add_argument(*names, type=KINDS[f.type], metavar=f.name.upper(), **common)
+
+
+def add_settings(parser: argparse.ArgumentParser, cls: type, flags: dict[str, tuple[str, ...]] | None = None,
+                 title: str | None = None) -> None:
+    """Every field of `cls` as a flag (`flags`: older names a field keeps), and `--config FILE.toml`."""
+    group = parser.add_argument_group(title or f"settings ({cls.__name__}'s fields; also the keys of --config)")
+    for f in dataclasses.fields(cls):
+        add_field(group, f, (flags or {}).get(f.name, ()))
+    parser.add_argument("--config", metavar="FILE.toml", dest="config_file",
+                        help="settings from a TOML file (its keys are the settings' names); flags given win")
+
+
+def given_settings(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The settings flags that were given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+
+
+def settings_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
+    """`cls` from the base values, then the --config file, then the flags given."""
+    from attnlab.config import load_toml
+    from attnlab.labs.shape import settings_from_dict
+
+    values = dict(base or {})
+    if getattr(args, "config_file", None):
+        values.update(load_toml(args.config_file, {f.name for f in dataclasses.fields(cls)}))
+    values.update(given_settings(cls, args))
+    return settings_from_dict(cls, values)
+
+
+def print_json(result: Any) -> None:
+    """The result's to_json(), strict JSON on one line (a NaN would not be JSON)."""
+    print(json.dumps(result.to_json(), allow_nan=False))
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        print(line)
