@@ -19,7 +19,9 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "attnlab"
 # The ground floor is a set of loose modules; every other floor is a folder or one loose module.
 FLOORS = [
     ("ground", ["config", "io", "device", "distributed", "generate", "errors", "explanation"]),
+    ("runtime", ["runtime"]),
     ("model", ["model"]),
+    ("fast", ["fast"]),  # speed behind one seam: the model does not know it
     ("tokenizers", ["tokenizers"]),
     ("look", ["look"]),
     ("why", ["why"]),

@@ -5,7 +5,7 @@ import torch
 from torch.testing import assert_close
 
 from attnlab import GPT, GPTConfig
-from attnlab.generate import filter_logits, sample_next
+from attnlab.generate import filter_logits, generate_tokens, sample_next
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_cached_and_uncached_generate_the_same_tokens(model, options):
 
 def test_stream_yields_the_same_tokens_one_at_a_time(model):
     prompt = torch.tensor([[1, 2, 3]])
-    tokens = list(model.generate_stream(prompt, 10, generator=torch.Generator().manual_seed(3)))
+    tokens = list(generate_tokens(model, prompt, 10, generator=torch.Generator().manual_seed(3)))
     assert all(t.shape == (1, 1) for t in tokens)
     whole = model.generate(prompt, 10, generator=torch.Generator().manual_seed(3))
     assert torch.equal(torch.cat(tokens, dim=1), whole[:, 3:])
@@ -108,7 +108,7 @@ def test_a_huge_max_new_tokens_allocates_as_it_goes(model):
     short generation (the caches then hold the 24-position window at most)."""
     prompt = torch.randint(0, 50, (2, 3), generator=torch.Generator().manual_seed(1))
     short = model.generate(prompt, 30, generator=torch.Generator().manual_seed(7))
-    stream = model.generate_stream(prompt, 10**12, generator=torch.Generator().manual_seed(7))
+    stream = generate_tokens(model, prompt, 10**12, generator=torch.Generator().manual_seed(7))
     first = torch.cat([next(stream) for _ in range(30)], dim=1)  # (2, 30), past the window
     assert torch.equal(first, short[:, 3:])
     stream.close()

@@ -97,12 +97,18 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
 
 
+Step = Callable[[torch.Tensor, list], torch.Tensor]  # (token (B, 1), KV caches) -> logits (B, 1, V)
+
+
 def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                     top_k: int | None = None, top_p: float | None = None,
-                    generator: torch.Generator | None = None, use_cache: bool = True) -> Iterator[torch.Tensor]:
+                    generator: torch.Generator | None = None, use_cache: bool = True,
+                    step: Step | None = None) -> Iterator[torch.Tensor]:
     """Yield max_new_tokens new tokens one at a time, each (B, 1), continuing prompt idx (B, T).
 
     The model runs in eval mode (no dropout) and inference mode; its mode is restored after.
+    `step` computes a cached one-token step's logits (None: the model's forward;
+    `attnlab.fast` passes its lean decoding step, which gives the same logits).
     """
     if idx.dim() != 2 or idx.shape[1] == 0:
         raise UserError(f"prompt must be (B, T) with T >= 1 tokens, got shape {tuple(idx.shape)}")
@@ -126,7 +132,7 @@ def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: 
                     break  # no need for the logits after the last token
                 context = torch.cat([context, token], dim=1)[:, -window:]  # (B, T' <= window)
                 if caches is not None and caches[0].length < caches[0].max_len:
-                    logits, _ = model(token, kv_caches=caches)  # (B, 1, V): only the new token
+                    logits = step(token, caches) if step else model(token, kv_caches=caches)[0]  # (B, 1, V)
                 else:
                     if caches is not None:  # the window slid: every position moved, refill
                         for cache in caches:
@@ -138,25 +144,25 @@ def generate_tokens(model, idx: torch.Tensor, max_new_tokens: int, temperature: 
 
 def generate(model, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None,
-             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+             generator: torch.Generator | None = None, use_cache: bool = True,
+             step: Step | None = None) -> torch.Tensor:
     """idx (B, T) -> (B, T + max_new_tokens): the prompt followed by the sampled tokens."""
     out = torch.empty(idx.shape[0], idx.shape[1] + max_new_tokens, dtype=idx.dtype, device=idx.device)
     out[:, :idx.shape[1]] = idx
     for i, token in enumerate(generate_tokens(model, idx, max_new_tokens, temperature, top_k, top_p,
-                                              generator, use_cache), start=idx.shape[1]):
+                                              generator, use_cache, step), start=idx.shape[1]):
         out[:, i:i + 1] = token
     return out
 
 
 def stream_sample(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, write: Callable[[str], None],
                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                  generator: torch.Generator | None = None) -> str:
+                  generator: torch.Generator | None = None, step: Step | None = None) -> str:
     """Sample with the KV cache and `write` the new text as it appears; returns all of it
-    (`decode_stream` over `model.generate_stream`)."""
+    (`decode_stream` over `generate_tokens`)."""
     device = next(model.parameters()).device
     idx = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, T)
-    tokens = model.generate_stream(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                                   generator=generator)  # (1, 1) each
+    tokens = generate_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, generator, step=step)  # (1, 1) each
     return decode_stream(tokens, tokenizer, write)
 
 

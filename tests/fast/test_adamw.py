@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 import attnlab
-from attnlab.train.adamw import FusedAdamW
+from attnlab.fast.adamw import FusedAdamW
 
 
 def model_and_groups(seed: int = 0):
@@ -59,7 +59,7 @@ def test_the_same_weights_and_state_as_torch_fused_adamw():
 
 
 def test_a_step_and_a_checkpoint_do_not_import_dynamo():
-    code = ("import sys, torch\nfrom attnlab.train.adamw import FusedAdamW\n"
+    code = ("import sys, torch\nfrom attnlab.fast.adamw import FusedAdamW\n"
             "m = torch.nn.Linear(3, 2)\nopt = FusedAdamW(m.parameters(), lr=0.1)\n"
             "m(torch.ones(1, 3)).sum().backward()\ntorch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)\n"
             "opt.step()\nopt.zero_grad()\nopt.load_state_dict(opt.state_dict())\n"

@@ -1,12 +1,15 @@
-"""The lean decoding step (model/decode.py) gives what the modules give, for every block variant."""
+"""The fast decoding step (fast/decode.py) gives what the reference modules give, for every model switch,
+and gives way to the modules when a named point or a PyTorch hook is attached."""
 
 import pytest
 import torch
 from torch.testing import assert_close
 
+import attnlab
+import attnlab.fast
 from attnlab import GPT, GPTConfig
+from attnlab.fast import decode
 from attnlab.generate import sample_next
-from attnlab.model import decode
 
 VARIANTS = [
     dict(),  # GPT-2's: pre-LN, tanh GELU, biases, tied lm_head
@@ -16,6 +19,8 @@ VARIANTS = [
     dict(ffn=False),  # attention-only
     dict(residual=False, attn_proj=False),
     dict(norm="post", residual=False, ffn=False),
+    dict(norm="none", bias=False, qkv_bias=False, tie_weights=False),
+    dict(init="torch", activation="relu", norm="post", attn_proj=False),
 ]
 
 
@@ -36,6 +41,7 @@ def test_each_step_equals_the_modules_and_the_full_forward(options):
     model = model_for(**options)
     idx = torch.randint(0, 37, (2, 12))
     lean, modules = model.make_kv_caches(2), model.make_kv_caches(2)
+    decoder = decode.Decoder(model)
     with torch.inference_mode():
         full, _ = model(idx)  # (B, T, V), no cache at all
         model(idx[:, :3], kv_caches=lean)
@@ -43,11 +49,11 @@ def test_each_step_equals_the_modules_and_the_full_forward(options):
         model(idx[:, :3], kv_caches=modules)
         for t in range(3, 12):
             point.fns.clear()
-            assert model._plain_decoding()
-            fast, _ = model(idx[:, t:t + 1], kv_caches=lean)  # decode_step
+            assert decoder.plain()
+            fast = decoder(idx[:, t:t + 1], lean)  # decode_step
             point.fns.append(lambda value: value)
-            assert not model._plain_decoding()
-            slow, _ = model(idx[:, t:t + 1], kv_caches=modules)  # the modules
+            assert not decoder.plain()
+            slow = decoder(idx[:, t:t + 1], modules)  # the modules
             assert fast.shape == slow.shape == (2, 1, 37)
             assert_close(fast, slow, atol=1e-5, rtol=1e-5)
             assert_close(fast[:, 0], full[:, t], atol=1e-5, rtol=1e-5)
@@ -67,16 +73,16 @@ def test_the_sliced_head_follows_the_weight_and_the_threads():
     try:
         for parts in (1, 2, 3):
             torch.set_num_threads(parts)
-            head = model.decode_head()
+            head = decode.decode_head(model)
             assert head.shape == (parts, 24, -(-37 // parts))  # a slice of the vocabulary per thread
             assert torch.equal(unsliced(head, 37), model.lm_head.weight)
             assert not head.transpose(1, 2).reshape(-1, 24)[37:].any()  # the padding is zeros
-            assert model.decode_head() is head  # kept while the weight and the threads are unchanged
+            assert decode.decode_head(model) is head  # kept while the weight and the threads are unchanged
         with torch.no_grad():
             model.lm_head.weight.mul_(2.0)  # an optimizer step changes it in place
-        assert torch.equal(unsliced(model.decode_head(), 37), model.lm_head.weight)
+        assert torch.equal(unsliced(decode.decode_head(model), 37), model.lm_head.weight)
         model.load_state_dict({k: v * 3 for k, v in model.state_dict().items()})
-        assert torch.equal(unsliced(model.decode_head(), 37), model.lm_head.weight)
+        assert torch.equal(unsliced(decode.decode_head(model), 37), model.lm_head.weight)
     finally:
         torch.set_num_threads(threads)
 
@@ -94,50 +100,70 @@ def test_any_number_of_slices_gives_the_modules_logits(parts):
     assert_close(step[:, 0], full[:, 5], atol=1e-5, rtol=1e-5)
 
 
-def test_training_mode_and_recorded_points_take_the_modules():
-    import attnlab
+@pytest.mark.parametrize("options", VARIANTS, ids=[str(v) or "gpt2" for v in VARIANTS])
+def test_fast_generation_gives_the_reference_tokens(options):
+    """attnlab.fast.generate (the lean step) and GPT.generate (the modules) sample the same tokens
+    from the same generator, greedy and sampled, and past the sliding window (16 positions)."""
+    model = model_for(**options)
+    prompt = torch.randint(0, 37, (2, 3), generator=torch.Generator().manual_seed(5))
+    for sampling in (dict(temperature=0.0), dict(temperature=0.9, top_k=20)):
+        fast = attnlab.fast.generate(model, prompt, 20, generator=torch.Generator().manual_seed(1), **sampling)
+        reference = model.generate(prompt, 20, generator=torch.Generator().manual_seed(1), **sampling)
+        assert torch.equal(fast, reference)
 
+
+def test_training_mode_and_recorded_points_take_the_modules():
     model = model_for(dropout=0.5)
-    assert model._plain_decoding()
+    decoder = decode.Decoder(model)
+    assert decoder.plain()
     model.train()
-    assert not model._plain_decoding()  # dropout is on: only the modules apply it
+    assert not decoder.plain()  # dropout is on: only the modules apply it
     model.eval()
     with attnlab.record(model, "blocks.0.attn.weights") as rec:
-        model.generate(torch.zeros(1, 2, dtype=torch.long), 3, temperature=0.0)
+        attnlab.fast.generate(model, torch.zeros(1, 2, dtype=torch.long), 3, temperature=0.0)
     assert len(rec.history["blocks.0.attn.weights"]) == 3  # the prompt and two one-token steps, each seen
     model.blocks[1].attn.use_sdpa = False
-    assert not model._plain_decoding()
+    assert not decoder.plain()
 
 
 def test_pytorch_module_hooks_take_the_modules():
     model = model_for()
+    decoder = decode.Decoder(model)
     seen = []
     handle = model.blocks[1].ffwd.register_forward_hook(lambda module, args, out: seen.append(out.shape))
-    model.generate(torch.zeros(1, 2, dtype=torch.long), 3, temperature=0.0)
+    attnlab.fast.generate(model, torch.zeros(1, 2, dtype=torch.long), 3, temperature=0.0)
     assert seen == [(1, 2, 24), (1, 1, 24), (1, 1, 24)]  # the prompt, then each one-token step
     handle.remove()
-    assert model._plain_decoding()
+    assert decoder.plain()
     handle = torch.nn.modules.module.register_module_forward_pre_hook(lambda module, args: None)
     try:
-        assert not model._plain_decoding()  # a hook for every module
+        assert not decoder.plain()  # a hook for every module
     finally:
         handle.remove()
-    assert model._plain_decoding()
+    assert decoder.plain()
 
 
-def test_the_step_is_the_function_the_forward_calls(monkeypatch):
+def test_the_step_is_the_function_the_decoder_calls(monkeypatch):
     model = model_for()
-    calls = []
-    monkeypatch.setattr("attnlab.model.gpt.decode_step", lambda *a: calls.append(a) or decode.decode_step(*a))
-    model.generate(torch.zeros(1, 2, dtype=torch.long), 4, temperature=0.0)
+    calls, original = [], decode.decode_step
+    monkeypatch.setattr("attnlab.fast.decode.decode_step", lambda *a: calls.append(a) or original(*a))
+    attnlab.fast.generate(model, torch.zeros(1, 2, dtype=torch.long), 4, temperature=0.0)
     assert len(calls) == 3  # the 2-token prompt through the modules, then a step per token but the last
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
-def test_non_finite_logits_are_refused_however_they_sit(bad):
-    logits = torch.zeros(2, 50257)
-    logits[1, 31337] = bad
-    with pytest.raises(ValueError, match="logits are not finite"):
-        sample_next(logits)
-    with pytest.raises(ValueError, match="logits are not finite"):
-        sample_next(logits, temperature=0.8, top_k=5)
+def test_the_reference_model_never_takes_the_fast_step(monkeypatch):
+    """GPT.generate and a one-token forward with caches are the modules alone: the model does not
+    know attnlab.fast exists."""
+    model = model_for()
+    calls, original = [], decode.decode_step
+    monkeypatch.setattr("attnlab.fast.decode.decode_step", lambda *a: calls.append(a) or original(*a))
+    model.generate(torch.zeros(1, 2, dtype=torch.long), 4, temperature=0.0)
+    assert calls == []
+
+
+def test_other_models_generate_through_their_own_forward():
+    bigram = GPT(GPTConfig(vocab_size=7, max_seq_len=8, bigram=True)).eval()
+    assert decode.decoder_for(bigram) is None
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    assert torch.equal(attnlab.fast.generate(bigram, prompt, 5, temperature=0.0),
+                       bigram.generate(prompt, 5, temperature=0.0))

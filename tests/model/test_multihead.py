@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 from attnlab import ConcatHeadsAttention, GPT, GPTConfig, MultiHeadAttention, attention, causal_mask
-from attnlab.model.attention import fast_attention
 
 
 def torch_mha_like(ours: MultiHeadAttention) -> nn.MultiheadAttention:
@@ -112,31 +111,6 @@ def test_bad_input():
         mha(torch.randn(1, 2, 6))
     with pytest.raises(ValueError, match="key_padding_mask"):
         mha(torch.randn(1, 2, 8), key_padding_mask=torch.zeros(1, 3, dtype=torch.bool))
-
-
-@pytest.mark.parametrize("causal", [True, False])
-def test_under_cpu_autocast_attention_is_the_formula_in_bf16(causal):
-    """Under CPU autocast a plain causal (or unmasked) attention is softmax(q·kᵀ/√D + M)·v in bf16
-    kernels, not the CPU flash kernel (slow in bf16); with a mask it runs the fp32 kernel."""
-    torch.manual_seed(3)
-    q, k, v = (torch.randn(2, 4, 8, 16, requires_grad=True) for _ in range(3))
-    mask = causal_mask(8) if causal else None
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = fast_attention(q, k, v, is_causal=causal)
-    assert out.dtype == torch.bfloat16 and out.shape == (2, 4, 8, 16)
-    assert_close(out.float(), attention(q, k, v, mask)[0], rtol=0.03, atol=0.03)  # bf16's 8-bit mantissa
-    out.float().sum().backward()
-    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (q, k, v))
-    padding = torch.ones(2, 1, 8, 8, dtype=torch.bool)
-    padding[1, :, :, 5:] = False
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        masked = fast_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask=padding)
-    assert masked.dtype == torch.float32  # the fp32 kernel on the upcast bf16 values, exactly
-    assert torch.equal(masked, F.scaled_dot_product_attention(q.bfloat16().float(), k.bfloat16().float(),
-                                                              v.bfloat16().float(), attn_mask=padding))
-    plain = torch.randn(2, 4, 8, 8)  # outside autocast: F.scaled_dot_product_attention itself, bit for bit
-    assert torch.equal(fast_attention(plain, plain, plain, is_causal=True),
-                       F.scaled_dot_product_attention(plain, plain, plain, is_causal=True))
 
 
 def test_a_bf16_gpt_under_cpu_autocast_matches_fp32():

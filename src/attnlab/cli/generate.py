@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from attnlab.device import pick_device
-    from attnlab.generate import stream_sample
+    from attnlab.fast import stream_sample
     from attnlab.model.memory import gpt_memory_bytes, require_memory
     from attnlab.runs.checkpoint import load_model, read_run_config
     from attnlab.runs.folder import CHECKPOINT_DIR

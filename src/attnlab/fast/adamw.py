@@ -12,7 +12,7 @@ lists directly:
     v = beta2 * v + (1 - beta2) * grad²
     p = p - lr * (m / (1 - beta1^step)) / (sqrt(v / (1 - beta2^step)) + eps)
 
-It gives bit for bit what `torch.optim.AdamW(fused=True)` gives (tests/train/test_adamw.py). A
+It gives bit for bit what `torch.optim.AdamW(fused=True)` gives (tests/fast/test_adamw.py). A
 case it does not cover (a GradScaler's scale, parameters on several devices or of several
 dtypes, amsgrad, maximize) is stepped by torch's own code.
 """

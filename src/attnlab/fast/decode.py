@@ -17,19 +17,28 @@ threads a slice each. MKL computes a one-row product on one thread, and reads th
 (V, C) product took 4.0 ms, a (C, V) copy 1.04 ms, two (C, V/2) slices 0.46 ms (reading the
 25.7 MB weight once, `W.sum()`, 0.2 to 0.24 ms; benchmarks/README.md, "Generation").
 
-`GPT.forward` takes this path only where it gives what the modules give (tested equal): eval
-mode, one new token, a KV cache, nothing attached to a named point or to PyTorch's own module
-hooks (`register_forward_hook`, which only a module call runs), every attention on its fast path.
+`Decoder` takes this path only where it gives what the modules give (tested equal: tests/fast/):
+eval mode, one new token, a KV cache, nothing attached to a named point or to PyTorch's own module
+hooks (`register_forward_hook`, which only a module call runs), every attention on its fast path;
+anywhere else it calls the model. `generate_tokens` here is attnlab.generate's loop stepping with it.
 """
 
 from __future__ import annotations
+
+import weakref
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from attnlab.generate import generate as generate_reference
+from attnlab.generate import generate_tokens as generate_tokens_reference
+from attnlab.generate import stream_sample as stream_sample_reference
 from attnlab.model.block import Block
+from attnlab.model.gpt import is_gpt
 from attnlab.model.kv_cache import KVCache
+from attnlab.model.points import named_points
 
 
 def norm(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -116,3 +125,71 @@ def decode_step(model: nn.Module, idx: torch.Tensor, caches: list[KVCache], head
     if model.lm_head.bias is not None:
         logits = logits + model.lm_head.bias
     return logits
+
+
+_HEADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (what it was made of, slices)
+
+
+def decode_head(model: nn.Module) -> torch.Tensor:
+    """The model's lm_head weight as one slice of the vocabulary per torch thread on a CPU (one
+    slice on a GPU), (P, C, V/P): made once and kept until the weight changes (an optimizer step
+    or a load bumps its version counter) or the thread count does."""
+    w = model.lm_head.weight
+    key = (w.data_ptr(), w._version, torch.get_num_threads() if w.device.type == "cpu" else 1)
+    kept = _HEADS.get(model)
+    if kept is None or kept[0] != key:
+        with torch.no_grad():
+            kept = _HEADS[model] = (key, vocab_slices(w, key[2]))  # (P, C, V/P)
+    return kept[1]
+
+
+class Decoder:
+    """The one-token step of a GPT's generation: `decoder(token (B, 1), caches) -> logits (B, 1, V)`.
+
+    `decode_step` where it gives what the modules give, the model's own forward anywhere else;
+    checked at every step, so a point or hook attached mid-way is honoured from the next token."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.points = list(named_points(model).values())
+        self.modules = list(model.modules())
+
+    def plain(self) -> bool:
+        """Eval mode, nothing attached to any point or PyTorch module hook, every attention on its
+        fast path (`use_sdpa`): what the modules would compute is what `decode_step` computes."""
+        return (not self.model.training and not any(p.fns for p in self.points)
+                and not has_module_hooks(self.modules) and all(block.attn.use_sdpa for block in self.model.blocks))
+
+    def __call__(self, token: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
+        if self.plain():
+            return decode_step(self.model, token, caches, decode_head(self.model))
+        return self.model(token, kv_caches=caches)[0]
+
+
+def decoder_for(model: nn.Module) -> Callable[[torch.Tensor, list[KVCache]], torch.Tensor] | None:
+    """A `Decoder` for a GPT with blocks; None (the model's forward) for any other model."""
+    return Decoder(model) if is_gpt(model) else None
+
+
+def generate_tokens(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                    top_k: int | None = None, top_p: float | None = None,
+                    generator: torch.Generator | None = None, use_cache: bool = True) -> Iterator[torch.Tensor]:
+    """`attnlab.generate.generate_tokens` (the same tokens, tested), each step by `Decoder`."""
+    return generate_tokens_reference(model, idx, max_new_tokens, temperature, top_k, top_p, generator,
+                                     use_cache, step=decoder_for(model))
+
+
+def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+    """idx (B, T) -> (B, T + max_new_tokens), as `attnlab.generate.generate`, each step by `Decoder`."""
+    return generate_reference(model, idx, max_new_tokens, temperature, top_k, top_p, generator, use_cache,
+                              step=decoder_for(model))
+
+
+def stream_sample(model: nn.Module, tokenizer, prompt_ids: list[int], max_new_tokens: int,
+                  write: Callable[[str], None], temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None, generator: torch.Generator | None = None) -> str:
+    """`attnlab.generate.stream_sample`, each step by `Decoder`: the new text, written as it appears."""
+    return stream_sample_reference(model, tokenizer, prompt_ids, max_new_tokens, write, temperature, top_k,
+                                   top_p, generator, step=decoder_for(model))

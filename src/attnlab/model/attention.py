@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.model.kv_cache import KVCache
+from attnlab.model.masks import causal_mask, combined_mask
 from attnlab.model.points import Points
 from attnlab.errors import UserError
 
@@ -90,41 +91,6 @@ def attention(
     return weights @ v, weights  # (..., T, Dv), (..., T, S)
 
 
-def fast_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                   is_causal: bool = False, dropout_p: float = 0.0) -> torch.Tensor:
-    """`F.scaled_dot_product_attention` (tested equal to `attention`), except under CPU autocast.
-
-    PyTorch's CPU flash-attention kernel is slow in bf16: forward + backward took 3.5x its fp32
-    time at the `cpu` preset's size (T = 64, D = 32). Under CPU autocast, an unmasked or plain
-    causal attention without dropout is softmax(q·kᵀ/√D + M)·v in three bf16 kernels (M is 0, or
-    -inf above the diagonal), faster still at these sizes; anything else (a mask, dropout) runs
-    the fp32 kernel on the upcast inputs. q (..., T, D), k (..., S, D), v (..., S, Dv) -> (..., T, Dv).
-    """
-    if q.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout_p)
-    if mask is None and dropout_p == 0.0:
-        T, S, D = q.shape[-2], k.shape[-2], q.shape[-1]
-        bias = torch.zeros(T, S, device=q.device)  # M: added to the scores
-        if is_causal:
-            bias = bias.masked_fill(~causal_mask(T, S, device=q.device), float("-inf"))
-        scores = torch.baddbmm(bias, q.flatten(0, -3), k.flatten(0, -3).transpose(1, 2), alpha=D**-0.5)  # (N, T, S)
-        return (scores.softmax(dim=-1) @ v.flatten(0, -3)).view(*q.shape[:-1], v.shape[-1])  # (..., T, Dv)
-    with torch.autocast("cpu", enabled=False):  # autocast would cast the fp32 inputs back to bf16
-        return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
-                                              is_causal=is_causal, dropout_p=dropout_p)
-
-
-def causal_mask(T: int, S: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """Boolean (T, S) lower-triangular mask: query t may see keys 0..t + (S - T).
-
-    With S > T the queries are the last T positions of S (as when a KV cache holds the past).
-    >>> causal_mask(2, 3).int().tolist()
-    [[1, 1, 0], [1, 1, 1]]
-    """
-    S = T if S is None else S
-    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
-
-
 class Head(nn.Module):
     """One head of self-attention (seed 001): x (B, T, C) -> (B, T, d_head)."""
 
@@ -182,22 +148,14 @@ class MultiHeadAttention(nn.Module):
         z         (B, T, H, D)  each head's output, before W_O
         out       (B, T, C)     after W_O
 
-    Two paths give the same output: the fast one (`F.scaled_dot_product_attention`, which never
-    materialises scores or weights) and the explicit one (`attention_scores`,
+    Two paths give the same output: the fast one (`self.sdpa`: `F.scaled_dot_product_attention`,
+    which never materialises scores or weights) and the explicit one (`attention_scores`,
     `attention_weights`). The explicit path runs when `use_sdpa` is False or when something is
     attached to `scores` or `weights`; the other points leave the fast path in place.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        causal: bool = False,
-        bias: bool = True,
-        qkv_bias: bool | None = None,
-        dropout: float = 0.0,
-        proj: bool = True,
-    ):
+    def __init__(self, d_model: int, n_heads: int, causal: bool = False, bias: bool = True,
+                 qkv_bias: bool | None = None, dropout: float = 0.0, proj: bool = True):
         super().__init__()
         if d_model % n_heads != 0:
             raise UserError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
@@ -210,6 +168,7 @@ class MultiHeadAttention(nn.Module):
         # proj=False: no W_O, the concatenated heads are the output (the lecture before its residual step)
         self.proj = nn.Linear(d_model, d_model, bias=bias) if proj else nn.Identity()
         self.use_sdpa = True
+        self.sdpa = F.scaled_dot_product_attention  # the fast path's kernel (attnlab.fast may hand in another)
         self.points = Points("q", "k", "v", "scores", "weights", "z", "out")
 
     def project_qkv(
@@ -262,12 +221,13 @@ class MultiHeadAttention(nn.Module):
             k, v = kv_cache.append(k, v)  # (B, H, S, D) with S = cached + T
         S = k.shape[2]
         explicit = not self.use_sdpa or self.points.scores.active or self.points.weights.active
-        mask = self._build_mask(B, T, S, key_padding_mask, attn_mask, explicit, x.device)
+        mask = combined_mask(B, T, S, self.causal, key_padding_mask, attn_mask, explicit, x.device)  # or None
         if explicit:
             out = self._explicit(q, k, v, mask)  # (B, H, T, D)
         else:
             is_causal = self.causal and mask is None and T == S and T > 1
-            out = fast_attention(q, k, v, mask, is_causal, self.dropout if self.training else 0.0)  # (B, H, T, D)
+            out = self.sdpa(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
+                            is_causal=is_causal)  # (B, H, T, D)
             if mask is not None:  # same rule as `attention`: a row with no key gives 0, not NaN
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         z = self.points.z(out.transpose(1, 2))  # (B, T, H, D): each head's output
@@ -282,40 +242,3 @@ class MultiHeadAttention(nn.Module):
         if self.training and self.dropout > 0:
             weights = F.dropout(weights, self.dropout, training=True)  # after the point saw them
         return weights @ v  # (B, H, T, D)
-
-    def _build_mask(
-        self,
-        B: int,
-        T: int,
-        S: int,
-        key_padding_mask: torch.Tensor | None,
-        attn_mask: torch.Tensor | None,
-        explicit: bool,
-        device: torch.device,
-    ) -> torch.Tensor | None:
-        """Combine causal, padding and explicit masks into one boolean (B or 1, H or 1, T, S) mask.
-
-        Returns None when no mask is needed: no causal mask and no other mask, a single query
-        (KV-cached decoding), or a plain causal square block on the fast path (`is_causal`).
-        """
-        if key_padding_mask is None and attn_mask is None:
-            if not self.causal or T == 1:  # one new query (KV-cached decoding) may see every key
-                return None
-            if T == S and not explicit:
-                return None  # the fast path uses is_causal instead
-            return causal_mask(T, S, device=device)
-        mask = torch.ones(1, 1, T, S, dtype=torch.bool, device=device)
-        if self.causal:
-            mask = mask & causal_mask(T, S, device=device)
-        if key_padding_mask is not None:
-            if key_padding_mask.shape != (B, S):
-                raise UserError(f"key_padding_mask must be (B, S) = ({B}, {S}), got {tuple(key_padding_mask.shape)}")
-            mask = mask & ~key_padding_mask.bool().view(B, 1, 1, S)  # (B, 1, T, S)
-        if attn_mask is not None:
-            if attn_mask.dtype != torch.bool:
-                # additive float mask: turn into boolean, keeping finite offsets is not supported
-                if torch.isfinite(attn_mask).logical_and(attn_mask != 0).any():
-                    raise UserError("a float attn_mask may hold only 0 and -inf; use a boolean mask")
-                attn_mask = attn_mask == 0
-            mask = mask & attn_mask
-        return mask

@@ -32,23 +32,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from attnlab.config import NORMS
 from attnlab.model.attention import MultiHeadAttention
+from attnlab.model.components import check_norm, make_norm
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Point, Points
-from attnlab.errors import UserError
-
-def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:
-    if norm not in choices:
-        raise UserError(f"unknown norm {norm!r}; choose one of {', '.join(choices)} (pre: seed 001, GPT-2; "
-                         f"post: seed 003, BERT; none: no LayerNorm)")
-    return norm
-
-
-def make_norm(norm: str, d_model: int, eps: float = 1e-5, bias: bool = True) -> nn.Module:
-    """A LayerNorm, or an identity when norm="none" (the lecture's blocks before its LayerNorm step)."""
-    return nn.Identity() if check_norm(norm) == "none" else nn.LayerNorm(d_model, eps=eps, bias=bias)
 
 
 def residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor], norm: nn.Module,

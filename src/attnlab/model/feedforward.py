@@ -5,19 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from attnlab.config import ACTIVATIONS, check_choice
+from attnlab.model.components import make_activation
 from attnlab.model.points import Points
-
-MODULES = {  # one per name in attnlab.config.ACTIVATIONS
-    "relu": lambda: nn.ReLU(),  # seed 001
-    "gelu": lambda: nn.GELU(),  # BERT
-    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),  # GPT-2's "gelu_new"
-}
-
-
-def make_activation(name: str) -> nn.Module:
-    return MODULES[check_choice("activation", name, ACTIVATIONS)]()
-
 
 class FeedForward(nn.Module):
     """x (B, T, C) -> up (B, T, d_ff) -> activation -> down (B, T, C) -> dropout.

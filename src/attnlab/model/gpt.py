@@ -15,17 +15,15 @@ With `bigram=True` it is the lecture's first model instead: idx (B, T) → a (V,
 
 from __future__ import annotations
 
-import math
-from typing import Iterator
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
-from attnlab.generate import generate, generate_tokens
-from attnlab.model.block import Block, make_norm
-from attnlab.model.decode import decode_step, has_module_hooks, vocab_slices
+from attnlab.generate import generate
+from attnlab.model.block import Block
+from attnlab.model.components import make_norm
+from attnlab.model.init import initialise
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
 from attnlab.errors import UserError
@@ -41,7 +39,7 @@ class GPT(nn.Module):
             self.token_embedding_table = nn.Embedding(c.vocab_size, c.vocab_size)
             self.blocks = nn.ModuleList()
             self.points = Points("logits")
-            self._initialise()
+            initialise(self, c.init)
             return
         self.token_embedding_table = nn.Embedding(c.vocab_size, c.d_model)
         self.position_embedding_table = nn.Embedding(c.max_seq_len, c.d_model)
@@ -59,44 +57,7 @@ class GPT(nn.Module):
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding_table.weight
         self.points = Points("embed", "ln_f", "logits")
-        self._initialise()
-        self._every_point = [point for module in self.modules() if isinstance(getattr(module, "points", None), Points)
-                             for _, point in module.points.items()]
-        self._every_module = list(self.modules())  # for _plain_decoding's look for PyTorch hooks
-        self._head: tuple[tuple[int, int, int], torch.Tensor] | None = None  # decode_head's copy, and of what
-
-    def _initialise(self) -> None:
-        """init="gpt2": GPT-2's N(0, 0.02), zero biases, and residual projections scaled so the
-        residual stream's variance does not grow with depth (two residual additions per block).
-        init="torch": every module keeps PyTorch's own initialisation, as in the lecture.
-        init="lecun": every weight N(0, 1/fan_in) (an embedding's fan-in is d_model), zero biases:
-        the scale of Nanda et al.'s grokking model."""
-        if self.config.init == "torch":
-            return
-        if self.config.init == "lecun":
-            self.apply(self._init_lecun)
-            return
-        self.apply(self._init_weights)
-        for block in self.blocks:
-            for proj in (block.attn.proj, getattr(block.ffwd, "down", None)):
-                if isinstance(proj, nn.Linear):  # not W_O when attn_proj=False, nor an absent ffwd
-                    nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layers))
-
-    @staticmethod
-    def _init_lecun(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=module.embedding_dim ** -0.5)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        initialise(self, c.init)
 
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Parameters counted once (a tied lm_head is the embedding); `non_embedding` leaves
@@ -125,8 +86,6 @@ class GPT(nn.Module):
         if start + T > self.config.max_seq_len:
             raise UserError(
                 f"sequence of {start + T} tokens is longer than max_seq_len ({self.config.max_seq_len})")
-        if T == 1 and kv_caches is not None and targets is None and self._plain_decoding():
-            return decode_step(self, idx, kv_caches, self.decode_head()), None  # (B, 1, V): model/decode.py
         if self.config.bigram:
             logits = self.points.logits(self.token_embedding_table(idx[:, -1:] if last_only else idx))  # (B, T, V)
         else:
@@ -148,25 +107,6 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.reshape(B * T, -1).float(), targets.reshape(B * T), ignore_index=-1)
         return logits, loss
 
-    def _plain_decoding(self) -> bool:
-        """Whether a one-token step may take `decode_step`: eval mode, nothing attached to any
-        point or PyTorch module hook, every attention on its fast path (what the modules would
-        compute, tested equal). The points and modules are those the model was built with."""
-        return (not self.training and not self.config.bigram and not any(p.fns for p in self._every_point)
-                and not has_module_hooks(self._every_module)
-                and all(block.attn.use_sdpa for block in self.blocks))
-
-    def decode_head(self) -> torch.Tensor:
-        """The lm_head weight as one slice of the vocabulary per torch thread on a CPU (one slice
-        on a GPU), (P, C, V/P), for one-position logits (`decode.vocab_slices`): kept until the
-        weight changes (an optimizer step or a load bumps its version) or the thread count does."""
-        w = self.lm_head.weight
-        key = (w.data_ptr(), w._version, torch.get_num_threads() if w.device.type == "cpu" else 1)
-        if self._head is None or self._head[0] != key:
-            with torch.no_grad():
-                self._head = (key, vocab_slices(w, key[2]))  # (P, C, V/P)
-        return self._head[1]
-
     def make_kv_caches(self, batch_size: int, max_len: int | None = None) -> list[KVCache]:
         """One empty (B, H, max_len, D) cache per block, on the model's device and dtype."""
         c = self.config
@@ -179,19 +119,10 @@ class GPT(nn.Module):
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None,
                  generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
-        """Extend idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens).
-        See `attnlab.generate.generate_tokens` for the sampling rules and the sliding window."""
-        # attnlab.generate's function (a module-level name), not this method
+        """Extend idx (B, T) by max_new_tokens sampled tokens -> (B, T + max_new_tokens): the
+        module-level `attnlab.generate` (sampling rules, KV cache, sliding window), on this model."""
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                         generator=generator, use_cache=use_cache)
-
-    def generate_stream(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                        top_k: int | None = None, top_p: float | None = None,
-                        generator: torch.Generator | None = None,
-                        use_cache: bool = True) -> Iterator[torch.Tensor]:
-        """Like `generate`, but yields each new (B, 1) token as soon as it is sampled."""
-        return generate_tokens(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                               generator=generator, use_cache=use_cache)
 
 
 def is_gpt(model: nn.Module) -> bool:

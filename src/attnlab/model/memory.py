@@ -50,7 +50,7 @@ def _block_parameters(d_model: int, d_ff: int, bias: bool, qkv_bias: bool, n_att
 def _skip_init():
     """A torch function mode in which the initialisers (`normal_`, `uniform_`, `zeros_`, ...) do
     nothing: on the meta device they would only cost time (their meta versions load
-    torch._dynamo, about 1.5 s of CPU at a run's start), and a count needs shapes, not values."""
+    the compiler, dynamo: about 1.5 s of CPU at a run's start), and a count needs shapes, not values."""
     from torch.overrides import TorchFunctionMode
 
     class SkipInit(TorchFunctionMode):

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from attnlab.config import Seq2SeqConfig
 from attnlab.model import seq2seq_search
 from attnlab.model.attention import MultiHeadAttention
-from attnlab.model.block import Block, check_norm, residual
+from attnlab.model.block import Block, residual
+from attnlab.model.components import check_norm
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.points import Points

@@ -25,6 +25,7 @@ import torch
 # Imported here, once, not inside the handlers: they run in several threads at once, and two
 # threads importing the same package at the same moment can fail (KeyError in importlib).
 from attnlab.errors import UserError
+from attnlab.fast import generate_tokens
 from attnlab.generate import decode_stream, sampling_probs
 from attnlab.serve.limits import check_tokens
 from attnlab.serve.store import Shared
@@ -318,7 +319,7 @@ def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], No
 
     def run(write: Callable[[str], None], stop: threading.Event) -> str:
         idx = torch.tensor([ids])  # (1, T)
-        tokens = source.model.generate_stream(idx, args["max_new_tokens"], temperature=args["temperature"],
+        tokens = generate_tokens(source.model, idx, args["max_new_tokens"], temperature=args["temperature"],
                                               top_k=args["top_k"], top_p=None if args["top_p"] >= 1 else args["top_p"],
                                               generator=torch.Generator().manual_seed(args["seed"]))
         return decode_stream(locked_steps(tokens, shared.lock, stop), source.tokenizer, write)

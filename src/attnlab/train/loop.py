@@ -38,6 +38,7 @@ import torch
 from attnlab.device import Peak
 from attnlab.distributed import DistInfo, all_reduce_mean, any_rank
 from attnlab.errors import UserError
+from attnlab.fast.attention import use_for_training
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter
 
@@ -189,6 +190,7 @@ def train_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, plan: P
     device = next(model.parameters()).device
     step, interrupted, last_eval, started = plan.start_step, False, None, time.perf_counter()
     model.train()
+    use_for_training(model)  # attnlab.fast's attention kernel for CPU autocast (the same numbers, faster)
     with stop_on_ctrl_c() as ctrl_c:
         while True:
             if step == plan.max_steps or step % plan.eval_interval == 0:  # evaluate, then checkpoint

@@ -1,0 +1,37 @@
+"""The interchangeable parts of a block, by the name a config gives: one row each.
+
+A config field names the part (`GPTConfig.norm`, `GPTConfig.activation`); the block asks here for
+the module. A new kind is its module and one row below (and its name in attnlab.config).
+
+    norm         "pre" / "post": nn.LayerNorm, before or after each sublayer; "none": nn.Identity
+    activation   "relu" (seed 001), "gelu" (BERT, nanoGPT), "gelu_tanh" (GPT-2's "gelu_new")
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from attnlab.config import ACTIVATIONS, NORMS, check_choice
+from attnlab.errors import UserError
+
+ACTIVATION_MODULES = {  # one per name in attnlab.config.ACTIVATIONS
+    "relu": lambda: nn.ReLU(),
+    "gelu": lambda: nn.GELU(),
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    return ACTIVATION_MODULES[check_choice("activation", name, ACTIVATIONS)]()
+
+
+def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:
+    if norm not in choices:
+        raise UserError(f"unknown norm {norm!r}; choose one of {', '.join(choices)} (pre: seed 001, GPT-2; "
+                        f"post: seed 003, BERT; none: no LayerNorm)")
+    return norm
+
+
+def make_norm(norm: str, d_model: int, eps: float = 1e-5, bias: bool = True) -> nn.Module:
+    """A LayerNorm, or an identity when norm="none" (the lecture's blocks before its LayerNorm step)."""
+    return nn.Identity() if check_norm(norm) == "none" else nn.LayerNorm(d_model, eps=eps, bias=bias)
