@@ -38,6 +38,10 @@ _HOMES = {
     "point_names": "attnlab.look.hooks",
     "capture_attention": "attnlab.look.capture",
     "load_minilm": "attnlab.interop.minilm",
+    "TrainConfig": "attnlab.config",
+    "preset_config": "attnlab.config",
+    "train_run": "attnlab.train.run",
+    "load_model": "attnlab.runs.checkpoint",
 }
 
 __all__ = list(_HOMES)

@@ -181,7 +181,7 @@ def pick_threads(requested: int = 0, load: float | None = None, cpus: int | None
     """(torch threads, why) for a run. requested > 0 is `--threads N`, taken as it is. Otherwise the
     threads are the CPUs left idle, out of `cpus` (default: `usable_cpus()`), at least 1 and at most
     `default` (torch's own choice, one per physical core). Idle is `cpus - others` where `others`,
-    the CPUs other processes kept busy while this one started, is known (`attnlab.cli._cpu_use`),
+    the CPUs other processes kept busy while this one started, is known (`attnlab.runtime.cpu_use`),
     else `cpus - load`, the 1-minute load average (default os.getloadavg()). On a machine busy with
     other jobs, torch's threads wait for each other at every operation while the other jobs hold
     the cores: one thread there was measured many times faster than two (benchmarks/README.md).

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from attnlab.cli._cpu_use import CpuSample, busy_seconds, others_busy, sample
+from attnlab.runtime.cpu_use import CpuSample, busy_seconds, others_busy, sample
 from attnlab.device import pick_threads
 
 
@@ -16,7 +16,7 @@ def test_busy_time_counts_everything_but_idle_and_iowait():
     ticks = {"user": 300, "nice": 20, "system": 80, "idle": 5000, "iowait": 70, "irq": 5, "softirq": 15, "steal": 80}
     line = "cpu  " + " ".join(str(v) for v in ticks.values()) + " 0 0\ncpu0 1 1 1 1"
     busy = sum(v for k, v in ticks.items() if k not in ("idle", "iowait"))
-    from attnlab.cli._cpu_use import TICKS_PER_S
+    from attnlab.runtime.cpu_use import TICKS_PER_S
 
     assert busy_seconds(line) == pytest.approx(busy / TICKS_PER_S)
 

@@ -13,11 +13,13 @@ fraction of a second (tests/test_architecture.py checks).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 
 from attnlab.errors import UserError
+from attnlab.runtime import cpu_use
 
 # Subcommand modules, in the order `attnlab --help` lists them.
 COMMANDS = [
@@ -69,13 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = cpu_use.sample()  # before torch's import: what others run meanwhile decides the threads
     parser = build_parser()
     try:
         try:
             args = parser.parse_args(argv)
         finally:
             sys.stdout.flush()  # --help into a closed pipe fails here
-        code = int(args.func(args) or 0)
+        with contextlib.ExitStack() as scope:  # what `use_runtime` changes is put back at the end
+            args.cpu_start, args.runtime_scope = started, scope
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows up here, not at exit where it cannot be caught
         return code
     except BrokenPipeError:

@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from attnlab.errors import UserError
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 
 JSON_KEYS = ("name", "params", "val_loss", "seconds", "run")
 
@@ -38,24 +38,17 @@ def add_parser(subparsers) -> None:
                    help="add the lecture's last rung: 6 layers, 6 heads, 384 wide, block 256 (needs a GPU)")
     p.add_argument("--eval-iters", type=int, default=200, help="batches per validation estimate (default: 200)")
     p.add_argument("--seed", type=int, default=1337, help="random seed of every rung (default: 1337)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: 0, torch's own choice)")
+    add_runtime_args(p, device=True)
     p.add_argument("--json", action="store_true", help="print the results as JSON (and nothing else) on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from attnlab.labs.ladder.report import table_rows, text_table
     from attnlab.labs.ladder.rungs import run_ladder
 
-    if args.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
+    runtime = use_runtime(args, training=True)  # every rung's device, dtype and threads
     corpus_name = {"-": "stdin"}.get(args.corpus, Path(args.corpus).stem or "corpus")
     out_dir = Path(args.out_dir or f"runs/ladder-{corpus_name}")
     out = sys.stderr if args.json else sys.stdout  # --json: stdout holds the JSON alone
@@ -66,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     progress = LadderProgress(say, out, enabled=not args.no_progress)
     try:
         result = run_ladder(args.corpus, out_dir, steps=args.steps, scaled=args.scaled, on_event=progress,
-                            eval_iters=args.eval_iters, seed=args.seed, device=args.device)
+                            eval_iters=args.eval_iters, seed=args.seed, device=args.device,
+                            runtime=runtime)
     finally:
         progress.close()
     records = result["rungs"]

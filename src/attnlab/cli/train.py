@@ -21,11 +21,10 @@ from pathlib import Path
 from attnlab.errors import UserError
 from attnlab.cli._lab import add_field as _add_field
 from attnlab.cli._progress import Progress
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.config import MODEL_FIELDS, PRESETS, TrainConfig, load_toml, preset_config
 from attnlab.runs.folder import check_run_name
 
-# Fields that may differ from the saved config when resuming; the rest must match.
-RESUMABLE = ("max_iters", "eval_interval", "eval_iters", "log_interval", "device", "dtype", "compile")
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -43,9 +42,7 @@ def add_parser(subparsers) -> None:
                    help="delete the files of an existing run folder OUT_DIR/NAME first (only attnlab's own files)")
     p.add_argument("--sample-tokens", type=_non_negative, default=300,
                    help="tokens to sample at the end (default: 300)")
-    p.add_argument("--threads", type=_non_negative, default=0,
-                   help="CPU threads for torch (default: 0, chosen from the load at start: the CPUs other jobs "
-                        "leave idle, at least 1; on a busy machine 1 thread is many times faster than 2)")
+    add_runtime_args(p, dtype=False)  # --device and --dtype are TrainConfig's fields
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     model = p.add_argument_group("model settings (GPTConfig's fields; defaults: the cpu preset)")
     training = p.add_argument_group("training settings (defaults: the cpu preset)")
@@ -77,6 +74,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
     """(config, run folder, preset name) from preset, --config file and flags; on --resume the
     saved config is the base and only fields in RESUMABLE may change."""
     from attnlab.runs.checkpoint import read_run_config
+    from attnlab.train.run import RESUMABLE, resume_conflicts
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     flags = {k: v for k, v in vars(args).items() if k in names}
@@ -96,8 +94,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
     _, saved, _ = read_run_config(run_dir)
     changes = {**(PRESETS[preset] if args.preset else {}), **toml, **flags}
     cfg = TrainConfig.from_dict({**saved.to_dict(), **changes})
-    conflicts = [f"{k} ({getattr(saved, k)!r} -> {getattr(cfg, k)!r})" for k in sorted(names - set(RESUMABLE))
-                 if getattr(cfg, k) != getattr(saved, k)]
+    conflicts = resume_conflicts(saved, cfg)
     if conflicts:
         raise UserError(f"--resume with a conflicting config: {', '.join(conflicts)}; only "
                        f"{', '.join(RESUMABLE)} may change")
@@ -105,101 +102,50 @@ def resolve_config(args: argparse.Namespace) -> tuple[TrainConfig, Path, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.cli._cpu_use import others_busy, sample
+    from attnlab.train.run import train_run
 
-    started = sample()  # before torch's import: what other processes run meanwhile picks the threads
-    import torch
-
-    from attnlab import distributed
-    from attnlab.device import autocast, bf16_warning, describe_dtype, pick_device, pick_threads, resolve_dtype
-    from attnlab.runs.folder import open_run_folder
-
-    threads, why = pick_threads(args.threads, others=others_busy(started))
-    torch.set_num_threads(threads)
-    args.threads_line = f"{threads} thread{'s' if threads != 1 else ''} ({why}; --threads N overrides)"
     cfg, run_dir, preset = resolve_config(args)
-    device = pick_device(cfg.device)
-    autocast(device, cfg.dtype)  # an unusable dtype is an error before any work
-    asked = cfg.dtype
-    cfg = dataclasses.replace(cfg, dtype=resolve_dtype(device, cfg.dtype))  # config.json stores the choice
     kept = args.resume and "dtype" not in vars(args)  # no --dtype: the run's stored choice
-    args.precision_line = f"{cfg.dtype} (the run's)" if kept else describe_dtype(device, asked, cfg.dtype)
-    warning = bf16_warning(device, cfg.dtype)
-    if warning:
-        print(f"attnlab: warning: {warning}", file=sys.stderr)
-    # Everything that can fail on bad input happens before the run folder is touched.
-    text, tokenizer, train_data, val_data = _prepare_data(cfg, run_dir, args.resume)
-    _check_memory(cfg, tokenizer.vocab_size, device)
-    dist = distributed.setup(device.type)
-    finished = False  # a rank that failed leaves at once: the others may never reach the barrier
-    try:
-        if not dist.is_main:  # rank 0 owns the folder; the others only train
-            code = _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
+    rt = use_runtime(args, device=cfg.device, dtype=cfg.dtype, training=True,
+                     dtype_from="the run's" if kept else None)
+    progress = Progress(print, enabled=not args.no_progress)  # the loop reports on rank 0 only
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "run":
+            _say_start(info)
         else:
-            mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
-            with open_run_folder(run_dir, mode):
-                code = _train(args, cfg, run_dir, text, tokenizer, train_data, val_data, dist)
-        finished = True
-        return code if dist.is_main else 0
-    finally:
-        distributed.cleanup(together=finished)
+            progress(kind, info)
 
-
-def _prepare_data(cfg: TrainConfig, run_dir: Path, resume: bool):
-    """(corpus text, tokenizer, train ids, val ids): read and encoded before anything is written."""
-    from attnlab.runs import checkpoint as ckpt
-    from attnlab.train.data import load_corpus
-    from attnlab.tokenizers import build_tokenizer, load_tokenizer
-    from attnlab.train.gpt import encode_corpus
-
-    text = load_corpus(cfg.corpus)
-    if resume:
-        tokenizer = load_tokenizer(run_dir / ckpt.TOKENIZER_DIR)
-    else:
-        tokenizer = build_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
-    train_data, val_data = encode_corpus(text, tokenizer, cfg)
-    return text, tokenizer, train_data, val_data
-
-
-def _check_memory(cfg: TrainConfig, vocab_size: int, device) -> None:
-    """Refuse, with the figures, a model and batch that cannot fit (before anything is allocated)."""
-    from attnlab.model.memory import gpt_memory_bytes, require_memory
-
-    need = gpt_memory_bytes(cfg.model_config(vocab_size), batch_size=cfg.batch_size, training=True)
-    require_memory(need, f"training this model (batch {cfg.batch_size} x block {cfg.block_size})", device)
-
-
-def _train(args, cfg: TrainConfig, run_dir: Path, text: str, tokenizer, train_data, val_data, dist) -> int:
-    from attnlab.runs import checkpoint as ckpt
-    from attnlab.train.gpt import train
-
-    say = print if dist.is_main else (lambda *a, **k: None)
-    if dist.is_main and not args.resume:
-        ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
-    say(f"run folder: {run_dir}{'  (resuming)' if args.resume else ''}")
-    say(f"precision: {args.precision_line}")
-    say(f"threads: {args.threads_line}")
-    say(f"corpus: {cfg.corpus}, {len(text):,} characters -> {len(train_data):,} train / {len(val_data):,} "
-        f"val tokens ({tokenizer.name} tokenizer, vocabulary {tokenizer.vocab_size:,})")
-    progress = Progress(say, enabled=dist.is_main and not args.no_progress)
     try:
-        result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=args.resume, dist=dist,
-                       on_event=progress)
+        result = train_run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, on_event=on_event,
+                           runtime=rt)
     finally:
         progress.close()
-    if not dist.is_main:
-        return 0
+    return _report(args, result) if result.is_main else 0
+
+
+def _say_start(info: dict) -> None:
+    print(f"run folder: {info['run_dir']}{'  (resuming)' if info['resume'] else ''}")
+    for line in info["lines"]:  # precision, threads
+        print(line)
+    print(f"corpus: {info['corpus']}, {info['characters']:,} characters -> {info['train_tokens']:,} train / "
+          f"{info['val_tokens']:,} val tokens ({info['tokenizer']} tokenizer, vocabulary {info['vocab_size']:,})")
+
+
+def _report(args: argparse.Namespace, result) -> int:
+    """What a finished (or stopped) run prints: the losses, a sample, the next commands."""
+    run_dir, trained, data, say = result.run_dir, result.trained, result.data, print
     again = (f"attnlab train --out-dir {shlex.quote(args.out_dir)} --name {shlex.quote(run_dir.name)} "
              f"--resume")
-    if result.interrupted:
-        say(f"interrupted at step {result.step}: checkpoint saved in {run_dir}. Continue with:\n  {again}")
+    if trained.interrupted:
+        say(f"interrupted at step {trained.step}: checkpoint saved in {run_dir}. Continue with:\n  {again}")
         return 130
-    if result.last_losses:
-        say(f"done: step {result.step}, train loss {result.last_losses['train']:.4f}, "
-            f"val loss {result.last_losses['val']:.4f}, {result.elapsed_s:.0f} s")
+    if trained.last_losses:
+        say(f"done: step {trained.step}, train loss {trained.last_losses['train']:.4f}, "
+            f"val loss {trained.last_losses['val']:.4f}, {trained.elapsed_s:.0f} s")
     if args.sample_tokens > 0:
-        _sample(result.model, tokenizer, train_data, cfg.seed, args.sample_tokens, say)
-    _say_next(say, run_dir, tokenizer, text, again, cfg.max_iters)
+        _sample(trained.model, data.tokenizer, data.train, result.cfg.seed, args.sample_tokens, say)
+    _say_next(say, run_dir, data.tokenizer, data.text, again, result.cfg.max_iters)
     return 0
 
 

@@ -16,12 +16,13 @@ from typing import Any
 import torch
 
 from attnlab.config import TrainConfig
-from attnlab.device import autocast, flops_per_token, peak_flops, pick_device, resolve_dtype
+from attnlab.device import autocast, flops_per_token, peak_flops
 from attnlab.distributed import DistInfo, all_reduce_mean
 from attnlab.model.gpt import GPT
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.metrics import MetricsWriter, truncate_metrics
-from attnlab.train.adamw import FusedAdamW
+from attnlab.runtime.decision import Runtime, decide
+from attnlab.fast.adamw import FusedAdamW
 from attnlab.train.data import corpus_names, get_batch, load_corpus, train_val_split
 from attnlab.train.loop import EventFn, Plan, Speed, get_lr, train_loop
 from attnlab.errors import UserError
@@ -150,13 +151,17 @@ class GPTRun:
     last_losses: dict[str, float] | None = None
 
 
-def setup_gpt_run(cfg: TrainConfig, vocab_size: int, run_dir: Path, resume: bool, dist: DistInfo) -> GPTRun:
-    """Model, optimizer and RNGs, from the seed or (resume) from run_dir's checkpoint."""
-    device = pick_device(cfg.device)
+def setup_gpt_run(cfg: TrainConfig, vocab_size: int, run_dir: Path, resume: bool, dist: DistInfo,
+                  runtime: Runtime | None = None) -> GPTRun:
+    """Model, optimizer and RNGs, from the seed or (resume) from run_dir's checkpoint; on the
+    runtime's device and dtype (default: decided from cfg.device and cfg.dtype, torch's threads kept)."""
+    if runtime is None:
+        runtime = decide(cfg.device, cfg.dtype, threads=torch.get_num_threads())
+    device = runtime.device
     if device.type == "cuda" and dist.enabled:
         device = torch.device("cuda", dist.local_rank)
-    precision = autocast(device, cfg.dtype)  # also checks that the dtype suits the device
-    cfg = dataclasses.replace(cfg, dtype=resolve_dtype(device, cfg.dtype))  # "auto" -> what it chose
+    precision = runtime.autocast()
+    cfg = dataclasses.replace(cfg, dtype=runtime.dtype)  # "auto" -> what it chose
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     raw_model = GPT(cfg.model_config(vocab_size)).to(device)
     optimizer = configure_optimizer(raw_model, cfg, device)
@@ -226,9 +231,11 @@ def gpt_plan(run: GPTRun, train_data: torch.Tensor, val_data: torch.Tensor, resu
 
 
 def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, tokenizer, run_dir: str | Path,
-          resume: bool = False, dist: DistInfo = DistInfo(), on_event: EventFn | None = None) -> TrainResult:
+          resume: bool = False, dist: DistInfo = DistInfo(), on_event: EventFn | None = None,
+          runtime: Runtime | None = None) -> TrainResult:
     """Train a GPT on token ids with the one loop; write checkpoints and metrics into run_dir
-    (rank 0 only).
+    (rank 0 only), on the runtime's device and dtype (see `setup_gpt_run`). This is the loop alone:
+    `attnlab.train.run.train_run` makes the run folder around it (config.json, its rules, DDP).
 
     With resume=True the weights, optimizer, step and RNG states come from run_dir's
     checkpoint, and the losses continue exactly as if the run had never stopped (bit for bit
@@ -238,7 +245,7 @@ def train(cfg: TrainConfig, train_data: torch.Tensor, val_data: torch.Tensor, to
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     emit = on_event if (on_event is not None and dist.is_main) else (lambda kind, info: None)
-    run = setup_gpt_run(cfg, tokenizer.vocab_size, run_dir, resume, dist)
+    run = setup_gpt_run(cfg, tokenizer.vocab_size, run_dir, resume, dist, runtime)
     plan = gpt_plan(run, train_data, val_data, resume)
     peak = plan.speed.peak
     emit("start", {"step": run.step, "max_iters": cfg.max_iters, "device": str(run.device),

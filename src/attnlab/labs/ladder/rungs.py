@@ -52,10 +52,10 @@ from attnlab.config import TrainConfig
 from attnlab.io import load_json, save_json
 from attnlab.labs.ladder.report import write_report
 from attnlab.runs import checkpoint as ckpt
-from attnlab.runs.folder import open_lab_folder, open_run_folder
-from attnlab.tokenizers import build_tokenizer
+from attnlab.runs.folder import open_lab_folder
+from attnlab.runtime.decision import Runtime, decide
 from attnlab.train.data import load_corpus
-from attnlab.train.gpt import encode_corpus, train
+from attnlab.train.run import train_run
 
 EventFn = Callable[[str, dict[str, Any]], None]
 LADDER_JSON = "ladder.json"
@@ -115,25 +115,30 @@ def rung_config(rung: Rung, corpus: str, steps: int = 5000, **settings: Any) -> 
 
 
 def run_ladder(corpus: str = "shakespeare", out_dir: str | Path = "runs/ladder-shakespeare", steps: int = 5000,
-               scaled: bool = False, on_event: EventFn | None = None, **settings: Any) -> dict[str, Any]:
+               scaled: bool = False, on_event: EventFn | None = None, runtime: Runtime | None = None,
+               **settings: Any) -> dict[str, Any]:
     """Train (or reuse) every rung into out_dir and write ladder.json, ladder.png, ladder.md.
 
     Returns {"dir", "rungs": [record, ...], "interrupted"}; a record is the dict stored in
     ladder.json. on_event(kind, info) gets "ladder" (the plan), "rung" (one starts or is
-    reused), the training events of `attnlab.train.gpt.train`, and "rung_done".
+    reused), the events of `attnlab.train.run.train_run`, and "rung_done". Every rung runs on
+    one runtime: `runtime`, or the one decided here from settings' device and dtype (its dtype is
+    each rung's, so "auto" is stored as what it chose).
     """
     out_dir, emit = Path(out_dir), on_event or (lambda kind, info: None)
+    if runtime is None:
+        runtime = decide(settings.get("device", "auto"), settings.get("dtype", "auto")).apply()
+    settings = {**settings, "dtype": runtime.dtype}
     plan = [(rung, rung_config(rung, corpus, steps, **settings)) for rung in ladder_rungs(scaled)]  # checks all
     text = load_corpus(corpus)
-    tokenizer = build_tokenizer("char", text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     emit("ladder", {"rungs": [rung.name for rung, _ in plan], "total_steps": sum(c.max_iters for _, c in plan)})
     with open_lab_folder(out_dir, LADDER_KIND, LADDER_FILES):  # attnlab's own folder, or refused
-        return _climb(plan, corpus, text, tokenizer, digest, out_dir, emit)
+        return _climb(plan, corpus, digest, out_dir, emit, runtime)
 
 
-def _climb(plan: list[tuple[Rung, TrainConfig]], corpus: str, text: str, tokenizer, digest: str, out_dir: Path,
-           emit: EventFn) -> dict[str, Any]:
+def _climb(plan: list[tuple[Rung, TrainConfig]], corpus: str, digest: str, out_dir: Path, emit: EventFn,
+           runtime: Runtime) -> dict[str, Any]:
     """Train (or reuse) each rung in turn, rewriting ladder.json after each -> run_ladder's result."""
     saved = {r["name"]: r for r in _read_records(out_dir)}
     records, interrupted = [], False
@@ -148,7 +153,7 @@ def _climb(plan: list[tuple[Rung, TrainConfig]], corpus: str, text: str, tokeniz
         if info["reused"]:
             record = {**before, "run": str(run_dir)}  # the folder may have moved with its ladder
         else:
-            record = _train_rung(rung, cfg, text, tokenizer, run_dir, before if state == "stopped" else None, emit)
+            record = _train_rung(rung, cfg, run_dir, before if state == "stopped" else None, emit, runtime)
             record["corpus_sha256"] = digest
         records.append(record)
         saved[rung.name] = record
@@ -162,17 +167,15 @@ def _climb(plan: list[tuple[Rung, TrainConfig]], corpus: str, text: str, tokeniz
     return {"dir": str(out_dir), "rungs": records, "interrupted": interrupted}
 
 
-def _train_rung(rung: Rung, cfg: TrainConfig, text: str, tokenizer, run_dir: Path,
-                stopped: dict[str, Any] | None, emit: EventFn) -> dict[str, Any]:
+def _train_rung(rung: Rung, cfg: TrainConfig, run_dir: Path, stopped: dict[str, Any] | None, emit: EventFn,
+                runtime: Runtime) -> dict[str, Any]:
     """Train one rung (continuing `stopped`, the record of a run stopped by Ctrl-C) -> its record."""
-    train_data, val_data = encode_corpus(text, tokenizer, cfg)
-    # an earlier run of this rung with other settings is replaced (only if attnlab wrote it)
-    mode = "resume" if stopped is not None else "overwrite" if run_dir.exists() else "new"
+    resume = stopped is not None
     started = time.perf_counter()
-    with open_run_folder(run_dir, mode):
-        if stopped is None:
-            ckpt.save_run_config(run_dir, cfg.model_config(tokenizer.vocab_size), cfg, tokenizer)
-        result = train(cfg, train_data, val_data, tokenizer, run_dir, resume=stopped is not None, on_event=emit)
+    # an earlier run of this rung with other settings is replaced (only if attnlab wrote it)
+    run = train_run(cfg, run_dir, resume=resume, overwrite=not resume and run_dir.exists(), on_event=emit,
+                    runtime=runtime)
+    result = run.trained
     seconds = time.perf_counter() - started + (stopped["seconds"] if stopped else 0.0)
     finished = not result.interrupted and result.step == cfg.max_iters
     return {"name": rung.name, "added": rung.added, "params": result.model.num_parameters(),
