@@ -12,7 +12,7 @@ from train_helpers import cli_main, one_thread  # noqa: F401 (one_thread: an aut
 
 from attnlab.labs.sae.lab import open_browser
 from attnlab.serve.api_features import TOKENS
-from attnlab.serve.app import asset, make_app
+from attnlab.serve.app import asset, make_app, page_html
 from attnlab.serve.store import ModelStore
 
 
@@ -45,4 +45,4 @@ def test_the_features_endpoint(runs):
                                ({"run": "r", "sae": 5}, 400, "bad_type")):
         got = client.post("/api/features", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text
-    assert "/api/features" in asset("features.js") and "features.js" in asset("index.html")
+    assert "/api/features" in asset("features.js") and '<script src="/static/features.js"' in page_html()

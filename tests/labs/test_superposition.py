@@ -273,3 +273,26 @@ def test_bad_input_is_one_line_and_loses_nothing(template, tmp_path, monkeypatch
     assert len(lines) == 1 and lines[0].startswith("attnlab: error:") and words in lines[0], err
     assert "Traceback" not in err
     assert snapshot(ws) == before
+
+
+# --- the web lab --------------------------------------------------------------------------------------------------
+
+def test_the_web_lab_answers_what_the_command_prints(tmp_path, capsys):
+    """POST /api/superposition runs the same lab with the same settings: the same JSON as --json."""
+    from starlette.testclient import TestClient
+
+    from attnlab.serve.app import make_app
+    from attnlab.serve.store import ModelStore
+
+    assert main(["superposition", "--probability", "1", "0.1", *QUICK, "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    client = TestClient(make_app(ModelStore(tmp_path, minilm=False), loopback=False))
+    answer = client.post("/api/superposition", json={"probabilities": [1, 0.1], "steps": 30, "instances": 2})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == cli
+    listed = next(p for p in client.get("/api/panels").json()["panels"] if p["name"] == "superposition")
+    assert {s["name"]: s["default"] for s in listed["settings"]}["probabilities"] == [1.0, 0.3, 0.1, 0.05]
+    for body, status, code in (({"steps": "ten"}, 400, "bad_input"), ({"stepz": 3}, 400, "bad_input"),
+                               ({"dims": 0}, 400, "bad_input"), ({"steps": 10 ** 7}, 413, "over_budget")):
+        got = client.post("/api/superposition", json=body)
+        assert (got.status_code, got.json()["code"]) == (status, code), got.text

@@ -4,6 +4,7 @@ malformed requests that all get a 4xx with a message."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import logging
@@ -26,6 +27,7 @@ from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fi
 
 import attnlab.serve.api  # noqa: E402
 import attnlab.serve.app  # noqa: E402
+import attnlab.serve.panels  # noqa: E402
 import attnlab.viz.html  # noqa: E402
 from attnlab.errors import UserError  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
@@ -216,12 +218,13 @@ def test_page_and_assets_are_offline_with_a_csp(lab):
     assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/heatmap.js" defer>',
                                                   '<script src="/static/lab.js" defer>',
                                                   '<script src="/static/patch.js" defer>',
-                                                  '<script src="/static/features.js" defer>']  # no inline script
-    for name in ("lab.js", "lab.css", "heatmap.js", "strings.json", "patch.js", "features.js"):
+                                                  '<script src="/static/features.js" defer>',
+                                                  '<script src="/static/labs.js" defer>']  # no inline script
+    for name in ("lab.js", "lab.css", "heatmap.js", "strings.json", "patch.js", "features.js", "labs.js"):
         status, headers, body = lab.request("GET", f"/static/{name}")
         assert status == 200 and "content-security-policy" in headers
         assert not re.search(r"https?://", body.decode()), name  # nothing from the network
-    for name in ("lab.js", "heatmap.js", "patch.js", "features.js"):
+    for name in ("lab.js", "heatmap.js", "patch.js", "features.js", "labs.js"):
         assert ".innerHTML" not in lab.request("GET", f"/static/{name}")[2].decode()
     heatmap = lab.request("GET", "/static/heatmap.js")[2].decode()  # the HTML view's own painter
     assert heatmap == (Path(attnlab.viz.html.__file__).parent / "assets" / "heatmap.js").read_text(encoding="utf-8")
@@ -309,8 +312,8 @@ def test_a_generation_lets_other_requests_in_and_stops_when_its_client_goes_away
 
 def replace_handler(monkeypatch, name: str, handler) -> None:
     """The app made after this answers POST /api/<name> with `handler`."""
-    monkeypatch.setattr(attnlab.serve.app, "HANDLERS",
-                        [(n, handler if n == name else h) for n, h in attnlab.serve.app.HANDLERS])
+    monkeypatch.setattr(attnlab.serve.panels, "PANELS", tuple(dataclasses.replace(p, answer=handler) if p.name == name
+                                                             else p for p in attnlab.serve.panels.PANELS))
 
 
 def test_a_bug_is_a_logged_500_with_a_generic_message(runs, monkeypatch, caplog):

@@ -18,6 +18,7 @@ from serve_helpers import Client, train_run  # noqa: E402
 from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)
 
 import attnlab.serve.app  # noqa: E402
+import attnlab.serve.panels  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
 from attnlab.serve.server import Background  # noqa: E402
 from attnlab.serve.store import ModelStore  # noqa: E402
@@ -25,7 +26,7 @@ from attnlab.tokenizers import load_tokenizer  # noqa: E402
 
 JSON_H = {"Content-Type": "application/json"}
 # What each endpoint reads besides "run", "model" and "text", and a body it answers with a 200.
-# An endpoint added to app.HANDLERS later is fuzzed too, over the fields of all of them.
+# A model panel added to panels.PANELS later is fuzzed too, over the fields of all of them.
 READS = {"attention": [], "explain": ["layer", "head", "token"], "lens": ["k"],
          "ablate": ["heads", "position", "each"], "next": ["temperature", "top_k", "top_p", "n"],
          "generate": ["max_new_tokens", "temperature", "top_k", "top_p", "seed"], "why": ["from", "to", "vs"]}
@@ -77,7 +78,7 @@ async def asgi_post(app, path: str, body: bytes) -> tuple[int, bytes]:
 
 
 def endpoints() -> list[str]:
-    return [name for name, _ in attnlab.serve.app.HANDLERS] + ["generate"]
+    return [p.name for p in attnlab.serve.panels.PANELS if p.model] + ["generate"]
 
 
 def cases() -> list[tuple[str, dict]]:
@@ -143,7 +144,7 @@ def test_non_finite_numbers_are_sent_as_null(lab, monkeypatch):
     def broken(shared, body):
         return {"loss": float("nan"), "scores": [1.5, float("inf"), -float("inf")], "nested": {"x": (float("nan"),)}}
 
-    monkeypatch.setattr(attnlab.serve.app, "HANDLERS", [("why", broken)])
+    monkeypatch.setattr(attnlab.serve.panels, "PANELS", (attnlab.serve.panels.Panel("why", broken),))
     app = attnlab.serve.app.make_app(lab[2])
     status, raw = asyncio.run(asgi_post(app, "/api/why", json.dumps({"run": "r"}).encode()))
     assert status == 200

@@ -4,6 +4,7 @@ a run folder replaced under the running lab (the new model answers), and strict 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -23,6 +24,7 @@ from train_helpers import one_thread  # noqa: E402,F401 (an autouse fixture)
 
 import attnlab.serve.api  # noqa: E402
 import attnlab.serve.app  # noqa: E402
+import attnlab.serve.panels  # noqa: E402
 import attnlab.serve.limits  # noqa: E402
 from attnlab.look.capture import attention_maps  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
@@ -50,8 +52,8 @@ def runs(tmp_path_factory) -> Path:
 
 def replace_handler(monkeypatch, name: str, handler) -> None:
     """The app made after this answers POST /api/<name> with `handler`."""
-    monkeypatch.setattr(attnlab.serve.app, "HANDLERS",
-                        [(n, handler if n == name else h) for n, h in attnlab.serve.app.HANDLERS])
+    monkeypatch.setattr(attnlab.serve.panels, "PANELS", tuple(dataclasses.replace(p, answer=handler) if p.name == name
+                                                             else p for p in attnlab.serve.panels.PANELS))
 
 
 # ---- token caps ----------------------------------------------------------------------------------

@@ -60,15 +60,19 @@ def given_settings(cls: type, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:
-    """`cls` from the base values, then the --config file, then the flags given."""
+    """`cls` from the base values, then the --config file, then the flags given. The file's values
+    are checked for their types here (argparse has typed the flags'); the settings' own checks,
+    which name the flags, follow when `cls` is built."""
     from attnlab.config import load_toml
-    from attnlab.labs.shape import settings_from_dict
+    from attnlab.labs.shape import as_tuples, check_given
 
     values = dict(base or {})
     if getattr(args, "config_file", None):
-        values.update(load_toml(args.config_file, {f.name for f in dataclasses.fields(cls)}))
+        toml = as_tuples(cls, load_toml(args.config_file, {f.name for f in dataclasses.fields(cls)}))
+        check_given(cls, toml, f"key in {args.config_file}")
+        values.update(toml)
     values.update(given_settings(cls, args))
-    return settings_from_dict(cls, values)
+    return cls(**values)
 
 
 def print_json(result: Any) -> None:

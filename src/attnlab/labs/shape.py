@@ -89,15 +89,22 @@ def help_of(cls: type) -> dict[str, str]:
 def settings_from_dict(cls: type, data: dict[str, Any], source: str = "setting") -> Any:
     """`cls` from plain data (a JSON object, a TOML table): an unknown key, a value of the wrong
     type or out of range is one UserError that names it; lists become the tuples a field holds."""
-    values = dict(data)
-    for f in dataclasses.fields(cls):
-        if str(f.type).startswith("tuple[") and isinstance(values.get(f.name), list):
-            values[f.name] = tuple(values[f.name])
-    _types_first(cls, values, source)
+    values = as_tuples(cls, data)
+    check_given(cls, values, source)
     return cls(**values)
 
 
-def _types_first(cls: type, values: dict[str, Any], source: str) -> None:
+def as_tuples(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with a list given for a tuple field made a tuple (JSON and TOML have only lists)."""
+    return {k: tuple(v) if isinstance(v, list) and str(_types(cls).get(k, "")).startswith("tuple[") else v
+            for k, v in data.items()}
+
+
+def _types(cls: type) -> dict[str, Any]:
+    return {f.name: f.type for f in dataclasses.fields(cls)}
+
+
+def check_given(cls: type, values: dict[str, Any], source: str = "setting") -> None:
     """Unknown keys and the type of each value given, before __post_init__ compares values, so that
     {"steps": "ten"} is one clear line ("steps must be an integer") and not a TypeError."""
     fields = {f.name: f for f in dataclasses.fields(cls)}

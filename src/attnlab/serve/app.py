@@ -14,6 +14,8 @@
     POST /api/generate      {..., "text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"}
                             streams newline-delimited JSON: {"text": piece} ..., then {"done": true}
     POST /api/why           {..., "text", "from", "to", "vs"}
+    POST /api/patch, /api/features, and one per lab (grokking, superposition, ...): the panels of
+                            panels.py, the one registry of the panels; GET /api/panels lists them
 
 Every answer carries a Content-Security-Policy that lets the page load only its own script,
 style and API (no inline script, no other origin). A request the client can fix gets a 4xx
@@ -54,7 +56,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from attnlab.errors import UserError
-from attnlab.serve import api, api_features, api_patch
+from attnlab.serve import api, panels
 from attnlab.serve.busy import MAX_IN_FLIGHT, Busy, Gate
 from attnlab.serve.loopback import host_name, is_loopback
 from attnlab.serve.store import ModelStore, Shared
@@ -72,22 +74,12 @@ ASSETS = {"lab.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
           "lab.css": ("attnlab.serve", "text/css; charset=utf-8"),
           "strings.json": ("attnlab.serve", "application/json; charset=utf-8"),
           "heatmap.js": ("attnlab.viz", "text/javascript; charset=utf-8"),
-          "patch.js": ("attnlab.serve", "text/javascript; charset=utf-8"),
-          "features.js": ("attnlab.serve", "text/javascript; charset=utf-8")}
+          **{name: ("attnlab.serve", "text/javascript; charset=utf-8") for name in panels.scripts()}}
+PANEL_SCRIPTS = "<!-- the panels' scripts (panels.py) -->"  # in index.html, where they go
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Shared, dict], dict]
-# POST /api/<name> -> what computes its answer from the shared model and the request's JSON object
-HANDLERS: list[tuple[str, Handler]] = [
-    ("attention", api.attention),
-    ("explain", api.explain),
-    ("lens", api.lens),
-    ("ablate", api.ablate),
-    ("next", api.next_token),
-    ("why", api.why),
-    ("patch", api_patch.patch),
-]
 
 
 def asset(name: str, package: str = "attnlab.serve") -> str:
@@ -155,8 +147,14 @@ def browser_font(path) -> bytes:
     return out.getvalue()
 
 
+def page_html() -> str:
+    """index.html with a script tag for each panel's script (panels.py)."""
+    tags = "\n".join(f'<script src="/static/{name}" defer></script>' for name in panels.scripts())
+    return asset("index.html").replace(PANEL_SCRIPTS, tags)
+
+
 async def page(request: Request) -> Response:
-    return Response(asset("index.html"), media_type="text/html; charset=utf-8", headers=HEADERS)
+    return Response(page_html(), media_type="text/html; charset=utf-8", headers=HEADERS)
 
 
 async def static(request: Request) -> Response:
@@ -199,15 +197,21 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     in_flight = Gate(MAX_IN_FLIGHT, "requests")
     generations = Gate(MAX_GENERATIONS, "generations")
 
-    def json_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def json_endpoint(panel: panels.Panel) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             with in_flight.enter():  # Busy (a 503) when full
                 body = await read_json(request)
+                if not panel.model:  # a lab: it runs on its own, under --runs
+                    answer = await run_in_threadpool(lambda: strict_dumps(panel.answer(store, body)))
+                    return Response(answer, media_type="application/json", headers=HEADERS)
                 shared = await run_in_threadpool(store.get, body)  # the first use loads the model
                 with shared.gate.enter():
-                    answer = await run_in_threadpool(lambda: strict_dumps(handler(shared, body)))
+                    answer = await run_in_threadpool(lambda: strict_dumps(panel.answer(shared, body)))
             return Response(answer, media_type="application/json", headers=HEADERS)
         return endpoint
+
+    async def panel_listing(request: Request) -> Response:
+        return StrictJSONResponse({"panels": panels.listing()}, headers=HEADERS)
 
     async def models(request: Request) -> Response:
         with in_flight.enter():
@@ -236,10 +240,10 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
         return Response(font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
 
     routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
-              Route("/favicon.ico", no_icon), Route("/api/models", models),
+              Route("/favicon.ico", no_icon), Route("/api/models", models), Route("/api/panels", panel_listing),
               Route("/api/generate", generate, methods=["POST"])]
-    for name, handler in [*HANDLERS, ("features", api_features.handler(store))]:
-        routes.append(Route(f"/api/{name}", json_endpoint(handler), methods=["POST"]))
+    for panel in panels.PANELS:
+        routes.append(Route(f"/api/{panel.name}", json_endpoint(panel), methods=["POST"]))
     middleware = [Middleware(LoopbackOnly)] if loopback else []
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={UserError: user_error, HTTPException: http_error, Busy: busy,

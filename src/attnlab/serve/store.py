@@ -46,6 +46,7 @@ class Shared:
     source: TextModel
     size: Size
     identity: tuple = ()  # run_identity of the folder it was loaded from (MiniLM: ())
+    folder: Path | None = None  # the run folder it was loaded from (MiniLM: None)
     gate: Gate = field(default_factory=lambda: Gate(MAX_PER_MODEL, "requests for this model"))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -151,7 +152,7 @@ class ModelStore:
                                                           source.model.config.vocab_size, source.max_len)
                 # the new model gets its own lock (requests on the old one finish on it) and
                 # keeps the name's count of requests in flight
-                self._loaded[key] = Shared(source, size, identity,
+                self._loaded[key] = Shared(source, size, identity, folder,
                                            **({"gate": cached.gate} if cached is not None else {}))
             return self._loaded[key]
 

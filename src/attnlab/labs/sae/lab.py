@@ -161,13 +161,14 @@ def measure(model: nn.Module, sae: SparseAutoencoder, point: str, eval_acts: tor
             "dead": stats["dead"], "dense": stats["dense"]}
 
 
-def open_browser(run_dir: str | Path, name: str | None, tokens: int):
+def open_browser(run_dir: str | Path, name: str | None, tokens: int, opened=None):
     """(Browser over `tokens` tokens of the run's validation text, the SAE's name) for `attnlab
-    features` and the web lab."""
+    features` and the web lab; `opened`: the run's model already loaded (a TextModel, as the web
+    lab's store holds it), else it is loaded from run_dir."""
     from attnlab.labs.sae.browse import Browser
 
     run_dir = Path(run_dir)
-    model, tokenizer = ckpt.load_model(run_dir)
+    model, tokenizer = (opened.model, opened.tokenizer) if opened is not None else ckpt.load_model(run_dir)
     sae_dir = find_sae(run_dir, name)
     sae, settings = load_sae(run_dir, sae_dir)
     x, _ = windows(run_dir, tokenizer, "val", tokens, SEEDS["val"])

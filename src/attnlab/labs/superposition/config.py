@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from attnlab.config import setting
 from attnlab.errors import UserError
+from attnlab.labs.shape import Lab
 
 
 @dataclass
@@ -14,18 +16,21 @@ class ToyConfig:
     """n features squeezed into m dimensions, trained at each feature probability P of a sweep.
 
     Every probability gets `instances` models from different random starts, all trained at once
-    as one batched tensor; the best of them (lowest loss) stands for that probability.
+    as one batched tensor; the best of them (lowest loss) stands for that probability. Each field
+    is a flag of `attnlab superposition` and a key of the web lab's Superposition panel.
     """
 
-    features: int = 5  # n
-    dims: int = 2  # m
-    probabilities: tuple[float, ...] = (1.0, 0.3, 0.1, 0.05)  # dense -> sparse
-    importance: float = 0.9  # feature i weighs importance ** i in the loss (1: all equal); the paper's 0.9
-    instances: int = 8  # models per probability
-    steps: int = 2000
-    batch_size: int = 256
-    lr: float = 1e-2
-    seed: int = 0
+    features: int = setting(5, "n, the number of features")
+    dims: int = setting(2, "m, the dimensions they pass through")
+    probabilities: tuple[float, ...] = setting((1.0, 0.3, 0.1, 0.05),  # dense -> sparse
+                                               "the sweep: the chance that each feature is present, one or "
+                                               "more values, dense to sparse")
+    importance: float = setting(0.9, "feature i weighs IMPORTANCE ** i in the loss; 1: all equal (the paper's 0.9)")
+    instances: int = setting(8, "models trained from different starts per probability; the best is kept")
+    steps: int = setting(2000, "Adam steps")
+    batch_size: int = setting(256, "fresh samples per step")
+    lr: float = setting(1e-2, "Adam learning rate, constant")
+    seed: int = setting(0, "the starts and the samples")
 
     def __post_init__(self) -> None:
         self.probabilities = tuple(self.probabilities)
@@ -49,3 +54,8 @@ class ToyConfig:
             raise UserError(f"--lr must be a finite number > 0, got {self.lr}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UserError(f"--seed must be a whole number >= 0, got {self.seed}")
+
+
+# The lab: `attnlab superposition` and the web lab's Superposition panel run it.
+LAB = Lab("superposition", ToyConfig, runner="attnlab.labs.superposition.lab:run_sweep",
+          reporter="attnlab.labs.superposition.report:report")

@@ -5,7 +5,7 @@ instance, and measure it.
     >>> sweep = run_sweep(ToyConfig(probabilities=(0.05,), instances=2, steps=20))
     >>> [point.W.shape for point in sweep.points]          # (dims, features) per probability
     [torch.Size([2, 5])]
-    >>> sorted(summary(sweep))
+    >>> sorted(sweep.to_json())
     ['dims', 'features', 'sweep']
 """
 
@@ -68,6 +68,10 @@ class Sweep:
     steps: int  # reached (fewer than cfg.steps after Ctrl-C)
     interrupted: bool
     elapsed_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        """`attnlab superposition --json`, and the web lab's answer: see `summary`."""
+        return summary(self)
 
 
 def run_sweep(cfg: ToyConfig, on_event: EventFn | None = None) -> Sweep:

@@ -10,11 +10,20 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import torch
 
 from attnlab.labs.superposition.lab import Sweep, SweepPoint
 
 SHAPES = {3: "a triangle", 4: "a square", 5: "a pentagon", 6: "a hexagon", 7: "a heptagon", 8: "an octagon"}
+STORY = ("A dense feature is worth a dimension of its own, so the model keeps the most important ones and "
+         "drops the rest. A sparse one is rarely present together with another, so features can share "
+         "dimensions at angles: the small overlap they pick up when both appear costs less than losing "
+         "them, and the bias with the ReLU cuts most of it away.")
+LEGEND = ("kept: features with ||W_i|| >= 0.5. dims/feature: m / ||W||_F². mean D_i: the kept features' "
+          "dimensionality ||W_i||² / Σ_j (Ŵ_i·W_j)² (1 alone, 1/2 in an antipodal pair, 2/5 in a pentagon). "
+          "sharing: Σ over j≠i of (Ŵ_i·W_j)², 0 for a feature alone in its direction, '-' for one not kept.")
 REGULAR_DEG = 5.0  # neighbours within this of 360/k degrees: a regular polygon
 ANTIPODAL_COS = -0.9  # two represented features at least this opposed: an antipodal pair
 DROPPED = 0.1  # a column shorter than this: the feature is dropped (between this and REPRESENTED: in part)
@@ -111,3 +120,20 @@ def mean_dimensionality(point: SweepPoint) -> float:
     """The mean D_i over the represented features (0 if none)."""
     keep = point.represented
     return float(torch.tensor(point.dimensionality)[keep].mean()) if keep else 0.0
+
+
+def report(sweep: Sweep) -> list[str]:
+    """What `attnlab superposition` prints: the setting, the table, a sentence per probability, the
+    story and the legend (an interrupted sweep says where it stopped)."""
+    cfg = sweep.cfg
+    weights = "all features weigh the same" if cfg.importance == 1 else f"feature i weighs {cfg.importance:g}^i"
+    starts = f"the best of {cfg.instances} starts" if cfg.instances > 1 else "one start"
+    lines = [textwrap.fill(f"{cfg.features} features squeezed into {cfg.dims} dimensions, x' = ReLU(WᵀW x + b); "
+                           f"{weights}; {starts} per probability P, {sweep.steps} Adam steps ({sweep.elapsed_s:.1f} s)",
+                           width=100), ""]
+    lines += ["  " + line for line in table(sweep)] + [""]
+    lines += [describe(point) for point in sweep.points] + [""]
+    lines += [textwrap.fill(STORY, width=100), "", textwrap.fill(LEGEND, width=100)]
+    if sweep.interrupted:
+        lines.append(f"\ninterrupted at step {sweep.steps} of {cfg.steps}: these are the weights reached so far")
+    return lines

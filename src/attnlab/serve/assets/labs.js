@@ -1,0 +1,75 @@
+// attnlab web lab: one panel per lab (grokking, superposition, ...), drawn from GET /api/panels.
+// Each lab panel is a form of the lab's settings (the same fields, defaults and help as the
+// command's flags), a Run button, and the lab's answer: POST /api/<lab> runs it and answers its
+// result's to_json(), which `attnlab <lab> --json` prints too. Every string goes into the page
+// with textContent, never innerHTML.
+(function () {
+  "use strict";
+  const WORDS = {
+    en: { run: "Run", running: "running…", note: "The lab's settings, as the command's flags; the answer is its --json." },
+    ko: { run: "실행", running: "실행 중…", note: "명령의 플래그와 같은 실험 설정입니다. 답은 --json 출력과 같습니다." },
+  };
+  const w = (key) => (WORDS[document.documentElement.lang] || WORDS.en)[key];
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // One input per setting, of the kind its default is: a number, a checkbox, a list of numbers
+  // (space-separated), or text. An empty optional setting is left out (its default applies).
+  function field(setting) {
+    const d = setting.default, box = el("label", "lab-setting");
+    box.title = setting.help;
+    box.append(el("span", "", setting.name + " "));
+    const input = el("input", "data");
+    if (typeof d === "boolean") { input.type = "checkbox"; input.checked = d; }
+    else if (typeof d === "number") { input.type = "number"; input.step = "any"; input.value = String(d); }
+    else { input.type = "text"; input.value = Array.isArray(d) ? d.join(" ") : (d === null ? "" : String(d)); }
+    box.append(input);
+    const read = () => {
+      if (typeof d === "boolean") return input.checked;
+      if (input.value.trim() === "") return undefined;
+      if (typeof d === "number") return Number(input.value);
+      if (Array.isArray(d)) return input.value.trim().split(/\s+/).map(Number);
+      return input.value;
+    };
+    return { box, name: setting.name, read };
+  }
+
+  function panel(p) {
+    const section = el("section", "panel");
+    section.id = "p-" + p.name;
+    const title = el("h2", "", p.name), note = el("p", "note", w("note"));
+    const fields = p.settings.map(field);
+    const form = el("form", "controls"), go = el("button", "", w("run")), out = el("pre", "gen data");
+    const status = el("p", "status data");
+    go.type = "submit";
+    form.append(...fields.map((f) => f.box), go);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = {};
+      fields.forEach((f) => { const v = f.read(); if (v !== undefined) body[f.name] = v; });
+      status.textContent = w("running");
+      out.textContent = "";
+      const response = await fetch("/api/" + p.name, { method: "POST", headers: { "Content-Type": "application/json" },
+                                                      body: JSON.stringify(body) });
+      const answer = await response.json().catch(() => ({ error: response.statusText }));
+      status.textContent = response.ok ? "" : String(answer.error || response.statusText);
+      if (response.ok) out.textContent = JSON.stringify(answer, null, 1);
+    });
+    new MutationObserver(() => { note.textContent = w("note"); go.textContent = w("run"); })
+      .observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
+    section.append(title, note, form, status, out);
+    return section;
+  }
+
+  async function start() {
+    const listing = await (await fetch("/api/panels")).json();
+    listing.panels.filter((p) => p.kind === "lab").forEach((p) => document.getElementById("lab").append(panel(p)));
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

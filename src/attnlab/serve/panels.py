@@ -1,0 +1,127 @@
+"""The web lab's panels, registered here and nowhere else.
+
+The app (app.py) reads PANELS to add each panel's `POST /api/<name>` and to serve its script;
+the page (index.html, filled in by app.py) loads the scripts listed here, and `GET /api/panels`
+tells it each lab panel's settings (name, default, help), from which labs.js draws its form.
+
+A panel is one of two kinds:
+
+    a model panel   answer(shared, body) on the model the request names ({"run"} or {"model"}),
+                    with the model's lock held for every forward (attention, lens, patch, ...)
+    a lab panel     answer(store, body): a lab (`attnlab.labs.shape.Lab`) run with the settings in
+                    the body, its `result.to_json()` answered, exactly what `attnlab LAB --json`
+                    prints; one lab run at a time, and each within the panel's budget
+
+A new lab is one line in LABS below (its Lab, what its run costs and where it writes); a new
+model panel is one line in PANELS and, if it has one, its script in assets/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from attnlab.errors import UserError
+from attnlab.labs.shape import Lab
+from attnlab.labs.superposition import config as superposition
+from attnlab.serve import api, api_features, api_patch
+from attnlab.serve.busy import Gate
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str  # POST /api/<name>
+    answer: Callable[[Any, dict], dict]  # (Shared, body) for a model panel, (ModelStore, body) for a lab
+    script: str | None = None  # its script in serve/assets, loaded by the page after lab.js
+    model: bool = True  # the request names a model (store.get opens it)
+    lab: Lab | None = None  # a lab panel: the lab it runs (its settings become the page's form)
+
+
+@dataclass(frozen=True)
+class LabLimits:
+    """How a lab runs in the web lab: `cost(settings)` must stay within `budget` (so that one
+    request cannot hold the lab for long; `what` names the measure), and `fixed(runs_dir)` gives
+    the settings the page may not choose (where it writes: under --runs, a name of the lab's own)."""
+
+    cost: Callable[[Any], int]
+    budget: int
+    what: str
+    fixed: Callable[[Path], dict[str, Any]] = lambda runs_dir: {}
+
+
+LAB_RUNS = Gate(1, "lab runs")  # a lab trains with every core it is given: one at a time
+MODEL_KEYS = ("run", "model")  # what the page sends with every request (labs.js too)
+
+
+def lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
+    """The answer of a lab panel: its settings from the body, checked as the CLI checks its
+    flags (the same dataclass), within the budget, run, and its result's to_json()."""
+
+    def answer(store, body: dict) -> dict:
+        fixed = limits.fixed(store.runs_dir)
+        chosen = {k: v for k, v in body.items() if k not in MODEL_KEYS}
+        refused = sorted(set(chosen) & set(fixed))
+        if refused:
+            raise UserError(f"the web lab chooses {', '.join(refused)} itself; leave it out", code="bad_value")
+        settings = lab.settings_from({**chosen, **fixed})
+        cost = limits.cost(settings)
+        if cost > limits.budget:
+            raise UserError(f"these settings cost {cost:,} {limits.what}; the {lab.name} panel takes at most "
+                            f"{limits.budget:,} (so that one request cannot hold the lab for long): run "
+                            f"`attnlab {lab.name}` for more", status=413, code="over_budget")
+        with LAB_RUNS.enter():
+            return lab.run(settings).to_json()
+
+    return answer
+
+
+def lab_panel(lab: Lab, limits: LabLimits) -> Panel:
+    return Panel(lab.name, lab_answer(lab, limits), "labs.js", model=False, lab=lab)
+
+
+def settings_listing(lab: Lab, limits: LabLimits | None = None) -> list[dict[str, Any]]:
+    """A lab's settings as the page's form shows them: [{"name", "default", "help"}], without the
+    ones the web lab fixes."""
+    fixed = set(limits.fixed(Path(".")) if limits else ())
+    out = []
+    for f in dataclasses.fields(lab.settings):
+        if f.name in fixed:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        out.append({"name": f.name, "default": list(default) if isinstance(default, tuple) else default,
+                    "help": f.metadata.get("help", "")})
+    return out
+
+
+# The labs the web lab runs, each with its budget: about the work of a few seconds to a minute here.
+LABS: list[tuple[Lab, LabLimits]] = [
+    (superposition.LAB, LabLimits(lambda s: s.features * s.instances * len(s.probabilities) * s.batch_size * s.steps,
+                                  1 << 28, "feature-samples of training (features × instances × probabilities × "
+                                  "batch size × steps)")),
+]
+
+PANELS: tuple[Panel, ...] = (
+    Panel("attention", api.attention),
+    Panel("explain", api.explain),
+    Panel("lens", api.lens),
+    Panel("ablate", api.ablate),
+    Panel("next", api.next_token),
+    Panel("why", api.why),
+    Panel("patch", api_patch.patch, "patch.js"),
+    Panel("features", api_features.features, "features.js"),
+    *(lab_panel(lab, limits) for lab, limits in LABS),
+)
+
+
+def scripts() -> list[str]:
+    """The panels' scripts, each once, in PANELS' order."""
+    return list(dict.fromkeys(p.script for p in PANELS if p.script))
+
+
+def listing() -> list[dict[str, Any]]:
+    """`GET /api/panels`: every panel's name and kind, and each lab panel's settings."""
+    limits = dict((lab.name, lim) for lab, lim in LABS)
+    return [{"name": p.name, "kind": "lab" if p.lab else "model",
+             **({"settings": settings_listing(p.lab, limits[p.name])} if p.lab else {})} for p in PANELS]
