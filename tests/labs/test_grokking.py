@@ -257,3 +257,27 @@ def assert_refused(ws, args, words, capsys):
     assert err.count("\n") == 1 and err.startswith("attnlab: error: ") and words in err, err
     assert "Traceback" not in err
     assert snapshot(ws) == before
+
+
+def test_the_web_lab_answers_what_the_command_prints(tmp_path, capsys):
+    """POST /api/grokking runs the same lab into runs/web-grokking (the folder the panel writes,
+    never one the page names): the same JSON as --json, and a run the lab's other panels open."""
+    from starlette.testclient import TestClient
+
+    from attnlab.serve.app import make_app
+    from attnlab.serve.store import ModelStore
+
+    runs = tmp_path / "runs"
+    settings = dict(p=5, steps=3, eval_interval=1, png=False)
+    assert main(["grokking", "--p", "5", "--steps", "3", "--eval-interval", "1", "--no-png", "--overwrite",
+                 "--out-dir", str(runs / "web-grokking"), "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    client = TestClient(make_app(ModelStore(runs, minilm=False), loopback=False))
+    answer = client.post("/api/grokking", json=settings)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == cli and cli["run"] == str(runs.resolve() / "web-grokking")
+    assert "web-grokking" in [m["run"] for m in client.get("/api/models").json()["models"]]
+    for body, status, code in (({**settings, "out_dir": "/tmp/x"}, 400, "bad_value"), ({"p": 4}, 400, "bad_input"),
+                               ({"p": "five"}, 400, "bad_input"), ({"steps": 10 ** 6}, 413, "over_budget")):
+        got = client.post("/api/grokking", json=body)
+        assert (got.status_code, got.json()["code"]) == (status, code), got.text

@@ -76,8 +76,11 @@ def settings_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any]
 
 
 def print_json(result: Any) -> None:
-    """The result's to_json(), strict JSON on one line (a NaN would not be JSON)."""
-    print(json.dumps(result.to_json(), allow_nan=False))
+    """The result's to_json() on one line, strict JSON as the web lab sends it: a NaN or an
+    infinity (which JSON has not) is null."""
+    from attnlab.io import finite
+
+    print(json.dumps(finite(result.to_json()), allow_nan=False))
 
 
 def print_lines(lines: Iterable[str]) -> None:

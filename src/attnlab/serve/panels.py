@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from attnlab.errors import UserError
+from attnlab.labs.grokking import config as grokking
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
 from attnlab.serve import api, api_features, api_patch
@@ -100,6 +101,10 @@ LABS: list[tuple[Lab, LabLimits]] = [
     (superposition.LAB, LabLimits(lambda s: s.features * s.instances * len(s.probabilities) * s.batch_size * s.steps,
                                   1 << 28, "feature-samples of training (features × instances × probabilities × "
                                   "batch size × steps)")),
+    (grokking.LAB, LabLimits(lambda s: s.steps * int(s.train_fraction * s.p * s.p), 1 << 22,
+                             "pair-steps of training (steps × training pairs)",
+                             fixed=lambda runs: {"out_dir": str(runs / "web-grokking"), "resume": False,
+                                                 "overwrite": True})),
 ]
 
 PANELS: tuple[Panel, ...] = (

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from attnlab.config import GPTConfig, TrainConfig
+from attnlab.config import GPTConfig, TrainConfig, setting
 from attnlab.errors import UserError
+from attnlab.labs.shape import Lab
 
 DTYPES = ("fp32", "bf16", "auto")
 
@@ -29,17 +30,19 @@ def check_split(p: int, train_fraction: float) -> int:
 
 @dataclass
 class GrokConfig:
-    """The lab's settings (Nanda et al.'s by default)."""
+    """The lab's model and training settings (Nanda et al.'s by default): what grokking.json
+    records, and what a resumed run must repeat."""
 
-    p: int = 113
-    train_fraction: float = 0.3
-    steps: int = 25000
-    weight_decay: float = 1.0
-    lr: float = 1e-3
-    seed: int = 0
-    eval_interval: int = 100
-    warmup: int = 10
-    dtype: str = "fp32"  # the training step's matmuls: fp32, bf16 (autocast) or auto (bf16 where the CPU has it)
+    p: int = setting(113, "the modulus, a prime >= 3")
+    train_fraction: float = setting(0.3, "share of the p * p pairs trained on")
+    steps: int = setting(25000, "full-batch training steps")
+    weight_decay: float = setting(1.0, "AdamW weight decay")
+    lr: float = setting(1e-3, "AdamW learning rate (constant after the warm-up)")
+    seed: int = setting(0, "weights and the split")
+    eval_interval: int = setting(100, "evaluate (and checkpoint) every N steps")
+    warmup: int = setting(10, "steps of linear learning-rate warm-up")
+    dtype: str = setting("fp32", "the training step's matmuls: fp32, bf16 (autocast; fast only on a CPU with "
+                                 "AVX-512 BF16 or AMX) or auto (bf16 where the CPU has it, else fp32)")
 
     def __post_init__(self) -> None:
         if isinstance(self.p, bool) or not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
@@ -74,3 +77,33 @@ class GrokConfig:
                            learning_rate=self.lr, min_lr=self.lr, warmup_iters=self.warmup,
                            weight_decay=self.weight_decay, beta1=0.9, beta2=0.98, grad_clip=0.0,
                            eval_interval=self.eval_interval, device="cpu", dtype=dtype, seed=self.seed)
+
+
+@dataclass
+class GrokSettings(GrokConfig):
+    """A grokking run: the lab's settings and where it goes. Each field is a flag of `attnlab
+    grokking` and a key of the web lab's Grokking panel (which picks out_dir, resume and
+    overwrite itself)."""
+
+    out_dir: str = setting("runs/grokking", "the run folder")
+    resume: bool = setting(False, "continue the run in OUT_DIR")
+    overwrite: bool = setting(False, "replace the run in OUT_DIR (only attnlab's files)")
+    png: bool = setting(True, "draw grokking.png: loss, accuracy, spectrum, neurons")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.resume and self.overwrite:
+            raise UserError("--resume and --overwrite exclude each other")
+
+    @property
+    def mode(self) -> str:
+        return "resume" if self.resume else "overwrite" if self.overwrite else "new"
+
+    def lab_config(self) -> GrokConfig:
+        """The GrokConfig part (what grokking.json records)."""
+        return GrokConfig(**{f.name: getattr(self, f.name) for f in fields(GrokConfig)})
+
+
+# The lab: `attnlab grokking` and the web lab's Grokking panel run it.
+LAB = Lab("grokking", GrokSettings, runner="attnlab.labs.grokking.run:run",
+          reporter="attnlab.labs.grokking.run:report")

@@ -10,6 +10,7 @@ from typing import Any
 from attnlab.errors import UserError
 from attnlab.io import atomic_write, save_json
 from attnlab.labs.grokking.analysis import neuron_spectrum, report_markdown, story, summary
+from attnlab.labs.grokking.config import GrokSettings
 from attnlab.labs.grokking.lab import LAB_FILE, EventFn, GrokConfig, Task, check_resumable, train_grokking
 from attnlab.runs.folder import (BOOKKEEPING, RUN_FILES, fixed_names, is_attnlab_folder, open_run_folder,
                                  read_marker)
@@ -25,6 +26,10 @@ class GrokResult:
     paragraphs: list[str]  # the story in plain words
     interrupted: bool  # stopped by Ctrl-C: a checkpoint was saved, nothing else written
     files: list[Path]
+
+    def to_json(self) -> dict[str, Any]:
+        """`attnlab grokking --json` and the web lab's answer: the summary (analysis.summary)."""
+        return self.summary
 
 
 def check_kind(out_dir: Path) -> None:
@@ -64,3 +69,21 @@ def run_grokking(cfg: GrokConfig, out_dir: str | Path, mode: str = "new", png: b
         text = report_markdown(s, paragraphs, FIGURE if png else "")
         files.append(atomic_write(out_dir / REPORT, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
     return GrokResult(s, paragraphs, False, files)
+
+
+def run(settings: GrokSettings, progress: EventFn) -> GrokResult:
+    """The lab's run (labs/shape.py): train or continue settings.out_dir, then analyse it."""
+    return run_grokking(settings.lab_config(), settings.out_dir, settings.mode, png=settings.png, on_event=progress)
+
+
+def report(result: GrokResult) -> list[str]:
+    """What `attnlab grokking` prints: the story, then what was written (or how to go on)."""
+    lines = [""]
+    for paragraph in result.paragraphs:
+        lines += [paragraph, ""]
+    if result.interrupted:
+        lines.append(f"interrupted at step {result.summary['steps']}: checkpoint saved. Continue with:\n"
+                     f"  attnlab grokking --out-dir {result.summary['run']} --resume")
+    else:
+        lines.append("wrote " + ", ".join(str(f) for f in result.files))
+    return lines
