@@ -173,3 +173,24 @@ def test_induction_cli_bad_flags_are_one_line(capsys, tmp_path, argv, match):
 def test_head_score_heatmap_is_a_figure():
     scores = HeadScores(*(torch.rand(2, 3) for _ in range(3)))
     assert isinstance(plot_head_scores(scores, title="t"), Figure)
+
+
+def test_the_web_lab_answers_what_the_command_prints(capsys, tmp_path):
+    """POST /api/induction runs the same lab into runs/web-induction: the same JSON as --json."""
+    from starlette.testclient import TestClient
+
+    from attnlab.serve.app import make_app
+    from attnlab.serve.store import ModelStore
+
+    runs = tmp_path / "runs"
+    assert main(["induction", "--steps", "2", "--eval-interval", "1", "--layers", "2", "--stream-tokens", "4096",
+                 "--out-dir", str(runs / "web-induction"), "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    client = TestClient(make_app(ModelStore(runs, minilm=False), loopback=False))
+    answer = client.post("/api/induction", json={"steps": 2, "eval_interval": 1, "layers": [2], "stream_tokens": 4096})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == cli == json.loads((runs / "web-induction" / "summary.json").read_text())
+    for body, status, code in (({"layers": [0]}, 400, "bad_input"), ({"layers": "2"}, 400, "bad_input"),
+                               ({"out_dir": "x"}, 400, "bad_value"), ({"steps": 10 ** 6}, 413, "over_budget")):
+        got = client.post("/api/induction", json=body)
+        assert (got.status_code, got.json()["code"]) == (status, code), got.text

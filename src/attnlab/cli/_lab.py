@@ -37,9 +37,8 @@ def add_field(group, f: dataclasses.Field, flags: Iterable[str] = ()) -> None:
     common = dict(default=argparse.SUPPRESS, help=text, dest=f.name)
     if f.type == "bool":
         group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
-    elif str(f.type).startswith("tuple["):
-        item = KINDS[str(f.type)[6:].split(",")[0].strip()]
-        group.add_argument(*names, type=item, nargs="+", metavar=f.name.upper(), **common)
+    elif str(f.type).startswith("tuple["):  # read as text: items(), so that a bad one is a UserError
+        group.add_argument(*names, nargs="+", metavar=f.name.upper(), **common)
     else:
         group.add_argument(*names, type=KINDS[f.type], metavar=f.name.upper(), **common)
 
@@ -55,8 +54,30 @@ def add_settings(parser: argparse.ArgumentParser, cls: type, flags: dict[str, tu
 
 
 def given_settings(cls: type, args: argparse.Namespace) -> dict[str, Any]:
-    """The settings flags that were given on the command line."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    """The settings flags that were given on the command line (a tuple field's text made items)."""
+    return {f.name: items(f, getattr(args, f.name)) if str(f.type).startswith("tuple[") else getattr(args, f.name)
+            for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+
+
+def items(f: dataclasses.Field, texts: list[str]) -> tuple:
+    """A tuple flag's values, separated by spaces or commas: `--layers 1 2` or `--layers 1,2`.
+
+    >>> from attnlab.labs.superposition.config import ToyConfig
+    >>> items(dataclasses.fields(ToyConfig)[2], ["1,0.5", "0.1"])
+    (1.0, 0.5, 0.1)
+    """
+    from attnlab.errors import UserError
+
+    kind = str(f.type)[6:].split(",")[0].strip()
+    out = []
+    for part in (p for text in texts for p in text.split(",")):
+        try:
+            out.append(KINDS[kind](part.strip()))
+        except ValueError:
+            raise UserError(f"--{f.name.replace('_', '-')}: invalid {kind} value {part!r}: give one or more "
+                            f"comma-separated (or space-separated) values, such as {'1,2' if kind == 'int' else '1 0.5'}"
+                            ) from None
+    return tuple(out)
 
 
 def settings_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None) -> Any:

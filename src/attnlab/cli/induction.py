@@ -12,78 +12,32 @@ induction.png (see attnlab.labs.induction.lab).
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
-from attnlab.errors import UserError
-from attnlab.labs.induction.config import LabConfig
+from attnlab.cli._lab import add_settings, print_json, print_lines, settings_from_args
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+from attnlab.labs.induction.config import LAB, LabConfig
+from attnlab.labs.shape import quiet
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    d = LabConfig()
     p = subparsers.add_parser(
         "induction", help="train 1- and 2-layer attention-only models and watch an induction head form",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--layers", default=",".join(map(str, d.layers)),
-                   help=f"comma-separated layer counts, one model each (default: {','.join(map(str, d.layers))})")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"training steps per model (default: {d.steps})")
-    p.add_argument("--eval-interval", type=int, default=d.eval_interval,
-                   help=f"score the heads every N steps (default: {d.eval_interval})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"weights, data and random heads (default: {d.seed})")
-    p.add_argument("--out-dir", default="runs/induction", help="where the report goes (default: runs/induction)")
+    add_settings(p, LabConfig)
     p.add_argument("--json", action="store_true", help="print only the summary as JSON")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (0: PyTorch's own choice); models this small run fastest on "
-                        "one (default: 1)")
+    add_runtime_args(p, small=True)
     p.set_defaults(func=run)
 
 
-def parse_layers(text: str) -> tuple[int, ...]:
-    try:
-        layers = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(f"--layers must be comma-separated layer counts such as 1,2, got {text!r}") from None
-    if any(n < 1 for n in layers):
-        raise UserError(f"--layers must be positive, got {text!r}")
-    return layers
-
-
 def run(args: argparse.Namespace) -> int:
-    import torch  # torch, matplotlib and the lab load here, not at `attnlab --help`
-
-    from attnlab.labs.induction.lab import run_lab
-    from attnlab.labs.induction.report import report_paragraphs
-
-    if args.steps < 1 or args.eval_interval < 1:
-        raise UserError("--steps and --eval-interval must be >= 1")
-    if args.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {args.threads}")
-    cfg = LabConfig(layers=parse_layers(args.layers), steps=args.steps, eval_interval=args.eval_interval,
-                    seed=args.seed)
-    check_lab_memory(cfg)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    results = run_lab(cfg, args.out_dir, on_event=None if args.json else print_progress)
+    cfg = settings_from_args(LabConfig, args)
+    use_runtime(args)
+    result = LAB.run(cfg, quiet if args.json else print_progress)
     if args.json:
-        print(json.dumps({"models": [r.summary() for r in results]}))
-        return 0
-    print()
-    for paragraph in report_paragraphs(results, cfg):
-        print(paragraph + "\n")
-    print(f"wall time {time.perf_counter() - started:.0f} s; wrote {args.out_dir}/report.md, summary.json and "
-          + ", ".join(f"layers-{r.layers}/induction.png" for r in results))
+        print_json(result)
+    else:
+        print_lines(LAB.report(result))
     return 0
-
-
-def check_lab_memory(cfg: LabConfig) -> None:
-    """The deepest model, trained and then probed, must fit before the first one is built."""
-    from attnlab.model.memory import gpt_look_bytes, gpt_memory_bytes, require_memory
-
-    config = cfg.train_config(max(cfg.layers)).model_config(cfg.vocab_size)
-    need = max(gpt_memory_bytes(config, cfg.batch_size, training=True),
-               gpt_look_bytes(config, cfg.eval_batch, 2 * cfg.n))
-    require_memory(need, f"the {config.n_layers}-layer model of --layers", hint="pass fewer layers")
 
 
 def print_progress(kind: str, info: dict) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from attnlab.errors import UserError
 from attnlab.labs.grokking import config as grokking
+from attnlab.labs.induction import config as induction
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
 from attnlab.serve import api, api_features, api_patch
@@ -105,6 +106,10 @@ LABS: list[tuple[Lab, LabLimits]] = [
                              "pair-steps of training (steps × training pairs)",
                              fixed=lambda runs: {"out_dir": str(runs / "web-grokking"), "resume": False,
                                                  "overwrite": True})),
+    (induction.LAB, LabLimits(lambda s: sum(s.layers) * s.steps * s.batch_size * s.block_size + s.stream_tokens,
+                              1 << 24, "layer-token-steps of training (layers × steps × batch size × block size, "
+                              "plus the stream's tokens)",
+                              fixed=lambda runs: {"out_dir": str(runs / "web-induction")})),
 ]
 
 PANELS: tuple[Panel, ...] = (

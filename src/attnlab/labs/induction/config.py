@@ -5,41 +5,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attnlab.config import TrainConfig
+from attnlab.config import TrainConfig, setting
 from attnlab.errors import UserError
+from attnlab.labs.shape import Lab
 
 
 @dataclass
 class LabConfig:
-    """The lab's settings; the defaults form an induction head in the 2-layer model in minutes on a CPU."""
+    """The lab's settings; the defaults form an induction head in the 2-layer model in minutes on a
+    CPU. Each field is a flag of `attnlab induction` and a key of the web lab's Induction panel."""
 
-    layers: tuple[int, ...] = (1, 2)  # one model per entry: its number of layers
-    vocab_size: int = 32
-    d_model: int = 64
-    n_heads: int = 4
-    tie_weights: bool = False  # a separate unembedding: copying need not fight the embedding
-    block_size: int = 32  # training windows; the repeated test sequence is 2n <= block_size tokens
-    min_len: int = 2  # chunk lengths of the training stream (data.repeat_stream)
-    max_len: int = 16
-    max_gap: int = 8  # random tokens between a chunk and its copy
-    distinct: bool = True  # new tokens as shuffled decks of the vocabulary
-    echo: float = 0.15  # share of new tokens that repeat the token two back ("a b a")
-    stream_tokens: int = 1_000_000
-    batch_size: int = 64
-    steps: int = 1500
-    learning_rate: float = 2e-3
-    warmup_iters: int = 100
-    weight_decay: float = 0.0
-    n: int = 16  # length of the random sequence that is repeated at evaluation
-    eval_batch: int = 64
-    eval_interval: int = 25
-    threshold: float = 0.4  # a head "is" an induction / previous-token head above this score
-    random_draws: int = 5
-    seed: int = 0
+    layers: tuple[int, ...] = setting((1, 2), "layer counts, one model each (1,2 or 1 2)")
+    vocab_size: int = setting(32, "tokens in the vocabulary")
+    d_model: int = setting(64, "model width")
+    n_heads: int = setting(4, "attention heads per layer")
+    tie_weights: bool = setting(False, "share the embedding with the unembedding (off: copying need not "
+                                       "fight the embedding)")
+    block_size: int = setting(32, "training windows; the repeated test sequence is 2n <= block_size tokens")
+    min_len: int = setting(2, "shortest chunk of the training stream")
+    max_len: int = setting(16, "longest chunk of the training stream")
+    max_gap: int = setting(8, "random tokens between a chunk and its copy")
+    distinct: bool = setting(True, "new tokens as shuffled decks of the vocabulary")
+    echo: float = setting(0.15, "share of new tokens that repeat the token two back (\"a b a\")")
+    stream_tokens: int = setting(1_000_000, "tokens of the training stream")
+    batch_size: int = setting(64, "windows per step")
+    steps: int = setting(1500, "training steps per model")
+    learning_rate: float = setting(2e-3, "AdamW learning rate (constant after the warm-up)")
+    warmup_iters: int = setting(100, "steps of linear warm-up")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    n: int = setting(16, "length of the random sequence repeated at evaluation")
+    eval_batch: int = setting(64, "repeated sequences per evaluation")
+    eval_interval: int = setting(25, "score the heads every N steps")
+    threshold: float = setting(0.4, "a head is an induction / previous-token head above this score")
+    random_draws: int = setting(5, "random sets of heads ablated to compare with the detected ones")
+    seed: int = setting(0, "weights, data and random heads")
+    out_dir: str = setting("runs/induction", "where the report goes")
 
     def __post_init__(self) -> None:
+        self.layers = tuple(self.layers)
+        if self.steps < 1 or self.eval_interval < 1:
+            raise UserError("--steps and --eval-interval must be >= 1")
         if not self.layers or any(layers < 1 for layers in self.layers):
-            raise UserError(f"layers must be positive layer counts, got {self.layers}")
+            raise UserError(f"--layers must be positive layer counts, got {self.layers}")
         if not 2 <= self.n <= min(self.vocab_size, self.block_size // 2):
             raise UserError(f"n ({self.n}) must be in 2 .. min(vocab_size, block_size // 2) = "
                              f"{min(self.vocab_size, self.block_size // 2)}")
@@ -58,3 +65,8 @@ class LabConfig:
                            learning_rate=self.learning_rate, min_lr=self.learning_rate,
                            warmup_iters=self.warmup_iters, weight_decay=self.weight_decay,
                            eval_interval=self.eval_interval, device="cpu", seed=self.seed)
+
+
+# The lab: `attnlab induction` and the web lab's Induction panel run it.
+LAB = Lab("induction", LabConfig, runner="attnlab.labs.induction.lab:run",
+          reporter="attnlab.labs.induction.report:report")

@@ -33,7 +33,7 @@ from attnlab.labs.induction.ablation import Head, causal_check, losses_by_copy
 from attnlab.labs.induction.config import LabConfig
 from attnlab.labs.induction.data import repeat_stream
 from attnlab.labs.induction.report import plot_model, report_markdown
-from attnlab.labs.induction.results import ModelResult
+from attnlab.labs.induction.results import InductionResult, ModelResult
 from attnlab.labs.induction.scores import HeadScores, repeated_tokens, score_maps
 from attnlab.look.capture import capture_attention
 from attnlab.model.gpt import GPT
@@ -162,3 +162,21 @@ def run_lab(cfg: LabConfig, out_dir: str | Path, on_event: EventFn | None = None
         text = report_markdown(results, cfg)
         atomic_write(out_dir / "report.md", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return results
+
+
+def run(settings: LabConfig, progress: EventFn) -> InductionResult:
+    """The lab's run (labs/shape.py): the memory check, then every model, into settings.out_dir."""
+    check_lab_memory(settings)
+    started = time.perf_counter()
+    models = run_lab(settings, settings.out_dir, on_event=progress)
+    return InductionResult(settings, models, time.perf_counter() - started)
+
+
+def check_lab_memory(cfg: LabConfig) -> None:
+    """The deepest model, trained and then probed, must fit before the first one is built."""
+    from attnlab.model.memory import gpt_look_bytes, gpt_memory_bytes, require_memory
+
+    config = cfg.train_config(max(cfg.layers)).model_config(cfg.vocab_size)
+    need = max(gpt_memory_bytes(config, cfg.batch_size, training=True),
+               gpt_look_bytes(config, cfg.eval_batch, 2 * cfg.n))
+    require_memory(need, f"the {config.n_layers}-layer model of --layers", hint="pass fewer layers")

@@ -14,7 +14,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from attnlab.labs.induction.config import LabConfig
-from attnlab.labs.induction.results import ModelResult
+from attnlab.labs.induction.results import InductionResult, ModelResult
 from attnlab.labs.induction.scores import SCORES, HeadScores
 
 LINES = (("induction", "tab:red"), ("previous", "tab:blue"), ("duplicate", "tab:green"))
@@ -192,3 +192,14 @@ def plot_head_scores(scores: HeadScores, title: str | None = None) -> Figure:
     if title:
         fig.suptitle(title)
     return fig
+
+
+def report(result: InductionResult) -> list[str]:
+    """What `attnlab induction` prints: a paragraph per model, then the time and the files."""
+    lines = [""]
+    for paragraph in report_paragraphs(result.models, result.settings):
+        lines += [paragraph, ""]
+    out = result.settings.out_dir
+    lines.append(f"wall time {result.seconds:.0f} s; wrote {out}/report.md, summary.json and "
+                 + ", ".join(f"layers-{r.layers}/induction.png" for r in result.models))
+    return lines

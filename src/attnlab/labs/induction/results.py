@@ -1,5 +1,5 @@
-"""What the induction lab returns for each model it trains (`lab.run_lab`), and what the report
-(`report.py`) and the `--json` summary are made from."""
+"""What the induction lab returns: one ModelResult for each model it trains (`lab.run_lab`), and
+the lab's result (`lab.run`), from which the report (`report.py`) and the `--json` object are made."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attnlab.labs.induction.ablation import CausalCheck
+from attnlab.labs.induction.config import LabConfig
 from attnlab.labs.induction.scores import HeadScores
 
 
@@ -37,3 +38,16 @@ class ModelResult:
         if self.check.path_removal is not None:
             summary["path_removal"] = {k: round(v, 4) for k, v in self.check.path_removal.items()}
         return summary
+
+
+@dataclass
+class InductionResult:
+    """The lab's run: its settings, one ModelResult per entry of settings.layers, its wall time."""
+
+    settings: LabConfig
+    models: list[ModelResult]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """`attnlab induction --json`, summary.json and the web lab's answer: {"models": [...]}."""
+        return {"models": [r.summary() for r in self.models]}
