@@ -5,11 +5,13 @@
 Batch 1, a 1-token prompt, greedy decoding, a 4-layer, 4-head, 128-wide model with 1024
 positions and GPT-2's vocabulary (50,257). Rows, in this one process, taking turns round after
 round (a busy spell hits the rows of one round alike):
-- attnlab: `GPT.generate` (KV cache; each new token takes `attnlab.model.decode.decode_step`);
+- attnlab: `attnlab.fast.generate`, what `attnlab generate` runs (KV cache; each new token takes
+  `attnlab.fast.decode.decode_step`);
+- attnlab reference: `GPT.generate`, the same tokens through the modules (KV cache, no fast step);
 - Hugging Face: `GPT2LMHeadModel.generate(use_cache=True)` with the same weights (checked: the
   same greedy tokens);
 - attnlab, one (C, V) head (with --one-slice): the same, with the lm_head's weight as one (C, V)
-  product instead of a slice of the vocabulary per thread (`attnlab.model.decode.vocab_slices`);
+  product instead of a slice of the vocabulary per thread (`attnlab.fast.decode.vocab_slices`);
 - nanoGPT's loop: `plain_gpt.PlainGPT.generate`, nanoGPT's `generate` (no cache: the whole
   context again for every token, the last position's logits only), greedy; same sizes, its own
   weights (it has no biases).
@@ -29,8 +31,17 @@ import torch
 
 from _common import hf_twin
 from attnlab import GPT, GPTConfig
-from attnlab.model.decode import vocab_slices
+from attnlab.fast import decode
 from plain_gpt import PlainGPT
+
+
+def one_slice(model: GPT, prompt: torch.Tensor, n: int, head: torch.Tensor) -> torch.Tensor:
+    """attnlab.fast.generate with the head as one (1, C, V) slice in place of one per thread."""
+    sliced, decode.decode_head = decode.decode_head, lambda _: head
+    try:
+        return decode.generate(model, prompt, n, temperature=0.0)
+    finally:
+        decode.decode_head = sliced
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,14 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     hf = hf_twin(model).eval()
     plain = PlainGPT(args.vocab_size, 1024, 128, 4, 4).eval()
     prompt = torch.zeros(1, 1, dtype=torch.long)
-    rows = {"attnlab": lambda n: model.generate(prompt, n, temperature=0.0),
-            "Hugging Face": lambda n: hf.generate(prompt, max_new_tokens=n, do_sample=False, use_cache=True)}
+    rows = {"attnlab": lambda n: decode.generate(model, prompt, n, temperature=0.0),
+            "Hugging Face": lambda n: hf.generate(prompt, max_new_tokens=n, do_sample=False, use_cache=True),
+            "attnlab reference": lambda n: model.generate(prompt, n, temperature=0.0)}
     if args.one_slice:
-        whole = GPT(config).eval()
-        whole.load_state_dict(model.state_dict())
-        head = vocab_slices(whole.lm_head.weight.detach(), 1)  # (1, C, V), laid out once
-        whole.decode_head = lambda: head
-        rows["attnlab, one (C, V) head"] = lambda n: whole.generate(prompt, n, temperature=0.0)
+        head = decode.vocab_slices(model.lm_head.weight.detach(), 1)  # (1, C, V), laid out once
+        rows["attnlab, one (C, V) head"] = lambda n: one_slice(model, prompt, n, head)
     if not args.no_nanogpt:
         rows["nanoGPT's loop"] = lambda n: plain.generate(prompt, n)
     with open("/proc/cpuinfo") if os.path.exists("/proc/cpuinfo") else open(os.devnull) as f:

@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from attnlab.model.decode import vocab_slices
+from attnlab.fast.decode import vocab_slices
 
 
 def median_time(run, repeats: int, flush: torch.Tensor | None) -> float:

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from attnlab import GPT, Block, GPTConfig
+from attnlab import GPT, GPTConfig
+from attnlab.model.components import make_block
 from attnlab.interop.hf import gpt_from_hf, state_dict_to_hf
 
 transformers = pytest.importorskip("transformers")
@@ -75,9 +76,9 @@ def test_overfits_one_batch():
 def test_pre_and_post_norm_blocks_follow_the_seed_formulas():
     torch.manual_seed(0)
     x = torch.randn(2, 5, 16)
-    pre = Block(16, 2, norm="pre").eval()
+    pre = make_block(16, 2, norm="pre").eval()
     assert_close(pre(x), (lambda h: h + pre.ffwd(pre.ln2(h)))(x + pre.attn(pre.ln1(x))))
-    post = Block(16, 2, norm="post").eval()
+    post = make_block(16, 2, norm="post").eval()
     assert_close(post(x), (lambda h: post.ln2(h + post.ffwd(h)))(post.ln1(x + post.attn(x))))
 
 

@@ -9,7 +9,7 @@ import torch
 from attnlab.config import GPTConfig
 from attnlab.look.hooks import record
 from attnlab.model.attention import MultiHeadAttention
-from attnlab.model.block import Block
+from attnlab.model.components import make_block
 from attnlab.model.gpt import GPT
 
 SWITCHES = [dict(), dict(norm="post"), dict(norm="none", init="lecun", tie_weights=False),
@@ -52,7 +52,7 @@ def test_a_blocks_and_attentions_last_query_take_the_padding_and_attention_masks
     torch.manual_seed(2)
     x = torch.randn(2, 5, 16)
     padding = torch.tensor([[False, False, True, False, False], [True, False, False, False, False]])
-    block = Block(16, 4, d_ff=32).eval()
+    block = make_block(16, 4, d_ff=32).eval()
     torch.testing.assert_close(block(x, key_padding_mask=padding, last_only=True),
                                block(x, key_padding_mask=padding)[:, -1:], atol=1e-6, rtol=0)
     attn = MultiHeadAttention(16, 4).eval()

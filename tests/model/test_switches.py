@@ -8,6 +8,7 @@ import torch.nn as nn
 from torch.testing import assert_close
 
 from attnlab import GPT, Block, GPTConfig
+from attnlab.model.components import make_block
 from attnlab.config import TrainConfig
 from attnlab.look.explain import explain_model
 
@@ -21,7 +22,7 @@ RUNNING_MEAN = torch.tensor([[[1.0, -1.0], [0.5, 0.5], [4 / 3, 2 / 3]]])
 def hand_block(**switches) -> Block:
     """A one-head block of width 2: W_Q = W_K = 0, W_V = I, no W_O, no biases; an FFN (if any)
     of width 2 with up = down = I, so ffwd(h) = relu(h)."""
-    block = Block(2, 1, d_ff=2, activation="relu", bias=False, attn_proj=False, **switches).eval()
+    block = make_block(2, 1, d_ff=2, activation="relu", bias=False, attn_proj=False, **switches).eval()
     with torch.no_grad():
         block.attn.qkv.weight.copy_(torch.cat([torch.zeros(4, 2), torch.eye(2)]))  # [W_Q; W_K; W_V]
         if block.ffwd is not None:

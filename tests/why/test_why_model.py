@@ -89,7 +89,7 @@ def forward_without_attention_output(model: GPT, idx: torch.Tensor) -> torch.Ten
     """The GPT written out again with every head's output zero: attention adds only W_O's bias."""
     x = model.token_embedding_table(idx) + model.position_embedding_table(torch.arange(idx.shape[1]))
     for block in model.blocks:
-        if block.norm == "pre":
+        if block.pre_norm:
             x = x + block.attn.proj.bias
             x = x + block.ffwd(block.ln2(x))
         else:

@@ -128,15 +128,23 @@ def _switch_formulas(block: nn.Module, C: int) -> dict[str, str]:
     return changed
 
 
+def norm_placement(block: nn.Module) -> str:
+    """"pre", "post" or "none" (no LayerNorm: identities on the pre-LN path), as GPTConfig.norm names it."""
+    if isinstance(block.ln1, nn.Identity):
+        return "none"
+    return "pre" if block.pre_norm else "post"
+
+
 def _formulas(model: nn.Module, layer: int) -> dict[str, str]:
     """Point name (within block `layer`, or top-level) -> what it holds, with this model's sizes."""
     block = model.blocks[layer]
     attn = block.attn
     H, D, C = attn.n_heads, attn.d_head, attn.d_model
-    x_in = "ln1" if block.norm == "pre" else "x"
+    norm = norm_placement(block)
+    x_in = "ln1" if norm == "pre" else "x"
     masked = ", -inf where the causal mask hides the future" if attn.causal else " (no mask: tokens see both ways)"
     return {
-        **BLOCK_FORMULAS[block.norm],
+        **BLOCK_FORMULAS[norm],
         "attn.q": f"{x_in} · W_Q + b, split into {H} heads of {D}: what each token looks for",
         "attn.k": f"{x_in} · W_K + b, split into heads: what each token offers to be found by",
         "attn.v": f"{x_in} · W_V + b, split into heads: what each token hands over",

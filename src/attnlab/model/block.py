@@ -4,7 +4,9 @@ pre-LN (seed 001, GPT-2):   x = x + attn(ln1(x));   x = x + ffwd(ln2(x))
 post-LN (seed 003, BERT):   x = ln1(x + attn(x));   x = ln2(x + ffwd(x))
 
 Input and output are both (B, T, C), so blocks stack like Lego. The choice between the two is
-made in one place, `residual`, which every block (here and in the encoder-decoder) calls.
+made in one place, `residual`, which every block (here and in the encoder-decoder) calls. A block
+is handed its parts (attention, feed-forward layer, norms): `components.make_block` builds them
+from a config's names, so a new kind of part changes no block.
 
 Named points of a block (`blocks.{i}.` + name), all (B, T, C) unless said:
     name         pre-LN                          post-LN
@@ -32,9 +34,6 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from attnlab.model.attention import MultiHeadAttention
-from attnlab.model.components import check_norm, make_norm
-from attnlab.model.feedforward import FeedForward
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Point, Points
 
@@ -58,34 +57,25 @@ def residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor], 
 
 
 class Block(nn.Module):
-    """One self-attention block: (B, T, C) -> (B, T, C)."""
+    """One self-attention block: (B, T, C) -> (B, T, C), made of the parts it is handed.
 
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        d_ff: int | None = None,
-        activation: str = "relu",
-        norm: str = "pre",
-        causal: bool = True,
-        dropout: float = 0.0,
-        bias: bool = True,
-        qkv_bias: bool | None = None,
-        layer_norm_eps: float = 1e-5,
-        ffn: bool = True,
-        residual: bool = True,
-        attn_proj: bool = True,
-    ):
+    attn       the attention (a `MultiHeadAttention`)
+    ffwd       the feed-forward layer (a `FeedForward`), or None: an attention-only block
+    ln1, ln2   the norms (nn.LayerNorm; nn.Identity for none); ln2 is None without ffwd
+    pre_norm   True: each norm before its sublayer (pre-LN); False: after the sum (post-LN)
+    residual   True: x + sublayer(...); False: the sublayer's output replaces x
+    `components.make_block` builds one from the names a config gives.
+    """
+
+    def __init__(self, attn: nn.Module, ffwd: nn.Module | None, ln1: nn.Module, ln2: nn.Module | None,
+                 pre_norm: bool = True, residual: bool = True, dropout: float = 0.0):
         super().__init__()
-        self.norm = check_norm(norm)
-        self.pre_norm = norm != "post"  # norm="none" takes the pre-LN path, with identities
+        self.pre_norm = pre_norm
         self.residual = residual
-        self.ln1 = make_norm(norm, d_model, layer_norm_eps, bias)
-        self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, bias=bias, qkv_bias=qkv_bias, dropout=dropout,
-                                       proj=attn_proj)
-        # ffn=False: an attention-only block (the lecture before its feed-forward step)
-        self.ln2 = make_norm(norm, d_model, layer_norm_eps, bias) if ffn else None
-        self.ffwd = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, bias=bias) if ffn else None
+        self.ln1 = ln1
+        self.attn = attn
+        self.ln2 = ln2
+        self.ffwd = ffwd
         self.drop = nn.Dropout(dropout)
         self.points = Points("ln1", "resid_mid", "ln2", "out")
 

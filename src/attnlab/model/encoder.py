@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from attnlab.model.block import Block
+from attnlab.model.components import make_block
 from attnlab.model.points import Points
 from attnlab.errors import UserError
 
@@ -47,8 +47,8 @@ class BertEncoder(nn.Module):
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.d_model)  # sentence A / B
         self.embed_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.blocks = nn.ModuleList([
-            Block(c.d_model, c.n_heads, d_ff=c.d_ff, activation="gelu", norm="post", causal=False,
-                  layer_norm_eps=c.layer_norm_eps)
+            make_block(c.d_model, c.n_heads, d_ff=c.d_ff, activation="gelu", norm="post", causal=False,
+                       layer_norm_eps=c.layer_norm_eps)
             for _ in range(c.n_layers)
         ])
         self.points = Points("embed")

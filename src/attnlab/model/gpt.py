@@ -21,8 +21,7 @@ import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
 from attnlab.generate import generate
-from attnlab.model.block import Block
-from attnlab.model.components import make_norm
+from attnlab.model.components import make_block, make_norm
 from attnlab.model.init import initialise
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
@@ -45,9 +44,9 @@ class GPT(nn.Module):
         self.position_embedding_table = nn.Embedding(c.max_seq_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([
-            Block(c.d_model, c.n_heads, d_ff=c.d_ff, activation=c.activation, norm=c.norm, causal=True,
-                  dropout=c.dropout, bias=c.bias, qkv_bias=c.qkv_bias, layer_norm_eps=c.layer_norm_eps,
-                  ffn=c.ffn, residual=c.residual, attn_proj=c.attn_proj)
+            make_block(c.d_model, c.n_heads, d_ff=c.d_ff, activation=c.activation, norm=c.norm, causal=True,
+                       dropout=c.dropout, bias=c.bias, qkv_bias=c.qkv_bias, layer_norm_eps=c.layer_norm_eps,
+                       ffn=c.ffn, residual=c.residual, attn_proj=c.attn_proj)
             for _ in range(c.n_layers)
         ])
         # pre-LN needs a final LayerNorm (the last residual stream is un-normalised); post-LN

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from attnlab.config import Seq2SeqConfig
 from attnlab.model import seq2seq_search
 from attnlab.model.attention import MultiHeadAttention
-from attnlab.model.block import Block, residual
-from attnlab.model.components import check_norm
+from attnlab.model.block import residual
+from attnlab.model.components import check_norm, make_activation, make_block
 from attnlab.model.embeddings import SinusoidalPositionalEncoding
 from attnlab.model.feedforward import FeedForward
 from attnlab.model.points import Points
@@ -61,7 +61,7 @@ class DecoderBlock(nn.Module):
         self.ln2 = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, causal=False, dropout=dropout)
         self.ln3 = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.ffwd = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
+        self.ffwd = FeedForward(d_model, d_ff, act=make_activation(activation), dropout=dropout)
         self.drop = nn.Dropout(dropout)
         self.points = Points("ln1", "resid_self", "ln2", "resid_mid", "ln3", "out")
 
@@ -88,8 +88,8 @@ class Encoder(nn.Module):
                  activation: str = "relu", norm: str = "post", dropout: float = 0.0, layer_norm_eps: float = 1e-5):
         super().__init__()
         self.blocks = nn.ModuleList([
-            Block(d_model, n_heads, d_ff=d_ff, activation=activation, norm=norm, causal=False, dropout=dropout,
-                  layer_norm_eps=layer_norm_eps)
+            make_block(d_model, n_heads, d_ff=d_ff, activation=activation, norm=norm, causal=False, dropout=dropout,
+                       layer_norm_eps=layer_norm_eps)
             for _ in range(n_layers)
         ])
         self.ln_f = nn.LayerNorm(d_model, eps=layer_norm_eps)
