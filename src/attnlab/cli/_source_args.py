@@ -1,8 +1,8 @@
 """The flags `attention`, `heads`, `explain`, `lens`, `ablate`, `why` and `serve` share.
 
 --run DIR or --model minilm names the model (opened by `attnlab.sources.open_source`), TEXT the
-text, --from/--to/--vs a pair of its tokens, --threads torch's CPU threads. Nothing here imports
-torch: `attnlab --help` stays fast, and `load_source` and `use_threads` import it when they run.
+text, --from/--to/--vs a pair of its tokens (--threads and --dtype are `_runtime_args`'s). Nothing
+here imports torch: `attnlab --help` stays fast, and `load_source` imports it when it runs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attnlab.cli._help import HelpFormatter
+from attnlab.cli._runtime_args import use_runtime
 from attnlab.errors import UserError
 
 if TYPE_CHECKING:
@@ -36,26 +37,12 @@ def add_text_command(subparsers: argparse._SubParsersAction, name: str, help: st
 
 
 def load_source(args: argparse.Namespace) -> TextModel:
-    """The model --run or --model names, with its tokenizer."""
+    """The model --run or --model names, with its tokenizer, on the command's runtime (decided here
+    unless the command already did: `attnlab.cli._runtime_args.use_runtime`)."""
     from attnlab.sources import open_source
 
+    use_runtime(args)
     return open_source(run=args.run, model=args.model)
-
-
-def add_threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (0: torch's own choice); one forward of a small model is fastest "
-                        "on one, and on a busy machine more threads can be many times slower")
-
-
-def use_threads(args: argparse.Namespace) -> None:
-    """Apply --threads (0 leaves torch's setting alone)."""
-    import torch
-
-    if args.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
 
 def add_pair_flags(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -6,7 +6,8 @@ import argparse
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, print_json, use_threads
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+from attnlab.cli._source_args import check_writable, load_source, print_json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save a heatmap of the zeroing loss change (layers x heads)")
     p.add_argument("--html", metavar="FILE", help="save the same heatmap as one self-contained HTML page")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    add_threads_flag(p)
+    add_runtime_args(p)
     p.set_defaults(func=run, model=None)
 
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--corpus goes with --split (the text of the run's own split)")
     if args.batches < 1:
         raise UserError(f"--batches must be at least 1, got {args.batches}")
-    use_threads(args)
+    use_runtime(args)
     heads = None if args.heads is None else parse_heads(args.heads)
     source = load_source(args)
     for layer, head in heads or []:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from attnlab.cli._runtime_args import add_runtime_args
 from attnlab.cli._source_args import add_text_command, check_writable, load_source
 
 
@@ -18,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save a heatmap image (.png, .svg or .pdf)")
     p.add_argument("--html", metavar="FILE", help="save one self-contained interactive page")
     p.add_argument("--color", action="store_true", help="terminal: 256-colour cells instead of shaded blocks")
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,8 @@ import argparse
 
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._patch_output import check_outside, dumps, one_token
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+from attnlab.cli._source_args import check_writable, load_source
 from attnlab.errors import UserError
 
 
@@ -27,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save the heads' contributions as a layers x heads heatmap")
     p.add_argument("--html", metavar="FILE", help="save the same heatmap as one self-contained HTML page")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    add_threads_flag(p)
+    add_runtime_args(p)
     p.set_defaults(func=run, model=None)
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.png, args.html):
         check_writable(path)
         check_outside(path, args.run)
-    use_threads(args)
+    use_runtime(args)
     source = load_source(args)
     check_paths_model(source.model, "attnlab attribute")
     idx, tokens = source.encode(args.text)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.cli._source_args import add_source_flags, load_source
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--head", type=int, default=0, help="with --run/--model: the head, from 0")
     p.add_argument("--token", type=int, default=None, help="show only this query token's row (from 0)")
     p.add_argument("--decimals", type=int, default=3, help="digits after the decimal point")
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 
@@ -107,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.decimals < 0 or args.decimals > 10:
         raise UserError(f"--decimals must be in 0..10, got {args.decimals}")
+    use_runtime(args)
     vectors = any(x is not None for x in (args.q, args.k, args.v, args.weights, args.values, args.json))
     model_mode = args.run is not None or args.model is not None
     if vectors and model_mode:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+
 SHADES = " ░▒▓█"
 
 
@@ -33,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=20, help="units listed (default: 20)")
     p.add_argument("--tokens", type=int, default=16384, help="validation tokens measured (default: 16384)")
     p.add_argument("--html", metavar="FILE", help="write the whole browser (features and neurons) as one page")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: PyTorch's choice) (default: 0)")
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 
@@ -61,17 +63,14 @@ def print_detail(d: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from attnlab.cli._source_args import check_writable
     from attnlab.errors import UserError
     from attnlab.labs.sae.lab import open_browser
 
-    if args.top < 1 or args.tokens < 1 or args.threads < 0:
-        raise UserError("--top and --tokens must be at least 1, --threads at least 0")
+    if args.top < 1 or args.tokens < 1:
+        raise UserError("--top and --tokens must be at least 1")
     check_writable(args.html)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_runtime(args)
     browser, name = open_browser(args.run, args.sae, args.tokens)
     kind = "neuron" if args.neurons else "feature"
     if args.feature is not None:

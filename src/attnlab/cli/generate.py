@@ -12,6 +12,7 @@ from pathlib import Path
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 
 
 def add_parser(subparsers) -> None:
@@ -32,7 +33,7 @@ def add_parser(subparsers) -> None:
                                                              "whose probabilities reach p")
     p.add_argument("--seed", type=int, default=1337, help="random seed (same seed, same text)")
     p.add_argument("--num-samples", type=int, default=1, help="how many samples to draw")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_runtime_args(p, device=True)
     p.set_defaults(func=run)
 
 
@@ -70,7 +71,6 @@ def prompt_ids(tokenizer, prompt: str | None) -> tuple[str, list[int]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from attnlab.device import pick_device
     from attnlab.fast import stream_sample
     from attnlab.model.memory import gpt_memory_bytes, require_memory
     from attnlab.runs.checkpoint import load_model, read_run_config
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = run_dir.parent
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} not found")
-    device = pick_device(args.device)
+    device = use_runtime(args).device
     config, _, _ = read_run_config(run_dir)
     # the weights, one forward pass over the window and a full KV cache, before any is allocated
     require_memory(gpt_memory_bytes(config, kv_cache_len=config.max_seq_len), f"the model in {run_dir}", device,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from attnlab.errors import UserError
+from attnlab.cli._runtime_args import add_runtime_args
 from attnlab.cli._source_args import (add_pair_flags, add_text_command, check_writable, find_pair, load_source,
                                       print_json)
 
@@ -34,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--seed", type=int, default=0, help="seed of the random tokens")
     detect.add_argument("--json", action="store_true", help="print the scores as JSON")
     detect.add_argument("--png", metavar="FILE", help="save the three scores as layer x head heatmaps")
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,8 @@ import argparse
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, print_json, use_threads
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+from attnlab.cli._source_args import check_writable, load_source, print_json
 
 CELL = 13  # characters per layer column
 
@@ -24,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save a heatmap of p(next) (layers x positions): .png, .svg, .pdf")
     p.add_argument("--html", metavar="FILE", help="save the same heatmap as one self-contained HTML page")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    add_threads_flag(p)
+    add_runtime_args(p)
     p.set_defaults(func=run, model=None)
 
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable(args.png)
     check_writable(args.html)
-    use_threads(args)
+    use_runtime(args)
     source = load_source(args)
     idx, _ = source.encode(args.text)
     if idx.shape[1] < 2:

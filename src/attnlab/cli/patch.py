@@ -6,7 +6,8 @@ import argparse
 
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._patch_output import check_outside, dumps, format_table, one_token
-from attnlab.cli._source_args import add_threads_flag, check_writable, load_source, use_threads
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+from attnlab.cli._source_args import check_writable, load_source
 from attnlab.errors import UserError
 
 POINTS = ("resid", "attn", "mlp", "heads", "heads-pos")
@@ -44,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="save the tables as heatmaps: .png, .svg, .pdf")
     p.add_argument("--html", metavar="FILE", help="save the same heatmaps as one self-contained HTML page")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
-    add_threads_flag(p)
+    add_runtime_args(p)
     p.set_defaults(func=run, model=None)
 
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         check_outside(path, args.run)
     if args.path_ablate is not None and args.path is None:
         raise UserError("--path-ablate goes with --path (it removes a sender's output from one path)")
-    use_threads(args)
+    use_runtime(args)
     source = load_source(args)
     model = source.model
     from attnlab.why.logit_diff import make_pair

@@ -18,6 +18,7 @@ import argparse
 import json
 
 from attnlab.errors import UserError
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.io import finite
 
 KEYS = ("run", "point", "features", "l0", "variance_explained", "ce_clean", "ce_sae", "ce_ablated",
@@ -46,27 +47,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the SAE saved in the run")
     p.add_argument("--overwrite", action="store_true", help="replace the SAE saved in the run")
     p.add_argument("--json", action="store_true", help=f"print only {{{', '.join(KEYS)}}} as JSON")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: PyTorch's choice) (default: 0)")
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from attnlab.labs.sae.lab import run_sae
     from attnlab.labs.sae.settings import SAERequest, TrainSettings
 
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite exclude each other")
-    if args.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {args.threads}")
+    use_runtime(args)
     settings = TrainSettings(l1=args.l1, lr=args.lr, steps=args.steps, batch_size=args.batch_size,
                              resample_every=args.resample_every, seed=args.seed,
                              eval_interval=max(1, min(TrainSettings.eval_interval, args.steps)))
     request = SAERequest(point=args.point, expansion=args.expansion, tokens=args.tokens,
                          eval_tokens=args.eval_tokens, train=settings)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     say = (lambda line: None) if args.json else print
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._progress import Progress
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.cli._source_args import check_writable
 from attnlab.labs.seq2seq.settings import REGRESSION_TASK, TOKEN_TASKS, Seq2SeqRunConfig, flag
 
@@ -82,6 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             kind = {"int": int, "float": float, "str": str}[f.type.split(" | ")[0]]
             p.add_argument(flag(f.name), type=kind, default=argparse.SUPPRESS, help=texts[f.name])
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_runtime_args(p, threads=False)  # --threads is a setting of the run
     p.set_defaults(func=run)
 
 
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     names = {f.name for f in dataclasses.fields(Seq2SeqRunConfig)}
     settings = resolve_settings({k: v for k, v in vars(args).items() if k in names})
+    use_runtime(args, threads=settings.threads)
     check_writable(settings.png)
     check_writable(settings.pe_png)
     prepared = prepare_run(settings)  # checks every size before anything is trained or written

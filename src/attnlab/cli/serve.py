@@ -8,7 +8,7 @@ from pathlib import Path
 
 from attnlab.errors import UserError
 from attnlab.cli._help import HelpFormatter
-from attnlab.cli._source_args import add_threads_flag, use_threads
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.serve.loopback import is_loopback
 
 
@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="the port to listen on (0: any free port)")
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on; only this machine can reach the default")
-    add_threads_flag(p)
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     runs = Path(args.runs)
     if not runs.is_dir():
         raise UserError(f"no runs folder at {runs} (train one with `attnlab train`, or pass --runs DIR)")
-    use_threads(args)
+    if use_runtime(args).dtype != "fp32":  # the threads of every request; autocast would stay on this thread
+        raise UserError(f"--dtype {args.dtype}: the web lab computes in fp32 (auto or fp32); the commands take bf16")
     store = ModelStore(runs)
     models = store.listing()
     if not models:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from attnlab.cli._source_args import (add_pair_flags, add_text_command, add_threads_flag, find_pair, load_source,
-                                         print_json, use_threads)
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
+from attnlab.cli._source_args import add_pair_flags, add_text_command, find_pair, load_source, print_json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "means its first occurrence.")
     add_pair_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    add_threads_flag(p)
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 
@@ -88,7 +88,7 @@ def format_why(answer: dict, name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from attnlab.why.answers import why
 
-    use_threads(args)
+    use_runtime(args)
     source = load_source(args)
     idx, tokens = source.encode(args.text)
     i, j, k = find_pair(tokens, args)
