@@ -15,29 +15,18 @@ folder layout are described in `attnlab.labs.ladder.rungs`.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
-from pathlib import Path
 
+from attnlab.cli._lab import add_settings, print_json, print_lines, settings_from_args
 from attnlab.cli._runtime_args import add_runtime_args, use_runtime
-
-JSON_KEYS = ("name", "params", "val_loss", "seconds", "run")
+from attnlab.labs.ladder.settings import LAB, LadderSettings
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "ladder", help="train the lecture's ablation ladder (bigram -> GPT) and compare the validation losses",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", default="shakespeare",
-                   help="built-in corpus (see `attnlab corpora`), a text file or a folder of .txt files "
-                        "(default: shakespeare)")
-    p.add_argument("--steps", type=int, default=5000, help="training steps per rung (default: 5000, the lecture's)")
-    p.add_argument("--out-dir", default=None, help="the ladder folder (default: runs/ladder-CORPUS)")
-    p.add_argument("--scaled", action="store_true",
-                   help="add the lecture's last rung: 6 layers, 6 heads, 384 wide, block 256 (needs a GPU)")
-    p.add_argument("--eval-iters", type=int, default=200, help="batches per validation estimate (default: 200)")
-    p.add_argument("--seed", type=int, default=1337, help="random seed of every rung (default: 1337)")
+    add_settings(p, LadderSettings)
     add_runtime_args(p, device=True)
     p.add_argument("--json", action="store_true", help="print the results as JSON (and nothing else) on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -45,12 +34,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.labs.ladder.report import table_rows, text_table
-    from attnlab.labs.ladder.rungs import run_ladder
-
+    settings = settings_from_args(LadderSettings, args)
     runtime = use_runtime(args, training=True)  # every rung's device, dtype and threads
-    corpus_name = {"-": "stdin"}.get(args.corpus, Path(args.corpus).stem or "corpus")
-    out_dir = Path(args.out_dir or f"runs/ladder-{corpus_name}")
     out = sys.stderr if args.json else sys.stdout  # --json: stdout holds the JSON alone
 
     def say(line: str) -> None:
@@ -58,26 +43,18 @@ def run(args: argparse.Namespace) -> int:
 
     progress = LadderProgress(say, out, enabled=not args.no_progress)
     try:
-        result = run_ladder(args.corpus, out_dir, steps=args.steps, scaled=args.scaled, on_event=progress,
-                            eval_iters=args.eval_iters, seed=args.seed, device=args.device,
-                            runtime=runtime)
+        result = LAB.run(settings, progress, runtime=runtime, device=args.device)
     finally:
         progress.close()
-    records = result["rungs"]
     if args.json:
-        print(json.dumps({"rungs": [{key: r[key] for key in JSON_KEYS} for r in records]}))
+        from attnlab.labs.ladder.lab import interrupted_line
+
+        print_json(result)
+        if result.interrupted:
+            say(interrupted_line(result))
     else:
-        say(text_table(table_rows(records)))
-        say(f"\nfiles: {out_dir}/ (ladder.md, ladder.png, ladder.json, a run folder per rung)")
-    if result["interrupted"]:
-        say(f"interrupted in rung {len(records)} ({records[-1]['name']}): run the same command again to continue")
-        return 130
-    if not args.json:
-        say("next:")
-        say(f"  attnlab generate --run {shlex.quote(records[-1]['run'])} --max-new-tokens 300")
-        if len(records) > 1:
-            say(f"  attnlab attention TEXT --run {shlex.quote(records[1]['run'])}   # the single head's map")
-    return 0
+        print_lines(LAB.report(result))
+    return 130 if result.interrupted else 0
 
 
 class LadderProgress:

@@ -6,7 +6,8 @@ A lab is written once and used by the command line and the web lab alike:
                command's flags (`train_fraction` is `--train-fraction`), the keys of its
                `--config` TOML file and of its web panel's request; checked in __post_init__
     run        run(settings, progress) -> result: the whole computation; progress(kind, info)
-               hears its events (the CLI draws a bar or prints lines, the web lab ignores them)
+               hears its events (the CLI draws a bar or prints lines, the web lab ignores them);
+               a lab that trains on a chosen device also takes the caller's runtime=
     result     a plain dataclass with to_json(): what `attnlab LAB --json` prints and what
                `POST /api/LAB` answers, the same object
     report     report(result) -> lines of text: what the command prints without --json
@@ -63,10 +64,12 @@ class Lab:
     runner: str  # "module:function" of run(settings, progress) -> result
     reporter: str  # "module:function" of report(result) -> lines of text
 
-    def run(self, settings: Any, progress: Progress | None = None) -> Result:
+    def run(self, settings: Any, progress: Progress | None = None, **context: Any) -> Result:
+        """The lab's run; `context`: what a caller has decided for it beyond the settings (the
+        ladder's runtime: the device, precision and threads the command chose)."""
         if not isinstance(settings, self.settings):
             raise TypeError(f"the {self.name} lab runs {self.settings.__name__}, not {type(settings).__name__}")
-        return _load(self.runner)(settings, progress or quiet)
+        return _load(self.runner)(settings, progress or quiet, **context)
 
     def report(self, result: Result) -> list[str]:
         return list(_load(self.reporter)(result))

@@ -26,6 +26,7 @@ from typing import Any, Callable
 from attnlab.errors import UserError
 from attnlab.labs.grokking import config as grokking
 from attnlab.labs.induction import config as induction
+from attnlab.labs.ladder import settings as ladder
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
 from attnlab.serve import api, api_features, api_patch
@@ -51,6 +52,7 @@ class LabLimits:
     budget: int
     what: str
     fixed: Callable[[Path], dict[str, Any]] = lambda runs_dir: {}
+    check: Callable[[Any], None] = lambda settings: None  # what the web lab refuses beyond the lab's own checks
 
 
 LAB_RUNS = Gate(1, "lab runs")  # a lab trains with every core it is given: one at a time
@@ -68,6 +70,7 @@ def lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
         if refused:
             raise UserError(f"the web lab chooses {', '.join(refused)} itself; leave it out", code="bad_value")
         settings = lab.settings_from({**chosen, **fixed})
+        limits.check(settings)
         cost = limits.cost(settings)
         if cost > limits.budget:
             raise UserError(f"these settings cost {cost:,} {limits.what}; the {lab.name} panel takes at most "
@@ -97,6 +100,15 @@ def settings_listing(lab: Lab, limits: LabLimits | None = None) -> list[dict[str
     return out
 
 
+def built_in_corpus(settings: Any) -> None:
+    """The web lab trains on the built-in corpora only: never a file the page names."""
+    from attnlab.train.data import corpus_names
+
+    if settings.corpus not in corpus_names():
+        raise UserError(f"the web lab trains on a built-in corpus ({', '.join(corpus_names())}), not "
+                        f"{settings.corpus[:80]!r}: run `attnlab ladder --corpus FILE` for your own", code="bad_value")
+
+
 # The labs the web lab runs, each with its budget: about the work of a few seconds to a minute here.
 LABS: list[tuple[Lab, LabLimits]] = [
     (superposition.LAB, LabLimits(lambda s: s.features * s.instances * len(s.probabilities) * s.batch_size * s.steps,
@@ -110,6 +122,10 @@ LABS: list[tuple[Lab, LabLimits]] = [
                               1 << 24, "layer-token-steps of training (layers × steps × batch size × block size, "
                               "plus the stream's tokens)",
                               fixed=lambda runs: {"out_dir": str(runs / "web-induction")})),
+    (ladder.LAB, LabLimits(lambda s: (s.steps + 10 * s.eval_iters) * (1000 if s.scaled else 6), 60_000,
+                           "rung-steps of training and evaluation ((steps + 10 × eval iters) × 6 rungs; the "
+                           "scaled rung counts a thousand)",
+                           fixed=lambda runs: {"out_dir": str(runs / "web-ladder")}, check=built_in_corpus)),
 ]
 
 PANELS: tuple[Panel, ...] = (
