@@ -13,6 +13,7 @@ C = TypeVar("C")
 # The names a model config may choose from; attnlab.model builds from them.
 NORMS = ("pre", "post", "none")  # pre-LN (seed 001, GPT-2), post-LN (seed 003, BERT), no LayerNorm
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh")  # seed 001, BERT, GPT-2's "gelu_new"
+POSITIONS = ("learned", "sinusoidal")  # a trained table (seed 001, GPT-2), fixed waves (seed 002)
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -120,6 +121,8 @@ class GPTConfig:
     attn_proj: bool = setting(True, "the attention output projection W_O after the concatenated heads")
     init: str = setting("gpt2", "weight initialisation: gpt2 (N(0, 0.02)), torch (PyTorch's defaults, as in "
                                 "the GPT lecture) or lecun (N(0, 1/fan_in), the grokking lab's)")
+    position: str = setting("learned", "position encoding: learned (a trained table: seed 001, GPT-2) or "
+                                       "sinusoidal (fixed sin/cos waves: seed 002)")
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -127,6 +130,7 @@ class GPTConfig:
         if self.d_ff is not None:
             check_positive(self, "d_ff")
         check_model_fields(self)
+        check_choice("position", self.position, POSITIONS)
         if self.init not in ("gpt2", "torch", "lecun"):
             raise UserError(f"unknown init {self.init!r}; choose gpt2 (N(0, 0.02)), torch (PyTorch's defaults) or "
                             f"lecun (N(0, 1/fan_in))")

@@ -21,6 +21,7 @@ VARIANTS = [
     dict(norm="post", residual=False, ffn=False),
     dict(norm="none", bias=False, qkv_bias=False, tie_weights=False),
     dict(init="torch", activation="relu", norm="post", attn_proj=False),
+    dict(position="sinusoidal", tie_weights=False),
 ]
 
 

@@ -173,6 +173,8 @@ def config_to_hf(config: GPTConfig, **hf_options: Any) -> Any:
     differs = []
     if config.norm != "pre":
         differs.append(f"norm={config.norm!r} (GPT-2 is pre-LN)")
+    if config.position != "learned":
+        differs.append(f"position={config.position!r} (GPT-2 learns its position table)")
     if not config.bias:
         differs.append("bias=False (GPT-2 has biases in every Linear and LayerNorm)")
     if not config.qkv_bias:

@@ -128,6 +128,10 @@ def _switch_formulas(block: nn.Module, C: int) -> dict[str, str]:
     return changed
 
 
+def _fixed(model: nn.Module) -> str:
+    return " (fixed sin/cos waves)" if model.config.position == "sinusoidal" else ""
+
+
 def norm_placement(block: nn.Module) -> str:
     """"pre", "post" or "none" (no LayerNorm: identities on the pre-LN path), as GPTConfig.norm names it."""
     if isinstance(block.ln1, nn.Identity):
@@ -154,7 +158,7 @@ def _formulas(model: nn.Module, layer: int) -> dict[str, str]:
         "attn.out": f"concat(z) · W_O + b: the {H} heads glued to {C} wide and mixed",
         "ffwd.hidden": f"act(up(…)): widened to {block.ffwd.up.out_features if block.ffwd else 0}",
         "ffwd.out": f"down(hidden): back to {C} wide",
-        "embed": ("token_embedding_table[ids] + position_embedding_table[0..T-1]" if is_gpt(model)
+        "embed": (f"token_embedding_table[ids] + position_embedding_table[0..T-1]{_fixed(model)}" if is_gpt(model)
                   else "LayerNorm(word + position + token-type embeddings)"),
         "ln_f": ("ln_f(last block's output): the final LayerNorm" if not isinstance(model.ln_f, nn.Identity)
                  else "the last block's output: no final LayerNorm (norm='none')") if is_gpt(model) else "",

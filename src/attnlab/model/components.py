@@ -6,16 +6,18 @@ name in attnlab.config).
 
     norm         "pre" / "post": nn.LayerNorm, before or after each sublayer; "none": nn.Identity
     activation   "relu" (seed 001), "gelu" (BERT, nanoGPT), "gelu_tanh" (GPT-2's "gelu_new")
+    position     "learned": nn.Embedding (seed 001, GPT-2); "sinusoidal": fixed waves (seed 002)
 """
 
 from __future__ import annotations
 
 import torch.nn as nn
 
-from attnlab.config import ACTIVATIONS, NORMS, check_choice
+from attnlab.config import ACTIVATIONS, NORMS, POSITIONS, check_choice
 from attnlab.errors import UserError
 from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.block import Block
+from attnlab.model.embeddings import SinusoidalPositionTable
 from attnlab.model.feedforward import FeedForward
 
 ACTIVATION_MODULES = {  # one per name in attnlab.config.ACTIVATIONS
@@ -27,6 +29,16 @@ ACTIVATION_MODULES = {  # one per name in attnlab.config.ACTIVATIONS
 
 def make_activation(name: str) -> nn.Module:
     return ACTIVATION_MODULES[check_choice("activation", name, ACTIVATIONS)]()
+
+
+POSITION_MODULES = {  # one per name in attnlab.config.POSITIONS: (max_len, d_model) -> positions (T,) -> (T, C)
+    "learned": nn.Embedding,
+    "sinusoidal": SinusoidalPositionTable,
+}
+
+
+def make_position(name: str, max_len: int, d_model: int) -> nn.Module:
+    return POSITION_MODULES[check_choice("position", name, POSITIONS)](max_len, d_model)
 
 
 def check_norm(norm: str, choices: tuple[str, ...] = NORMS) -> str:

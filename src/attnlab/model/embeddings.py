@@ -51,3 +51,18 @@ class SinusoidalPositionalEncoding(nn.Module):
         if T > self.pe.size(1):
             raise UserError(f"sequence length {T} exceeds the positional table's max_len {self.pe.size(1)}")
         return x + self.pe[:, :T]  # (B, T, C)
+
+
+class SinusoidalPositionTable(nn.Module):
+    """The sinusoidal table as a GPT's position encoding: positions (T,) -> their rows (T, C).
+
+    Called as the learned table (an nn.Embedding) is, and its rows are in `weight` as an
+    embedding's are; but the table is fixed (a buffer, not a parameter: nothing to train or save).
+    """
+
+    def __init__(self, max_len: int, d_model: int):
+        super().__init__()
+        self.register_buffer("weight", sinusoidal_table(max_len, d_model), persistent=False)  # (L, C)
+
+    def forward(self, pos: torch.Tensor) -> torch.Tensor:
+        return self.weight[pos]  # (T, C)

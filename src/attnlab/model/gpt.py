@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from attnlab.config import GPTConfig
 from attnlab.generate import generate
-from attnlab.model.components import make_block, make_norm
+from attnlab.model.components import make_block, make_norm, make_position
 from attnlab.model.init import initialise
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import Points
@@ -41,7 +41,7 @@ class GPT(nn.Module):
             initialise(self, c.init)
             return
         self.token_embedding_table = nn.Embedding(c.vocab_size, c.d_model)
-        self.position_embedding_table = nn.Embedding(c.max_seq_len, c.d_model)
+        self.position_embedding_table = make_position(c.position, c.max_seq_len, c.d_model)  # learned or fixed
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList([
             make_block(c.d_model, c.n_heads, d_ff=c.d_ff, activation=c.activation, norm=c.norm, causal=True,
@@ -63,7 +63,7 @@ class GPT(nn.Module):
         out the position embedding (and the token embedding, unless it is also the lm_head)."""
         n = sum(p.numel() for p in self.parameters())  # .parameters() yields a tied tensor once
         if non_embedding and not self.config.bigram:
-            n -= self.position_embedding_table.weight.numel()
+            n -= sum(p.numel() for p in self.position_embedding_table.parameters())  # none if fixed
         return n
 
     def forward(
