@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from attnlab.cli._help import HelpFormatter
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.config import GPTConfig
 from attnlab.errors import UserError
 
@@ -23,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, default=3, help="tokens T in the dummy sentence")
     p.add_argument("--batch-size", type=int, default=1, help="sentences B")
     p.add_argument("--norm", choices=["pre", "post"], default="pre", help="LayerNorm placement")
+    add_runtime_args(p)
     p.set_defaults(func=run)
 
 
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     require_memory(gpt_look_bytes(config, args.batch_size, args.seq_len), "this GPT and its dummy batch",
                    hint=f"B={args.batch_size} T={args.seq_len} C={config.d_model} layers {config.n_layers} "
                         f"V={config.vocab_size}: pick smaller sizes")
+    use_runtime(args)
     model = GPT(config).eval()
     rows, _ = shape_flow(model, args.batch_size, args.seq_len, generator=torch.Generator().manual_seed(0))
     print(f"B={args.batch_size} T={args.seq_len} C={config.d_model} H={config.n_heads} D={config.d_head} "

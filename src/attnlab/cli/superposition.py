@@ -18,8 +18,8 @@ import argparse
 
 from attnlab.cli._lab import add_settings, print_json, print_lines, settings_from_args
 from attnlab.cli._progress import Progress
+from attnlab.cli._runtime_args import add_runtime_args, use_runtime
 from attnlab.cli._source_args import check_writable
-from attnlab.errors import UserError
 from attnlab.labs.superposition.config import LAB, ToyConfig
 
 # --dimensionality: the paper's feature-dimensionality experiment (flags given still win).
@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--png draws each feature's dimensionality against 1/P")
     p.add_argument("--png", metavar="FILE", help="save the picture (.png, .svg or .pdf)")
     p.add_argument("--json", action="store_true", help="print only {features, dims, sweep} as JSON")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (0: PyTorch's choice) (default: 1)")
+    add_runtime_args(p, small=True)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -50,17 +50,12 @@ def lab_config(args: argparse.Namespace) -> ToyConfig:
 
 def run(args: argparse.Namespace) -> int:
     cfg = lab_config(args)
-    if args.threads < 0:
-        raise UserError(f"--threads must be >= 0, got {args.threads}")
     check_writable(args.png)
-    import torch
-
     from attnlab.viz.png import figure_format, save_figure
 
     if args.png:
         figure_format(args.png)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_runtime(args)
     progress = Progress(lambda line: None, enabled=not (args.json or args.no_progress))
     try:
         sweep = LAB.run(cfg, progress)
