@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -46,3 +47,27 @@ def test_the_features_endpoint(runs):
         got = client.post("/api/features", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text
     assert "/api/features" in asset("features.js") and '<script src="/static/features.js"' in page_html()
+
+
+@pytest.mark.slow
+def test_the_sae_panel_answers_what_the_command_prints(runs, capsys):
+    """POST /api/sae trains the same SAE in the run the page has open, on the model the lab holds:
+    the same JSON as `attnlab sae --json`."""
+    import json
+
+    client = TestClient(make_app(ModelStore(runs, minilm=False), loopback=False))
+    small = {"tokens": 512, "eval_tokens": 128, "batch_size": 64, "steps": 2, "overwrite": True}
+    answer = client.post("/api/sae", json={"run": "r", **small})
+    assert answer.status_code == 200, answer.text
+    assert cli_main(["sae", "--run", str(runs.resolve() / "r"), "--tokens", "512", "--eval-tokens", "128",
+                     "--batch-size", "64", "--steps", "2", "--overwrite", "--threads", "1", "--json"]) == 0
+    web, cli = answer.json(), json.loads(capsys.readouterr().out)
+    # the same numbers; the weights' file is the SAE's new checkpoint, whose name has a random part
+    assert Path(web.pop("sae")).parent.parent == Path(cli.pop("sae")).parent.parent == runs.resolve() / "r" / \
+        "sae-blocks.0.ffwd.hidden-x4"
+    assert web == cli
+    for body, status, code in (({"run": "r", "run_dir": "x"}, 400, "bad_input"),
+                               ({"run": "r", "expansion": 0}, 400, "bad_input"),
+                               ({"run": "r", "tokens": 1 << 21}, 413, "over_budget")):
+        got = client.post("/api/sae", json=body)
+        assert (got.status_code, got.json()["code"]) == (status, code), got.text

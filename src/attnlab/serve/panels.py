@@ -27,6 +27,7 @@ from attnlab.errors import UserError
 from attnlab.labs.grokking import config as grokking
 from attnlab.labs.induction import config as induction
 from attnlab.labs.ladder import settings as ladder
+from attnlab.labs.sae import settings as sae
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
 from attnlab.serve import api, api_features, api_patch
@@ -45,44 +46,69 @@ class Panel:
 @dataclass(frozen=True)
 class LabLimits:
     """How a lab runs in the web lab: `cost(settings)` must stay within `budget` (so that one
-    request cannot hold the lab for long; `what` names the measure), and `fixed(runs_dir)` gives
-    the settings the page may not choose (where it writes: under --runs, a name of the lab's own)."""
+    request cannot hold the lab for long; `what` names the measure), and `fixed(place)` gives the
+    settings the page may not choose: where the lab writes (place: --runs, where a lab writes under
+    a name of its own, or, `on_run`, the folder of the run the page has open)."""
 
     cost: Callable[[Any], int]
     budget: int
     what: str
     fixed: Callable[[Path], dict[str, Any]] = lambda runs_dir: {}
     check: Callable[[Any], None] = lambda settings: None  # what the web lab refuses beyond the lab's own checks
+    on_run: bool = False  # the lab works on the run the page has open (the SAE): fixed(run folder)
 
 
 LAB_RUNS = Gate(1, "lab runs")  # a lab trains with every core it is given: one at a time
 MODEL_KEYS = ("run", "model")  # what the page sends with every request (labs.js too)
 
 
+def lab_settings(lab: Lab, limits: LabLimits, body: dict, place: Path) -> Any:
+    """A lab's settings from a request: the body's, checked as the CLI checks its flags (the same
+    dataclass), with what the web lab fixes for `place` (--runs, or the run the page has open),
+    within the panel's budget."""
+    fixed = limits.fixed(place)
+    chosen = {k: v for k, v in body.items() if k not in MODEL_KEYS}
+    refused = sorted(set(chosen) & set(fixed))
+    if refused:
+        raise UserError(f"the web lab chooses {', '.join(refused)} itself; leave it out", code="bad_value")
+    settings = lab.settings_from({**chosen, **fixed})
+    limits.check(settings)
+    cost = limits.cost(settings)
+    if cost > limits.budget:
+        raise UserError(f"these settings cost {cost:,} {limits.what}; the {lab.name} panel takes at most "
+                        f"{limits.budget:,} (so that one request cannot hold the lab for long): run "
+                        f"`attnlab {lab.name}` for more", status=413, code="over_budget")
+    return settings
+
+
 def lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
-    """The answer of a lab panel: its settings from the body, checked as the CLI checks its
-    flags (the same dataclass), within the budget, run, and its result's to_json()."""
+    """The answer of a lab panel: the lab run with the request's settings, its result's to_json()."""
 
     def answer(store, body: dict) -> dict:
-        fixed = limits.fixed(store.runs_dir)
-        chosen = {k: v for k, v in body.items() if k not in MODEL_KEYS}
-        refused = sorted(set(chosen) & set(fixed))
-        if refused:
-            raise UserError(f"the web lab chooses {', '.join(refused)} itself; leave it out", code="bad_value")
-        settings = lab.settings_from({**chosen, **fixed})
-        limits.check(settings)
-        cost = limits.cost(settings)
-        if cost > limits.budget:
-            raise UserError(f"these settings cost {cost:,} {limits.what}; the {lab.name} panel takes at most "
-                            f"{limits.budget:,} (so that one request cannot hold the lab for long): run "
-                            f"`attnlab {lab.name}` for more", status=413, code="over_budget")
+        settings = lab_settings(lab, limits, body, store.runs_dir)
         with LAB_RUNS.enter():
             return lab.run(settings).to_json()
 
     return answer
 
 
+def run_lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
+    """The answer of a lab that works on a run (the SAE): on the run the request names, with the
+    model the store already holds (`opened`), under its lock."""
+
+    def answer(shared, body: dict) -> dict:
+        if shared.folder is None:
+            raise UserError(f"the {lab.name} panel needs a run (a GPT trained with attnlab train)", code="needs_gpt")
+        settings = lab_settings(lab, limits, body, shared.folder)
+        with LAB_RUNS.enter(), shared.lock:
+            return lab.run(settings, opened=shared.source).to_json()
+
+    return answer
+
+
 def lab_panel(lab: Lab, limits: LabLimits) -> Panel:
+    if limits.on_run:
+        return Panel(lab.name, run_lab_answer(lab, limits), "labs.js", model=True, lab=lab)
     return Panel(lab.name, lab_answer(lab, limits), "labs.js", model=False, lab=lab)
 
 
@@ -126,6 +152,9 @@ LABS: list[tuple[Lab, LabLimits]] = [
                            "rung-steps of training and evaluation ((steps + 10 × eval iters) × 6 rungs; the "
                            "scaled rung counts a thousand)",
                            fixed=lambda runs: {"out_dir": str(runs / "web-ladder")}, check=built_in_corpus)),
+    (sae.LAB, LabLimits(lambda s: s.tokens + s.eval_tokens + s.steps * s.batch_size, 1 << 20,
+                        "activations (collected, measured and trained on)",
+                        fixed=lambda run: {"run": str(run)}, on_run=True)),
 ]
 
 PANELS: tuple[Panel, ...] = (
@@ -149,5 +178,5 @@ def scripts() -> list[str]:
 def listing() -> list[dict[str, Any]]:
     """`GET /api/panels`: every panel's name and kind, and each lab panel's settings."""
     limits = dict((lab.name, lim) for lab, lim in LABS)
-    return [{"name": p.name, "kind": "lab" if p.lab else "model",
+    return [{"name": p.name, "kind": "lab" if p.lab else "model", "model": p.model,
              **({"settings": settings_listing(p.lab, limits[p.name])} if p.lab else {})} for p in PANELS]

@@ -33,7 +33,7 @@ from attnlab.io import load_json, save_json
 from attnlab.labs.sae.activations import check_point, collect, windows
 from attnlab.labs.sae.metrics import ce_losses, feature_stats
 from attnlab.labs.sae.model import SAEConfig, SparseAutoencoder
-from attnlab.labs.sae.settings import DEFAULT_POINT, SAERequest, folder_name
+from attnlab.labs.sae.settings import DEFAULT_POINT, SAERequest, SAESettings, folder_name
 from attnlab.labs.sae.train import train_sae
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.folder import committed_checkpoint_name, is_attnlab_folder, open_run_folder
@@ -98,38 +98,36 @@ def load_sae(run_dir: Path, sae_dir: Path, point: str | None = None) -> tuple[Sp
     return sae.eval(), settings
 
 
+KEYS = ("run", "point", "features", "l0", "variance_explained", "ce_clean", "ce_sae", "ce_ablated",
+        "loss_recovered", "dead", "dense", "sae")  # of the summary, in `attnlab sae --json`
+
+
 @dataclass
 class SAEResult:
-    summary: dict[str, Any]  # the --json object
+    summary: dict[str, Any]  # what summary.json holds (KEYS and more)
     interrupted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """`attnlab sae --json` and the web lab's answer: the summary's KEYS."""
+        return {key: self.summary[key] for key in KEYS}
 
 
 def run_sae(run_dir: str | Path, request: SAERequest, mode: str = "new",
-            on_event: Callable[[str, dict], None] | None = None) -> SAEResult:
+            on_event: Callable[[str, dict], None] | None = None, opened=None) -> SAEResult:
     """Train (or continue) the SAE of `request.point` in the run, then measure it. mode: "new",
-    "resume" or "overwrite". Every check happens before anything is written."""
+    "resume" or "overwrite"; `opened`: the run's model already loaded (a TextModel: the web lab's),
+    else it is loaded from run_dir. Every check happens before anything is written."""
     run_dir = Path(run_dir)
     emit = on_event or (lambda kind, info: None)
-    model, tokenizer = ckpt.load_model(run_dir)
+    model, tokenizer = (opened.model, opened.tokenizer) if opened is not None else ckpt.load_model(run_dir)
     if not is_attnlab_folder(run_dir):
         raise UserError(f"{run_dir} is not an attnlab run folder; the SAE is saved inside the run")
-    identity = made_for(run_dir)
     d = check_point(model, request.point)
     sae_dir = run_dir / folder_name(request.point, request.expansion)
-    settings = {"made_for": identity, "point": request.point, "d_in": d, "features": request.expansion * d,
+    settings = {"made_for": made_for(run_dir), "point": request.point, "d_in": d, "features": request.expansion * d,
                 **{k: v for k, v in asdict(request).items() if k not in ("point", "train")},
                 "train": asdict(request.train)}
-    if mode == "resume":
-        saved = read_settings(sae_dir)
-        check_made_for(run_dir, sae_dir, saved, request.point)
-        differ = sorted(k for k in settings if k != "train" and saved.get(k) != settings[k])
-        differ += sorted(f"train.{k}" for k, v in settings["train"].items()
-                         if k not in ("steps", "eval_interval") and (saved.get("train") or {}).get(k) != v)
-        if differ:
-            raise UserError(f"{sae_dir} was trained with other settings ({', '.join(differ)}); give the same "
-                            f"ones to resume (only --steps may change), or --overwrite")
-    elif mode == "new" and (sae_dir / "state.json").is_file():  # said before the minutes of collecting
-        raise UserError(f"{sae_dir} already exists: pass --resume to continue it, --overwrite to replace it")
+    _check_mode(run_dir, sae_dir, settings, mode)
     emit("collect", {"tokens": request.tokens, "eval_tokens": request.eval_tokens, "point": request.point})
     x, _ = windows(run_dir, tokenizer, "train", request.tokens, SEEDS["train"])
     acts = collect(model, request.point, x)[:request.tokens]  # (N, d)
@@ -150,6 +148,41 @@ def run_sae(run_dir: str | Path, request: SAERequest, mode: str = "new",
         if not result.interrupted:
             save_json(sae_dir / SUMMARY, {**summary, "step": result.step, "train_seconds": result.elapsed_s})
     return SAEResult(summary, result.interrupted)
+
+
+def _check_mode(run_dir: Path, sae_dir: Path, settings: dict[str, Any], mode: str) -> None:
+    """Resume only an SAE made for this run with the same settings (only the steps may change);
+    a new one never over an existing one (said before the minutes of collecting)."""
+    if mode == "resume":
+        saved = read_settings(sae_dir)
+        check_made_for(run_dir, sae_dir, saved, settings["point"])
+        differ = sorted(k for k in settings if k != "train" and saved.get(k) != settings[k])
+        differ += sorted(f"train.{k}" for k, v in settings["train"].items()
+                         if k not in ("steps", "eval_interval") and (saved.get("train") or {}).get(k) != v)
+        if differ:
+            raise UserError(f"{sae_dir} was trained with other settings ({', '.join(differ)}); give the same "
+                            f"ones to resume (only --steps may change), or --overwrite")
+    elif mode == "new" and (sae_dir / "state.json").is_file():
+        raise UserError(f"{sae_dir} already exists: pass --resume to continue it, --overwrite to replace it")
+
+
+def run(settings: SAESettings, progress: Callable[[str, dict], None], opened=None) -> SAEResult:
+    """The lab's run (labs/shape.py); `opened`: the run's model, when the caller holds it already."""
+    return run_sae(settings.run, settings.request(), settings.mode, progress, opened=opened)
+
+
+def report(result: SAEResult) -> list[str]:
+    """What `attnlab sae` prints: the sparsity, the loss recovered, dead and dense, what to do next."""
+    s = result.summary
+    lines = [f"\n{s['features']} features on {s['point']}: L0 {s['l0']:.1f} per token, variance explained "
+             f"{s['variance_explained']:.3f}",
+             f"loss: clean {s['ce_clean']:.4f}, with the SAE {s['ce_sae']:.4f}, zero-ablated {s['ce_ablated']:.4f}: "
+             f"loss recovered {100 * s['loss_recovered']:.1f}%",
+             f"dead features {s['dead']}, dense (active on >10% of tokens) {s['dense']}"]
+    if result.interrupted:
+        return lines + [f"interrupted: checkpoint saved. Continue with: attnlab sae --run {s['run']} --point "
+                        f"{s['point']} --resume"]
+    return lines + [f"saved {s['sae']}; browse it with: attnlab features --run {s['run']}"]
 
 
 def measure(model: nn.Module, sae: SparseAutoencoder, point: str, eval_acts: torch.Tensor, x: torch.Tensor,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attnlab.config import setting
 from attnlab.errors import UserError
+from attnlab.labs.shape import Lab
 
 DEFAULT_POINT = "blocks.0.ffwd.hidden"
 
@@ -55,4 +57,46 @@ class SAERequest:
 def folder_name(point: str, expansion: int) -> str:
     return f"sae-{point}-x{expansion}"
 
+
+@dataclass
+class SAESettings:
+    """An SAE for one point of a run, as `attnlab sae` takes it: every field a flag and a key of the
+    web lab's SAE panel (which names the run itself: the model the page has open). sae.json keeps
+    the SAERequest and TrainSettings these make, as it always has."""
+
+    run: str = setting("", "the run folder (the SAE is saved inside it)")
+    point: str = setting(DEFAULT_POINT, "a named point, one vector per token")
+    expansion: int = setting(4, "features per activation")
+    l1: float = setting(0.8, "the L1 penalty's weight: higher is sparser")
+    tokens: int = setting(65536, "activations collected from the training text")
+    eval_tokens: int = setting(16384, "tokens of the validation text every number is measured on")
+    steps: int = setting(400, "Adam steps")
+    batch_size: int = setting(256, "activations per step")
+    lr: float = setting(4e-3, "Adam's learning rate")
+    resample_every: int = setting(200, "resample dead features every N steps, 0: never")
+    seed: int = setting(0, "the SAE's initial weights and batches")
+    resume: bool = setting(False, "continue the SAE saved in the run")
+    overwrite: bool = setting(False, "replace the SAE saved in the run")
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise UserError("name the run folder the SAE is for: --run RUN")
+        if self.resume and self.overwrite:
+            raise UserError("--resume and --overwrite exclude each other")
+        self.request()  # every value checked where SAERequest and TrainSettings check it
+
+    @property
+    def mode(self) -> str:
+        return "resume" if self.resume else "overwrite" if self.overwrite else "new"
+
+    def request(self) -> SAERequest:
+        train = TrainSettings(l1=self.l1, lr=self.lr, steps=self.steps, batch_size=self.batch_size,
+                              resample_every=self.resample_every, seed=self.seed,
+                              eval_interval=max(1, min(TrainSettings.eval_interval, self.steps)))
+        return SAERequest(point=self.point, expansion=self.expansion, tokens=self.tokens,
+                          eval_tokens=self.eval_tokens, train=train)
+
+
+# The lab: `attnlab sae` and the web lab's SAE panel run it.
+LAB = Lab("sae", SAESettings, runner="attnlab.labs.sae.lab:run", reporter="attnlab.labs.sae.lab:report")
 

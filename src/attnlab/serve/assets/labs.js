@@ -39,6 +39,13 @@
     return { box, name: setting.name, read };
   }
 
+  let models = null;  // /api/models' list, in the order of the #model select's options
+  async function modelRef() {
+    if (models === null) models = (await (await fetch("/api/models")).json()).models;
+    const m = models[Number(document.getElementById("model").value) || 0];
+    return m && m.run !== undefined ? { run: m.run } : {};
+  }
+
   function panel(p) {
     const section = el("section", "panel");
     section.id = "p-" + p.name;
@@ -54,6 +61,7 @@
       fields.forEach((f) => { const v = f.read(); if (v !== undefined) body[f.name] = v; });
       status.textContent = w("running");
       out.textContent = "";
+      if (p.model) Object.assign(body, await modelRef());  // a lab on the run the page has open (the SAE)
       const response = await fetch("/api/" + p.name, { method: "POST", headers: { "Content-Type": "application/json" },
                                                       body: JSON.stringify(body) });
       const answer = await response.json().catch(() => ({ error: response.statusText }));
