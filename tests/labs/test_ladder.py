@@ -17,6 +17,7 @@ from train_helpers import TEXT, cli_main, one_thread  # noqa: E402,F401 (an auto
 from attnlab.runs.checkpoint import load_model  # noqa: E402
 from attnlab.runs.metrics import read_metrics  # noqa: E402
 from attnlab.config import MODEL_FIELDS  # noqa: E402
+from attnlab.errors import UserError  # noqa: E402
 from attnlab.labs.ladder.rungs import RUNGS, SCALED, ladder_rungs, rung_config, run_ladder  # noqa: E402
 
 NAMES = ["bigram", "one-head", "multi-head", "feed-forward", "residual", "layernorm"]
@@ -196,3 +197,10 @@ def test_the_web_lab_answers_what_the_command_prints(tmp_path, capsys):
                                ({"out_dir": "x"}, 400, "bad_value"), ({"steps": 10 ** 5}, 413, "over_budget")):
         got = client.post("/api/ladder", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text
+
+
+def test_a_rung_too_large_for_the_memory_is_refused_before_it_trains(corpus, tmp_path):
+    # every rung is an attnlab.train_run: the memory check of `attnlab train` comes with it
+    with pytest.raises(UserError, match="available"):
+        run_ladder(str(corpus), tmp_path / "big", d_model=65536, n_heads=1, n_layers=64, **QUICK)
+    assert not (tmp_path / "big" / "2-one-head").exists()  # the bigram has no width to outgrow
