@@ -71,3 +71,18 @@ def test_the_sae_panel_answers_what_the_command_prints(runs, capsys):
                                ({"run": "r", "tokens": 1 << 21}, 413, "over_budget")):
         got = client.post("/api/sae", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text
+
+
+@pytest.mark.slow
+def test_the_features_panel_answers_what_the_command_prints(runs, capsys):
+    """`attnlab features --json` and POST /api/features assemble one object with one function."""
+    import json
+
+    client = TestClient(make_app(ModelStore(runs, minilm=False), loopback=False))
+    for body, flags in (({"unit": 3, "text": KOREAN, "top": 5}, ["--feature", "3", "--text", KOREAN, "--top", "5"]),
+                        ({"kind": "neuron", "top": 7}, ["--neurons", "--top", "7"])):
+        answer = client.post("/api/features", json={"run": "r", **body})
+        assert answer.status_code == 200, answer.text
+        assert cli_main(["features", "--run", str(runs.resolve() / "r"), "--tokens", str(TOKENS), *flags,
+                         "--threads", "1", "--json"]) == 0
+        assert answer.json() == json.loads(capsys.readouterr().out)

@@ -17,13 +17,14 @@ import threading
 
 from attnlab.errors import UserError
 from attnlab.labs.sae.browse import Browser
+from attnlab.labs.sae.features import assemble
 from attnlab.labs.sae.lab import find_sae, open_browser
+from attnlab.labs.sae.settings import KINDS
 from attnlab.runs.folder import committed_checkpoint_name
 from attnlab.serve.api import encode, int_arg, need_gpt, text_arg
 from attnlab.serve.store import Shared
 
 TOKENS = 8192  # validation tokens the panel measures on
-KINDS = ("feature", "neuron")
 
 
 def kind_arg(body: dict) -> str:
@@ -67,7 +68,8 @@ def browser_for(shared: Shared, body: dict) -> tuple[Browser | None, str]:
 
 
 def features(shared: Shared, body: dict) -> dict:
-    """The Features panel's answer (see the module docstring)."""
+    """The Features panel's answer (see the module docstring): `attnlab features --json`'s object,
+    assembled by the same function (labs/sae/features.py) on the browser kept here."""
     need_gpt(shared, "the Features panel")
     kind = kind_arg(body)
     top = int_arg(body, "top", 1, 5000, default=40)
@@ -76,11 +78,6 @@ def features(shared: Shared, body: dict) -> dict:
     if browser is None:
         return {"sae": None, "note": name}
     unit = int_arg(body, "unit", 0, browser.count(kind) - 1, optional=True)
-    out = {"sae": name, "kind": kind, "summary": browser.summary(), "listing": browser.listing(kind)[:top]}
+    idx = encode(shared, text)[0] if text is not None and text.strip() else None
     with shared.lock:
-        if unit is not None:
-            out["detail"] = browser.detail(kind, unit)
-        if text is not None and text.strip():
-            idx, _ = encode(shared, text)
-            out["fire"] = browser.fire(idx, kind)
-    return out
+        return assemble(browser, name, kind, top, unit, idx).to_json()

@@ -100,3 +100,34 @@ class SAESettings:
 # The lab: `attnlab sae` and the web lab's SAE panel run it.
 LAB = Lab("sae", SAESettings, runner="attnlab.labs.sae.lab:run", reporter="attnlab.labs.sae.lab:report")
 
+
+@dataclass
+class FeaturesSettings:
+    """What `attnlab features` browses: a run's SAE (or the raw neurons of its point), one unit in
+    full, the units firing at each token of a text. Every field is a flag; the web lab's Features
+    panel takes the same fields of its request and answers the same object (features.py)."""
+
+    run: str = setting("", "the run folder holding the SAE")
+    sae: str | None = setting(None, "the SAE's folder in the run (none: sae-blocks.0.ffwd.hidden-x4, or the only one)")
+    kind: str = setting("feature", "feature (the SAE's) or neuron (the point's raw neurons)")
+    unit: int | None = setting(None, "show unit I in full")
+    text: str | None = setting(None, "which units fire at each token of this text")
+    top: int = setting(20, "units listed")
+    tokens: int = setting(16384, "validation tokens measured")
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise UserError("name the run folder that holds the SAE: --run RUN")
+        if self.kind not in KINDS:
+            raise UserError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.top < 1 or self.tokens < 1:
+            raise UserError("--top and --tokens must be at least 1")
+
+
+KINDS = ("feature", "neuron")
+
+# The lab: `attnlab features` runs it; the web lab's Features panel assembles its answer with the
+# same function (features.assemble), on a browser it keeps.
+FEATURES = Lab("features", FeaturesSettings, runner="attnlab.labs.sae.features:run",
+               reporter="attnlab.labs.sae.features:report")
+
