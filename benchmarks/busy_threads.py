@@ -39,11 +39,10 @@ from attnlab.device import cpu_flags, device_name
 from attnlab.distributed import DistInfo
 from attnlab.runtime.cpu_use import others_busy, sample
 from attnlab.runtime.decision import decide
-from attnlab.tokenizers import build_tokenizer
-from attnlab.train.data import get_batch, load_corpus
-from attnlab.train.gpt import encode_corpus, next_token_loss, setup_gpt_run
+from attnlab.train.data import get_batch
+from attnlab.train.gpt import next_token_loss, setup_gpt_run
 from attnlab.train.loop import train_step
-from attnlab.train.run import train_run
+from attnlab.train.run import prepare_data, train_run
 
 COMMANDS = ("generate", "attention", "sae", "ladder")
 
@@ -139,12 +138,10 @@ def measure_step(args: argparse.Namespace) -> None:
     time.sleep(args.wait)
     chosen = decide("cpu", "auto", others=others_busy(started))
     cfg = preset_config("cpu")
-    text = load_corpus(cfg.corpus)
-    tokenizer = build_tokenizer("char", text)
-    train_data, _ = encode_corpus(text, tokenizer, cfg)
+    data = prepare_data(cfg, Path(tempfile.gettempdir()), resume=False)  # the corpus as train_run reads it
     generator = torch.Generator().manual_seed(0)
-    batches = [get_batch(train_data, cfg.batch_size, cfg.block_size, generator) for _ in range(args.steps)]
-    run = setup_gpt_run(cfg, tokenizer.vocab_size, Path(tempfile.gettempdir()), resume=False, dist=DistInfo(),
+    batches = [get_batch(data.train, cfg.batch_size, cfg.block_size, generator) for _ in range(args.steps)]
+    run = setup_gpt_run(cfg, data.tokenizer.vocab_size, Path(tempfile.gettempdir()), resume=False, dist=DistInfo(),
                         runtime=chosen)
     run.model.train()
     settings = {f"default ({chosen.lines[1]})": chosen.threads, "--threads 1": 1, "--threads 2": 2}
