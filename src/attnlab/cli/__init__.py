@@ -8,6 +8,11 @@ line on stderr and exit code 2. Anything else is a bug and keeps its traceback.
 `build_parser` imports every subcommand module, so a module imports torch, matplotlib and the
 attnlab modules that load them inside `run`, never at its top: `attnlab --help` starts in a
 fraction of a second (tests/test_architecture.py checks).
+
+`main` first samples the CPU time every process has used (`attnlab.runtime.cpu_use`), before
+torch's import, and hands the sample to the command in `args.cpu_start`: a command's threads are
+the CPUs other processes left idle meanwhile (`cli/_runtime_args.use_runtime`). What the command
+changes there (torch's threads, the autocast of --dtype) is put back when it returns.
 """
 
 from __future__ import annotations
