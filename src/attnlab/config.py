@@ -54,7 +54,8 @@ def check_types(config: Any) -> None:
               "str": lambda v: isinstance(v, str)}[kind](value)
         if not ok:
             what = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}[kind]
-            raise UserError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}")
+            raise UserError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}",
+                            code="bad_type")
 
 
 def _check_items(name: str, kind: str, value: Any) -> None:
@@ -64,7 +65,7 @@ def _check_items(name: str, kind: str, value: Any) -> None:
           "str": lambda v: isinstance(v, str)}[kind]
     if not isinstance(value, (tuple, list)) or not all(ok(v) for v in value):
         what = {"int": "integers", "float": "finite numbers", "str": "strings"}[kind]
-        raise UserError(f"{name} must be a list of {what}, got {value!r}")
+        raise UserError(f"{name} must be a list of {what}, got {value!r}", code="bad_type")
 
 
 def check_positive(config: Any, *names: str) -> None:

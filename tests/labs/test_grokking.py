@@ -278,6 +278,6 @@ def test_the_web_lab_answers_what_the_command_prints(tmp_path, capsys):
     assert answer.json() == cli and cli["run"] == str(runs.resolve() / "web-grokking")
     assert "web-grokking" in [m["run"] for m in client.get("/api/models").json()["models"]]
     for body, status, code in (({**settings, "out_dir": "/tmp/x"}, 400, "bad_value"), ({"p": 4}, 400, "bad_input"),
-                               ({"p": "five"}, 400, "bad_input"), ({"steps": 10 ** 6}, 413, "over_budget")):
+                               ({"p": "five"}, 400, "bad_type"), ({"steps": 10 ** 6}, 413, "over_budget")):
         got = client.post("/api/grokking", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text

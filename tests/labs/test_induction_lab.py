@@ -190,7 +190,7 @@ def test_the_web_lab_answers_what_the_command_prints(capsys, tmp_path):
     answer = client.post("/api/induction", json={"steps": 2, "eval_interval": 1, "layers": [2], "stream_tokens": 4096})
     assert answer.status_code == 200, answer.text
     assert answer.json() == cli == json.loads((runs / "web-induction" / "summary.json").read_text())
-    for body, status, code in (({"layers": [0]}, 400, "bad_input"), ({"layers": "2"}, 400, "bad_input"),
+    for body, status, code in (({"layers": [0]}, 400, "bad_input"), ({"layers": "2"}, 400, "bad_type"),
                                ({"out_dir": "x"}, 400, "bad_value"), ({"steps": 10 ** 6}, 413, "over_budget")):
         got = client.post("/api/induction", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text

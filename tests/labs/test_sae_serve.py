@@ -66,7 +66,7 @@ def test_the_sae_panel_answers_what_the_command_prints(runs, capsys):
     assert Path(web.pop("sae")).parent.parent == Path(cli.pop("sae")).parent.parent == runs.resolve() / "r" / \
         "sae-blocks.0.ffwd.hidden-x4"
     assert web == cli
-    for body, status, code in (({"run": "r", "run_dir": "x"}, 400, "bad_input"),
+    for body, status, code in (({"run": "r", "run_dir": "x"}, 400, "unknown_setting"),
                                ({"run": "r", "expansion": 0}, 400, "bad_input"),
                                ({"run": "r", "tokens": 1 << 21}, 413, "over_budget")):
         got = client.post("/api/sae", json=body)

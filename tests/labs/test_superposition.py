@@ -292,7 +292,7 @@ def test_the_web_lab_answers_what_the_command_prints(tmp_path, capsys):
     assert answer.json() == cli
     listed = next(p for p in client.get("/api/panels").json()["panels"] if p["name"] == "superposition")
     assert {s["name"]: s["default"] for s in listed["settings"]}["probabilities"] == [1.0, 0.3, 0.1, 0.05]
-    for body, status, code in (({"steps": "ten"}, 400, "bad_input"), ({"stepz": 3}, 400, "bad_input"),
+    for body, status, code in (({"steps": "ten"}, 400, "bad_type"), ({"stepz": 3}, 400, "unknown_setting"),
                                ({"dims": 0}, 400, "bad_input"), ({"steps": 10 ** 7}, 413, "over_budget")):
         got = client.post("/api/superposition", json=body)
         assert (got.status_code, got.json()["code"]) == (status, code), got.text

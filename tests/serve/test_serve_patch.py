@@ -41,6 +41,7 @@ def test_patch_answers_the_clis_tables(lab, runs, capsys):
     for point in ("resid", "attn", "mlp", "heads"):
         for ours, theirs in zip(answer[point], cli[point], strict=True):
             assert ours == pytest.approx(theirs, abs=1e-6), point
+    assert answer == cli  # one run, one to_json(): the same object, number for number
     status, one = lab.post("patch", {"run": "r", "clean": CLEAN, "corrupt": CORRUPT, "points": ["heads"], "position": 15})
     assert status == 200, one
     assert "resid" not in one and one["position"] == 15 and len(one["heads"]) == 2

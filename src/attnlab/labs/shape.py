@@ -113,7 +113,8 @@ def check_given(cls: type, values: dict[str, Any], source: str = "setting") -> N
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise UserError(f"unknown {source}(s): {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+        raise UserError(f"unknown {source}(s): {', '.join(unknown)} (known: {', '.join(sorted(fields))})",
+                        code="unknown_setting")
     given = dataclasses.make_dataclass("Given", [(name, fields[name].type, dataclasses.field(default_factory=lambda v=v: v))
                                                  for name, v in values.items()])
     check_types(given())

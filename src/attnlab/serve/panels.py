@@ -19,6 +19,7 @@ model panel is one line in PANELS and, if it has one, its script in assets/.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +28,7 @@ from attnlab.errors import UserError
 from attnlab.labs.grokking import config as grokking
 from attnlab.labs.induction import config as induction
 from attnlab.labs.ladder import settings as ladder
+from attnlab.labs.patching import settings as patching
 from attnlab.labs.sae import settings as sae
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
@@ -50,19 +52,22 @@ class LabLimits:
     settings the page may not choose: where the lab writes (place: --runs, where a lab writes under
     a name of its own, or, `on_run`, the folder of the run the page has open)."""
 
-    cost: Callable[[Any], int]
-    budget: int
-    what: str
-    fixed: Callable[[Path], dict[str, Any]] = lambda runs_dir: {}
-    check: Callable[[Any], None] = lambda settings: None  # what the web lab refuses beyond the lab's own checks
+    cost: Callable[[Any], int] = lambda settings: 0
+    budget: int = 0
+    what: str = ""
+    fixed: Callable[[Path], dict[str, Any]] = lambda place: {}
+    check: Callable[[Any, Any], None] = lambda settings, where: None  # (settings, store or shared): what the
+    # web lab refuses beyond the lab's own checks
     on_run: bool = False  # the lab works on the run the page has open (the SAE): fixed(run folder)
+    script: str = "labs.js"  # the page's script for it: labs.js draws a form of its settings
+    alone: bool = True  # one run of it at a time, lab-wide (a lab trains); a tool waits only for its model
 
 
 LAB_RUNS = Gate(1, "lab runs")  # a lab trains with every core it is given: one at a time
 MODEL_KEYS = ("run", "model")  # what the page sends with every request (labs.js too)
 
 
-def lab_settings(lab: Lab, limits: LabLimits, body: dict, place: Path) -> Any:
+def lab_settings(lab: Lab, limits: LabLimits, body: dict, place: Path, where: Any) -> Any:
     """A lab's settings from a request: the body's, checked as the CLI checks its flags (the same
     dataclass), with what the web lab fixes for `place` (--runs, or the run the page has open),
     within the panel's budget."""
@@ -72,7 +77,7 @@ def lab_settings(lab: Lab, limits: LabLimits, body: dict, place: Path) -> Any:
     if refused:
         raise UserError(f"the web lab chooses {', '.join(refused)} itself; leave it out", code="bad_value")
     settings = lab.settings_from({**chosen, **fixed})
-    limits.check(settings)
+    limits.check(settings, where)
     cost = limits.cost(settings)
     if cost > limits.budget:
         raise UserError(f"these settings cost {cost:,} {limits.what}; the {lab.name} panel takes at most "
@@ -85,7 +90,7 @@ def lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
     """The answer of a lab panel: the lab run with the request's settings, its result's to_json()."""
 
     def answer(store, body: dict) -> dict:
-        settings = lab_settings(lab, limits, body, store.runs_dir)
+        settings = lab_settings(lab, limits, body, store.runs_dir, store)
         with LAB_RUNS.enter():
             return lab.run(settings).to_json()
 
@@ -99,8 +104,8 @@ def run_lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
     def answer(shared, body: dict) -> dict:
         if shared.folder is None:
             raise UserError(f"the {lab.name} panel needs a run (a GPT trained with attnlab train)", code="needs_gpt")
-        settings = lab_settings(lab, limits, body, shared.folder)
-        with LAB_RUNS.enter(), shared.lock:
+        settings = lab_settings(lab, limits, body, shared.folder, shared)
+        with LAB_RUNS.enter() if limits.alone else nullcontext(), shared.lock:
             return lab.run(settings, opened=shared.source).to_json()
 
     return answer
@@ -108,8 +113,8 @@ def run_lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
 
 def lab_panel(lab: Lab, limits: LabLimits) -> Panel:
     if limits.on_run:
-        return Panel(lab.name, run_lab_answer(lab, limits), "labs.js", model=True, lab=lab)
-    return Panel(lab.name, lab_answer(lab, limits), "labs.js", model=False, lab=lab)
+        return Panel(lab.name, run_lab_answer(lab, limits), limits.script, model=True, lab=lab)
+    return Panel(lab.name, lab_answer(lab, limits), limits.script, model=False, lab=lab)
 
 
 def settings_listing(lab: Lab, limits: LabLimits | None = None) -> list[dict[str, Any]]:
@@ -126,7 +131,7 @@ def settings_listing(lab: Lab, limits: LabLimits | None = None) -> list[dict[str
     return out
 
 
-def built_in_corpus(settings: Any) -> None:
+def built_in_corpus(settings: Any, store: Any) -> None:
     """The web lab trains on the built-in corpora only: never a file the page names."""
     from attnlab.train.data import corpus_names
 
@@ -156,6 +161,11 @@ LABS: list[tuple[Lab, LabLimits]] = [
                         "activations (collected, measured and trained on)",
                         fixed=lambda run: {"run": str(run)}, on_run=True)),
 ]
+# The why tools: on the run the page has open, each within its texts' token caps.
+TOOLS: list[tuple[Lab, LabLimits]] = [
+    (patching.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_patch.check_texts, on_run=True,
+                             script="patch.js", alone=False)),
+]
 
 PANELS: tuple[Panel, ...] = (
     Panel("attention", api.attention),
@@ -164,7 +174,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("ablate", api.ablate),
     Panel("next", api.next_token),
     Panel("why", api.why),
-    Panel("patch", api_patch.patch, "patch.js"),
+    *(lab_panel(lab, limits) for lab, limits in TOOLS),
     Panel("features", api_features.features, "features.js"),
     *(lab_panel(lab, limits) for lab, limits in LABS),
 )
@@ -177,6 +187,6 @@ def scripts() -> list[str]:
 
 def listing() -> list[dict[str, Any]]:
     """`GET /api/panels`: every panel's name and kind, and each lab panel's settings."""
-    limits = dict((lab.name, lim) for lab, lim in LABS)
-    return [{"name": p.name, "kind": "lab" if p.lab else "model", "model": p.model,
+    limits = dict((lab.name, lim) for lab, lim in [*TOOLS, *LABS])
+    return [{"name": p.name, "kind": "lab" if p.lab else "model", "model": p.model, "script": p.script,
              **({"settings": settings_listing(p.lab, limits[p.name])} if p.lab else {})} for p in PANELS]

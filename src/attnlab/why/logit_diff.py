@@ -61,7 +61,8 @@ def check_position(position: int | None, T: int) -> int:
     if position is None:
         return T - 1
     if not -T <= position < T:
-        raise UserError(f"--position {position} is out of range: the texts have {T} tokens (0..{T - 1}, or -1 for the last)")
+        raise UserError(f"--position {position} is out of range: the texts have {T} tokens (0..{T - 1}, or -1 for the last)",
+                        code="out_of_range")
     return position % T
 
 
@@ -73,7 +74,7 @@ def make_pair(model: torch.nn.Module, clean: torch.Tensor, corrupt: torch.Tensor
     differ between them (otherwise nothing can be normalised)."""
     if clean.shape != corrupt.shape:
         raise UserError(f"the clean text is {clean.shape[1]} tokens long and the corrupt text {corrupt.shape[1]}: "
-                        f"patching swaps activations position by position, so both need the same length")
+                        f"patching swaps activations position by position, so both need the same length", code="bad_value")
     position = check_position(position, clean.shape[1])
     if answer is None or wrong is None:
         clean_logits, _ = model(clean)
@@ -83,5 +84,5 @@ def make_pair(model: torch.nn.Module, clean: torch.Tensor, corrupt: torch.Tensor
     if answer == wrong:
         raise UserError(f"the answer and the wrong token are the same token (id {answer}): the logit difference "
                         f"would be 0 on both texts; pick --answer and --wrong, or a corrupt text the model "
-                        f"answers differently")
+                        f"answers differently", code="bad_value")
     return Pair(clean, corrupt, position, answer, wrong)

@@ -6,8 +6,11 @@
 (function () {
   "use strict";
   const WORDS = {
-    en: { run: "Run", running: "running…", note: "The lab's settings, as the command's flags; the answer is its --json." },
-    ko: { run: "실행", running: "실행 중…", note: "명령의 플래그와 같은 실험 설정입니다. 답은 --json 출력과 같습니다." },
+    en: { run: "Run", running: "running…", note: "The lab's settings, as the command's flags; the answer is its --json.",
+          grokking: "Grokking", superposition: "Superposition", induction: "Induction heads", ladder: "The ladder",
+          sae: "Sparse autoencoder" },
+    ko: { run: "실행", running: "실행 중…", note: "명령의 플래그와 같은 실험 설정입니다. 답은 명령이 출력하는 결과(제이슨)와 같습니다.",
+          grokking: "그로킹", superposition: "중첩", induction: "유도 헤드", ladder: "사다리", sae: "희소 오토인코더" },
   };
   const w = (key) => (WORDS[document.documentElement.lang] || WORDS.en)[key];
 
@@ -23,7 +26,7 @@
   function field(setting) {
     const d = setting.default, box = el("label", "lab-setting");
     box.title = setting.help;
-    box.append(el("span", "", setting.name + " "));
+    box.append(el("span", "data", setting.name + " "));  // the flag's name: data, never translated
     const input = el("input", "data");
     if (typeof d === "boolean") { input.type = "checkbox"; input.checked = d; }
     else if (typeof d === "number") { input.type = "number"; input.step = "any"; input.value = String(d); }
@@ -49,7 +52,7 @@
   function panel(p) {
     const section = el("section", "panel");
     section.id = "p-" + p.name;
-    const title = el("h2", "", p.name), note = el("p", "note", w("note"));
+    const title = el("h2", "", w(p.name) || p.name), note = el("p", "note", w("note"));
     const fields = p.settings.map(field);
     const form = el("form", "controls"), go = el("button", "", w("run")), out = el("pre", "gen data");
     const status = el("p", "status data");
@@ -68,7 +71,7 @@
       status.textContent = response.ok ? "" : String(answer.error || response.statusText);
       if (response.ok) out.textContent = JSON.stringify(answer, null, 1);
     });
-    new MutationObserver(() => { note.textContent = w("note"); go.textContent = w("run"); })
+    new MutationObserver(() => { note.textContent = w("note"); go.textContent = w("run"); title.textContent = w(p.name) || p.name; })
       .observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
     section.append(title, note, form, status, out);
     return section;
@@ -76,7 +79,7 @@
 
   async function start() {
     const listing = await (await fetch("/api/panels")).json();
-    listing.panels.filter((p) => p.kind === "lab").forEach((p) => document.getElementById("lab").append(panel(p)));
+    listing.panels.filter((p) => p.kind === "lab" && p.script === "labs.js").forEach((p) => document.getElementById("lab").append(panel(p)));
   }
 
   document.addEventListener("DOMContentLoaded", start);
