@@ -11,7 +11,6 @@ from torch.testing import assert_close
 
 import attnlab
 from attnlab.look.hooks import pattern_regex
-from attnlab.model.points import Points, named_points
 
 from record_helpers import nothing_attached, tiny_gpt  # noqa: E402
 
@@ -136,21 +135,3 @@ def test_under_no_grad_inference_mode_and_with_gradients():
     assert not rec["blocks.0.ffwd.hidden"].requires_grad
     assert model.blocks[0].attn.qkv.weight.grad is not None
     assert nothing_attached(model)
-
-
-def test_points_of_any_module_get_dotted_names():
-    class Scale(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.points = Points("before", "after")
-
-        def forward(self, x):
-            return self.points.after(3 * self.points.before(x))
-
-    model = torch.nn.Sequential(torch.nn.Sequential(Scale()), Scale())
-    assert list(named_points(model)) == ["0.0.before", "0.0.after", "1.before", "1.after"]
-    with attnlab.record(model, "*.after") as rec, attnlab.intervene(model, {"0.0.after": lambda v, n: -v}):
-        out = model(torch.ones(2))
-    assert rec["1.after"].tolist() == [-9.0, -9.0] and out.tolist() == [-9.0, -9.0]
-    with pytest.raises(ValueError, match="cannot name a point"):
-        Points("items")

@@ -1,6 +1,5 @@
 """A Block is made of the parts it is handed: any norm and any activation, computed as the block's
-formula says (a hand computation with torch.nn.functional), and `make_block` builds the parts a
-config names."""
+formula says (a hand computation with torch.nn.functional)."""
 
 import pytest
 import torch
@@ -10,7 +9,6 @@ from torch.testing import assert_close
 
 from attnlab.model.attention import MultiHeadAttention, attention, causal_mask
 from attnlab.model.block import Block
-from attnlab.model.components import make_block
 from attnlab.model.feedforward import FeedForward
 
 
@@ -50,21 +48,6 @@ def test_a_block_of_rmsnorm_and_silu_follows_its_formula(pre_norm):
         mid = rms(x + by_hand_attention(attn, x), ln1)
         expected = rms(mid + mlp(mid), ln2)
     assert_close(block(x), expected, atol=1e-5, rtol=1e-5)
-
-
-def test_make_block_builds_the_named_parts():
-    block = make_block(16, 4, d_ff=40, activation="gelu_tanh", norm="post", layer_norm_eps=1e-6, bias=False)
-    assert isinstance(block.ln1, nn.LayerNorm) and block.ln1.eps == 1e-6 and block.ln1.bias is None
-    assert not block.pre_norm and block.residual
-    assert isinstance(block.ffwd.act, nn.GELU) and block.ffwd.act.approximate == "tanh"
-    assert block.ffwd.up.weight.shape == (40, 16)
-    none = make_block(16, 4, norm="none", ffn=False, residual=False)
-    assert isinstance(none.ln1, nn.Identity) and none.pre_norm  # no LayerNorm: the pre-LN path
-    assert none.ffwd is None and none.ln2 is None and not none.residual
-    with pytest.raises(ValueError, match="unknown norm 'mid'"):
-        make_block(16, 4, norm="mid")
-    with pytest.raises(ValueError, match="unknown activation 'tanh'"):
-        make_block(16, 4, activation="tanh")
 
 
 def test_a_feed_forward_layer_defaults_to_seed_001s_relu():

@@ -164,23 +164,6 @@ def test_gpt2_export_refuses_the_switches_by_name():
         config_to_hf(GPTConfig(vocab_size=5, bigram=True))
 
 
-def test_init_torch_keeps_pytorchs_own_initialisation():
-    fields = dict(vocab_size=50, max_seq_len=8, d_model=64, n_heads=2, n_layers=1, tie_weights=False)
-    torch.manual_seed(0)
-    gpt2 = GPT(GPTConfig(**fields))
-    torch.manual_seed(0)
-    lecture = GPT(GPTConfig(**fields, init="torch"))
-    # nn.Embedding draws N(0, 1); nn.Linear draws U(-1/sqrt(in), 1/sqrt(in)), biases too
-    assert abs(lecture.token_embedding_table.weight.std().item() - 1.0) < 0.05
-    assert abs(gpt2.token_embedding_table.weight.std().item() - 0.02) < 0.002
-    bound = 1 / 64 ** 0.5
-    qkv = lecture.blocks[0].attn.qkv
-    assert qkv.weight.abs().max() <= bound and qkv.weight.std() > bound / 2  # uniform: std = bound / sqrt(3)
-    assert qkv.bias.abs().max() > 0 and not gpt2.blocks[0].attn.qkv.bias.any()
-    with pytest.raises(ValueError, match="unknown init 'xavier'"):
-        GPTConfig(vocab_size=5, init="xavier")
-
-
 def test_why_reads_attention_without_w_o_as_the_identity():
     from attnlab.why.answers import why
 
@@ -195,17 +178,3 @@ def test_why_reads_attention_without_w_o_as_the_identity():
         twin.blocks[0].attn.proj.weight.copy_(torch.eye(8))
         twin.blocks[0].attn.proj.bias.zero_()
     assert answer["norm"] == why(twin, idx, 3, 0)["norm"]
-
-
-def test_lecun_init_draws_every_weight_with_std_one_over_sqrt_fan_in():
-    """init="lecun" (the grokking lab's): Linear weights N(0, 1/in_features), embeddings
-    N(0, 1/d_model), zero biases; measured on the drawn tensors, not read back from the code."""
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=300, max_seq_len=3, d_model=128, n_heads=4, n_layers=1, d_ff=512,
-                          activation="relu", norm="none", tie_weights=False, init="lecun"))
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear):
-            assert module.weight.std().item() == pytest.approx(module.in_features ** -0.5, rel=0.05), name
-            assert module.bias is None or not module.bias.any(), name
-        elif isinstance(module, torch.nn.Embedding):
-            assert module.weight.std().item() == pytest.approx(128 ** -0.5, rel=0.05), name
