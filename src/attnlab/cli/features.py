@@ -34,17 +34,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the answer as JSON, as the web lab's Features panel "
                                                        "sends it")
     add_runtime_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, model=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.cli._source_args import check_writable
+    from attnlab.cli._source_args import check_writable, load_source
     from attnlab.labs.sae.settings import FEATURES, FeaturesSettings
 
     settings = settings_from_args(FeaturesSettings, args)
     check_writable(args.html)
     use_runtime(args)
-    result = FEATURES.run(settings)
+    args.run = settings.run  # (a --config file may name it)
+    result = FEATURES.run(settings, opened=load_source(args))
     if args.json:
         print_json(result)
     else:

@@ -51,14 +51,13 @@ def assemble(browser: Browser, name: str, kind: str, top: int, unit: int | None 
 
 
 def run(settings: FeaturesSettings, progress: Callable[[str, dict], None], opened=None) -> FeaturesResult:
-    """Open the run's browser (`opened`: its model, when the caller holds it) and assemble."""
-    from attnlab.sources import TextModel
-
+    """Open the run's browser and assemble. `opened`: the run's model as `attnlab.sources` opens it
+    (the command's, or the one the web lab holds); a text is encoded by it (its checks, its limits),
+    so without it `text` cannot be read."""
+    if settings.text is not None and opened is None:
+        raise TypeError("features of a text need the opened model: run(settings, progress, opened=TextModel)")
     browser, name = open_browser(settings.run, settings.sae, settings.tokens, opened=opened)
-    idx = None
-    if settings.text is not None and settings.text.strip():
-        source = TextModel(browser.model, browser.tokenizer, name, browser.model.config.max_seq_len)
-        idx, _ = source.encode(settings.text)
+    idx = opened.encode(settings.text)[0] if settings.text is not None and settings.text.strip() else None
     return assemble(browser, name, settings.kind, settings.top, settings.unit, idx)
 
 
