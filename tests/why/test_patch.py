@@ -1,6 +1,5 @@
-"""Activation patching and attribution patching, against independent references: a run exported
-with `export-hf` and patched in `transformers.GPT2LMHeadModel` with plain PyTorch forward hooks,
-and a model linear in the patched activation (where the gradient estimate is exact)."""
+"""Activation patching against an independent reference: a run exported with `export-hf` and
+patched in `transformers.GPT2LMHeadModel` with plain PyTorch forward hooks (the run: conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,41 +8,18 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never the network
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch.testing import assert_close
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from why_helpers import CLEAN, CORRUPT  # noqa: E402
 
-from attnlab.config import GPTConfig  # noqa: E402
-from attnlab.model.gpt import GPT  # noqa: E402
 from attnlab.runs.checkpoint import load_model  # noqa: E402
 from attnlab.why.logit_diff import make_pair  # noqa: E402
 from attnlab.why.patch import patch_tables  # noqa: E402
-from attnlab.why.patch_gradient import attribution_tables, correlation  # noqa: E402
 
 transformers = pytest.importorskip("transformers")
-
-CLEAN = "First Citizen: h"  # 16 characters: the tiny run's block size
-CORRUPT = "All:    Speak, s"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A tiny 2-layer run, trained once for the module, and its export-hf folder beside it."""
-    folder = tmp_path_factory.mktemp("patch")
-    (folder / "corpus.txt").write_text(TEXT, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(["train", "--corpus", str(folder / "corpus.txt"), "--out-dir", str(folder), "--name", "r",
-                         *TINY, "--n-layers", "2"]) == 0
-        assert cli_main(["export-hf", "--run", str(folder / "r"), "--out", str(folder / "hf")]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "r"
 
 
 def hf_tables(hf, clean: torch.Tensor, corrupt: torch.Tensor, position: int, answer: int, wrong: int,
@@ -146,34 +122,6 @@ def test_heads_tables_patch_each_heads_slice_of_the_merged_heads(run_dir):
                     handle.remove()
                     got = ours["heads"][l][h] if t is None else ours["heads-pos"][l][h][t]
                     assert got == pytest.approx(want, abs=1e-5)
-
-
-def test_attribution_is_exact_where_ld_is_linear_in_the_activation():
-    """One attention-only layer without LayerNorm: the logits are linear in attn.out, in each
-    head's z and in the last residual stream, so the first-order estimate is the exact patch."""
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=11, max_seq_len=8, d_model=12, n_heads=3, n_layers=1, norm="none",
-                          ffn=False)).eval()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.5)
-    pair = make_pair(model, torch.tensor([[1, 2, 3, 4, 5]]), torch.tensor([[6, 2, 7, 4, 8]]), answer=9, wrong=10)
-    exact = patch_tables(model, pair, ["resid", "attn", "heads", "heads-pos"])
-    grad = attribution_tables(model, pair, ["resid", "attn", "heads", "heads-pos"])
-    for point in ("attn", "heads", "heads-pos"):
-        assert_close(torch.tensor(grad[point]), torch.tensor(exact[point]), atol=1e-5, rtol=0)
-    assert_close(torch.tensor(grad["resid"][-1]), torch.tensor(exact["resid"][-1]), atol=1e-5, rtol=0)
-    assert correlation(exact["attn"], grad["attn"]) == pytest.approx(1.0, abs=1e-6)
-
-
-def test_attribution_differs_from_exact_where_ld_is_not_linear(run_dir):
-    model, tok = load_model(run_dir)
-    model.eval()
-    pair = make_pair(model, torch.tensor([tok.encode(CLEAN)]), torch.tensor([tok.encode(CORRUPT)]),
-                     answer=tok.encode("e")[0], wrong=tok.encode("a")[0])
-    exact, grad = patch_tables(model, pair, ["resid"]), attribution_tables(model, pair, ["resid"])
-    assert grad["ld_clean"] == exact["ld_clean"] and grad["ld_corrupt"] == exact["ld_corrupt"]
-    # the embedding row goes through LayerNorm and attention: an estimate, not the patch
-    assert max(abs(a - b) for a, b in zip(grad["resid"][0], exact["resid"][0])) > 1e-4
 
 
 def test_patch_json_holds_exactly_the_contracts_keys(run_dir, capsys, tmp_path):
