@@ -14,7 +14,7 @@ from torch.testing import assert_close
 import attnlab
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
 from attnlab.look.explain import explain_model
-from attnlab.viz.explain_text import display_width, fit, format_explanation
+from attnlab.viz.explain_text import format_explanation
 
 from record_helpers import BLOCK_POINTS, randomise_norms_and_biases, tiny_gpt  # noqa: E402
 
@@ -122,31 +122,6 @@ def test_head_one_shows_head_one():  # it used to print head 0's numbers for the
         values = part(ex[f"blocks.0.{name}"]).flatten().tolist()
         assert numbers[f"blocks.0.{name}"] == [f"{x:.4f}" for x in values], name
     assert "[head 1 shown]" in format_explanation(ex)
-
-
-def test_formatter_summarises_long_tensors_and_selects_a_token():
-    model = tiny_gpt()
-    ex = explain_model(model, torch.randint(0, 19, (1, 5)), 0, 0, tokens=list("hello"))
-    text = format_explanation(ex)
-    assert "mean" in text and "std" in text
-    assert len(text.splitlines()) < 200  # summarised, not dumped
-    lines = format_explanation(ex, token=4).splitlines()
-    scores_row = lines[next(i for i, l in enumerate(lines) if l.startswith("blocks.0.attn.scores")) + 1]
-    assert scores_row.startswith("    4:o:") and "-inf" not in scores_row  # the last token sees all
-    lines = format_explanation(ex, token=0).splitlines()
-    assert lines[next(i for i, l in enumerate(lines) if l.startswith("blocks.0.attn.scores")) + 1].count("-inf") == 4
-
-
-def test_wide_characters_line_up():
-    assert display_width("나는 apple") == 10 and display_width("é") == 1
-    assert fit("사과를먹었다", 7) == "사과를 " and fit("ab", 4, ">") == "  ab"
-    model = tiny_gpt()
-    ex = explain_model(model, torch.randint(0, 19, (1, 3)), 0, 0, tokens=["나는", "사과를", "먹었다"])
-    lines = format_explanation(ex).splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("blocks.0.attn.weights"))
-    table = lines[start + 1:start + 5]  # the key labels, then one row per query
-    assert [display_width(l) for l in table] == [display_width(table[0])] * 4
-    assert table[1].startswith("    0:나는" + " " * 6)  # 12 cells: 6 for the label, 6 of padding
 
 
 def test_layer_and_head_out_of_range():
