@@ -106,8 +106,9 @@ def tokenizer(runs):
 
 def test_lens_ablate_why_follow_the_cli_json(lab, runs, capsys, model, tokenizer):
     lens = lab.ok("lens", {"run": "r", "text": TEXT, "k": 3})
-    cli = cli_json(capsys, "lens", TEXT, "--run", runs / "r", "--json")
+    cli = cli_json(capsys, "lens", TEXT, "--run", runs / "r", "--k", "3", "--json")
     assert {k: lens[k] for k in cli} == cli
+    assert lens == cli  # one run, one to_json()
     assert [[cell[0]["token"] for cell in row] for row in lens["top_k"]] == cli["top"]  # the first guess is "top"
     assert all(len(cell) == 3 for row in lens["top_k"] for cell in row)
 

@@ -74,9 +74,8 @@ def items(f: dataclasses.Field, texts: list[str]) -> tuple:
         try:
             out.append(KINDS[kind](part.strip()))
         except ValueError:
-            raise UserError(f"--{f.name.replace('_', '-')}: invalid {kind} value {part!r}: give one or more "
-                            f"comma-separated (or space-separated) values, such as {'1,2' if kind == 'int' else '1 0.5'}"
-                            ) from None
+            raise UserError(f"--{f.name.replace('_', '-')} must be comma-separated (or space-separated) values such "
+                            f"as {'1,2' if kind == 'int' else '1 0.5'}: invalid {kind} value {part!r}") from None
     return tuple(out)
 
 

@@ -3,11 +3,11 @@
 Every function takes the shared model (`store.Shared`) and the request's JSON object, checks
 what it reads (a wrong type or a value out of range is a `UserError` with a 4xx status and a
 code), holds the model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
-(`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `logit_lens`
-(`attnlab lens --json`), `ablate_heads` (`attnlab ablate --json`), `why` (`attnlab why --json`)
-and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The shapes are
-in the README ("Web lab"); lens, ablate and why return their command's `--json` object, with
-fields added, none changed. Each panel takes at most its cap of tokens on each model
+(`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `ablate_heads`
+(`attnlab ablate --json`), `why` (`attnlab why --json`) and, for sampling, `sampling_probs` and
+`decode_stream` (`attnlab generate`). The shapes are in the README ("Web lab"); ablate and why
+return their command's `--json` object, with fields added, none changed. The panels that run a
+lab or a tool (lens, patch, the labs) are not here: panels.py runs the lab itself. Each panel takes at most its cap of tokens on each model
 (`limits.py`: so that one request never holds a model for long); the attention weights come
 packed as the HTML view packs them (8 or 16 bits, deflated, base64: 512 tokens of MiniLM are
 a few megabytes, not 155 MB of JSON).
@@ -35,7 +35,6 @@ from attnlab.viz.html import SMALL, encode_weights
 from attnlab.viz.weights import visible
 from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.answers import check_positions, why as why_answers
-from attnlab.why.lens import lens_from_probabilities, lens_probabilities, top_guesses
 
 MAX_TEXT = 2000  # characters in a text or prompt
 MAX_NEW_TOKENS = 400  # tokens one generation request may ask for
@@ -197,19 +196,6 @@ def explain(shared: Shared, body: dict) -> dict:
     return {"model": source.name, "tokens": tokens, "layer": layer, "head": head, "token": i,
             "keys": keys, "d_head": attn.d_head, "scale": round(1 / math.sqrt(attn.d_head), DIGITS),
             "steps": out}
-
-
-def lens(shared: Shared, body: dict) -> dict:
-    """`attnlab lens --json` ({"tokens", "layers", "top", "top_p", "p_next"}) and "top_k":
-    [layer][position] lists of {"token", "p"}, the `k` likeliest guesses (default 5)."""
-    need_gpt(shared, "the logit lens")
-    idx, _ = encode(shared, text_arg(body), at_least=2, panel="lens")
-    k = int_arg(body, "k", 1, 20, default=5)
-    with shared.lock, torch.inference_mode():
-        names, probs, _ = lens_probabilities(shared.source.model, idx)  # (L + 1, 1, T, V)
-    result = lens_from_probabilities(names, probs[:, 0], idx[0].tolist(), shared.source.tokenizer).to_dict()
-    result["top_k"] = top_guesses(probs[:, 0], shared.source.tokenizer, k)
-    return result
 
 
 def _top(probs: torch.Tensor, tokenizer, k: int) -> list[dict]:

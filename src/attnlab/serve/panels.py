@@ -28,11 +28,12 @@ from attnlab.errors import UserError
 from attnlab.labs.grokking import config as grokking
 from attnlab.labs.induction import config as induction
 from attnlab.labs.ladder import settings as ladder
+from attnlab.labs.lens import settings as lens
 from attnlab.labs.patching import settings as patching
 from attnlab.labs.sae import settings as sae
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
-from attnlab.serve import api, api_features, api_patch
+from attnlab.serve import api, api_features, api_tools
 from attnlab.serve.busy import Gate
 
 
@@ -59,7 +60,8 @@ class LabLimits:
     check: Callable[[Any, Any], None] = lambda settings, where: None  # (settings, store or shared): what the
     # web lab refuses beyond the lab's own checks
     on_run: bool = False  # the lab works on the run the page has open (the SAE): fixed(run folder)
-    script: str = "labs.js"  # the page's script for it: labs.js draws a form of its settings
+    script: str | None = "labs.js"  # the page's script for it: labs.js draws a form of its settings;
+    # None: the page's own lab.js draws it
     alone: bool = True  # one run of it at a time, lab-wide (a lab trains); a tool waits only for its model
 
 
@@ -163,18 +165,26 @@ LABS: list[tuple[Lab, LabLimits]] = [
 ]
 # The why tools: on the run the page has open, each within its texts' token caps.
 TOOLS: list[tuple[Lab, LabLimits]] = [
-    (patching.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_patch.check_texts, on_run=True,
+    (lens.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_tools.check_lens, on_run=True,
+                         script=None, alone=False)),
+    (patching.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_tools.check_patch, on_run=True,
                              script="patch.js", alone=False)),
 ]
+
+
+def tool(name: str) -> Panel:
+    lab, limits = next((lab, limits) for lab, limits in TOOLS if lab.name == name)
+    return lab_panel(lab, limits)
+
 
 PANELS: tuple[Panel, ...] = (
     Panel("attention", api.attention),
     Panel("explain", api.explain),
-    Panel("lens", api.lens),
+    tool("lens"),
     Panel("ablate", api.ablate),
     Panel("next", api.next_token),
     Panel("why", api.why),
-    *(lab_panel(lab, limits) for lab, limits in TOOLS),
+    tool("patch"),
     Panel("features", api_features.features, "features.js"),
     *(lab_panel(lab, limits) for lab, limits in LABS),
 )
