@@ -452,3 +452,33 @@ def test_cli_out_is_a_run_folder_it_owns(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*argv, "--out", str(out)]) == 0
     assert (out / ".attnlab").is_file() and (out / "state.json").is_file()
+
+
+# --- the web lab ---------------------------------------------------------------------------------------------
+
+TINY_TASK = {"task": "copy", "vocab": 4, "max_len": 3, "d_model": 16, "n_heads": 2, "n_layers": 1, "steps": 3,
+             "batch_size": 8, "eval_size": 10, "examples": 2}
+
+
+def _flags(settings: dict) -> list[str]:
+    return [arg for k, v in settings.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
+
+
+@pytest.mark.parametrize("settings", [TINY_TASK, {"task": "plus2-regression", "steps": 3}], ids=["copy", "regression"])
+def test_the_web_lab_answers_what_the_command_prints(settings, tmp_path, capsys):
+    """POST /api/seq2seq runs the same lab with the same settings: the same JSON as --json."""
+    from starlette.testclient import TestClient
+
+    from attnlab.serve.app import make_app
+    from attnlab.serve.store import ModelStore
+
+    assert main(["seq2seq", *_flags(settings), "--json", "--no-progress"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    client = TestClient(make_app(ModelStore(tmp_path, minilm=False), loopback=False))
+    answer = client.post("/api/seq2seq", json=settings)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == cli and cli["task"] == settings["task"]
+    for body, status, code in (({"out": "runs/x"}, 400, "bad_value"), ({"task": "sort", "vocab": 1}, 400, "bad_input"),
+                               ({"task": "sort", "steps": 10 ** 6}, 413, "over_budget")):
+        got = client.post("/api/seq2seq", json=body)
+        assert (got.status_code, got.json()["code"]) == (status, code), got.text

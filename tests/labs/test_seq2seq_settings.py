@@ -117,8 +117,10 @@ def _seq2seq_parser() -> argparse.ArgumentParser:
 def test_every_field_is_a_flag_and_its_help_says_the_default():
     parser = _seq2seq_parser()
     flags = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
-    # --dtype is the runtime decision's (cli/_runtime_args), as on every command that computes
-    assert set(flags) - {"no_progress", "dtype"} == {f.name for f in dataclasses.fields(Seq2SeqRunConfig)}
+    # --dtype is the runtime decision's (cli/_runtime_args), as on every command that computes; --json
+    # and --config (config_file) every lab's (cli/_lab.py)
+    assert set(flags) - {"no_progress", "dtype", "json", "config_file"} == \
+        {f.name for f in dataclasses.fields(Seq2SeqRunConfig)}
     d, copy = Seq2SeqRunConfig(), Seq2SeqRunConfig(task="copy")
     for f in dataclasses.fields(Seq2SeqRunConfig):
         text = parser._get_formatter()._expand_help(flags[f.name])

@@ -14,6 +14,8 @@ import dataclasses
 import json
 from typing import Any, Iterable
 
+from attnlab.cli._help import SAYS_DEFAULT
+
 
 def _optional(kind):
     def parse(text: str):
@@ -33,7 +35,8 @@ def add_field(group, f: dataclasses.Field, flags: Iterable[str] = ()) -> None:
     names = ["--" + f.name.replace("_", "-"), *flags]
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
     shown = "none" if default is None else " ".join(map(str, default)) if isinstance(default, tuple) else default
-    text = f"{f.metadata['help']} (default: {shown})".replace("%", "%%")
+    text = f.metadata["help"] if SAYS_DEFAULT.search(f.metadata["help"]) else f"{f.metadata['help']} (default: {shown})"
+    text = text.replace("%", "%%")  # a help text that explains its default in words keeps it (_help.py)
     common = dict(default=argparse.SUPPRESS, help=text, dest=f.name)
     if f.type == "bool":
         group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
@@ -83,16 +86,19 @@ def settings_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any]
     """`cls` from the base values, then the --config file, then the flags given. The file's values
     are checked for their types here (argparse has typed the flags'); the settings' own checks,
     which name the flags, follow when `cls` is built."""
+    return cls(**{**(base or {}), **given_with_config(cls, args)})
+
+
+def given_with_config(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the --config file holds (their types checked), then the flags given over them."""
     from attnlab.config import load_toml
     from attnlab.labs.shape import as_tuples, check_given
 
-    values = dict(base or {})
+    values = {}
     if getattr(args, "config_file", None):
-        toml = as_tuples(cls, load_toml(args.config_file, {f.name for f in dataclasses.fields(cls)}))
-        check_given(cls, toml, f"key in {args.config_file}")
-        values.update(toml)
-    values.update(given_settings(cls, args))
-    return cls(**values)
+        values = as_tuples(cls, load_toml(args.config_file, {f.name for f in dataclasses.fields(cls)}))
+        check_given(cls, values, f"key in {args.config_file}")
+    return {**values, **given_settings(cls, args)}
 
 
 def print_json(result: Any) -> None:

@@ -31,6 +31,7 @@ from attnlab.labs.ladder import settings as ladder
 from attnlab.labs.lens import settings as lens
 from attnlab.labs.patching import settings as patching
 from attnlab.labs.sae import settings as sae
+from attnlab.labs.seq2seq import settings as seq2seq
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
 from attnlab.serve import api, api_features, api_tools
@@ -142,6 +143,12 @@ def built_in_corpus(settings: Any, store: Any) -> None:
                         f"{settings.corpus[:80]!r}: run `attnlab ladder --corpus FILE` for your own", code="bad_value")
 
 
+def seq2seq_cost(s: Any) -> int:
+    if s.regression:
+        return s.steps * 5  # seed 002's one sequence of 5 values, once an epoch
+    return s.steps * s.batch_size * (s.max_len + 1) * s.n_layers + s.eval_size * s.beam * (s.max_len + 1) ** 2
+
+
 # The labs the web lab runs, each with its budget: about the work of a few seconds to a minute here.
 LABS: list[tuple[Lab, LabLimits]] = [
     (superposition.LAB, LabLimits(lambda s: s.features * s.instances * len(s.probabilities) * s.batch_size * s.steps,
@@ -162,6 +169,10 @@ LABS: list[tuple[Lab, LabLimits]] = [
     (sae.LAB, LabLimits(lambda s: s.tokens + s.eval_tokens + s.steps * s.batch_size, 1 << 20,
                         "activations (collected, measured and trained on)",
                         fixed=lambda run: {"run": str(run)}, on_run=True)),
+    (seq2seq.LAB, LabLimits(seq2seq_cost, 1 << 23, "token-steps of training and evaluation (steps × batch size × "
+                            "sequence length × layers, plus held-out sequences × beam × length²)",
+                            fixed=lambda runs: {"out": None, "resume": False, "png": None, "pe_png": None,
+                                                "threads": 0})),  # threads: the lab's own, never changed
 ]
 # The why tools: on the run the page has open, each within its texts' token caps.
 TOOLS: list[tuple[Lab, LabLimits]] = [

@@ -20,8 +20,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from attnlab.config import Seq2SeqConfig, check_types
+from attnlab.config import Seq2SeqConfig, check_types, setting
 from attnlab.errors import UserError
+from attnlab.labs.shape import Lab
 
 TOKEN_TASKS = ("plus2", "copy", "reverse", "sort")
 REGRESSION_TASK = "plus2-regression"
@@ -71,34 +72,39 @@ class Seq2SeqRunConfig:
     """
 
     # the task (vocab and lengths: token tasks only)
-    task: str = REGRESSION_TASK  # plus2-regression, or one of TOKEN_TASKS
-    vocab: int = 10  # values 0..vocab-1
-    min_len: int = 1
-    max_len: int = 10
-    # the model (None: the task's default)
-    d_model: int | None = None
-    n_heads: int | None = None
-    n_layers: int = 2  # encoder layers, and as many decoder layers
-    d_ff: int | None = None
-    norm: str | None = None  # "pre" or "post"
-    dropout: float | None = None
+    task: str = setting(REGRESSION_TASK, f"{REGRESSION_TASK} or one of {', '.join(TOKEN_TASKS)}")
+    vocab: int = setting(10, "token tasks: values 0..vocab-1")
+    min_len: int = setting(1, "token tasks: shortest sequence")
+    max_len: int = setting(10, "token tasks: longest sequence")
+    # the model (None: the task's default, task_defaults)
+    d_model: int | None = setting(None, f"model width (default: 16 for {REGRESSION_TASK}, 64 for the token tasks)")
+    n_heads: int | None = setting(None, f"attention heads (default: 2 for {REGRESSION_TASK}, 4 for the token tasks)")
+    n_layers: int = setting(2, "encoder layers and decoder layers, each")
+    d_ff: int | None = setting(None, f"feed-forward width (default: 32 for {REGRESSION_TASK}, 2 * d_model for the "
+                                     f"token tasks)")
+    norm: str | None = setting(None, f"pre or post (default: post for {REGRESSION_TASK}, pre for the token tasks; "
+                                     f"post is nn.Transformer's)")
+    dropout: float | None = setting(None, f"dropout probability (default: 0.1 for {REGRESSION_TASK}, 0.0 for the "
+                                          f"token tasks; 0.1 is nn.Transformer's)")
     # training: Adam; token tasks warm up linearly, then decay along a cosine to lr / 10
-    steps: int | None = None  # optimizer steps (the regression: epochs, as seed 002 counts them)
-    lr: float | None = None
-    warmup: int = 100
-    batch_size: int = 128
-    seed: int = 0  # weights and batches
+    steps: int | None = setting(None, f"optimizer steps (default: 500 epochs for {REGRESSION_TASK}, 2000 for sort, "
+                                      f"800 for the other token tasks)")
+    lr: float | None = setting(None, f"Adam learning rate (default: 0.001 for {REGRESSION_TASK}, 0.002 for the "
+                                     f"token tasks)")
+    warmup: int = setting(100, "token tasks: linear warmup steps, then cosine decay")
+    batch_size: int = setting(128, "token tasks: sequences per step")
+    seed: int = setting(0, "random seed of the weights and the batches, 0 <= seed < 2**32")
     # evaluation (token tasks): held-out sequences, decoded greedily or with a beam
-    eval_size: int = 1000
-    beam: int = 1
-    examples: int = 5  # predictions shown
+    eval_size: int = setting(1000, "held-out sequences for the exact-match accuracy")
+    beam: int = setting(1, "beam width for evaluation, 1 = greedy")
+    examples: int = setting(5, "example predictions to print")
     # outputs and hardware
-    out: str | None = None  # the run folder: checkpoint, config.json, metrics.jsonl
-    resume: bool = False  # continue the run in `out` up to `steps`
-    save_every: int = 500  # checkpoint every N steps (with out)
-    png: str | None = None  # the cross-attention map of one held-out example (.png, .svg or .pdf)
-    pe_png: str | None = None  # the sinusoidal positional-encoding table (.png)
-    threads: int = 1  # CPU threads for torch (0: PyTorch's own choice); tiny models run fastest on one
+    out: str | None = setting(None, "run folder (runs/<name>): checkpoint + config.json")
+    resume: bool = setting(False, "continue the run in --out up to --steps")
+    save_every: int = setting(500, "checkpoint every N steps, with --out")
+    png: str | None = setting(None, "write the cross-attention map of one held-out example here (.png, .svg or .pdf)")
+    pe_png: str | None = setting(None, "also draw the sinusoidal positional-encoding table here (.png)")
+    threads: int = setting(1, "CPU threads for torch (0: PyTorch's own choice); tiny models run fastest on one")
 
     def __post_init__(self) -> None:
         if self.task != REGRESSION_TASK and self.task not in TOKEN_TASKS:
@@ -158,3 +164,8 @@ class Seq2SeqRunConfig:
             d_model=self.d_model, n_heads=self.n_heads, n_encoder_layers=self.n_layers,
             n_decoder_layers=self.n_layers, d_ff=self.d_ff, norm=self.norm, dropout=self.dropout,
         )
+
+
+# The lab: `attnlab seq2seq` and the web lab's Seq2seq panel run it.
+LAB = Lab("seq2seq", Seq2SeqRunConfig, runner="attnlab.labs.seq2seq.lab:run", reporter="attnlab.labs.seq2seq.lab:report")
+
