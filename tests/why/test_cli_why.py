@@ -134,7 +134,7 @@ def test_why_on_minilm(capsys):
 def test_lens_on_an_imported_gpt2_matches_transformers(tmp_path, capsys):
     """A run made by import-hf: the lens's last layer is transformers' own next-token probability."""
     pytest.importorskip("transformers")
-    from interop.test_hf_bridge import save_bpe_folder
+    from interop.test_export import save_bpe_folder
 
     hf = save_bpe_folder(tmp_path / "hf")
     assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "run")]) == 0
