@@ -189,6 +189,35 @@ async def server_error(request: Request, exc: Exception) -> Response:  # a bug: 
     return error("internal error; the server log has the details", 500, "internal")
 
 
+async def answer_of(panel: panels.Panel, store: ModelStore, body: dict) -> str:
+    """A panel's answer as strict JSON, computed in the thread pool: a model panel's on the model
+    the body names (its first use loads it), a lab's on its own, under --runs."""
+    if not panel.model:
+        return await run_in_threadpool(lambda: strict_dumps(panel.answer(store, body)))
+    shared = await run_in_threadpool(store.get, body)
+    with shared.gate.enter():
+        return await run_in_threadpool(lambda: strict_dumps(panel.answer(shared, body)))
+
+
+_font: list[bytes] = []  # NanumGothic, read once
+
+
+async def hangul_font(request: Request) -> Response:
+    """NanumGothic from koreanize-matplotlib (the font the PNG views use), so Hangul renders
+    on a machine without a Korean font; the style asks for it only for Hangul characters."""
+    if not _font:
+        path = hangul_font_path()
+        if path is None:
+            raise UserError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
+                            code="not_found")
+        _font.append(browser_font(path))
+    return Response(_font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
+
+
+async def panel_listing(request: Request) -> Response:
+    return StrictJSONResponse({"panels": panels.listing()}, headers=HEADERS)
+
+
 def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
     """The app over `store`; `loopback`: answer only requests addressed to this machine
     (`LoopbackOnly`), which stops a web page from reaching the lab through a DNS name it rebinds
@@ -201,17 +230,9 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
         async def endpoint(request: Request) -> Response:
             with in_flight.enter():  # Busy (a 503) when full
                 body = await read_json(request)
-                if not panel.model:  # a lab: it runs on its own, under --runs
-                    answer = await run_in_threadpool(lambda: strict_dumps(panel.answer(store, body)))
-                    return Response(answer, media_type="application/json", headers=HEADERS)
-                shared = await run_in_threadpool(store.get, body)  # the first use loads the model
-                with shared.gate.enter():
-                    answer = await run_in_threadpool(lambda: strict_dumps(panel.answer(shared, body)))
+                answer = await answer_of(panel, store, body)
             return Response(answer, media_type="application/json", headers=HEADERS)
         return endpoint
-
-    async def panel_listing(request: Request) -> Response:
-        return StrictJSONResponse({"panels": panels.listing()}, headers=HEADERS)
 
     async def models(request: Request) -> Response:
         with in_flight.enter():
@@ -225,19 +246,6 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
             run, _ = await run_in_threadpool(api.generation, shared, body)
         generations.acquire()  # Busy when full; let go when the stream's response ends, however it ends
         return CountedStream(_stream(run), generations.release, media_type="application/x-ndjson", headers=HEADERS)
-
-    font: list[bytes] = []  # NanumGothic, read once
-
-    async def hangul_font(request: Request) -> Response:
-        """NanumGothic from koreanize-matplotlib (the font the PNG views use), so Hangul renders
-        on a machine without a Korean font; the style asks for it only for Hangul characters."""
-        if not font:
-            path = hangul_font_path()
-            if path is None:
-                raise UserError("no Hangul font installed (pip install koreanize-matplotlib)", status=404,
-                                code="not_found")
-            font.append(browser_font(path))
-        return Response(font[0], media_type="font/ttf", headers={**HEADERS, "Cache-Control": "max-age=86400"})
 
     routes = [Route("/", page), Route("/static/hangul.ttf", hangul_font), Route("/static/{name}", static),
               Route("/favicon.ico", no_icon), Route("/api/models", models), Route("/api/panels", panel_listing),

@@ -8,9 +8,10 @@
   const WORDS = {
     en: { run: "Run", running: "running…", note: "The lab's settings, as the command's flags; the answer is its --json.",
           grokking: "Grokking", superposition: "Superposition", induction: "Induction heads", ladder: "The ladder",
-          sae: "Sparse autoencoder" },
+          sae: "Sparse autoencoder", seq2seq: "Encoder-decoder" },
     ko: { run: "실행", running: "실행 중…", note: "명령의 플래그와 같은 실험 설정입니다. 답은 명령이 출력하는 결과(제이슨)와 같습니다.",
-          grokking: "그로킹", superposition: "중첩", induction: "유도 헤드", ladder: "사다리", sae: "희소 오토인코더" },
+          grokking: "그로킹", superposition: "중첩", induction: "유도 헤드", ladder: "사다리", sae: "희소 오토인코더",
+          seq2seq: "인코더-디코더" },
   };
   const w = (key) => (WORDS[document.documentElement.lang] || WORDS.en)[key];
 
@@ -52,7 +53,8 @@
   function panel(p) {
     const section = el("section", "panel");
     section.id = "p-" + p.name;
-    const title = el("h2", "", w(p.name) || p.name), note = el("p", "note", w("note"));
+    // a lab without a title of its own shows its name, as data (a command's name is not translated)
+    const title = el("h2", w(p.name) ? "" : "data", w(p.name) || p.name), note = el("p", "note", w("note"));
     const fields = p.settings.map(field);
     const form = el("form", "controls"), go = el("button", "", w("run")), out = el("pre", "gen data");
     const status = el("p", "status data");
