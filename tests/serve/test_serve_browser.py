@@ -272,3 +272,20 @@ def test_a_superseded_request_shows_no_error_and_leaves_no_panel_busy(browser, s
     assert page.get_attribute("#p-explain", "data-state") == "ready"
     assert page.text_content("#explain-steps .caption") == caption  # the stale answer is not drawn
     assert all("status of 400" in e for e in lab.real_errors())  # the two 4xx answers, logged; nothing else
+
+
+def test_a_lab_panel_is_a_form_of_its_settings_and_shows_the_labs_answer(browser, served):
+    """labs.js draws each registered lab as a form of its settings (panels.py); Run posts them and
+    shows the answer, the lab's --json object."""
+    url, _, _ = served
+    lab = Lab(browser, url)
+    page = lab.page
+    page.wait_for_selector("#p-superposition form", timeout=30_000)
+    for name, value in (("steps", "30"), ("instances", "2"), ("probabilities", "1 0.1")):
+        page.locator(f"#p-superposition label[title] >> text={name}").locator("xpath=..").locator("input").fill(value)
+    page.locator("#p-superposition button[type=submit]").click()
+    page.wait_for_selector("#p-superposition pre:has-text('sweep')", timeout=60_000)  # (the page's CSP: no eval)
+    shown = json.loads(page.locator("#p-superposition pre").text_content())
+    api = Client(url.split("?")[0]).ok("superposition", {"steps": 30, "instances": 2, "probabilities": [1, 0.1]})
+    assert shown == api and [p["probability"] for p in shown["sweep"]] == [1.0, 0.1]
+    assert lab.real_errors() == []
