@@ -52,7 +52,8 @@ def test_a_default_explained_in_words_is_not_repeated():
 # A value other than the default for each GPTConfig field that is not a bool (a bool is flipped):
 # a field added to GPTConfig fails the test below until it has one here.
 NOT_DEFAULT = {"max_seq_len": 32, "d_model": 96, "n_heads": 2, "n_layers": 3, "d_ff": 100, "activation": "relu",
-               "norm": "post", "dropout": 0.25, "layer_norm_eps": 1e-6, "init": "torch"}
+               "norm": "post", "dropout": 0.25, "layer_norm_eps": 1e-6, "init": "torch",
+               "position": "sinusoidal"}
 
 
 def test_every_gpt_config_field_is_a_train_flag_with_its_help_and_default(tmp_path):
