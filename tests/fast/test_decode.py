@@ -168,3 +168,16 @@ def test_other_models_generate_through_their_own_forward():
     prompt = torch.zeros(1, 1, dtype=torch.long)
     assert torch.equal(attnlab.fast.generate(bigram, prompt, 5, temperature=0.0),
                        bigram.generate(prompt, 5, temperature=0.0))
+
+
+def test_a_block_handed_parts_the_step_does_not_know_runs_through_its_modules():
+    """RMSNorm in place of a LayerNorm: decode_step would compute a LayerNorm's formula, so the
+    decoder leaves the step to the modules, and the tokens stay the reference's."""
+    model = model_for()
+    model.blocks[1].ln2 = torch.nn.RMSNorm(24)
+    decoder = decode.Decoder(model)
+    assert not decoder.plain()
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    assert torch.equal(attnlab.fast.generate(model, prompt, 6, temperature=0.0),
+                       model.generate(prompt, 6, temperature=0.0))
+    assert decode.Decoder(model_for()).plain()

@@ -35,7 +35,9 @@ import torch.nn.functional as F
 from attnlab.generate import generate as generate_reference
 from attnlab.generate import generate_tokens as generate_tokens_reference
 from attnlab.generate import stream_sample as stream_sample_reference
+from attnlab.model.attention import MultiHeadAttention
 from attnlab.model.block import Block
+from attnlab.model.feedforward import FeedForward
 from attnlab.model.gpt import is_gpt
 from attnlab.model.kv_cache import KVCache
 from attnlab.model.points import named_points
@@ -86,6 +88,16 @@ def block_step(block: Block, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
     return x
 
 
+def known_parts(block: nn.Module) -> bool:
+    """Whether `block_step` computes this block: the parts `components.make_block` builds (a block
+    handed another kind of norm, attention or feed-forward layer runs through its modules)."""
+    norms = (nn.LayerNorm, nn.Identity, type(None))
+    return (type(block) is Block and type(block.attn) is MultiHeadAttention
+            and isinstance(block.attn.proj, (nn.Linear, nn.Identity))
+            and (block.ffwd is None or type(block.ffwd) is FeedForward)
+            and isinstance(block.ln1, norms) and isinstance(block.ln2, norms))
+
+
 def has_module_hooks(modules: list[nn.Module]) -> bool:
     """Whether a PyTorch forward hook is registered on any of `modules`, or for every module
     (`register_module_forward_hook`): decode_step calls no module, so it would skip them."""
@@ -112,7 +124,7 @@ def decode_step(model: nn.Module, idx: torch.Tensor, caches: list[KVCache], head
     """idx (B, 1), the newest token of each row -> its next-token logits (B, 1, V).
 
     caches hold every earlier position and receive this one's keys and values; head is the
-    lm_head weight as slices of the vocabulary, (P, C, V/P) (`vocab_slices`, `GPT.decode_head`)."""
+    lm_head weight as slices of the vocabulary, (P, C, V/P) (`vocab_slices`, `decode_head`)."""
     position = caches[0].length
     x = model.token_embedding_table.weight[idx] + model.position_embedding_table.weight[position]  # (B, 1, C)
     for block, cache in zip(model.blocks, caches):
@@ -153,11 +165,13 @@ class Decoder:
         self.model = model
         self.points = list(named_points(model).values())
         self.modules = list(model.modules())
+        self.known = all(known_parts(block) for block in model.blocks)
 
     def plain(self) -> bool:
-        """Eval mode, nothing attached to any point or PyTorch module hook, every attention on its
-        fast path (`use_sdpa`): what the modules would compute is what `decode_step` computes."""
-        return (not self.model.training and not any(p.fns for p in self.points)
+        """Parts `decode_step` knows, eval mode, nothing attached to any point or PyTorch module
+        hook, every attention on its fast path (`use_sdpa`): what the modules would compute is
+        what `decode_step` computes."""
+        return (self.known and not self.model.training and not any(p.fns for p in self.points)
                 and not has_module_hooks(self.modules) and all(block.attn.use_sdpa for block in self.model.blocks))
 
     def __call__(self, token: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
