@@ -1,4 +1,5 @@
-"""The training loop: learning-rate schedule, loss estimate, overfitting, exact resume, DDP."""
+"""train/gpt.py: the loss estimate, the optimizer's groups, overfitting, a run folder, exact resume, a NaN
+stop, DDP (the schedule and the loop itself: test_loop.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from attnlab.io import load_tensors
 from attnlab.model.gpt import GPT
 from attnlab.tokenizers import build_tokenizer
 from attnlab.train.gpt import configure_optimizer, encode_corpus, estimate_loss, train
-from attnlab.train.loop import TrainingDiverged, get_lr
+from attnlab.train.loop import TrainingDiverged
 
 from train_helpers import TEXT, one_thread  # noqa: E402,F401 (an autouse fixture)
 
@@ -41,29 +42,6 @@ def logged(run_dir) -> list[dict]:
     """metrics.jsonl without the timing fields."""
     keep = ("step", "loss", "lr", "train_loss", "val_loss")
     return [{k: m[k] for k in keep if k in m} for m in read_metrics(run_dir)]
-
-
-# --- get_lr ----------------------------------------------------------------------------------
-
-def test_get_lr_warmup_cosine_and_floor():
-    def lr(step: int) -> float:
-        return get_lr(step, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, decay_iters=2000)
-
-    assert lr(0) == pytest.approx(1e-5)
-    assert lr(49) == pytest.approx(5e-4)
-    assert lr(99) == pytest.approx(1e-3)
-    assert lr(100) == pytest.approx(1e-3)  # the top of the cosine
-    assert lr(1050) == pytest.approx(5.5e-4)  # halfway: (max + min) / 2
-    assert lr(2000) == pytest.approx(1e-4)
-    assert lr(5000) == pytest.approx(1e-4)
-    decay = [lr(s) for s in range(100, 2001)]
-    assert all(a >= b for a, b in zip(decay, decay[1:]))  # never increases after warmup
-
-
-def test_get_lr_decays_over_decay_iters_without_warmup():
-    assert get_lr(0, 1.0, 0.0, warmup_iters=0, decay_iters=10) == pytest.approx(1.0)
-    assert get_lr(5, 1.0, 0.0, warmup_iters=0, decay_iters=10) == pytest.approx(0.5)
-    assert get_lr(10, 1.0, 0.0, 0, 10) == 0.0 and get_lr(50, 1.0, 0.0, 0, 10) == 0.0
 
 
 # --- estimate_loss ---------------------------------------------------------------------------
