@@ -24,7 +24,7 @@ for `attnlab.preset_config(...)`). The lines that start with `python` run as wri
 interpreter.
 
 Not run, on purpose (NOT_RUN): `pip install ...` (the test runs inside the installed environment),
-`python -m pytest` (this suite), `torchrun ...` (tests/train/test_train.py launches DDP through
+`python -m pytest` (this suite), `torchrun ...` (tests/train/test_gpt.py launches DDP through
 torchrun), `attnlab serve` (it serves until Ctrl-C; tests/serve/ starts it and drives the page and
 every endpoint) and `curl` (a request to that server). Blocks fenced as ```text or with no language
 are output listings and trees, shown, not run; any other fence language is an error, so no
