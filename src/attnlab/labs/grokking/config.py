@@ -14,8 +14,11 @@ DTYPES = ("fp32", "bf16", "auto")
 
 
 def is_prime(n: int) -> bool:
-    """>>> [n for n in range(20) if is_prime(n)]
-    [2, 3, 5, 7, 11, 13, 17, 19]"""
+    """Whether n is a prime.
+
+    >>> [n for n in range(20) if is_prime(n)]
+    [2, 3, 5, 7, 11, 13, 17, 19]
+    """
     return n >= 2 and all(n % d for d in range(2, int(n ** 0.5) + 1))
 
 
