@@ -365,26 +365,3 @@ def test_attnlab_help_as_a_command_is_light():
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "attnlab.cli" in imported
     assert sorted(name for name in HEAVY if name in imported) == [], "test_help_is_light says where from"
-
-
-def test_the_lazy_public_api_gives_each_name_from_its_module():
-    # In a fresh interpreter: `import attnlab` loads no model, then every name of __all__ resolves
-    # to the object its module defines, also after that module (attnlab.generate, same name as
-    # the function) has been imported on its own.
-    code = (
-        "import importlib, sys, attnlab\n"
-        "assert 'attnlab.model' not in sys.modules\n"
-        "import attnlab.generate, attnlab.model.gpt\n"
-        "from attnlab import GPT, generate\n"
-        "assert callable(generate) and generate is sys.modules['attnlab.generate'].generate\n"
-        "assert attnlab.generate is generate and GPT is attnlab.model.gpt.GPT\n"
-        "for name in attnlab.__all__:\n"
-        "    assert getattr(attnlab, name) is getattr(importlib.import_module(attnlab._HOMES[name]), name), name\n"
-        "assert set(attnlab.__all__) <= set(dir(attnlab))\n"
-        "try:\n"
-        "    attnlab.no_such_name\n"
-        "except AttributeError:\n"
-        "    print('OK')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and result.stdout.strip() == "OK", result.stderr[-3000:]
