@@ -1,10 +1,12 @@
+"""attnlab.labs.induction.scores: the previous-token, induction and duplicate scores of hand-built
+attention patterns, the repeated sequences, and detect_heads on a GPT."""
+
 from fractions import Fraction
 
 import pytest
 import torch
 
 from attnlab.config import GPTConfig
-from attnlab.labs.induction.data import repeat_stream
 from attnlab.labs.induction.scores import HeadScores, detect_heads, head_scores, repeated_tokens, score_maps
 from attnlab.model.gpt import GPT
 
@@ -113,12 +115,3 @@ def test_score_maps_stacks_layers_and_best_finds_the_top_head():
     assert scores.best("induction") == (0, 0, 1.0)
     assert scores.best("induction", layer=1) == (1, 1, 1.0)
     assert scores.best("previous", layer=0)[:2] == (0, 1)
-
-
-def test_repeat_stream_repeats_every_chunk_right_after_itself():
-    s = repeat_stream(200, vocab_size=1000, min_len=3, max_len=3, generator=torch.Generator().manual_seed(0))
-    assert s.shape == (200,)
-    chunks = s[:198].view(-1, 2, 3)  # (chunks, copy, 3): with fixed length 3 the layout is regular
-    assert torch.equal(chunks[:, 0], chunks[:, 1])
-    with pytest.raises(ValueError, match="min_len"):
-        repeat_stream(10, 10, 4, 3, torch.Generator())
