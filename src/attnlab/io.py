@@ -32,6 +32,8 @@ import math
 import os
 import pickle
 import secrets
+import stat
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -52,11 +54,43 @@ def current_umask() -> int:
 MANIFEST = ".attnlab-files"
 
 
+MANIFEST_LIMIT = 4 * 2 ** 20  # bytes: a manifest holds a line per name attnlab made in one folder
+
+
+def plain_name(name: object) -> bool:
+    """Whether `name` is one entry directly inside a folder: a non-empty string with no separator,
+    not '.' or '..', no NUL and no line break. A bookkeeping file's name that is not is ignored.
+
+    >>> [plain_name(n) for n in ("checkpoint-000020-3f2a9c01", "..", "", "a/b", "/etc")]
+    [True, False, False, False, False]
+    """
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+            and os.sep not in name and not (os.altsep and os.altsep in name) and "\0" not in name
+            and "\n" not in name and "\r" not in name)
+
+
+def check_bookkeeping_file(path: str | os.PathLike) -> None:
+    """A bookkeeping file of attnlab's (marker, manifest, lock, state.json) that is there must be a
+    regular file, not a symlink (attnlab would read or write what it points at) nor a device."""
+    path = Path(path)
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_file()):
+        raise UserError(f"{path} is {'a symlink' if path.is_symlink() else 'not a regular file'}; attnlab "
+                        f"reads and writes its bookkeeping only in plain files: remove it or pick another folder")
+
+
+def warn_ignored(path: Path, name: object) -> None:
+    print(f"attnlab: warning: {path} lists {name!r}, which is not a plain name inside the folder; ignored",
+          file=sys.stderr)
+
+
 def read_manifest(folder: str | os.PathLike) -> dict[str, bool] | None:
     """The names recorded in folder's manifest -> whether each is a temp name (None: the folder
-    keeps no manifest)."""
+    keeps no manifest). Only plain names count (`plain_name`): any other entry is ignored, named
+    in a warning, so no entry can point outside the folder or at the folder itself."""
+    path = Path(folder) / MANIFEST
+    check_bookkeeping_file(path)
     try:
-        lines = (Path(folder) / MANIFEST).read_bytes().split(b"\n")[:-1]  # the last piece: "" or cut short
+        lines = read_bytes_limited(path, MANIFEST_LIMIT, "the manifest").split(b"\n")[:-1]  # last: "" or cut
     except FileNotFoundError:
         return None
     names: dict[str, bool] = {}
@@ -65,8 +99,12 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, bool] | None:
             entry = json.loads(line)
         except (ValueError, UnicodeDecodeError):
             continue
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            names[entry["name"]] = names.get(entry["name"], False) or entry.get("temp") is True
+        if not isinstance(entry, dict) or "name" not in entry:
+            continue
+        if not plain_name(entry["name"]):
+            warn_ignored(path, entry["name"])
+            continue
+        names[entry["name"]] = names.get(entry["name"], False) or entry.get("temp") is True
     return names
 
 
@@ -78,10 +116,18 @@ def record_name(folder: str | os.PathLike, name: str, temp: bool = False) -> Non
     """Append `name` to folder's manifest, if the folder keeps one (call it before creating the
     name); `temp`: a name that only a crash leaves behind (the next start removes it)."""
     path = Path(folder) / MANIFEST
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND)  # never creates the manifest
+    if not plain_name(name):
+        raise UserError(f"{name!r} cannot be recorded in {path}: not a plain name inside the folder")
+    try:  # never creates the manifest, never follows a symlink to another file
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         return
+    except OSError:
+        check_bookkeeping_file(path)  # a symlink: one line
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        check_bookkeeping_file(path)
     try:
         size = os.fstat(fd).st_size
         # a line cut short by a failed write (a full disk) must not swallow this one

@@ -42,10 +42,9 @@ from attnlab.model.memory import gpt_memory_bytes, gpt_parameter_count, require_
 from attnlab.model.gpt import GPT
 from attnlab.errors import UserError
 from attnlab.tokenizers import load_tokenizer
-from attnlab.runs.folder import STATE, committed_checkpoint_name, owned_names, remove_owned
+from attnlab.runs.folder import STATE, WEIGHTS, committed_checkpoint_name, owned_names, remove_owned
 
 CONFIG = "config.json"
-WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.pt"
 TOKENIZER_DIR = "tokenizer"
 

@@ -52,8 +52,10 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 from attnlab.errors import UserError
-from attnlab.io import MANIFEST, atomic_write, load_json, manifest_line, read_manifest, record_name, save_json
+from attnlab.io import (MANIFEST, atomic_write, check_bookkeeping_file, load_json, manifest_line, plain_name,
+                        read_manifest, record_name, save_json, warn_ignored)
 
+WEIGHTS = "model.safetensors"  # what every checkpoint folder holds (see runs/checkpoint.py)
 STATE = "state.json"  # the commit record: {"step": ..., "checkpoint": "checkpoint-…"} (see runs/checkpoint.py)
 MARKER = ".attnlab"
 LOCK = ".lock"
@@ -76,11 +78,14 @@ def check_run_name(name: str) -> str:
 
 
 def is_attnlab_folder(path: Path) -> bool:
+    """Whether `path` holds attnlab's marker (a marker that is a symlink is refused in one line)."""
+    check_bookkeeping_file(path / MARKER)
     return (path / MARKER).is_file()
 
 
 def read_marker(path: Path) -> dict:
     """The marker's contents ({} for no marker, or an empty or damaged one)."""
+    check_bookkeeping_file(path / MARKER)
     try:
         data = load_json(path / MARKER)
     except (OSError, ValueError):
@@ -91,20 +96,27 @@ def read_marker(path: Path) -> dict:
 def fixed_names(path: Path) -> list[str]:
     """The folder's fixed names, from its marker (a marker without "files": a run folder's)."""
     files = read_marker(path).get("files")
-    if isinstance(files, list) and all(isinstance(name, str) for name in files):
-        return files
-    return list(OLD_RUN_FILES)
+    if not isinstance(files, list):
+        return list(OLD_RUN_FILES)
+    for name in files:
+        if not plain_name(name):
+            warn_ignored(path / MARKER, name)
+    return [name for name in files if plain_name(name)]
 
 
 def committed_checkpoint_name(run_dir: str | os.PathLike) -> str | None:
     """The checkpoint folder state.json points at (None: no state.json, or an older flat run)."""
     path = Path(run_dir) / STATE
+    check_bookkeeping_file(path)
     if not path.is_file():
         return None
     state = load_json(path)
-    name = state.get("checkpoint") if isinstance(state, dict) else None
-    if name is not None and (not isinstance(name, str) or "/" in name or name.startswith(".")):
-        raise UserError(f"{path}: 'checkpoint' must name a folder in the run, got {name!r}")
+    if not isinstance(state, dict):
+        raise UserError(f"{path} must hold a JSON object (the run's step and checkpoint), got {type(state).__name__}")
+    name = state.get("checkpoint")
+    if name is not None and not (plain_name(name) and CHECKPOINT_DIR.fullmatch(name)):
+        raise UserError(f"{path}: 'checkpoint' must name a checkpoint folder in the run (checkpoint-NNNNNN-…), "
+                        f"got {name!r}; nothing was changed")
     return name
 
 
@@ -138,17 +150,21 @@ def check_deletable(path: Path) -> None:
 def remove_owned(path: Path, names: list[str]) -> None:
     """Delete those of `names` that attnlab owns in `path` (any other name is left alone)."""
     owned = owned_names(path)
+    inside = os.path.realpath(path)
     for name in names:
         entry = path / name
-        if name not in owned:
+        if name not in owned or not plain_name(name):
             continue
         if entry.is_dir() and not entry.is_symlink():
+            if os.path.dirname(os.path.realpath(entry)) != inside:  # never leaves the folder
+                continue
             shutil.rmtree(entry)
         elif entry.exists() or entry.is_symlink():
             entry.unlink()
 
 
 def _lock(path: Path) -> FileLock:
+    check_bookkeeping_file(path / LOCK)  # a symlink: the lock would open (and truncate) what it points at
     lock = FileLock(str(path / LOCK), timeout=0)
     try:
         lock.acquire()
@@ -227,9 +243,17 @@ def _check_committed(path: Path) -> None:
     """Refuse, before anything is touched, a state.json that names a checkpoint that is not there."""
 
     name = committed_checkpoint_name(path)
-    if name is not None and not (path / name).is_dir():
-        raise UserError(f"{path / 'state.json'} names the checkpoint folder {name}, which is not in {path}; "
-                         f"nothing was changed: put it back, or start the run again with --overwrite")
+    if name is None:
+        return
+    folder = path / name
+    if folder.is_symlink() or not folder.is_dir():
+        why = "which is not in" if not os.path.lexists(folder) else "which is not a folder (a symlink or a file) in"
+    elif (folder / WEIGHTS).is_symlink() or not (folder / WEIGHTS).is_file():
+        why = f"which holds no {WEIGHTS} (not a complete checkpoint) in"
+    else:
+        return
+    raise UserError(f"{path / 'state.json'} names the checkpoint folder {name}, {why} {path}; nothing was "
+                    f"changed: put it back, or start the run again with --overwrite")
 
 
 @contextmanager
