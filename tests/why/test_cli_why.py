@@ -1,4 +1,4 @@
-"""`attnlab lens`, `ablate` and `why` through `main([...])` on a tiny trained run: the JSON
+"""`attnlab lens` and `why` through `main([...])` on a tiny trained run: the JSON
 contract, the pictures, and one-line errors."""
 
 from __future__ import annotations
@@ -66,27 +66,6 @@ def test_lens_json_table_and_pictures(run_dir, capsys, tmp_path):
     html = page.read_text(encoding="utf-8")
     assert "http" not in html.replace("http-equiv", "") and html.count("<tr>") == 1 + 3
     one_line_error(capsys, "lens", "F", "--run", run_dir, match="at least two tokens")
-
-
-def test_ablate_text_and_split_json(run_dir, capsys, tmp_path):
-    data = json_out(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--json")
-    assert set(data) == {"baseline_loss", "heads"}
-    assert [(h["layer"], h["head"]) for h in data["heads"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert all(set(h) == {"layer", "head", "zero", "mean"} for h in data["heads"])
-    model, tokenizer = load_model(run_dir)
-    ids = torch.tensor([tokenizer.encode(PROMPT)])
-    with torch.no_grad():
-        _, loss = model(ids[:, :-1], ids[:, 1:])
-    assert data["baseline_loss"] == pytest.approx(loss.item(), abs=1e-6)
-    data = json_out(capsys, "ablate", "--run", run_dir, "--split", "val", "--batches", "2", "--heads", "0.1,1.0",
-                    "--json")
-    assert data["set"]["heads"] == [[0, 1], [1, 0]] and isinstance(data["set"]["loss"], float)
-    png = tmp_path / "ablate.png"
-    assert cli_main(["ablate", "--run", str(run_dir), "--split", "val", "--batches", "1", "--png", str(png)]) == 0
-    out = capsys.readouterr().out
-    assert "most needed: layer" in out and png.is_file()
-    one_line_error(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--heads", "0.5", match="--head 5")
-    one_line_error(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--heads", "1-0", match="LAYER.HEAD")
 
 
 def test_why_on_a_run(run_dir, capsys):

@@ -3,14 +3,14 @@
 Every function takes the shared model (`store.Shared`) and the request's JSON object, checks
 what it reads (a wrong type or a value out of range is a `UserError` with a 4xx status and a
 code), holds the model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
-(`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `ablate_heads`
-(`attnlab ablate --json`), `why` (`attnlab why --json`) and, for sampling, `sampling_probs` and
-`decode_stream` (`attnlab generate`). The shapes are in the README ("Web lab"); ablate and why
-return their command's `--json` object, with fields added, none changed. The panels that run a
-lab or a tool (lens, patch, the labs) are not here: panels.py runs the lab itself. Each panel takes at most its cap of tokens on each model
-(`limits.py`: so that one request never holds a model for long); the attention weights come
-packed as the HTML view packs them (8 or 16 bits, deflated, base64: 512 tokens of MiniLM are
-a few megabytes, not 155 MB of JSON).
+(`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `why` (`attnlab
+why --json`) and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The
+shapes are in docs/web-lab.md; why returns its command's `--json` object. The panels that run a
+lab or a tool (lens, ablate, patch, the labs) are not here: panels.py runs the lab itself, and
+api_tools.py holds what the web lab adds to a tool. Each panel takes at most its cap of tokens
+on each model (`limits.py`: so that one request never holds a model for long); the attention
+weights come packed as the HTML view packs them (8 or 16 bits, deflated, base64: 512 tokens of
+MiniLM are a few megabytes, not 155 MB of JSON).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from attnlab.look.capture import attention_maps
 from attnlab.look.explain import explain_attention, explain_model
 from attnlab.viz.html import SMALL, encode_weights
 from attnlab.viz.weights import visible
-from attnlab.why.ablate import ablate_heads, ablated_forward, ablated_loss
 from attnlab.why.answers import check_positions, why as why_answers
 
 MAX_TEXT = 2000  # characters in a text or prompt
@@ -81,26 +80,6 @@ def float_arg(body: dict, name: str, low: float, high: float, default: float) ->
     if not low <= value <= high:
         raise UserError(f'"{name}" is {value}; it must be in {low}..{high}', code="out_of_range")
     return float(value)
-
-
-def heads_arg(body: dict, n_layers: int, n_heads: int) -> list[tuple[int, int]]:
-    """[[layer, head], ...]: each head once, every one inside the model."""
-    value = body.get("heads", [])
-    if not isinstance(value, list) or len(value) > n_layers * n_heads:
-        raise UserError('"heads" must be a list of [layer, head] pairs', code="bad_type")
-    heads = []
-    for pair in value:
-        if not (isinstance(pair, list) and len(pair) == 2
-                and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
-            raise UserError('"heads" must be a list of [layer, head] pairs of integers', code="bad_type")
-        layer, head = pair
-        if not (0 <= layer < n_layers and 0 <= head < n_heads):
-            raise UserError(f"head {layer}.{head} does not exist: layers 0..{n_layers - 1}, heads 0..{n_heads - 1}",
-                            code="out_of_range")
-        heads.append((layer, head))
-    if len(set(heads)) != len(heads):
-        raise UserError('"heads" names a head twice', code="bad_type")
-    return heads
 
 
 def encode(shared: Shared, text: str, at_least: int = 1, panel: str = "next") -> tuple[torch.Tensor, list[str]]:
@@ -196,50 +175,6 @@ def explain(shared: Shared, body: dict) -> dict:
     return {"model": source.name, "tokens": tokens, "layer": layer, "head": head, "token": i,
             "keys": keys, "d_head": attn.d_head, "scale": round(1 / math.sqrt(attn.d_head), DIGITS),
             "steps": out}
-
-
-def _top(probs: torch.Tensor, tokenizer, k: int) -> list[dict]:
-    """The k likeliest tokens of a (V,) distribution: [{"token", "id", "p"}]."""
-    p, ids = probs.topk(min(k, probs.shape[-1]))
-    labels = tokenizer.token_strings(ids.tolist())
-    return [{"token": t, "id": i, "p": round(q, DIGITS)} for t, i, q in zip(labels, ids.tolist(), p.tolist())]
-
-
-def ablate(shared: Shared, body: dict) -> dict:
-    """`attnlab ablate --text TEXT --heads ... --json` ({"baseline_loss", "heads": [{"layer",
-    "head", "zero", "mean"}], "set": {"heads", "loss"}}) and "next": the next-token distribution
-    at "position" (default: the last token) with and without the set: {"position", "actual",
-    "baseline": [{"token", "id", "p"}], "ablated": [...]} (the top 10; "actual" is the token that
-    really comes next, with its probability under each, or null at the end of the text).
-    "each": false leaves out the per-head rows (2 forwards per head): the page asks for them once
-    per text, and each click on a head then costs three forwards."""
-    need_gpt(shared, "head ablation")
-    source = shared.source
-    each = body.get("each", True)
-    if not isinstance(each, bool):
-        raise UserError('"each" must be true or false', code="bad_type")
-    idx, tokens = encode(shared, text_arg(body), at_least=2, panel="ablate" if each else "ablate_set")
-    heads = heads_arg(body, source.n_layers, source.n_heads)
-    T = idx.shape[1]
-    pos = int_arg(body, "position", 0, T - 1, default=T - 1)
-    x, y = idx[:, :-1], idx[:, 1:]  # as `attnlab ablate --text`
-    with shared.lock, torch.inference_mode():
-        if each:
-            result = ablate_heads(source.model, x, y, together=heads)
-        else:  # nothing ablated gives the baseline (ablate.py's doctest)
-            result = {"baseline_loss": ablated_loss(source.model, x, y, []),
-                      "set": {"heads": [[l, h] for l, h in heads], "loss": ablated_loss(source.model, x, y, heads)}}
-        before, _ = ablated_forward(source.model, idx, None, [])  # (1, T, V)
-        after, _ = ablated_forward(source.model, idx, None, heads)
-    p0, p1 = before[0, pos].float().softmax(-1), after[0, pos].float().softmax(-1)  # (V,) each
-    actual = None
-    if pos + 1 < T:
-        nxt = int(idx[0, pos + 1])
-        actual = {"token": tokens[pos + 1], "id": nxt, "baseline": round(p0[nxt].item(), DIGITS),
-                  "ablated": round(p1[nxt].item(), DIGITS)}
-    result["next"] = {"position": pos, "actual": actual, "baseline": _top(p0, source.tokenizer, 10),
-                      "ablated": _top(p1, source.tokenizer, 10)}
-    return result
 
 
 def next_token(shared: Shared, body: dict) -> dict:

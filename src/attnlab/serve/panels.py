@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from attnlab.errors import UserError
+from attnlab.labs.ablation import settings as ablation
 from attnlab.labs.grokking import config as grokking
 from attnlab.labs.induction import config as induction
 from attnlab.labs.ladder import settings as ladder
@@ -64,6 +65,8 @@ class LabLimits:
     script: str | None = "labs.js"  # the page's script for it: labs.js draws a form of its settings;
     # None: the page's own lab.js draws it
     alone: bool = True  # one run of it at a time, lab-wide (a lab trains); a tool waits only for its model
+    request: Callable[[dict], dict] = lambda body: body  # the page's body as settings: the keys and forms the
+    # page sent before the tool had its settings (the Ablate panel's [layer, head] pairs), read in api_tools.py
 
 
 LAB_RUNS = Gate(1, "lab runs")  # a lab trains with every core it is given: one at a time
@@ -75,7 +78,7 @@ def lab_settings(lab: Lab, limits: LabLimits, body: dict, place: Path, where: An
     dataclass), with what the web lab fixes for `place` (--runs, or the run the page has open),
     within the panel's budget."""
     fixed = limits.fixed(place)
-    chosen = {k: v for k, v in body.items() if k not in MODEL_KEYS}
+    chosen = limits.request({k: v for k, v in body.items() if k not in MODEL_KEYS})
     refused = sorted(set(chosen) & set(fixed))
     if refused:
         raise UserError(f"the web lab chooses {', '.join(refused)} itself; leave it out", code="bad_value")
@@ -180,6 +183,10 @@ TOOLS: list[tuple[Lab, LabLimits]] = [
                          script=None, alone=False)),
     (patching.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_tools.check_patch, on_run=True,
                              script="patch.js", alone=False)),
+    (ablation.LAB, LabLimits(fixed=lambda run: {"run": str(run), "split": None, "batches": 10, "seed": 0,
+                                                "corpus": None, "top": 10},
+                             check=api_tools.check_ablate, on_run=True, script=None, alone=False,
+                             request=api_tools.ablate_request)),
 ]
 
 
@@ -192,7 +199,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("attention", api.attention),
     Panel("explain", api.explain),
     tool("lens"),
-    Panel("ablate", api.ablate),
+    tool("ablate"),
     Panel("next", api.next_token),
     Panel("why", api.why),
     tool("patch"),
