@@ -166,3 +166,22 @@ def test_a_lab_folder_rerun_ignores_manifest_entries_outside_it(tmp_path, capsys
         pass
     assert snapshot(tmp_path / "outside") == before and (lab / "report.md").read_text() == "first"
     assert "lists '../outside'" in capsys.readouterr().err
+
+
+def test_overwrite_refuses_while_another_writer_holds_a_subfolder_of_the_run(ws, capsys):
+    """`attnlab sae` trains in a subfolder of the run, holding that subfolder's lock: `train
+    --overwrite` on the run refuses, naming the subfolder, instead of deleting it under the writer."""
+    from filelock import FileLock
+
+    run = ws / RUN
+    with open_lab_folder(run / "sae-test", "sae folder", ("sae.json",)):  # recorded in the run's manifest
+        (run / "sae-test" / "sae.json").write_text("{}")
+    writer = FileLock(str(run / "sae-test" / LOCK), timeout=0)
+    writer.acquire()
+    try:
+        line = one_line_refusal(capsys, ws, OVERWRITE, "in use by another attnlab process")
+        assert "sae-test" in line
+    finally:
+        writer.release()
+    assert cli_main(OVERWRITE) == 0, capsys.readouterr().err  # the writer gone: overwrite proceeds
+    assert not (run / "sae-test").exists()

@@ -314,11 +314,22 @@ def _empty(path: Path, files: tuple[str, ...]) -> None:
     entries = [p.name for p in path.iterdir() if p.name not in BOOKKEEPING]
     if entries:
         check_deletable(path)
+        check_no_writer_inside(path, entries)
     _start_manifest(path)
     remove_owned(path, entries)
     _compact_manifest(path)
     if read_marker(path) != _marker_text("run folder", files):  # e.g. an exported model becomes a run
         save_json(path / MARKER, _marker_text("run folder", files))
+
+
+def check_no_writer_inside(path: Path, names: list[str]) -> None:
+    """Refuse, naming it, while another attnlab process writes in a subfolder about to be deleted
+    (an `attnlab sae` training inside the run holds that subfolder's lock)."""
+    for name in names:
+        sub = path / name
+        if sub.is_symlink() or not sub.is_dir() or not (sub / LOCK).is_file() or (sub / LOCK).is_symlink():
+            continue
+        _lock(sub).release()  # taken at once, or a one-line error naming the subfolder in use
 
 
 def clean_stale(path: Path) -> None:
