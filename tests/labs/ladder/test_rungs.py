@@ -1,4 +1,5 @@
-"""The ablation ladder: its rungs' settings, a short ladder end to end, reuse and resume."""
+"""attnlab.labs.ladder.rungs: the rungs' settings, a short ladder end to end (its files, the rungs
+as run folders), reuse, resume and refusals."""
 
 from __future__ import annotations
 
@@ -170,33 +171,6 @@ def test_the_rungs_open_in_the_viewers(ladder, capsys):
     assert cli_main(["attention", "All", "--run", str(folder / "1-bigram")]) == 2
     assert "is a bigram model: it has no attention to show" in capsys.readouterr().err
     assert cli_main(["generate", "--run", str(folder / "1-bigram"), "--prompt", "All", "--max-new-tokens", "5"]) == 0
-
-
-def test_the_web_lab_answers_what_the_command_prints(tmp_path, capsys):
-    """POST /api/ladder climbs the same ladder into runs/web-ladder: the numbers of a fresh CLI
-    ladder, and, the folder being a ladder's, exactly what `attnlab ladder --json` then prints
-    there (it reuses the rungs the web lab trained)."""
-    from starlette.testclient import TestClient
-
-    from attnlab.serve.app import make_app
-    from attnlab.serve.store import ModelStore
-
-    runs = tmp_path / "runs"
-    client = TestClient(make_app(ModelStore(runs, minilm=False), loopback=False))
-    answer = client.post("/api/ladder", json={"corpus": "shakespeare", **QUICK})
-    assert answer.status_code == 200, answer.text
-    web = answer.json()
-    flags = ["ladder", "--corpus", "shakespeare", "--steps", "2", "--eval-iters", "2", "--json", "--no-progress"]
-    assert cli_main([*flags, "--out-dir", str(runs / "web-ladder")]) == 0
-    assert json.loads(capsys.readouterr().out) == web
-    assert cli_main([*flags, "--out-dir", str(tmp_path / "fresh")]) == 0
-    fresh = json.loads(capsys.readouterr().out)
-    assert [(r["name"], r["params"], r["val_loss"]) for r in fresh["rungs"]] == \
-        [(r["name"], r["params"], r["val_loss"]) for r in web["rungs"]]
-    for body, status, code in (({"corpus": str(tmp_path)}, 400, "bad_value"), ({"steps": 0}, 400, "bad_input"),
-                               ({"out_dir": "x"}, 400, "bad_value"), ({"steps": 10 ** 5}, 413, "over_budget")):
-        got = client.post("/api/ladder", json=body)
-        assert (got.status_code, got.json()["code"]) == (status, code), got.text
 
 
 def test_a_rung_too_large_for_the_memory_is_refused_before_it_trains(corpus, tmp_path):
