@@ -1,5 +1,5 @@
 """What `attnlab patch` and `attnlab attribute` share: where output may go and strict JSON (the
-answer tokens and the terminal table are the lab's: attnlab.labs.patching.tokens). Nothing here
+answer tokens and the terminal table are the labs': attnlab.labs.patching.tokens). Nothing here
 imports torch at import time."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from pathlib import Path
 
 from attnlab.errors import UserError
 from attnlab.io import finite
-from attnlab.labs.patching.tokens import format_table, one_token  # noqa: F401 (attribute's)
 
 
 def check_outside(path: str | None, run: str | None) -> None:

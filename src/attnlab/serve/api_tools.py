@@ -3,7 +3,8 @@ at most api.MAX_TEXT characters, within its panel's token cap on the model (limi
 page's own forms read as settings. The settings themselves are checked by the tool's dataclass,
 as the command's flags are, and the answer is the tool's run: `POST /api/patch` is `attnlab patch
 --json` (labs/patching), `POST /api/lens` is `attnlab lens --json` (labs/lens), `POST /api/ablate`
-is `attnlab ablate --text TEXT --top 10 --json` (labs/ablation), on the run the page has open.
+is `attnlab ablate --text TEXT --top 10 --json` (labs/ablation), `POST /api/attribute` is `attnlab
+attribute --json` (labs/attribution), on the run the page has open.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def check_ablate(settings, shared: Shared) -> None:
     """The text within the ablate panel's token cap (the per-head rows cost two forwards a head)."""
     need_gpt(shared, "head ablation")
     encode(shared, text_arg({"text": settings.text}), at_least=2, panel="ablate" if settings.each else "ablate_set")
+
+
+def check_attribute(settings, shared: Shared) -> None:
+    """The text within one forward's token cap (the parts are read from that forward)."""
+    need_gpt(shared, "direct logit attribution")
+    encode(shared, text_arg({"text": settings.text}))
 
 
 def ablate_request(body: dict) -> dict:

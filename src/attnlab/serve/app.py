@@ -14,7 +14,7 @@
     POST /api/generate      {..., "text", "max_new_tokens", "temperature", "top_k", "top_p", "seed"}
                             streams newline-delimited JSON: {"text": piece} ..., then {"done": true}
     POST /api/why           {..., "text", "from", "to", "vs"}
-    POST /api/patch, /api/features, and one per lab (grokking, superposition, ...): the panels of
+    POST /api/patch, /api/attribute, /api/features, and one per lab (grokking, superposition, ...): the panels of
                             panels.py, the one registry of the panels; GET /api/panels lists them
 
 Every answer carries a Content-Security-Policy that lets the page load only its own script,

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from attnlab.errors import UserError
 from attnlab.labs.ablation import settings as ablation
+from attnlab.labs.attribution import settings as attribution
 from attnlab.labs.grokking import config as grokking
 from attnlab.labs.induction import config as induction
 from attnlab.labs.ladder import settings as ladder
@@ -187,6 +188,8 @@ TOOLS: list[tuple[Lab, LabLimits]] = [
                                                 "corpus": None, "top": 10},
                              check=api_tools.check_ablate, on_run=True, script=None, alone=False,
                              request=api_tools.ablate_request)),
+    (attribution.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_tools.check_attribute, on_run=True,
+                                script=None, alone=False)),  # an endpoint (no panel of the page draws it yet)
 ]
 
 
@@ -203,6 +206,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("next", api.next_token),
     Panel("why", api.why),
     tool("patch"),
+    tool("attribute"),
     Panel("features", api_features.features, "features.js"),
     *(lab_panel(lab, limits) for lab, limits in LABS),
 )
