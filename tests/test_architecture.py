@@ -365,3 +365,32 @@ def test_attnlab_help_as_a_command_is_light():
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "attnlab.cli" in imported
     assert sorted(name for name in HEAVY if name in imported) == [], "test_help_is_light says where from"
+
+
+MAX_FUNCTION_LINES = 50
+
+
+def test_no_function_is_longer_than_fifty_lines():
+    """A function a reader takes in at once: no def (method, nested function) over 50 lines."""
+    long = []
+    for name, path in all_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name} ({lines} lines)")
+    assert long == []
+
+
+REFERENCE = ["model/attention.py", "model/block.py", "model/gpt.py"]
+PRIVATE = ("torch._", "_forward_hooks", "_global_forward_hooks", "_version", "__wrapped__")
+
+
+def test_the_reference_model_reads_like_the_notes():
+    """model/ uses no private PyTorch API and no other module's internals (the speed lives in
+    fast/), and the three files a learner reads after the notes stay under 500 lines together."""
+    for path in sorted((PACKAGE_DIR / "model").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert [word for word in PRIVATE if word in text] == [], path.name
+    assert not (PACKAGE_DIR / "model" / "decode.py").exists()
+    assert sum(len((PACKAGE_DIR / name).read_text(encoding="utf-8").splitlines()) for name in REFERENCE) < 500

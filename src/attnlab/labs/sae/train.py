@@ -44,28 +44,56 @@ def make_optimizer(sae: SparseAutoencoder, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999))
 
 
+def check_enough(acts: torch.Tensor, batch_size: int) -> None:
+    if len(acts) < batch_size:
+        raise UserError(f"too few tokens: {len(acts)} activations for batches of {batch_size} "
+                        f"(ask for more --tokens, or a smaller --batch-size)")
+
+
+EVALUATED = ("l0", "variance_explained", "dead", "dense")  # what each evaluation writes to metrics.jsonl
+
+
+def _fresh(sae: SparseAutoencoder, acts: torch.Tensor) -> int:
+    """A new SAE's start: the pre-bias at the data's centre -> step 0."""
+    with torch.no_grad():
+        sae.b_dec.copy_(acts.mean(dim=0))
+    return 0
+
+
+def _start(sae: SparseAutoencoder, acts: torch.Tensor, optimizer, progress: Progress, run_dir: Path) -> int:
+    """A resumed SAE's start: weights, optimizer, generator and fired features from run_dir's
+    checkpoint -> its step."""
+    device = sae.W_dec.device
+    state, saved = ckpt.load_checkpoint(run_dir)
+    ckpt.load_weights(sae, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS, device)
+    ckpt.restore_training_state(saved, optimizer, device, batch_generator=progress.generator)
+    progress.fired = saved["fired"].to(torch.bool)
+    progress.step = state["step"]
+    return state["step"]
+
+
+def _resample(sae: SparseAutoencoder, optimizer, acts: torch.Tensor, progress: Progress, batch_size: int,
+              at: int, on_event: EventFn | None) -> None:
+    """Re-initialise the features that have not fired since the last resampling (`resample_dead`)."""
+    device = sae.W_dec.device
+    rows = torch.randint(len(acts), (min(len(acts), 16 * batch_size),), generator=progress.generator)
+    revived = resample_dead(sae, optimizer, ~progress.fired.to(device), acts[rows].to(device), progress.generator)
+    progress.fired.zero_()
+    if on_event:
+        on_event("resample", {"step": at, "revived": revived})
+
+
 def train_sae(sae: SparseAutoencoder, acts: torch.Tensor, settings: TrainSettings, *,
               eval_acts: torch.Tensor | None = None, run_dir: Path | None = None, resume: bool = False,
               on_event: EventFn | None = None) -> LoopResult:
     """Train `sae` on acts (N, d) by `settings`. run_dir: checkpoints go there (and resume reads
     the last one); None: nothing is written. eval_acts: measured at each evaluation."""
-    if len(acts) < settings.batch_size:
-        raise UserError(f"too few tokens: {len(acts)} activations for batches of {settings.batch_size} "
-                        f"(ask for more --tokens, or a smaller --batch-size)")
+    check_enough(acts, settings.batch_size)
     device = sae.W_dec.device
     optimizer = make_optimizer(sae, settings.lr)
     progress = Progress(torch.zeros(sae.config.features, dtype=torch.bool))
     progress.generator.manual_seed(settings.seed)
-    step = 0
-    if resume:
-        state, saved = ckpt.load_checkpoint(run_dir)
-        ckpt.load_weights(sae, ckpt.checkpoint_dir(run_dir) / ckpt.WEIGHTS, device)
-        ckpt.restore_training_state(saved, optimizer, device, batch_generator=progress.generator)
-        progress.fired = saved["fired"].to(torch.bool)
-        step = progress.step = state["step"]
-    else:
-        with torch.no_grad():
-            sae.b_dec.copy_(acts.mean(dim=0))  # the pre-bias starts at the data's centre
+    step = _start(sae, acts, optimizer, progress, run_dir) if resume else _fresh(sae, acts)
     eval_acts = acts[:8192] if eval_acts is None else eval_acts
 
     def next_batch() -> torch.Tensor:
@@ -83,21 +111,15 @@ def train_sae(sae: SparseAutoencoder, acts: torch.Tensor, settings: TrainSetting
         sae.normalise_decoder()
         every = settings.resample_every
         if every and at % every == 0 and at <= settings.steps - every:
-            rows = torch.randint(len(acts), (min(len(acts), 16 * settings.batch_size),), generator=progress.generator)
-            revived = resample_dead(sae, optimizer, ~progress.fired.to(device), acts[rows].to(device),
-                                    progress.generator)
-            progress.fired.zero_()
-            if on_event:
-                on_event("resample", {"step": at, "revived": revived})
+            _resample(sae, optimizer, acts, progress, settings.batch_size, at, on_event)
 
     def evaluate(at: int) -> dict[str, Any]:
         stats = feature_stats(sae, eval_acts)
-        return {key: stats[key] for key in ("l0", "variance_explained", "dead", "dense")}
+        return {key: stats[key] for key in EVALUATED}
 
     def save(at: int) -> None:
-        extra = {"fired": progress.fired.clone()}
-        ckpt.save_checkpoint(run_dir, sae, {**ckpt.training_state(optimizer, device, batch_generator=progress.generator),
-                                            **extra}, {"step": at})
+        training = ckpt.training_state(optimizer, device, batch_generator=progress.generator)
+        ckpt.save_checkpoint(run_dir, sae, {**training, "fired": progress.fired.clone()}, {"step": at})
 
     plan = Plan(next_batch=next_batch, loss_fn=loss_fn,
                 lr=lambda at: get_lr(at, settings.lr, settings.lr / 10, settings.warmup, settings.steps),
