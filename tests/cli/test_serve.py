@@ -1,4 +1,4 @@
-"""`attnlab serve` as a command: the address it prints, the warning off loopback, one-line errors."""
+"""`attnlab serve` (cli/serve.py) as a command: the address it prints, the warning off loopback, one-line errors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from train_helpers import cli_main, one_thread  # noqa: E402,F401 (an autouse fi
 
 import attnlab.serve.server  # noqa: E402
 import attnlab.serve.store  # noqa: E402
-from attnlab.serve.loopback import is_loopback  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +49,6 @@ def test_prints_the_address_and_warns_off_loopback(runs, monkeypatch, capsys, ho
     assert f"open http://{host}:{port}/" in out and port > 0 and "r" in out
     assert ("anyone who can reach this machine" in err) == warned
     assert loopback == (not warned)  # the Host header check guards every loopback address
-
-
-def test_is_loopback():
-    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.0.0.2")
-    assert is_loopback("LOCALHOST") and not is_loopback("localhost.example") and not is_loopback("")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
 
 
 def one_line_error(capsys, argv: list[str], match: str) -> None:

@@ -1,92 +1,19 @@
-"""`attnlab train` and `attnlab generate` through `main([...])`: runs, resume, and every bad input."""
+"""`attnlab train` (cli/train.py) through `main([...])`: a resumed run equals a straight one, TOML and
+presets, --help, an old config.json, and every bad input: one line on stderr, exit code 2,
+nothing overwritten. The run a test may change is a copy of conftest.py's."""
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from cli_helpers import assert_one_line_error, snapshot, train_args
+from train_helpers import TINY, cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
-from attnlab.runs.checkpoint import checkpoint_dir, load_model  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return path
-
-
-def train_args(tmp_path, corpus, *extra) -> list[str]:
-    return ["train", "--corpus", str(corpus), "--out-dir", str(tmp_path / "runs"), "--name", "r", *TINY, *extra]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, corpus) -> Path:
-    """One tiny run, trained once; each test gets its own copy."""
-    folder = tmp_path_factory.mktemp("trained")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(train_args(folder, corpus)) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "runs" / "r"
-
-
-@pytest.fixture
-def run_dir(trained, tmp_path) -> Path:
-    shutil.copytree(trained, tmp_path / "runs" / "r")
-    return tmp_path / "runs" / "r"
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def assert_one_line_error(capsys, code: int, *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and err.startswith("attnlab: error:") and "\n" not in err, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in err, err
-    return err
-
-
-# --- runs ------------------------------------------------------------------------------------
-
-def test_train_then_generate(tmp_path, corpus, capsys):
-    assert cli_main(train_args(tmp_path, corpus)) == 0
-    run_dir = tmp_path / "runs" / "r"
-    out = capsys.readouterr().out
-    assert "step 6: train loss" in out and "--- sample" in out
-    assert f"attnlab generate --run {run_dir} --prompt" in out
-    assert "attnlab attention 'First Citizen: Before we' --run" in out  # the corpus lacks "To be, or not to be"
-    config = json.loads((run_dir / "config.json").read_text())
-    assert config["kind"] == "gpt" and config["tokenizer"] == "char"
-    assert config["model"]["d_model"] == 16 and config["train"]["max_iters"] == 6
-    for name in ("state.json", "metrics.jsonl", "loss.png", ".attnlab"):
-        assert (run_dir / name).is_file(), name
-    for name in ("model.safetensors", "optimizer.pt"):
-        assert (checkpoint_dir(run_dir) / name).is_file(), name
-    model, tokenizer = load_model(run_dir)
-    assert not model.training and model.config.vocab_size == tokenizer.vocab_size
-
-    args = ["generate", "--run", str(run_dir), "--prompt", "First", "--max-new-tokens", "20", "--seed", "3"]
-    assert cli_main(args) == 0
-    first = capsys.readouterr().out
-    assert first.startswith("First") and len(first) >= len("First") + 20
-    assert cli_main(args) == 0 and capsys.readouterr().out == first  # same seed, same text
-    assert cli_main(["generate", "--checkpoint", str(checkpoint_dir(run_dir) / "model.safetensors"), "--prompt", "All",
-                     "--max-new-tokens", "5", "--num-samples", "2", "--top-p", "0.9"]) == 0
-    assert capsys.readouterr().out.count("All") >= 2
+from attnlab.runs.checkpoint import checkpoint_dir
 
 
 def test_resume_continues_and_matches_a_straight_run(tmp_path, corpus, capsys):
@@ -164,8 +91,6 @@ def test_an_old_run_config_still_loads_and_resumes(tmp_path):
     assert (cfg.max_iters, run_dir) == (60, tmp_path / "old") and cfg.model_config(54) == model
 
 
-# --- bad input: one line on stderr, exit code 2, nothing overwritten ---------------------------
-
 @pytest.mark.parametrize("content, words", [
     (b"", ["empty"]),
     (b"   \n\n", ["empty"]),
@@ -227,25 +152,6 @@ def test_resume_of_a_missing_run(tmp_path, corpus, capsys):
     assert_one_line_error(capsys, code, "nothing to resume")
 
 
-def test_prompt_outside_the_char_vocabulary(run_dir, capsys):
-    code = cli_main(["generate", "--run", str(run_dir), "--prompt", "hello 세계"])
-    assert_one_line_error(capsys, code, "'세'", "not in the char vocabulary")
-
-
-@pytest.mark.parametrize("damage", ["missing", "truncated", "corrupted"])
-def test_damaged_checkpoint(run_dir, capsys, damage):
-    weights = checkpoint_dir(run_dir) / "model.safetensors"
-    data = weights.read_bytes()
-    if damage == "missing":
-        weights.unlink()
-    elif damage == "truncated":
-        weights.write_bytes(data[: len(data) // 2])
-    else:
-        weights.write_bytes(b"\xff" * 64 + data[64:])
-    code = cli_main(["generate", "--run", str(run_dir)])
-    assert_one_line_error(capsys, code, "model.safetensors")
-
-
 class _Payload:
     """Unpickling this would run `open(marker, "w")`: the loader must refuse, not execute."""
 
@@ -269,9 +175,3 @@ def test_pickle_payload_is_refused_never_run(run_dir, tmp_path, corpus, capsys, 
         code = cli_main(["generate", "--run", str(run_dir)])
         assert_one_line_error(capsys, code, "model.safetensors")
     assert not marker.exists()
-
-
-def test_missing_run_folder_for_generate(tmp_path, capsys):
-    code = cli_main(["generate", "--run", str(tmp_path / "nope")])
-    assert_one_line_error(capsys, code, "not found")
-    assert not os.path.exists(tmp_path / "nope")
