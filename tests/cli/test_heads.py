@@ -40,3 +40,16 @@ def test_heads_finds_the_animal_head(capsys, minilm):
     err = assert_user_error(capsys, "heads", ANIMAL, "--model", "minilm", "--from", "she", "--to", "animal",
                             match="--from 'she' is not a token")
     assert "'animal'" in err and "'tired'" in err  # the tokens it has
+
+
+def test_a_best_head_under_the_threshold_is_reported_as_none_found():
+    """`heads --detect` names the best head by each score and whether it clears the threshold the
+    induction lab uses: a model with no induction head still has a best one, which is not one."""
+    from attnlab.cli.heads import best_line
+    from attnlab.labs.induction.config import THRESHOLD, LabConfig
+
+    assert LabConfig().threshold == THRESHOLD == 0.4  # one threshold, stated alike
+    assert best_line("induction", 3, 3, 0.015, THRESHOLD) == (
+        "best induction head: layer 3 head 3 (0.015), under the 0.4 threshold: no induction head found")
+    assert best_line("previous", 0, 1, 0.93, THRESHOLD) == (
+        "best previous head: layer 0 head 1 (0.930), above the 0.4 threshold")

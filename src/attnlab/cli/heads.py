@@ -11,6 +11,7 @@ import argparse
 
 from attnlab.errors import UserError
 from attnlab.cli._runtime_args import add_runtime_args
+from attnlab.labs.induction.config import THRESHOLD
 from attnlab.cli._source_args import (add_pair_flags, add_text_command, check_writable, find_pair, load_source,
                                       print_json)
 
@@ -35,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--seed", type=int, default=0, help="seed of the random tokens")
     detect.add_argument("--json", action="store_true", help="print the scores as JSON")
     detect.add_argument("--png", metavar="FILE", help="save the three scores as layer x head heatmaps")
+    detect.add_argument("--threshold", type=float, default=THRESHOLD,
+                        help=f"a head counts as found above this score (default: {THRESHOLD}, the induction lab's)")
     add_runtime_args(p)
     p.set_defaults(func=run)
 
@@ -85,6 +88,14 @@ def detect_length(args: argparse.Namespace, context: int, vocab: int, name: str)
     return n
 
 
+def best_line(name: str, layer: int, head: int, score: float, threshold: float) -> str:
+    """The best head by one score, and whether it clears the threshold: a best head under it is not
+    a head of that kind (a model that formed none still has a best)."""
+    verdict = (f"above the {threshold} threshold" if score >= threshold
+               else f"under the {threshold} threshold: no {name} head found")
+    return f"best {name} head: layer {layer} head {head} ({score:.3f}), {verdict}"
+
+
 def run_detect(args: argparse.Namespace) -> int:
     from attnlab.labs.induction.scores import SCORES, detect_heads
 
@@ -94,6 +105,8 @@ def run_detect(args: argparse.Namespace) -> int:
         raise UserError("--detect makes its own tokens: leave out TEXT, --from and --to")
     if args.batch < 1:
         raise UserError(f"--batch must be >= 1, got {args.batch}")
+    if not 0.0 < args.threshold < 1.0:
+        raise UserError(f"--threshold must be in (0, 1), got {args.threshold}")
     check_writable(args.png)
     source = load_source(args)
     vocab = source.model.config.vocab_size
@@ -121,8 +134,7 @@ def run_detect(args: argparse.Namespace) -> int:
     for row in scores.rows():
         print(f"{row['layer']:>5}  {row['head']:>4}  " + "  ".join(f"{row[name]:>9.3f}" for name in SCORES))
     for name in SCORES:
-        layer, head, score = scores.best(name)
-        print(f"best {name} head: layer {layer} head {head} ({score:.3f})")
+        print(best_line(name, *scores.best(name), args.threshold))
     if args.png:
         print(f"wrote {args.png}")
     return 0

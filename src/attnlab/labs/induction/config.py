@@ -9,6 +9,9 @@ from attnlab.config import TrainConfig, setting
 from attnlab.errors import UserError
 from attnlab.labs.shape import Lab
 
+# a head is an induction (previous-token) head above this score: the lab and `heads --detect` alike
+THRESHOLD = 0.4
+
 
 @dataclass
 class LabConfig:
@@ -36,7 +39,7 @@ class LabConfig:
     n: int = setting(16, "length of the random sequence repeated at evaluation")
     eval_batch: int = setting(64, "repeated sequences per evaluation")
     eval_interval: int = setting(25, "score the heads every N steps")
-    threshold: float = setting(0.4, "a head is an induction / previous-token head above this score")
+    threshold: float = setting(THRESHOLD, "a head is an induction / previous-token head above this score")
     random_draws: int = setting(5, "random sets of heads ablated to compare with the detected ones")
     seed: int = setting(0, "weights, data and random heads")
     out_dir: str = setting("runs/induction", "where the report goes")
