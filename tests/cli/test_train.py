@@ -175,3 +175,35 @@ def test_pickle_payload_is_refused_never_run(run_dir, tmp_path, corpus, capsys, 
         code = cli_main(["generate", "--run", str(run_dir)])
         assert_one_line_error(capsys, code, "model.safetensors")
     assert not marker.exists()
+
+
+def evals(*rows):
+    return [{"step": s, "train_loss": t, "val_loss": v} for s, t, v in rows]
+
+
+def test_overfitting_is_a_val_loss_rising_while_the_train_loss_falls():
+    from attnlab.runs.metrics import overfitting
+
+    # the korean-law run: val 2.258 at step 1250, then rising while train falls to 0.85
+    rising = evals((1000, 1.2, 2.30), (1250, 1.0, 2.258), (1500, 0.95, 2.27), (1750, 0.9, 2.29), (2000, 0.85, 2.295))
+    assert overfitting(rising) == {"best_step": 1250, "best_val": 2.258, "last_val": 2.295}
+    assert overfitting(rising[:3]) is None  # one evaluation above the lowest is not yet a rise
+    falling = evals((0, 4.0, 4.0), (250, 2.0, 2.1), (500, 1.8, 1.95))
+    assert overfitting(falling) is None
+    noise = evals((0, 2.0, 2.000), (250, 1.9, 2.005), (500, 1.8, 2.008))  # within 1%: not a rise
+    assert overfitting(noise) is None
+    both_rise = evals((0, 2.0, 2.0), (250, 2.1, 2.2), (500, 2.2, 2.4))  # train rises too: diverging
+    assert overfitting(both_rise) is None
+    steps = [{"step": 10, "loss": 3.0}, *rising]  # step records are skipped
+    assert overfitting(steps)["best_step"] == 1250
+
+
+def test_a_run_that_overfits_says_so_and_suggests_dropout_not_more_steps(tmp_path, corpus, capsys, monkeypatch):
+    import attnlab.runs.metrics
+
+    monkeypatch.setattr(attnlab.runs.metrics, "overfitting",
+                        lambda records: {"best_step": 2, "best_val": 2.258, "last_val": 2.295} if records else None)
+    assert cli_main(train_args(tmp_path, corpus, "--sample-tokens", "0")) == 0
+    out = capsys.readouterr().out
+    assert "overfitting: val loss rose from 2.2580 (step 2) to 2.2950 while train loss fell" in out
+    assert "--name r-dropout" in out and "--dropout 0.2" in out and "# train longer" not in out

@@ -134,6 +134,8 @@ def _say_start(info: dict) -> None:
 
 def _report(args: argparse.Namespace, result) -> int:
     """What a finished (or stopped) run prints: the losses, a sample, the next commands."""
+    from attnlab.runs.metrics import overfitting, read_metrics
+
     run_dir, trained, data, say = result.run_dir, result.trained, result.data, print
     again = (f"attnlab train --out-dir {shlex.quote(args.out_dir)} --name {shlex.quote(run_dir.name)} "
              f"--resume")
@@ -143,9 +145,16 @@ def _report(args: argparse.Namespace, result) -> int:
     if trained.last_losses:
         say(f"done: step {trained.step}, train loss {trained.last_losses['train']:.4f}, "
             f"val loss {trained.last_losses['val']:.4f}, {trained.elapsed_s:.0f} s")
+    fit = overfitting(read_metrics(run_dir))
+    if fit:
+        say(f"overfitting: val loss rose from {fit['best_val']:.4f} (step {fit['best_step']}) to {fit['last_val']:.4f} "
+            f"while train loss fell: the model is memorising its corpus, and more steps make it worse; a larger "
+            f"corpus, dropout or a smaller model helps")
+        again = (f"attnlab train --out-dir {shlex.quote(args.out_dir)} --name {shlex.quote(run_dir.name + '-dropout')} "
+                 f"--corpus {shlex.quote(result.cfg.corpus)} --dropout 0.2")
     if args.sample_tokens > 0:
         _sample(trained.model, data.tokenizer, data.train, result.cfg.seed, args.sample_tokens, say)
-    _say_next(say, run_dir, data.tokenizer, data.text, again, result.cfg.max_iters)
+    _say_next(say, run_dir, data.tokenizer, data.text, again, None if fit else result.cfg.max_iters)
     return 0
 
 
@@ -165,7 +174,9 @@ def _sample(model, tokenizer, train_data, seed: int, n_tokens: int, say) -> None
     say("\n" + "-" * 51)
 
 
-def _say_next(say, run_dir: Path, tokenizer, text: str, again: str, max_iters: int) -> None:
+def _say_next(say, run_dir: Path, tokenizer, text: str, again: str, max_iters: int | None) -> None:
+    """The run's files and the next commands; max_iters None: the run overfits, and `again` is a
+    regularised run instead of a longer one."""
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in run_dir.iterdir()
                    if not p.name.startswith("."))
     say(f"\nfiles: {run_dir}/ ({', '.join(files)})")
@@ -174,7 +185,10 @@ def _say_next(say, run_dir: Path, tokenizer, text: str, again: str, max_iters: i
     say(f"  attnlab generate --run {shlex.quote(str(run_dir))} --prompt {prompt} --max-new-tokens 500")
     say(f"  attnlab attention {_example(tokenizer, 'To be, or not to be', text)} --run "
         f"{shlex.quote(str(run_dir))}")
-    say(f"  {again} --max-iters {max_iters * 2}   # train longer")
+    if max_iters is None:
+        say(f"  {again}   # a new run with dropout, instead of training longer")
+    else:
+        say(f"  {again} --max-iters {max_iters * 2}   # train longer")
 
 
 def _example(tokenizer, wanted: str, text: str) -> str:

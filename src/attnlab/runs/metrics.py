@@ -128,3 +128,31 @@ def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
     if path.is_file():
         keep = [json.dumps(m) + "\n" for m in read_metrics(run_dir) if m["step"] <= step]
         atomic_write(path, lambda tmp: Path(tmp).write_text("".join(keep), encoding="utf-8"))
+
+
+RISING_EVALS = 2  # evaluations after the lowest val loss, each above it, that make a rise
+
+
+def overfitting(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Whether the evaluations show the model memorising its corpus: at least RISING_EVALS
+    evaluations came after the lowest val loss, each above it, the last by more than 1%, while the
+    train loss kept falling. -> {"best_step", "best_val", "last_val"}, or None.
+
+    >>> evals = [{"step": s, "train_loss": t, "val_loss": v}
+    ...          for s, t, v in [(0, 4.0, 4.0), (250, 2.0, 2.1), (500, 1.5, 2.2), (750, 1.2, 2.3)]]
+    >>> overfitting(evals)
+    {'best_step': 250, 'best_val': 2.1, 'last_val': 2.3}
+    >>> overfitting(evals[:3]) is None  # one evaluation above the lowest is not yet a rise
+    True
+    """
+    evals = [r for r in records if "val_loss" in r and "train_loss" in r]
+    if len(evals) < RISING_EVALS + 1:
+        return None
+    best = min(range(len(evals)), key=lambda i: evals[i]["val_loss"])
+    after = evals[best + 1:]
+    lowest = evals[best]["val_loss"]
+    rose = (len(after) >= RISING_EVALS and all(r["val_loss"] > lowest for r in after)
+            and after[-1]["val_loss"] > 1.01 * lowest)
+    if not rose or evals[-1]["train_loss"] >= evals[best]["train_loss"]:
+        return None
+    return {"best_step": evals[best]["step"], "best_val": evals[best]["val_loss"], "last_val": evals[-1]["val_loss"]}
