@@ -66,3 +66,17 @@ def test_the_report_is_the_table_the_files_and_what_to_try_next():
     stopped = LadderResult("runs/l", [record("bigram", 2.5, "runs/l/1-bigram"), record("one-head", None, "x")], True)
     assert interrupted_line(stopped) == "interrupted in rung 2 (one-head): run the same command again to continue"
     assert report(stopped)[-1] == interrupted_line(stopped) and "next:" not in report(stopped)
+
+
+def test_a_ladder_too_short_to_rank_its_rungs_says_so():
+    """Each rung adds a part to the one before: a rung that ended above the one before it means the
+    rungs were not trained long enough to rank (a 500-step ladder put one-head above bigram)."""
+    short = LadderResult("runs/l", [record("bigram", 2.5, "runs/l/1-bigram"), record("one-head", 2.6, "runs/l/2"),
+                                    record("multi-head", 2.4, "runs/l/3")], False)
+    lines = report(short)
+    assert ("\nnot yet ranked: one-head ended above bigram (2.600 > 2.500) after 2 steps a rung; the parts show "
+            "what they buy with the default --steps 5000") in lines
+    assert lines[2].startswith("\nnot yet ranked") and lines[3] == "next:"  # before the next commands
+    ranked = LadderResult("runs/l", [record("bigram", 2.5, "runs/l/1-bigram"), record("one-head", 2.4, "runs/l/2")],
+                          False)
+    assert not any(line.startswith("\nnot yet ranked") for line in report(ranked))

@@ -42,10 +42,23 @@ def report(result: LadderResult) -> list[str]:
              f"\nfiles: {result.dir}/ (ladder.md, ladder.png, ladder.json, a run folder per rung)"]
     if result.interrupted:
         return lines + [interrupted_line(result)]
+    lines += unranked_lines(records)
     lines += ["next:", f"  attnlab generate --run {shlex.quote(records[-1]['run'])} --max-new-tokens 300"]
     if len(records) > 1:
         lines.append(f"  attnlab attention TEXT --run {shlex.quote(records[1]['run'])}   # the single head's map")
     return lines
+
+
+def unranked_lines(records: list[dict[str, Any]]) -> list[str]:
+    """A word when a rung ended above the rung before it: each rung adds a part to the one before,
+    so the ladder was too short to rank them (the lecture's 5000 steps rank them in order)."""
+    worse = [(a, b) for a, b in zip(records, records[1:])
+             if a.get("val_loss") is not None and b.get("val_loss") is not None and b["val_loss"] > a["val_loss"]]
+    if not worse:
+        return []
+    a, b = worse[0]
+    return [f"\nnot yet ranked: {b['name']} ended above {a['name']} ({b['val_loss']:.3f} > {a['val_loss']:.3f}) after "
+            f"{b.get('step', '?')} steps a rung; the parts show what they buy with the default --steps 5000"]
 
 
 def interrupted_line(result: LadderResult) -> str:
