@@ -16,6 +16,7 @@ from train_helpers import TEXT, TINY, cli_main
 HOSTILE = "<img src=x onerror=alert(1)></script>\"'&\u2028"
 KOREAN = "나는 사과를 먹었다"
 CORPUS = TEXT + (HOSTILE + " " + KOREAN + "\n") * 5
+RUN_TEXT = "First Citizen: hear me"  # 22 characters: inside the 64 positions of tests/serve/conftest.py's run
 
 
 def train_run(runs: Path, name: str, *extra: str) -> Path:
