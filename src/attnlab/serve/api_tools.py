@@ -4,11 +4,21 @@ page's own forms read as settings. The settings themselves are checked by the to
 as the command's flags are, and the answer is the tool's run: `POST /api/patch` is `attnlab patch
 --json` (labs/patching), `POST /api/lens` is `attnlab lens --json` (labs/lens), `POST /api/ablate`
 is `attnlab ablate --text TEXT --top 10 --json` (labs/ablation), `POST /api/attribute` is `attnlab
-attribute --json` (labs/attribution), on the run the page has open.
+attribute --json` (labs/attribution), on the run the page has open; `POST /api/why` is `attnlab why
+--json` (labs/why), on the run or on MiniLM.
 """
 
 from __future__ import annotations
 
+import networkx  # noqa: F401 (why.rollout imports it when first used: here, before any thread)
+
+# The tools' runs, imported here, once, before any request thread: a Lab imports its run on first
+# use, and two threads importing the same package at the same moment can fail (see api.py).
+import attnlab.labs.ablation.run  # noqa: F401
+import attnlab.labs.attribution.run  # noqa: F401
+import attnlab.labs.lens.run  # noqa: F401
+import attnlab.labs.patching.run  # noqa: F401
+import attnlab.labs.why.run  # noqa: F401
 from attnlab.errors import UserError
 from attnlab.serve.api import encode, need_gpt, text_arg
 from attnlab.serve.store import Shared
@@ -52,3 +62,17 @@ def ablate_request(body: dict) -> dict:
                 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in pair)):
             raise UserError('"heads" must be a list of [layer, head] pairs of integers from 0', code="bad_type")
     return {**body, "heads": ",".join(f"{layer}.{head}" for layer, head in value)}
+
+
+def check_why(settings, shared: Shared) -> None:
+    """The text within the why panel's token cap (the attention-flow graph grows with T²)."""
+    encode(shared, text_arg({"text": settings.text}), panel="why")
+
+
+WHY_KEYS = {"from": "from_position", "to": "to_position", "vs": "vs_position"}
+
+
+def why_request(body: dict) -> dict:
+    """The page names the tokens by position, "from", "to" and "vs"; `attnlab why` by what they read
+    (--from it), or by position with --from-position and the like: the page's keys as those."""
+    return {WHY_KEYS.get(k, k): v for k, v in body.items()}

@@ -36,6 +36,7 @@ from attnlab.labs.sae import settings as sae
 from attnlab.labs.seq2seq import settings as seq2seq
 from attnlab.labs.shape import Lab
 from attnlab.labs.superposition import config as superposition
+from attnlab.labs.why import settings as why
 from attnlab.serve import api, api_features, api_tools
 from attnlab.serve.busy import Gate
 
@@ -68,6 +69,7 @@ class LabLimits:
     alone: bool = True  # one run of it at a time, lab-wide (a lab trains); a tool waits only for its model
     request: Callable[[dict], dict] = lambda body: body  # the page's body as settings: the keys and forms the
     # page sent before the tool had its settings (the Ablate panel's [layer, head] pairs), read in api_tools.py
+    any_model: bool = False  # a tool on the run the page has open, or on MiniLM: fixed(None) when it is MiniLM
 
 
 LAB_RUNS = Gate(1, "lab runs")  # a lab trains with every core it is given: one at a time
@@ -109,7 +111,7 @@ def run_lab_answer(lab: Lab, limits: LabLimits) -> Callable[[Any, dict], dict]:
     model the store already holds (`opened`), under its lock."""
 
     def answer(shared, body: dict) -> dict:
-        if shared.folder is None:
+        if shared.folder is None and not limits.any_model:
             raise UserError(f"the {lab.name} panel needs a run (a GPT trained with attnlab train)", code="needs_gpt")
         settings = lab_settings(lab, limits, body, shared.folder, shared)
         with LAB_RUNS.enter() if limits.alone else nullcontext(), shared.lock:
@@ -190,6 +192,9 @@ TOOLS: list[tuple[Lab, LabLimits]] = [
                              request=api_tools.ablate_request)),
     (attribution.LAB, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_tools.check_attribute, on_run=True,
                                 script=None, alone=False)),  # an endpoint (no panel of the page draws it yet)
+    (why.LAB, LabLimits(fixed=lambda run: {"run": str(run), "model": None} if run else {"run": None, "model": "minilm"},
+                        check=api_tools.check_why, on_run=True, script=None, alone=False,
+                        request=api_tools.why_request, any_model=True)),
 ]
 
 
@@ -204,7 +209,7 @@ PANELS: tuple[Panel, ...] = (
     tool("lens"),
     tool("ablate"),
     Panel("next", api.next_token),
-    Panel("why", api.why),
+    tool("why"),
     tool("patch"),
     tool("attribute"),
     Panel("features", api_features.features, "features.js"),
