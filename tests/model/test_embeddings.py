@@ -8,9 +8,11 @@ import torch
 import torch.nn as nn
 from torch.testing import assert_close
 
+from seq2seq_helpers import SeedPositionalEncoding
+
 import attnlab.fast
 from attnlab import GPT, GPTConfig
-from attnlab.model.embeddings import SinusoidalPositionTable
+from attnlab.model.embeddings import SinusoidalPositionTable, SinusoidalPositionalEncoding, sinusoidal_table
 
 
 def test_the_fixed_table_holds_seed_002s_waves():
@@ -65,3 +67,17 @@ def test_the_train_flag_chooses_it_and_gpt2_export_refuses_it_by_name(tmp_path):
     assert config.position == "sinusoidal"
     with pytest.raises(ValueError, match="position='sinusoidal' \\(GPT-2 learns its position table\\)"):
         config_to_hf(config)
+
+
+def test_positional_encoding_known_values():
+    pe = sinusoidal_table(50, 8)
+    torch.testing.assert_close(pe[0], torch.tensor([0.0, 1.0] * 4))
+    assert pe[1, 0].item() == pytest.approx(math.sin(1.0))
+    assert pe[1, 1].item() == pytest.approx(math.cos(1.0))
+    assert pe[7, 6].item() == pytest.approx(math.sin(7 / 10000 ** (6 / 8)))
+    x = torch.randn(2, 6, 8)
+    torch.testing.assert_close(SinusoidalPositionalEncoding(8)(x), SeedPositionalEncoding(8)(x))
+    with pytest.raises(ValueError, match="even"):
+        sinusoidal_table(10, 7)
+    with pytest.raises(ValueError, match="max_len"):
+        SinusoidalPositionalEncoding(8, max_len=4)(x)

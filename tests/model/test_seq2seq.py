@@ -1,6 +1,7 @@
 """attnlab.model.seq2seq: the decoder block's three sublayers by their formulas (attention written
 out here with softmax), the embedding·√C + PE path, both losses, the shape checks and the key
-table's refusals. Parity with torch.nn.Transformer and causality: tests/labs/test_seq2seq.py."""
+table's refusals; parity with torch.nn.Transformer (both fast paths) and with seed 002's whole
+model, causality and padding."""
 
 import math
 
@@ -10,7 +11,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.testing import assert_close
 
+from seq2seq_helpers import SeedTransformerModel, seq2seq_token_model
+from train_helpers import one_thread  # noqa: F401 (an autouse fixture)
+
 from attnlab.config import Seq2SeqConfig
+from attnlab.labs.seq2seq.tasks import plus2_regression_data
 from attnlab.model.embeddings import sinusoidal_table
 from attnlab.model.points import named_points
 from attnlab.model.seq2seq import Decoder, DecoderBlock, Encoder, EncoderDecoder, copy_from_torch_transformer
@@ -117,3 +122,116 @@ def test_the_key_table_refuses_a_transformer_of_another_width_by_tensor():
         copy_from_torch_transformer(Encoder(1, 16, 2, 32), Decoder(1, 16, 2, 32), ref)
     with pytest.raises(ValueError, match="unknown norm 'none'"):
         DecoderBlock(16, 2, norm="none")
+
+
+# --- parity with torch.nn.Transformer --------------------------------------------------------------------
+def _pair(C, H, F, n_enc, n_dec, norm_first, seed):
+    torch.manual_seed(seed)
+    ref = nn.Transformer(C, H, n_enc, n_dec, F, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
+    norm = "pre" if norm_first else "post"
+    enc = Encoder(n_enc, C, H, F, norm=norm).eval()
+    dec = Decoder(n_dec, C, H, F, norm=norm).eval()
+    copy_from_torch_transformer(enc, dec, ref)
+    return ref, enc, dec
+
+
+def _masks(B, S, T, seed):
+    g = torch.Generator().manual_seed(seed)
+    src_len = torch.randint(1, S + 1, (B,), generator=g)
+    tgt_len = torch.randint(1, T + 1, (B,), generator=g)
+    src_pad = torch.arange(S) >= src_len.unsqueeze(1)  # (B, S) True at padding, right-padded
+    tgt_pad = torch.arange(T) >= tgt_len.unsqueeze(1)
+    return src_pad, tgt_pad
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("C,H,F,n_enc,n_dec,B,S,T", [(16, 2, 32, 2, 2, 3, 5, 5), (24, 4, 40, 1, 3, 4, 7, 4),
+                                                     (32, 8, 16, 3, 1, 2, 3, 6)])
+def test_parity_with_nn_transformer(norm_first, C, H, F, n_enc, n_dec, B, S, T):
+    """Fast path off (nested tensors would zero the encoder output at padded positions), so
+    every position is compared, padded ones included."""
+    ref, enc, dec = _pair(C, H, F, n_enc, n_dec, norm_first, seed=C + n_dec)
+    src, tgt = torch.randn(B, S, C), torch.randn(B, T, C)
+    src_pad, tgt_pad = _masks(B, S, T, seed=C)
+    causal = torch.ones(T, T, dtype=torch.bool).triu(1)  # True = blocked, PyTorch's boolean convention
+    prev = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad():
+            memory_ref = ref.encoder(src, src_key_padding_mask=src_pad)
+            out_ref = ref(src, tgt, tgt_mask=causal, src_key_padding_mask=src_pad, tgt_key_padding_mask=tgt_pad,
+                          memory_key_padding_mask=src_pad)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(prev)
+    with torch.no_grad():
+        memory = enc(src, key_padding_mask=src_pad)
+        out = dec(tgt, memory, tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=src_pad)
+    torch.testing.assert_close(memory, memory_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+def test_parity_with_fast_path_on_non_padded_positions():
+    """With PyTorch's fast path on, the encoder runs on nested tensors and padded memory rows
+    come back as 0; the real positions, and so the decoder output, still agree."""
+    ref, enc, dec = _pair(16, 2, 32, 2, 2, False, seed=3)
+    B, S, T = 4, 6, 5
+    src, tgt = torch.randn(B, S, 16), torch.randn(B, T, 16)
+    src_pad, _ = _masks(B, S, T, seed=5)
+    with torch.no_grad():
+        memory_ref = ref.encoder(src, src_key_padding_mask=src_pad)
+        memory = enc(src, key_padding_mask=src_pad)
+        out_ref = ref.decoder(tgt, memory_ref, tgt_mask=ref.generate_square_subsequent_mask(T), tgt_is_causal=True,
+                              memory_key_padding_mask=src_pad)
+        out = dec(tgt, memory, memory_key_padding_mask=src_pad)
+    torch.testing.assert_close(memory[~src_pad], memory_ref[~src_pad], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_whole_model_equals_seed_002_transformer_model():
+    torch.manual_seed(0)
+    seed_model = SeedTransformerModel(1, 16, 2, 2, 2, 32).eval()
+    ours = EncoderDecoder(Seq2SeqConfig()).eval()  # the defaults are seed 002's model
+    copy_from_torch_transformer(ours.encoder, ours.decoder, seed_model.transformer)
+    ours.embed.load_state_dict(seed_model.input_embedding.state_dict())
+    ours.head.load_state_dict(seed_model.fc_out.state_dict())
+    src, tgt, _ = plus2_regression_data()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(src, tgt)[0], seed_model(src, tgt), atol=1e-5, rtol=1e-5)
+
+
+def test_copy_rejects_mismatched_layer_counts():
+    ref = nn.Transformer(16, 2, 2, 2, 32, batch_first=True)
+    with pytest.raises(ValueError, match="key table"):
+        copy_from_torch_transformer(Encoder(1, 16, 2, 32), Decoder(2, 16, 2, 32), ref)
+
+
+# --- masks and causality -------------------------------------------------------------------------------
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_decoder_never_looks_at_future_target_tokens(norm):
+    model = seq2seq_token_model(norm)
+    src = torch.randint(3, 9, (2, 6))
+    tgt = torch.randint(3, 9, (2, 7))
+    with torch.no_grad():
+        memory = model.encode(src)
+        base = model.decode(tgt, memory)
+        for t in range(6):
+            changed = tgt.clone()
+            changed[:, t + 1:] = torch.randint(3, 9, changed[:, t + 1:].shape)
+            out = model.decode(changed, memory)
+            torch.testing.assert_close(out[:, :t + 1], base[:, :t + 1])
+
+
+def test_padded_source_tokens_are_ignored():
+    model = seq2seq_token_model()
+    src = torch.randint(3, 9, (2, 6))
+    src_pad = torch.zeros(2, 6, dtype=torch.bool)
+    src_pad[:, 4:] = True
+    other = src.clone()
+    other[:, 4:] = 7
+    tgt = torch.randint(3, 9, (2, 5))
+    with torch.no_grad():
+        a, _ = model(src, tgt, src_key_padding_mask=src_pad)
+        b, _ = model(other, tgt, src_key_padding_mask=src_pad)
+    torch.testing.assert_close(a, b)

@@ -1,13 +1,17 @@
 """attnlab.model.seq2seq_search: greedy decoding against a loop of argmaxes written here, and beam
 search with an end token against every sequence scored by teacher forcing (nothing pruned).
-Greedy = beam width 1 and exhaustive search without an end token: tests/labs/test_seq2seq.py."""
+Greedy = beam width 1, exhaustive search without an end token, and continuous values fed back."""
 
 import itertools
 
 import pytest
 import torch
 
+from seq2seq_helpers import seq2seq_token_model
+from train_helpers import one_thread  # noqa: F401 (an autouse fixture)
+
 from attnlab.config import Seq2SeqConfig
+from attnlab.labs.seq2seq.tasks import BOS, EOS, plus2_regression_data
 from attnlab.model.seq2seq import EncoderDecoder
 from attnlab.model.seq2seq_search import beam_search, greedy_decode
 
@@ -82,3 +86,39 @@ def test_beam_width_must_be_at_least_one():
     model = token_model(seed=0, vocab=4)
     with pytest.raises(ValueError, match="beam_width must be >= 1, got 0"):
         beam_search(model, torch.zeros(1, 3, dtype=torch.long), 0, 4, beam_width=0)
+
+
+def test_beam_width_1_equals_greedy():
+    model = seq2seq_token_model(seed=1)
+    src = torch.randint(3, 9, (5, 6))
+    greedy = model.greedy_decode(src, BOS, 7, eos=EOS)
+    torch.testing.assert_close(model.beam_search(src, BOS, 7, beam_width=1, eos=EOS), greedy)
+    assert greedy.shape == (5, 7)
+
+
+def test_full_beam_finds_the_most_probable_sequence():
+    """With beam_width >= V**(T-1) nothing is ever pruned, so beam search is exhaustive."""
+    model = seq2seq_token_model(seed=2, vocab=3)
+    src = torch.randint(0, 3, (2, 4))
+    T = 3
+    best = model.beam_search(src, 0, T, beam_width=27)
+    with torch.no_grad():
+        memory = model.encode(src)
+        for b in range(2):
+            scores = {}
+            for seq in itertools.product(range(3), repeat=T):
+                ids = torch.tensor([[0, *seq]])
+                logp = model.decode(ids[:, :-1], memory[b:b + 1]).log_softmax(-1)  # (1, T, V)
+                scores[seq] = logp[0, torch.arange(T), ids[0, 1:]].sum().item()
+            assert tuple(best[b].tolist()) == max(scores, key=scores.get)
+
+
+def test_continuous_greedy_feeds_back_predictions():
+    model = EncoderDecoder(Seq2SeqConfig(dropout=0.0)).eval()
+    src, _, _ = plus2_regression_data()
+    auto = model.greedy_decode(src, 0.0, 5)  # (1, 5, 1)
+    tgt = torch.cat([torch.zeros(1, 1, 1), auto[:, :-1]], dim=1)  # its own predictions, shifted right
+    with torch.no_grad():
+        torch.testing.assert_close(model(src, tgt)[0], auto)
+    with pytest.raises(ValueError, match="beam search"):
+        model.beam_search(src, 0, 5)

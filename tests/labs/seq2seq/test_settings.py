@@ -1,13 +1,12 @@
-"""The settings of an `attnlab seq2seq` run (Seq2SeqRunConfig): defaults per task, validation,
-the flags that map onto them, resuming from a saved config.json, and a CLI module that loads
-no torch until a run starts."""
+"""attnlab.labs.seq2seq.settings: the settings of an `attnlab seq2seq` run (Seq2SeqRunConfig):
+defaults per task, validation, the flags that map onto them, and a CLI module that loads no torch
+until a run starts (resuming from a saved config.json: test_run.py)."""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import dataclasses
-import json
 import math
 from pathlib import Path
 
@@ -16,15 +15,13 @@ import pytest
 from attnlab.cli import build_parser
 from attnlab.config import Seq2SeqConfig
 from attnlab.errors import UserError
-from attnlab.labs.seq2seq.run import resolve_settings
 from attnlab.labs.seq2seq.settings import REGRESSION_TASK, TOKEN_TASKS, Seq2SeqRunConfig, task_defaults
 from attnlab.labs.seq2seq.tasks import TokenTask
-from attnlab.labs.seq2seq.train import save_run_config
 
 
 # --- defaults per task ---------------------------------------------------------------------------
 def test_the_regression_defaults_are_seed_002s_model():
-    """Seq2SeqConfig's defaults are seed 002's nn.Transformer (tested in test_seq2seq.py)."""
+    """Seq2SeqConfig's defaults are seed 002's nn.Transformer (tested in tests/model/test_seq2seq.py)."""
     settings = Seq2SeqRunConfig()
     assert settings.task == REGRESSION_TASK and settings.regression
     assert settings.model_config() == Seq2SeqConfig()
@@ -139,51 +136,8 @@ def test_flags_not_given_stay_out_of_the_settings():
     assert given == {"task": "copy", "d_model": 32}
 
 
-# --- resuming from config.json -----------------------------------------------------------------------
-def _saved_run(folder: Path, **train) -> Path:
-    """A run folder's config.json and state.json as a token-task run writes them (no training)."""
-    s = Seq2SeqRunConfig(task="reverse", vocab=4, max_len=3, d_model=16, n_heads=2, n_layers=1, batch_size=8)
-    task = TokenTask("reverse", vocab=4, max_len=3)
-    folder.mkdir()
-    save_run_config(folder, s.model_config(task.src_vocab_size, task.tgt_vocab_size),
-                    {"name": "reverse", "vocab": 4, "min_len": 1, "max_len": 3},
-                    {"steps": 6, "lr": s.lr, "warmup": s.warmup, "batch_size": 8, "seed": 0, **train})
-    (folder / "state.json").write_text(json.dumps({"step": 6}))
-    return folder
-
-
-def test_resume_takes_the_saved_settings_and_changes_the_others(tmp_path):
-    out = str(_saved_run(tmp_path / "r"))
-    s = resolve_settings({"out": out, "resume": True, "steps": 20, "beam": 3, "d_model": 16})
-    assert (s.task, s.vocab, s.max_len, s.d_model, s.n_heads, s.n_layers, s.d_ff, s.batch_size) == \
-        ("reverse", 4, 3, 16, 2, 1, 32, 8)
-    assert (s.steps, s.beam) == (20, 3)
-    assert resolve_settings({"out": out, "resume": True}).steps == 6  # up to the saved run's steps
-
-
-def test_resume_refuses_contradicting_flags_and_a_run_without_resume(tmp_path):
-    out = str(_saved_run(tmp_path / "r"))
-    with pytest.raises(UserError, match=r"--n-layers \(1 -> 2\), --seed \(0 -> 5\)") as info:
-        resolve_settings({"out": out, "resume": True, "n_layers": 2, "seed": 5, "steps": 9})
-    assert str(info.value).endswith("only --steps, --eval-size, --beam, --examples, --save-every, --png, "
-                                    "--pe-png, --threads may change")
-    with pytest.raises(UserError, match="already holds a run; pass --resume"):
-        resolve_settings({"out": out, "task": "reverse"})
-    with pytest.raises(UserError, match="unknown seq2seq setting key"):
-        resolve_settings({"task": "copy", "epochs": 3})
-
-
-def test_resume_of_a_config_without_its_settings_is_one_user_error(tmp_path):
-    out = _saved_run(tmp_path / "r")
-    data = json.loads((out / "config.json").read_text())
-    del data["train"]["warmup"]
-    (out / "config.json").write_text(json.dumps(data))
-    with pytest.raises(UserError, match="lacks the setting 'warmup'"):
-        resolve_settings({"out": str(out), "resume": True})
-
-
 # --- no torch for --help -------------------------------------------------------------------------------
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 
 def _top_level_imports(path: Path) -> set[str]:
