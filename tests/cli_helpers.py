@@ -90,3 +90,11 @@ def spy_labs(monkeypatch, events: tuple = (), **answer) -> list[SimpleNamespace]
     monkeypatch.setattr(Lab, "run", run)
     monkeypatch.setattr(Lab, "report", lambda lab, result: [f"the {lab.name} report", "its second line"])
     return calls
+
+
+def stand_in_source(monkeypatch, module) -> SimpleNamespace:
+    """`module.load_source` (what --run opens) returns a stand-in model, which records each --run
+    it was asked for in `.asked`."""
+    model = SimpleNamespace(name="the opened model", asked=[])
+    monkeypatch.setattr(module, "load_source", lambda args: model.asked.append(args.run) or model)
+    return model

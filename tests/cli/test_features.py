@@ -1,15 +1,13 @@
 """`attnlab features` (cli/features.py): the flags (--feature and --neurons among them) make
 FeaturesSettings, the lab gets the model --run opens, --json prints the result alone. The lab and
-the model stand in (cli_helpers.spy_labs); the real browser: tests/labs/test_sae.py."""
+the model stand in (cli_helpers.spy_labs); the real browser: tests/labs/sae/."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 
 import attnlab.cli._source_args
-from cli_helpers import ANSWER_JSON, spy_labs
+from cli_helpers import ANSWER_JSON, spy_labs, stand_in_source
 from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
 from attnlab.labs.sae.settings import FeaturesSettings
@@ -17,9 +15,7 @@ from attnlab.labs.sae.settings import FeaturesSettings
 
 @pytest.fixture
 def opened(monkeypatch):
-    model = SimpleNamespace(name="the opened model")
-    monkeypatch.setattr(attnlab.cli._source_args, "load_source", lambda args: model)
-    return model
+    return stand_in_source(monkeypatch, attnlab.cli._source_args)
 
 
 def test_feature_and_neurons_are_the_unit_and_the_kind(monkeypatch, capsys, opened):

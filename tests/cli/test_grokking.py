@@ -1,6 +1,6 @@
 """`attnlab grokking` (cli/grokking.py): the preset, then --config, then the flags make the lab's
 settings; its events are printed as lines, --json prints the result alone, Ctrl-C is exit code 130.
-The lab itself stands in (cli_helpers.spy_labs); the real runs: tests/labs/test_grokking.py."""
+The lab itself stands in (cli_helpers.spy_labs); the real runs: tests/labs/grokking/."""
 
 from __future__ import annotations
 

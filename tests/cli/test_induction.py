@@ -1,6 +1,6 @@
 """`attnlab induction` (cli/induction.py): flags and --config make LabConfig, each model's start and
 evaluations are printed as lines, --json prints the result alone. The lab itself stands in
-(cli_helpers.spy_labs); the real runs: tests/labs/test_induction_lab.py."""
+(cli_helpers.spy_labs); the real runs: tests/labs/induction/."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`attnlab ladder` (cli/ladder.py): the flags make LadderSettings, the lab gets the command's
 runtime and --device, each finished rung is a line with its change in loss, and with --json every
 line goes to stderr. The lab itself stands in (cli_helpers.spy_labs); the real runs:
-tests/labs/test_ladder.py."""
+tests/labs/ladder/."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`attnlab lens` (cli/lens.py): TEXT or --text and the other flags make LensSettings, the lab gets
 the model --run opens, --json is strict (a NaN is null, and said on stderr), --html draws p(next)
 by layer. The lab and the model stand in (cli_helpers.spy_labs); the real lens on a trained run:
-tests/why/test_cli_why.py."""
+tests/labs/lens/."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import attnlab.cli.lens
-from cli_helpers import spy_labs
+from cli_helpers import spy_labs, stand_in_source
 from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
 from attnlab.labs.lens.settings import LensSettings
@@ -21,11 +21,7 @@ LENS = SimpleNamespace(tokens=["a", "<b>"], layers=["embed", "blocks.0"], p_next
 
 @pytest.fixture
 def opened(monkeypatch):
-    """What load_source would open: a stand-in, and the --run it was asked for."""
-    model = SimpleNamespace(name="the opened model")
-    asked = []
-    monkeypatch.setattr(attnlab.cli.lens, "load_source", lambda args: asked.append(args.run) or model)
-    return model, asked
+    return stand_in_source(monkeypatch, attnlab.cli.lens)
 
 
 @pytest.mark.parametrize("text_flags", [["abc"], ["--text", "abc"]])
@@ -33,7 +29,7 @@ def test_the_text_the_run_and_k_reach_the_lab_with_the_opened_model(monkeypatch,
     calls = spy_labs(monkeypatch, lens=LENS, model="tiny")
     assert cli_main(["lens", *text_flags, "--run", "runs/r", "--k", "3"]) == 0
     assert calls[0].lab == "lens" and calls[0].settings == LensSettings(run="runs/r", text="abc", k=3)
-    assert calls[0].context == {"opened": opened[0]} and opened[1] == ["runs/r"]
+    assert calls[0].context == {"opened": opened} and opened.asked == ["runs/r"]
     assert capsys.readouterr().out == "the lens report\nits second line\n"
 
 

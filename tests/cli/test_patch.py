@@ -1,17 +1,15 @@
 """`attnlab patch` (cli/patch.py): the flags make PatchSettings, the lab gets the model --run
 opens, a picture is never written into the run it reads, and --json is strict JSON that keeps
 Hangul as it is. The lab and the model stand in (cli_helpers.spy_labs); real patching:
-tests/why/test_patch.py and tests/why/test_patch_bad_inputs.py."""
+tests/why/ and tests/labs/patching/."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
-
 import pytest
 
 import attnlab.cli.patch
-from cli_helpers import spy_labs
+from cli_helpers import spy_labs, stand_in_source
 from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
 from attnlab.labs.patching.settings import PatchSettings
@@ -21,9 +19,7 @@ PATH_ANSWER = dict(data={"path": "0.1->1.0.k"}, model="tiny", direction="denoisi
 
 @pytest.fixture
 def opened(monkeypatch):
-    model = SimpleNamespace(name="the opened model")
-    monkeypatch.setattr(attnlab.cli.patch, "load_source", lambda args: model)
-    return model
+    return stand_in_source(monkeypatch, attnlab.cli.patch)
 
 
 def test_the_flags_reach_the_lab_with_the_opened_model(monkeypatch, capsys, opened):

@@ -1,6 +1,6 @@
 """`attnlab sae` (cli/sae.py): flags make SAESettings, the collection, evaluations and resamplings
 are printed as lines (nothing but the result with --json), Ctrl-C is exit code 130. The lab itself
-stands in (cli_helpers.spy_labs); the real runs: tests/labs/test_sae.py."""
+stands in (cli_helpers.spy_labs); the real runs: tests/labs/sae/."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`attnlab seq2seq` (cli/seq2seq.py): the flags given and the per-task defaults make the settings,
 the regression logs seed 002's line every 50 epochs, a note is printed as it is, and with --json
 every line goes to stderr so that stdout holds the result alone. The lab itself stands in
-(cli_helpers.spy_labs); the real runs: tests/labs/test_seq2seq.py."""
+(cli_helpers.spy_labs); the real runs: tests/labs/seq2seq/."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`attnlab superposition` (cli/superposition.py): --dimensionality's defaults, the old
 --probability flag, a picture's format checked before the lab runs, --json, and Ctrl-C (exit code
 130, no picture of half-trained weights). The lab itself stands in (cli_helpers.spy_labs); the
-real runs: tests/labs/test_superposition.py."""
+real runs: tests/labs/superposition/."""
 
 from __future__ import annotations
 

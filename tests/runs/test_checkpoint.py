@@ -1,7 +1,7 @@
 """runs/checkpoint.py on a tiny GPT, called directly: config.json and the weights round-trip into
 load_model, a save commits a new checkpoint folder and drops the old one, an exact resume's RNG
 and optimizer state come back, and every mismatch is one UserError (a killed or failing save
-through the commands: test_kill.py, test_failing_writes.py)."""
+through the commands: tests/test_kill.py, test_failing_writes.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """serve/api_features.py without training an SAE: the request's arguments, a run without an SAE
 (an answer, not an error), a named SAE that is not there (404), MiniLM (no run), and the browser
-built once per run, SAE and checkpoint (the panel on a real SAE: tests/labs/test_sae_serve.py)."""
+built once per run, SAE and checkpoint (the panel on a real SAE: tests/labs/sae/)."""
 
 from __future__ import annotations
 
