@@ -68,6 +68,37 @@ def _check_items(name: str, kind: str, value: Any) -> None:
         raise UserError(f"{name} must be a list of {what}, got {value!r}", code="bad_type")
 
 
+SEED_LIMIT = 2**63  # a seed is in [0, 2**63): what torch.manual_seed takes, as a signed 64-bit number
+COUNT_LIMIT = 10**12  # any other integer (steps, tokens, sizes, positions): a trillion is a typo; below
+# it, what a size allocates meets the memory check (model/memory.py)
+
+
+def check_bounds(config: Any, flags: bool = False) -> None:
+    """Every integer field in range, before any of them sizes a loop or an allocation: a seed (a
+    field named seed or ending in _seed) in [0, 2**63), any other integer within ±10**12. `flags`:
+    name the field as its flag (`--seed`), as the labs' messages do.
+
+    >>> @dataclass
+    ... class Toy:
+    ...     steps: int = 10**20
+    >>> check_bounds(Toy(), flags=True)
+    Traceback (most recent call last):
+    attnlab.errors.UserError: --steps must be at most 10**12, got 100000000000000000000
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in (v for v in values if isinstance(v, int) and not isinstance(v, bool)):
+            name = "--" + f.name.replace("_", "-") if flags else f.name
+            if f.name == "seed" or f.name.endswith("_seed"):
+                if not 0 <= v < SEED_LIMIT:
+                    raise UserError(f"{name} must be in [0, 2**63) (what torch.manual_seed takes), got {v}",
+                                    code="out_of_range")
+            elif not -COUNT_LIMIT <= v <= COUNT_LIMIT:
+                side = "at most 10**12" if v > 0 else "at least -10**12"
+                raise UserError(f"{name} must be {side}, got {v}", code="out_of_range")
+
+
 def check_positive(config: Any, *names: str) -> None:
     """Each named field is a positive integer (booleans are not integers here)."""
     for name in names:
@@ -127,6 +158,7 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_bounds(self)
         check_positive(self, "vocab_size", "max_seq_len", "d_model", "n_heads", "n_layers")
         if self.d_ff is not None:
             check_positive(self, "d_ff")
@@ -179,6 +211,7 @@ class Seq2SeqConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_bounds(self)
         check_positive(self, "max_seq_len", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")
         check_model_fields(self, norms=("pre", "post"))
         for name in ("src_vocab_size", "tgt_vocab_size"):
@@ -271,6 +304,7 @@ class TrainConfig(ModelSettings):
 
     def __post_init__(self) -> None:
         check_types(self)
+        check_bounds(self)
         check_positive(self, "n_layers", "n_heads", "d_model", "block_size", "batch_size", "grad_accum_steps",
                        "max_iters", "eval_interval", "eval_iters", "log_interval")
         if self.tokenizer not in TOKENIZERS:

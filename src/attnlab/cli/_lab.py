@@ -90,15 +90,18 @@ def settings_from_args(cls: type, args: argparse.Namespace, base: dict[str, Any]
 
 
 def given_with_config(cls: type, args: argparse.Namespace) -> dict[str, Any]:
-    """The settings the --config file holds (their types checked), then the flags given over them."""
-    from attnlab.config import load_toml
-    from attnlab.labs.shape import as_tuples, check_given
+    """The settings the --config file holds (types and bounds checked: labs.shape.check_given), then
+    the flags given over them (bounds checked: argparse has typed them) before any lab sees them."""
+    from attnlab.config import check_bounds, load_toml
+    from attnlab.labs.shape import as_tuples, check_given, given
 
     values = {}
     if getattr(args, "config_file", None):
         values = as_tuples(cls, load_toml(args.config_file, {f.name for f in dataclasses.fields(cls)}))
         check_given(cls, values, f"key in {args.config_file}")
-    return {**values, **given_settings(cls, args)}
+    flags = given_settings(cls, args)
+    check_bounds(given(cls, flags), flags=True)  # (argparse has typed them; NaN is the lab's to name)
+    return {**values, **flags}
 
 
 def print_json(result: Any) -> None:

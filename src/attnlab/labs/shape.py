@@ -38,7 +38,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from attnlab.config import check_types
+from attnlab.config import check_bounds, check_types
 from attnlab.errors import UserError
 
 Progress = Callable[[str, dict[str, Any]], None]  # progress(kind, info): "start", "step", "eval", ...
@@ -108,16 +108,25 @@ def _types(cls: type) -> dict[str, Any]:
 
 
 def check_given(cls: type, values: dict[str, Any], source: str = "setting") -> None:
-    """Unknown keys and the type of each value given, before __post_init__ compares values, so that
+    """Unknown keys, the type of each value given and the bounds of each integer (config.check_bounds:
+    a seed torch takes, a count within 10**12), before __post_init__ compares values, so that
     {"steps": "ten"} is one clear line ("steps must be an integer") and not a TypeError."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise UserError(f"unknown {source}(s): {', '.join(unknown)} (known: {', '.join(sorted(fields))})",
                         code="unknown_setting")
-    given = dataclasses.make_dataclass("Given", [(name, fields[name].type, dataclasses.field(default_factory=lambda v=v: v))
-                                                 for name, v in values.items()])
-    check_types(given())
+    check_types(given(cls, values))
+    check_bounds(given(cls, values), flags=True)  # every lab's integers: flags (_lab.py), TOML and the web lab
+
+
+def given(cls: type, values: dict[str, Any]) -> Any:
+    """The values given as a dataclass with `cls`'s fields for them alone, unchecked (no
+    __post_init__), for config.check_types and config.check_bounds to read."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    made = dataclasses.make_dataclass("Given", [(name, fields[name].type, dataclasses.field(default_factory=lambda v=v: v))
+                                                for name, v in values.items()])
+    return made()
 
 
 def without_nan(value: Any) -> Any:
