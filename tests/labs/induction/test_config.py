@@ -34,7 +34,8 @@ def test_each_model_is_attention_only_with_a_constant_rate_after_the_warm_up():
     assert (model.vocab_size, model.max_seq_len, model.ffn) == (32, 32, False)
 
 
-@pytest.mark.parametrize("fields, words", [(dict(n=1), r"n \(1\) must be in 2 .. min\(vocab_size, block_size // 2\) = 16"),
+@pytest.mark.parametrize("fields, words", [(dict(n=1), r"n \(1\) must be in 2 .. min\(vocab_size, block_size // 2\) "
+                                                        r"= 16"),
                                            (dict(n=20, vocab_size=18), r"= 16"),
                                            (dict(threshold=1.0), r"threshold must be in \(0, 1\)"),
                                            (dict(random_draws=0), "random_draws must be >= 1"),

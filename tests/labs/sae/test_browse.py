@@ -115,4 +115,5 @@ def test_the_units_firing_at_each_token_of_a_text():
         assert [u["unit"] for u in r["units"]] == [u for u, _ in want]
         assert [u["value"] for u in r["units"]] == pytest.approx([v for _, v in want], abs=1e-4)
     neurons = b.fire(idx, "neuron", top=2)
-    assert [len(r["units"]) for r in neurons] == [min(2, int((row > 0).sum())) for row in collect(b.model, b.point, idx)]
+    hidden = collect(b.model, b.point, idx)  # (4, 32): the neurons at each token
+    assert [len(r["units"]) for r in neurons] == [min(2, int((row > 0).sum())) for row in hidden]

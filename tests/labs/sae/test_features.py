@@ -98,7 +98,8 @@ def test_the_summary_and_the_listing_as_printed():
         "  neurons: 4, never active 0, median density 50.00%, median specificity None",
         "the 1 densest features (unit, density, specificity, tokens it promotes):",
         "      7   25.00%  0.5  'a' ' '"]
-    fire = [{"token": "a", "units": [{"unit": 3, "value": 1.5}, {"unit": 1, "value": 0.25}]}, {"token": "b", "units": []}]
+    fire = [{"token": "a", "units": [{"unit": 3, "value": 1.5}, {"unit": 1, "value": 0.25}]},
+            {"token": "b", "units": []}]
     assert report(FeaturesResult("sae-x", "neuron", SUMMARY, LISTING, fire=fire)) == [
         "the neurons most active at each token (sae-x):", "       'a'  3 (1.50), 1 (0.25)", "       'b'  none"]
 

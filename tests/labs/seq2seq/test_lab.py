@@ -75,8 +75,10 @@ def test_the_printed_report_by_hand():
     predictions = {"src": [10.0, 20.0], "target": [12.0, 22.0], "teacher_forced": [11.5, 21.25],
                    "autoregressive": [11.0, 19.0]}
     lines = report(Seq2SeqResult(Seq2SeqRunConfig(out="runs/r"), RegressionResult(predictions, ALIGN)))
-    assert lines[1:5] == ["input:                        [10.00, 20.00]", "target:                       [12.00, 22.00]",
-                          "prediction (teacher-forced):  [11.50, 21.25]", "prediction (autoregressive):  [11.00, 19.00]"]
+    assert lines[1:5] == ["input:                        [10.00, 20.00]",
+                          "target:                       [12.00, 22.00]",
+                          "prediction (teacher-forced):  [11.50, 21.25]",
+                          "prediction (autoregressive):  [11.00, 19.00]"]
     assert lines[-1] == "saved runs/r" and lines[-2].startswith("  decoder.blocks.0.cross_attn")
 
 

@@ -22,7 +22,8 @@ def test_the_defaults_are_five_features_in_two_dimensions_dense_to_sparse():
     (dict(probabilities=()), "--probability needs at least one value"),
     (dict(probabilities=(0.5, 0.0)), r"--probability must be in \(0, 1\]"),
     (dict(importance=float("nan")), "--importance must be a finite number > 0"),
-    (dict(features=100, importance=0.49), r"--importance 0.49 gives feature 99 a weight of 1e-31: choose a value nearer 1"),
+    (dict(features=100, importance=0.49), "--importance 0.49 gives feature 99 a weight of 1e-31: choose a value "
+                                          "nearer 1"),
     (dict(features=11, importance=1e4), "gives feature 10 a weight of 1e40"),
     (dict(lr=float("inf")), "--lr must be a finite number > 0"),
     (dict(seed=-1), "--seed must be a whole number >= 0"),

@@ -68,7 +68,7 @@ def test_the_table_and_the_mean_dimensionality_by_hand():
     lines = table(sweep)
     assert lines[1] == "    0.5    0.1250     1 / 2           1.882     1.000  1.00 0.25   0.00    -"
     text = report.report(sweep)
-    assert text[0].replace("\n", " ") == ("2 features squeezed into 2 dimensions, x' = ReLU(WᵀW x + b); all features weigh the same; "
-                       "one start per probability P, 7 Adam steps (0.5 s)")
+    assert text[0].replace("\n", " ") == ("2 features squeezed into 2 dimensions, x' = ReLU(WᵀW x + b); all features "
+                                          "weigh the same; one start per probability P, 7 Adam steps (0.5 s)")
     assert text[-1] == "\ninterrupted at step 7 of 2000: these are the weights reached so far"
     assert point([[0.0], [0.0]]).represented == [] and mean_dimensionality(point([[0.0], [0.0]])) == 0.0
