@@ -147,6 +147,12 @@ CASES = [
     ("generate", "top-k -1", ["generate", "--run", RUN, "--top-k", "-1"], "top-k", None),
     ("generate", "run is a user's folder", ["generate", "--run", "proj"], "proj", None),
     ("generate", "device tpu", ["generate", "--run", RUN, "--device", "tpu"], "tpu", None),
+    # next: generate's checks of sampling, and its own
+    ("next", "n 0", ["next", "--run", RUN, "--n", "0"], "--n is 0", None),
+    ("next", "top-p 2", ["next", "--run", RUN, "--top-p", "2"], "--top-p must be in (0, 1]", None),
+    ("next", "temperature nan", ["next", "--run", RUN, "--temperature", "nan"], "temperature", None),
+    ("next", "prompt outside the vocabulary", ["next", "--run", RUN, "--prompt", "세계"], "vocabulary", None),
+    ("next", "run missing", ["next", "--run", "runs/nope"], "runs/nope", None),
     # attention
     ("attention", "layer 99", ["attention", "First", "--run", RUN, "--layer", "99"], "layer", None),
     ("attention", "head 99", ["attention", "First", "--run", RUN, "--head", "99"], "head", None),
@@ -350,7 +356,9 @@ def test_the_tables_cover_every_command_and_reach_200_cases():
     """Every command has bad-input cases in some table (each case names its command first in its
     argv); serve's are the web lab's (tests/serve), grokking's table names only its flags."""
     from cli import test_bad_inputs, test_bad_inputs_more  # tests/ is on the path: its folders are packages
-    from labs import test_grokking, test_sae_bad_inputs, test_superposition
+    from labs.grokking import test_bad_inputs as test_grokking
+    from labs.sae import test_bad_inputs as test_sae_bad_inputs
+    from labs.superposition import test_bad_inputs as test_superposition
     from why import test_patch_bad_inputs
 
     from attnlab.cli import COMMANDS
