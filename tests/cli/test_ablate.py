@@ -88,7 +88,8 @@ def test_json_is_the_web_labs_answer(run_dir, lab, capsys):
                    "--top", "10", "--json")
     assert answer == cli
     assert set(cli) == {"baseline_loss", "heads", "set", "next"} and cli["next"]["position"] == 4
-    assert len(cli["next"]["baseline"]) == 10 and cli["next"]["actual"]["token"] == "␣" == PROMPT[5].replace(" ", "␣")
+    assert len(cli["next"]["baseline"]) == 10
+    assert cli["next"]["actual"]["token"] == "␣" == PROMPT[5].replace(" ", "␣")  # the char run's label of a space
     quick = lab.ok("ablate", {"run": "r", "text": PROMPT, "heads": [], "each": False})  # a click on the page
     assert quick == json_out(capsys, "ablate", "--run", run_dir, "--text", PROMPT, "--heads", "", "--no-each",
                              "--top", "10", "--json")

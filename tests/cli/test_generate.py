@@ -108,3 +108,30 @@ def test_the_default_prompt_is_a_newline_or_else_the_first_token_with_a_note(cap
         prompt_ids(without, "\n")  # a prompt given is never replaced
     with pytest.raises(UserError, match="the prompt is empty"):
         prompt_ids(without, "")
+
+
+def test_json_is_the_text_the_web_lab_streams(run_dir, capsys, tmp_path):
+    """`generate --json` and `POST /api/generate` run one lab (labs/sampling): from the same settings,
+    the samples it prints are the pieces the web lab streams; the streamed text, the TOML file's."""
+    pytest.importorskip("starlette")
+    from serve_helpers import Client
+
+    from attnlab.serve.server import Background
+    from attnlab.serve.store import ModelStore
+
+    body = {"run": "r", "text": "First", "max_new_tokens": 12, "temperature": 0.8, "top_k": 5, "top_p": 0.9, "seed": 3}
+    with Background(ModelStore(run_dir.parent, minilm=False)) as server:
+        status, _, raw = Client(server.url).request("POST", "/api/generate", json.dumps(body).encode(),
+                                                    {"Content-Type": "application/json"})
+    lines = [json.loads(line) for line in raw.decode().splitlines()]
+    assert status == 200 and lines[-1] == {"done": True}
+    streamed = "".join(line["text"] for line in lines[:-1])
+    flags = ["--prompt", "First", "--max-new-tokens", "12", "--temperature", "0.8", "--top-k", "5", "--top-p", "0.9",
+             "--seed", "3"]
+    assert cli_main(["generate", "--run", str(run_dir), *flags, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"prompt": "First", "samples": [streamed]}
+    config = tmp_path / "generate.toml"
+    config.write_text(f'run = "{run_dir}"\nprompt = "First"\nmax_new_tokens = 12\ntop_k = 5\ntop_p = 0.9\nseed = 3\n',
+                      encoding="utf-8")
+    assert cli_main(["generate", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == "First" + streamed + "\n"

@@ -32,6 +32,7 @@ def commands(tmp) -> dict[str, list[str]]:
         "train": ["train", "--out-dir", str(tmp), "--name", "n"],
         "ladder": ["ladder", "--out-dir", str(tmp / "ladder")],
         "generate": ["generate", *run],
+        "next": ["next", *run],
         "attention": ["attention", "hi", *run],
         "heads": ["heads", "hi", *run, "--from", "h", "--to", "i"],
         "explain": ["explain"],

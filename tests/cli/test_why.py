@@ -60,7 +60,8 @@ def test_why_on_a_run(run_dir, capsys):
     assert (data["from"], data["to"], data["vs"]) == (tokens.index("h"), tokens.index("C"), 0)
     assert {"from", "to", "vs", "raw", "rollout", "flow", "norm", "ablation"} <= set(data)
     assert set(data["raw"]) == {"layer", "head", "to", "vs"}
-    assert set(data["norm"]) == {"layer", "head", "to", "vs", "raw_head"} and set(data["norm"]["raw_head"]) == {"to", "vs"}
+    assert set(data["norm"]) == {"layer", "head", "to", "vs", "raw_head"}
+    assert set(data["norm"]["raw_head"]) == {"to", "vs"}
     assert set(data["rollout"]) == set(data["flow"]) == {"to", "vs"}
     model, tokenizer = load_model(run_dir)
     with torch.no_grad(), capture_attention(model) as maps:

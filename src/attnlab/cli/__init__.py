@@ -33,6 +33,7 @@ COMMANDS = [
     "train",
     "ladder",
     "generate",
+    "next",
     "attention",
     "heads",
     "explain",

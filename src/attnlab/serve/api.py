@@ -2,30 +2,29 @@
 
 Every function takes the shared model (`store.Shared`) and the request's JSON object, checks
 what it reads (a wrong type or a value out of range is a `UserError` with a 4xx status and a
-code), holds the model's lock for every forward, and calls the functions the CLI calls: `attention_maps`
-(`attnlab attention`), `explain_model` + `explain_attention` (`attnlab explain`), `why` (`attnlab
-why --json`) and, for sampling, `sampling_probs` and `decode_stream` (`attnlab generate`). The
-shapes are in docs/web-lab.md; why returns its command's `--json` object. The panels that run a
-lab or a tool (lens, ablate, patch, the labs) are not here: panels.py runs the lab itself, and
-api_tools.py holds what the web lab adds to a tool. Each panel takes at most its cap of tokens
-on each model (`limits.py`: so that one request never holds a model for long); the attention
-weights come packed as the HTML view packs them (8 or 16 bits, deflated, base64: 512 tokens of
-MiniLM are a few megabytes, not 155 MB of JSON).
+code), holds the model's lock for every forward, and calls the functions the CLI calls:
+`attention_maps` (`attnlab attention`), `explain_model` + `explain_attention` (`attnlab
+explain`); a generation's tokens are decoded with the lock held one step at a time
+(`locked_stream`). The shapes are in docs/web-lab.md. The panels that run a lab or a tool (lens,
+ablate, next, why, patch, the labs, and the generation's stream) are not here: panels.py runs
+the lab itself, and api_tools.py holds what the web lab adds to a tool. Each panel takes at most
+its cap of tokens on each model (`limits.py`: so that one request never holds a model for long);
+the attention weights come packed as the HTML view packs them (8 or 16 bits, deflated, base64:
+512 tokens of MiniLM are a few megabytes, not 155 MB of JSON).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 
 # Imported here, once, not inside the handlers: they run in several threads at once, and two
 # threads importing the same package at the same moment can fail (KeyError in importlib).
 from attnlab.errors import UserError
-from attnlab.fast import generate_tokens
-from attnlab.generate import decode_stream, sampling_probs
+from attnlab.generate import decode_stream
 from attnlab.serve.limits import check_tokens
 from attnlab.serve.store import Shared
 from attnlab.look.capture import attention_maps
@@ -34,7 +33,6 @@ from attnlab.viz.html import SMALL, encode_weights
 from attnlab.viz.weights import visible
 
 MAX_TEXT = 2000  # characters in a text or prompt
-MAX_NEW_TOKENS = 400  # tokens one generation request may ask for
 SHOWN = 64  # numbers shown of one row of an explain step (the rest: shape and statistics)
 DIGITS = 6  # decimals of every weight and probability sent
 
@@ -175,77 +173,6 @@ def explain(shared: Shared, body: dict) -> dict:
             "steps": out}
 
 
-def next_token(shared: Shared, body: dict) -> dict:
-    """The distribution sampling draws from after the text, and what top-k / top-p cut away:
-    {"temperature", "top_k", "top_p", "kept", "kept_mass", "bars": [{"token", "id", "p", "kept",
-    "p_kept"}]}: the `n` likeliest tokens at this temperature (p), whether the filters keep
-    each, and the renormalised probability sampling gives it (p_kept, `sampling_probs`).
-    Temperature 0 is greedy: only the top token is kept."""
-    need_gpt(shared, "sampling")
-    source = shared.source
-    idx, _ = encode(shared, text_arg(body))
-    V = source.model.config.vocab_size
-    temperature = float_arg(body, "temperature", 0.0, 5.0, 1.0)
-    top_k = int_arg(body, "top_k", 1, V, optional=True)
-    top_p = float_arg(body, "top_p", 0.0, 1.0, 1.0)
-    if top_p <= 0:
-        raise UserError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
-    n = int_arg(body, "n", 1, 100, default=30)
-    with shared.lock, torch.inference_mode():
-        logits, _ = source.model(idx)  # (1, T, V)
-    last = logits[:, -1].float()  # (1, V)
-    # shifted so the top logit is 0, in float64: a tiny temperature (1e-300) sends the rest to
-    # -inf (greedy) instead of overflowing to inf - inf = NaN
-    shifted = last.double() - last.double().amax(-1, keepdim=True)  # (1, V)
-    p_temp = (shifted / temperature).softmax(-1) if temperature > 0 else last.softmax(-1)  # (1, V)
-    if temperature > 0:
-        kept_probs = sampling_probs(last, temperature, top_k, None if top_p >= 1 else top_p)  # (1, V)
-    else:
-        kept_probs = torch.zeros_like(last)
-        kept_probs[0, last.argmax()] = 1.0
-    p, ids = p_temp[0].topk(min(n, V))
-    labels = source.tokenizer.token_strings(ids.tolist())
-    kept = kept_probs[0] > 0
-    bars = [{"token": t, "id": i, "p": round(q, DIGITS), "kept": bool(kept[i]), "p_kept": round(kept_probs[0, i].item(), DIGITS)}
-            for t, i, q in zip(labels, ids.tolist(), p.tolist())]
-    return {"temperature": temperature, "top_k": top_k, "top_p": top_p, "kept": int(kept.sum()),
-            "kept_mass": round(p_temp[0][kept].sum().item(), DIGITS), "vocab": V, "bars": bars}
-
-
-def generation(shared: Shared, body: dict) -> tuple[Callable[[Callable[[str], None], threading.Event], str], dict]:
-    """Checked arguments of a streamed generation, and `run(write, stop)`, which samples and calls
-    `write(piece)` as each piece of text appears (`decode_stream`, as `stream_sample` does). The
-    lock is held for one token at a time, so other requests run between the tokens (the KV
-    caches belong to this generation, not to the model); it stops early once `stop` is set."""
-    need_gpt(shared, "generation")
-    source = shared.source
-    prompt = text_arg(body)
-    if not prompt:
-        raise UserError("the prompt is empty", code="empty_text")
-    ids = source.token_ids(prompt)
-    if not ids:
-        raise UserError("the prompt gives no tokens", code="empty_text")
-    V = source.model.config.vocab_size
-    args: dict[str, Any] = {
-        "max_new_tokens": int_arg(body, "max_new_tokens", 1, MAX_NEW_TOKENS, default=200),
-        "temperature": float_arg(body, "temperature", 0.0, 5.0, 1.0),
-        "top_k": int_arg(body, "top_k", 1, V, optional=True),
-        "top_p": float_arg(body, "top_p", 0.0, 1.0, 1.0),
-        "seed": int_arg(body, "seed", 0, 2 ** 31 - 1, default=0),
-    }
-    if args["top_p"] <= 0:
-        raise UserError('"top_p" must be above 0 (1 keeps every token)', code="out_of_range")
-
-    def run(write: Callable[[str], None], stop: threading.Event) -> str:
-        idx = torch.tensor([ids])  # (1, T)
-        tokens = generate_tokens(source.model, idx, args["max_new_tokens"], temperature=args["temperature"],
-                                              top_k=args["top_k"], top_p=None if args["top_p"] >= 1 else args["top_p"],
-                                              generator=torch.Generator().manual_seed(args["seed"]))
-        return decode_stream(locked_steps(tokens, shared.lock, stop), source.tokenizer, write)
-
-    return run, args
-
-
 def locked_steps(tokens: Iterator[torch.Tensor], lock: threading.Lock, stop: threading.Event) -> Iterator[torch.Tensor]:
     """`tokens`, each step (the model's forward) taken with `lock` held, until `stop` is set."""
     try:
@@ -258,3 +185,11 @@ def locked_steps(tokens: Iterator[torch.Tensor], lock: threading.Lock, stop: thr
     finally:
         with lock:  # the generator's own clean-up (it restores the model's mode) runs locked too
             tokens.close()
+
+
+def locked_stream(lock: threading.Lock, stop: threading.Event) -> Callable[..., str]:
+    """How the web lab turns a generation's tokens into text (`attnlab.labs.sampling.run.generate`'s
+    `stream`): `decode_stream` over the tokens, each step taken with the model's `lock` held, so
+    other requests run between two tokens (the KV caches belong to this generation, not to the
+    model), until `stop` is set (the client went away)."""
+    return lambda tokens, tokenizer, write: decode_stream(locked_steps(tokens, lock, stop), tokenizer, write)

@@ -5,7 +5,9 @@ as the command's flags are, and the answer is the tool's run: `POST /api/patch` 
 --json` (labs/patching), `POST /api/lens` is `attnlab lens --json` (labs/lens), `POST /api/ablate`
 is `attnlab ablate --text TEXT --top 10 --json` (labs/ablation), `POST /api/attribute` is `attnlab
 attribute --json` (labs/attribution), on the run the page has open; `POST /api/why` is `attnlab why
---json` (labs/why), on the run or on MiniLM.
+--json` (labs/why), on the run or on MiniLM; `POST /api/next` is `attnlab next --json` and `POST
+/api/generate` streams the text `attnlab generate` prints (labs/sampling), within the web lab's
+caps on sampling (SAMPLING).
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ import attnlab.labs.ablation.run  # noqa: F401
 import attnlab.labs.attribution.run  # noqa: F401
 import attnlab.labs.lens.run  # noqa: F401
 import attnlab.labs.patching.run  # noqa: F401
+import attnlab.labs.sampling.run  # noqa: F401
 import attnlab.labs.why.run  # noqa: F401
 from attnlab.errors import UserError
 from attnlab.serve.api import encode, need_gpt, text_arg
 from attnlab.serve.store import Shared
 
 MAX_HEADS = 4096  # [layer, head] pairs in one request (a model's heads are checked by the run)
+MAX_NEW_TOKENS = 400  # tokens one generation request may ask for
+SAMPLING = {"temperature": 5.0, "seed": 2 ** 31 - 1}  # the most the page sends of each
+# What a request leaves out means what it meant before the commands' settings were the web lab's:
+# every token kept at temperature 1 (the commands' defaults are generate's: 0.8, top-k 200).
+PAGE_DEFAULTS = {"temperature": 1.0, "top_k": None, "top_p": 1.0}
+GENERATION_DEFAULTS = {**PAGE_DEFAULTS, "max_new_tokens": 200, "seed": 0}
 
 
 def check_patch(settings, shared: Shared) -> None:
@@ -76,3 +85,54 @@ def why_request(body: dict) -> dict:
     """The page names the tokens by position, "from", "to" and "vs"; `attnlab why` by what they read
     (--from it), or by position with --from-position and the like: the page's keys as those."""
     return {WHY_KEYS.get(k, k): v for k, v in body.items()}
+
+
+def sampling_request(body: dict, defaults: dict = PAGE_DEFAULTS) -> dict:
+    """The page sends the prompt as "text", and leaves out what `defaults` give; a number too large
+    for a float (JSON's integers have no limit: 10**400) is refused here, as no temperature or top-p."""
+    if "text" in body and "prompt" in body:
+        raise UserError('send the prompt once, as "text" (or "prompt")', code="bad_value")
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e308:
+            raise UserError(f'"{name}" must be a finite number', code="bad_type")
+    return {**defaults, **{"prompt" if k == "text" else k: v for k, v in body.items()}}
+
+
+def generate_request(body: dict) -> dict:
+    """As sampling_request, with a generation's defaults: 200 new tokens, seed 0."""
+    return sampling_request(body, GENERATION_DEFAULTS)
+
+
+def check_sampling(settings, shared: Shared) -> None:
+    """What the page may ask of sampling beyond the settings' own checks: top-k within the vocabulary,
+    a temperature and a seed within SAMPLING."""
+    V = shared.source.model.config.vocab_size
+    if settings.top_k is not None and settings.top_k > V:
+        raise UserError(f'"top_k" is {settings.top_k}; it must be in 1..{V} (or 0 or null: every token)',
+                        code="out_of_range")
+    for name, most in SAMPLING.items():
+        value = getattr(settings, name, None)
+        if value is not None and value > most:
+            raise UserError(f'"{name}" is {value}; it must be at most {most}', code="out_of_range")
+
+
+def check_next(settings, shared: Shared) -> None:
+    """The prompt within one forward's token cap, and the page's caps on sampling."""
+    need_gpt(shared, "sampling")
+    encode(shared, text_arg({"text": settings.prompt}))
+    check_sampling(settings, shared)
+
+
+def check_generate(settings, shared: Shared) -> None:
+    """A prompt of at least one token, at most MAX_NEW_TOKENS new ones, and the page's caps on sampling."""
+    need_gpt(shared, "generation")
+    prompt = text_arg({"text": settings.prompt})
+    if not prompt:
+        raise UserError("the prompt is empty", code="empty_text")
+    if not shared.source.token_ids(prompt):
+        raise UserError("the prompt gives no tokens", code="empty_text")
+    if not 1 <= settings.max_new_tokens <= MAX_NEW_TOKENS:
+        raise UserError(f'"max_new_tokens" is {settings.max_new_tokens}; it must be in 1..{MAX_NEW_TOKENS}',
+                        code="out_of_range")
+    check_sampling(settings, shared)

@@ -243,7 +243,7 @@ def make_app(store: ModelStore, loopback: bool = True) -> Starlette:
         with in_flight.enter():
             body = await read_json(request)
             shared = await run_in_threadpool(store.get, body)
-            run, _ = await run_in_threadpool(api.generation, shared, body)
+            run = await run_in_threadpool(panels.generation, shared, body)
         generations.acquire()  # Busy when full; let go when the stream's response ends, however it ends
         return CountedStream(_stream(run), generations.release, media_type="application/x-ndjson", headers=HEADERS)
 

@@ -12,13 +12,21 @@ A panel is one of two kinds:
                     the body, its `result.to_json()` answered, exactly what `attnlab LAB --json`
                     prints; one lab run at a time, and each within the panel's budget
 
-A new lab is one line in LABS below (its Lab, what its run costs and where it writes); a new
-model panel is one line in PANELS and, if it has one, its script in assets/.
+A why tool (lens, ablate, next, why, patch, attribute) is a lab panel on the model the request
+names: its command's Lab run on the model the store holds, under its lock, answering what `attnlab
+TOOL --json` prints; a tool's entry in TOOLS says what the web lab fixes, checks and reads of the
+page's own forms (api_tools.py). The streamed generation (`POST /api/generate`, app.py) runs
+`attnlab generate`'s Lab the same way (GENERATE, `generation`).
+
+A new lab is one line in LABS below (its Lab, what its run costs and where it writes), a new tool
+one line in TOOLS and one in PANELS; a new model panel is one line in PANELS and, if it has one,
+its script in assets/.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +40,7 @@ from attnlab.labs.induction import config as induction
 from attnlab.labs.ladder import settings as ladder
 from attnlab.labs.lens import settings as lens
 from attnlab.labs.patching import settings as patching
+from attnlab.labs.sampling import settings as sampling
 from attnlab.labs.sae import settings as sae
 from attnlab.labs.seq2seq import settings as seq2seq
 from attnlab.labs.shape import Lab
@@ -195,7 +204,13 @@ TOOLS: list[tuple[Lab, LabLimits]] = [
     (why.LAB, LabLimits(fixed=lambda run: {"run": str(run), "model": None} if run else {"run": None, "model": "minilm"},
                         check=api_tools.check_why, on_run=True, script=None, alone=False,
                         request=api_tools.why_request, any_model=True)),
+    (sampling.NEXT, LabLimits(fixed=lambda run: {"run": str(run)}, check=api_tools.check_next, on_run=True,
+                              script=None, alone=False, request=api_tools.sampling_request)),
 ]
+# The streamed generation, POST /api/generate (app.py streams it): `attnlab generate`'s run, one sample.
+GENERATE = (sampling.GENERATE, LabLimits(fixed=lambda run: {"run": str(run), "checkpoint": None, "num_samples": 1},
+                                         check=api_tools.check_generate, on_run=True, script=None, alone=False,
+                                         request=api_tools.generate_request))
 
 
 def tool(name: str) -> Panel:
@@ -208,13 +223,33 @@ PANELS: tuple[Panel, ...] = (
     Panel("explain", api.explain),
     tool("lens"),
     tool("ablate"),
-    Panel("next", api.next_token),
+    tool("next"),
     tool("why"),
     tool("patch"),
     tool("attribute"),
     Panel("features", api_features.features, "features.js"),
     *(lab_panel(lab, limits) for lab, limits in LABS),
 )
+
+
+def generation(shared, body: dict) -> Callable[[Callable[[str], None], threading.Event], str]:
+    """A generation's checked settings made into `run(write, stop)`, which samples and calls
+    `write(piece)` as each piece of text appears (`attnlab generate`'s run, its text streamed with
+    the model's lock held one token at a time: api.locked_stream); it stops once `stop` is set."""
+    lab, limits = GENERATE
+    if shared.folder is None:
+        raise UserError("generation needs a GPT run (a model that predicts the next token)", code="needs_gpt")
+    settings = lab_settings(lab, limits, body, shared.folder, shared)
+
+    def run(write: Callable[[str], None], stop: threading.Event) -> str:
+        def progress(kind: str, info: dict) -> None:
+            if kind == "text":
+                write(info["text"])
+
+        result = lab.run(settings, progress, opened=shared.source, stream=api.locked_stream(shared.lock, stop))
+        return result.samples[0]
+
+    return run
 
 
 def scripts() -> list[str]:
