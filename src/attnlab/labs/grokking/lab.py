@@ -95,6 +95,39 @@ def measure(model: GPT, task: Task) -> dict[str, Any]:
             "excluded_loss": excluded_loss(answers, task.labels, task.is_train, task.p, keys)}
 
 
+def data_bytes(cfg: GrokConfig) -> int:
+    """The part of a run's memory that grows with p * p: the table (inputs (p*p, 3) and labels as
+    int64, a and b, the split's permutation, its mask) and an evaluation's (p*p, p+1) logits, about
+    eight values each at the peak (their float copy, the Fourier parts restricted_loss keeps, the
+    float64 copy its loss takes and that loss's softmax)."""
+    pairs = cfg.p * cfg.p
+    return pairs * (8 * (3 + 1 + 2 + 1) + 1) + 8 * pairs * (cfg.p + 1) * 4
+
+
+def memory_bytes(cfg: GrokConfig) -> int:
+    """What a run needs at its peak, estimated before anything is allocated: data_bytes, and the
+    model trained full-batch on the training pairs (weights, AdamW state, activations: model/memory.py).
+
+    >>> memory_bytes(GrokConfig()) < 10**9 < memory_bytes(GrokConfig(p=10007))
+    True
+    """
+    from attnlab.model.memory import gpt_memory_bytes
+
+    batch = int(cfg.train_fraction * cfg.p * cfg.p)  # every training pair, every step
+    return data_bytes(cfg) + gpt_memory_bytes(cfg.model_config(), batch_size=batch, training=True, seq_len=3)
+
+
+def check_memory(cfg: GrokConfig) -> None:
+    """Refuse, in one line with the figures, a modulus whose table, evaluation or model cannot fit:
+    the table first (a p whose training set is too large for a batch is refused by its size)."""
+    from attnlab.model.memory import require_memory
+
+    what = f"--p {cfg.p} (a table of {cfg.p * cfg.p} pairs, an evaluation's logits, the model)"
+    hint = "pick a smaller prime (Nanda et al.'s is 113)"
+    require_memory(data_bytes(cfg), what, hint=hint)
+    require_memory(memory_bytes(cfg), what, hint=hint)
+
+
 def training_dtype(dtype: str) -> str:
     """The dtype a step's matmuls run in: "auto" is bf16 where the CPU computes it natively (AVX-512
     BF16 or AMX: measured 1.7-2x faster a step here, benchmarks/README.md), else fp32. bf16 on a CPU
@@ -133,6 +166,7 @@ def train_grokking(cfg: GrokConfig, run_dir: str | Path, resume: bool = False,
                    on_event: EventFn | None = None) -> tuple[GPT, LoopResult]:
     """Train (or continue) the lab's model in run_dir with the one loop -> (model in eval mode, result)."""
     run_dir, emit = Path(run_dir), on_event or (lambda kind, info: None)
+    check_memory(cfg)
     dtype = training_dtype(cfg.dtype)
     task = Task.make(cfg)
     torch.manual_seed(cfg.seed)

@@ -11,7 +11,8 @@ from attnlab.errors import UserError
 from attnlab.io import atomic_write, save_json
 from attnlab.labs.grokking.analysis import neuron_spectrum, report_markdown, story, summary
 from attnlab.labs.grokking.config import GrokSettings
-from attnlab.labs.grokking.lab import LAB_FILE, EventFn, GrokConfig, Task, check_resumable, train_grokking
+from attnlab.labs.grokking.lab import (LAB_FILE, EventFn, GrokConfig, Task, check_memory, check_resumable,
+                                      train_grokking)
 from attnlab.runs.folder import (BOOKKEEPING, RUN_FILES, fixed_names, is_attnlab_folder, open_run_folder,
                                  read_marker)
 from attnlab.runs.metrics import read_metrics
@@ -49,6 +50,7 @@ def run_grokking(cfg: GrokConfig, out_dir: str | Path, mode: str = "new", png: b
     when it ends (not on Ctrl-C) the analysis files are written beside it."""
     out_dir = Path(out_dir)
     check_kind(out_dir)
+    check_memory(cfg)  # before the folder is touched
     if mode == "resume" and (out_dir / LAB_FILE).is_file():  # (no grokking.json: open_run_folder says why)
         check_resumable(cfg, out_dir)  # before the folder is touched
     with open_run_folder(out_dir, mode, FILES):

@@ -31,10 +31,12 @@ import torch.nn as nn
 from attnlab.errors import UserError
 from attnlab.io import load_json, save_json
 from attnlab.labs.sae.activations import check_point, collect, windows
+from attnlab.labs.sae.memory import check_browsing, check_training, weights_bytes
 from attnlab.labs.sae.metrics import ce_losses, feature_stats
 from attnlab.labs.sae.model import SAEConfig, SparseAutoencoder
 from attnlab.labs.sae.settings import DEFAULT_POINT, SAERequest, SAESettings, folder_name
 from attnlab.labs.sae.train import train_sae
+from attnlab.model.memory import require_memory
 from attnlab.runs import checkpoint as ckpt
 from attnlab.runs.folder import committed_checkpoint_name, is_attnlab_folder, open_run_folder
 
@@ -88,11 +90,22 @@ def find_sae(run_dir: Path, name: str | None) -> Path:
     raise UserError(f"{run_dir} holds several SAEs ({', '.join(found)}): pick one with --sae NAME")
 
 
+def sae_config(sae_dir: Path, settings: dict) -> SAEConfig:
+    """The SAE's sizes as its sae.json says them, checked (positive integers) before they size anything."""
+    try:
+        return SAEConfig(settings["d_in"], settings["features"])
+    except UserError as e:
+        raise UserError(f"{sae_dir / SETTINGS}: {e}") from None
+
+
 def load_sae(run_dir: Path, sae_dir: Path, point: str | None = None) -> tuple[SparseAutoencoder, dict]:
     """(the SAE in eval mode, its sae.json), checked to be made for this run (and point)."""
     settings = read_settings(sae_dir)
     check_made_for(run_dir, sae_dir, settings, point)
-    sae = SparseAutoencoder(SAEConfig(settings["d_in"], settings["features"]))
+    config = sae_config(sae_dir, settings)
+    require_memory(weights_bytes(config.d_in, config.features),
+                   f"the SAE in {sae_dir} ({config.features} features of width {config.d_in}, as its {SETTINGS} says)")
+    sae = SparseAutoencoder(config)
     ckpt.read_state(sae_dir)
     ckpt.load_committed_weights(sae, sae_dir)
     return sae.eval(), settings
@@ -123,6 +136,7 @@ def run_sae(run_dir: str | Path, request: SAERequest, mode: str = "new",
     if not is_attnlab_folder(run_dir):
         raise UserError(f"{run_dir} is not an attnlab run folder; the SAE is saved inside the run")
     d = check_point(model, request.point)
+    check_training(run_dir, d, request.expansion, request.tokens, request.eval_tokens, request.train.batch_size)
     sae_dir = run_dir / folder_name(request.point, request.expansion)
     settings = {"made_for": made_for(run_dir), "point": request.point, "d_in": d, "features": request.expansion * d,
                 **{k: v for k, v in asdict(request).items() if k not in ("point", "train")},
@@ -203,6 +217,10 @@ def open_browser(run_dir: str | Path, name: str | None, tokens: int, opened=None
     run_dir = Path(run_dir)
     model, tokenizer = (opened.model, opened.tokenizer) if opened is not None else ckpt.load_model(run_dir)
     sae_dir = find_sae(run_dir, name)
+    config = sae_config(sae_dir, read_settings(sae_dir))
+    _, cfg, _ = ckpt.read_run_config(run_dir)
+    check_browsing(sae_dir, config.d_in, config.features, -(-tokens // cfg.block_size) * cfg.block_size,
+                   model.config.vocab_size)
     sae, settings = load_sae(run_dir, sae_dir)
     x, _ = windows(run_dir, tokenizer, "val", tokens, SEEDS["val"])
     T = x.shape[1]

@@ -1,0 +1,79 @@
+"""What an SAE needs, estimated before anything is allocated (as model/memory.py does for a GPT).
+
+An SAE of F = expansion · d features holds W_enc (d, F), W_dec (F, d), b_enc (F,) and b_dec (d,);
+training keeps for each a gradient and Adam's two moments. The activations collected are
+(N, d) floats, one row per token; the browser keeps every token's activations for the features
+too, (N, F), and each unit's logit weights, (F + d, V). The figures come from the flags, from
+sae.json and from the run's config.json (whole batches of its windows are drawn), so a size
+written in any of them is checked before it is used:
+
+    >>> from attnlab.model.memory import format_bytes
+    >>> format_bytes(training_bytes(512, 2048, 65536, 16384, 256))
+    '570.5 MB'
+    >>> format_bytes(weights_bytes(512, 10**9))
+    '4.1 TB'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attnlab.model.memory import BYTES_PER_VALUE, TRAINING_BYTES_PER_PARAMETER, require_memory
+
+EVAL_BATCH = 4096  # tokens metrics.feature_stats encodes at once
+
+
+def parameters(d: int, features: int) -> int:
+    """W_enc, W_dec, b_enc, b_dec."""
+    return 2 * d * features + features + d
+
+
+def weights_bytes(d: int, features: int) -> int:
+    """The SAE's weights alone (loaded to browse)."""
+    return parameters(d, features) * BYTES_PER_VALUE
+
+
+def training_bytes(d: int, features: int, tokens: int, eval_tokens: int, batch_size: int) -> int:
+    """Training: the weights with their gradients and Adam's state; the activations of every token
+    collected (joined from pieces: twice, for a moment); a step's or an evaluation's (n, F) tensors
+    (f, its gradient, ReLU's, the reconstruction's: about six of them)."""
+    weights = parameters(d, features) * TRAINING_BYTES_PER_PARAMETER
+    activations = 2 * (tokens + eval_tokens) * d * BYTES_PER_VALUE
+    step = 6 * max(batch_size, EVAL_BATCH) * features * BYTES_PER_VALUE
+    return weights + activations + step
+
+
+def browsing_bytes(d: int, features: int, tokens: int, vocab_size: int) -> int:
+    """Browsing: the weights; every token's activations for the neurons and the features, with the
+    densities and specificities computed from them (about three copies); each unit's logit weights."""
+    activations = 3 * tokens * (d + features) * BYTES_PER_VALUE
+    logits = (d + features) * vocab_size * BYTES_PER_VALUE
+    return weights_bytes(d, features) + activations + logits
+
+
+def drawn_tokens(run_dir: str | Path, tokens: int) -> int:
+    """How many tokens `activations.windows(run_dir, ..., tokens)` draws: whole batches of the run
+    (its config.json's batch_size × block_size), at least one."""
+    from attnlab.runs import checkpoint as ckpt
+
+    _, cfg, _ = ckpt.read_run_config(run_dir)
+    per_batch = cfg.batch_size * cfg.block_size
+    return max(1, -(-tokens // per_batch)) * per_batch
+
+
+def check_training(run_dir: str | Path, d: int, expansion: int, tokens: int, eval_tokens: int,
+                   batch_size: int) -> None:
+    """Refuse, in one line with the figures, an SAE that cannot be trained in the memory free."""
+    features = expansion * d
+    need = training_bytes(d, features, drawn_tokens(run_dir, tokens), drawn_tokens(run_dir, eval_tokens), batch_size)
+    require_memory(need, f"an SAE of {features} features (--expansion {expansion} x width {d}) trained on "
+                         f"--tokens {tokens} and --eval-tokens {eval_tokens}",
+                   hint="lower --expansion or --tokens")
+
+
+def check_browsing(sae_dir: Path, d: int, features: int, tokens: int, vocab_size: int) -> None:
+    """Refuse, in one line with the figures, an SAE (its sizes as sae.json says) that cannot be
+    browsed on `tokens` tokens in the memory free."""
+    require_memory(browsing_bytes(d, features, tokens, vocab_size),
+                   f"browsing the {features} features of width {d} in {sae_dir} on --tokens {tokens}",
+                   hint="lower --tokens, or browse a smaller SAE")
