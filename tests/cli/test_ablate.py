@@ -4,47 +4,21 @@ text and on the run's own split, the pictures, one-line errors, and `--json` equ
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from tool_helpers import PROMPT, json_out, one_line_error, tiny_run, web_lab
+from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
-from attnlab.runs.checkpoint import load_model  # noqa: E402
-
-PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
+from attnlab.runs.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A tiny run of two layers of two heads, trained once for the module (alone in its folder, so
-    that the web lab can serve that folder)."""
-    folder = tmp_path_factory.mktemp("ablate")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(["train", "--corpus", str(corpus), "--out-dir", str(folder), "--name", "r",
-                         *TINY, "--n-layers", "2"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "r"
-
-
-def json_out(capsys, *argv) -> dict:
-    assert cli_main([str(a) for a in argv]) == 0
-    out = capsys.readouterr().out
-    assert len(out.strip().splitlines()) == 1, out  # one JSON object, nothing else
-    return json.loads(out)
-
-
-def one_line_error(capsys, *argv, match: str) -> None:
-    assert cli_main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("attnlab: error:") and "\n" not in err and match in err, err
+    """A tiny run of two layers of two heads, trained once for the module."""
+    return tiny_run(tmp_path_factory.mktemp("ablate"), "--n-layers", "2")
 
 
 def test_ablate_text_and_split_json(run_dir, capsys, tmp_path):
@@ -70,14 +44,8 @@ def test_ablate_text_and_split_json(run_dir, capsys, tmp_path):
 
 @pytest.fixture(scope="module")
 def lab(run_dir):
-    pytest.importorskip("starlette")
-    from serve_helpers import Client
-
-    from attnlab.serve.server import Background
-    from attnlab.serve.store import ModelStore
-
-    with Background(ModelStore(run_dir.parent, minilm=False)) as server:
-        yield Client(server.url)
+    with web_lab(run_dir.parent) as client:
+        yield client
 
 
 def test_json_is_the_web_labs_answer(run_dir, lab, capsys):

@@ -4,52 +4,27 @@ its sum, the pictures, TEXT first or --text, a TOML file, and `--json` equal to 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from tool_helpers import PROMPT, json_out, tiny_run, web_lab
+from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
-from attnlab.runs.checkpoint import load_model  # noqa: E402
-
-PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
+from attnlab.runs.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A tiny run of two layers, trained once for the module, alone in its folder (the web lab's runs)."""
-    folder = tmp_path_factory.mktemp("attribute")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(["train", "--corpus", str(corpus), "--out-dir", str(folder), "--name", "r",
-                         *TINY, "--n-layers", "2"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "r"
-
-
-def json_out(capsys, *argv) -> dict:
-    assert cli_main([str(a) for a in argv]) == 0
-    out = capsys.readouterr().out
-    assert len(out.strip().splitlines()) == 1, out  # one JSON object, nothing else
-    return json.loads(out)
+    """A tiny run of two layers, trained once for the module."""
+    return tiny_run(tmp_path_factory.mktemp("attribute"), "--n-layers", "2")
 
 
 @pytest.fixture(scope="module")
 def lab(run_dir):
-    pytest.importorskip("starlette")
-    from serve_helpers import Client
-
-    from attnlab.serve.server import Background
-    from attnlab.serve.store import ModelStore
-
-    with Background(ModelStore(run_dir.parent, minilm=False)) as server:
-        yield Client(server.url)
+    with web_lab(run_dir.parent) as client:
+        yield client
 
 
 def test_json_is_the_web_labs_answer(run_dir, lab, capsys):

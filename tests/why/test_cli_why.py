@@ -3,47 +3,21 @@ contract, the pictures, and one-line errors."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from train_helpers import TEXT, TINY, cli_main, one_thread  # noqa: E402,F401 (an autouse fixture)
+from tool_helpers import PROMPT, json_out, one_line_error, tiny_run
+from train_helpers import cli_main, one_thread  # noqa: F401 (an autouse fixture)
 
-from attnlab.runs.checkpoint import load_model  # noqa: E402
-
-PROMPT = "First Citizen: h"  # 16 characters: the tiny run's block size
+from attnlab.runs.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A tiny run of two layers of two heads, trained once for the module."""
-    folder = tmp_path_factory.mktemp("why")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(TEXT, encoding="utf-8")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert cli_main(["train", "--corpus", str(corpus), "--out-dir", str(folder), "--name", "r",
-                         *TINY, "--n-layers", "2"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return folder / "r"
-
-
-def json_out(capsys, *argv) -> dict:
-    assert cli_main([str(a) for a in argv]) == 0
-    out = capsys.readouterr().out
-    assert len(out.strip().splitlines()) == 1, out  # one JSON object, nothing else
-    return json.loads(out)
-
-
-def one_line_error(capsys, *argv, match: str) -> None:
-    assert cli_main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("attnlab: error:") and "\n" not in err and match in err, err
+    return tiny_run(tmp_path_factory.mktemp("why"), "--n-layers", "2")
 
 
 def test_lens_json_table_and_pictures(run_dir, capsys, tmp_path):
