@@ -39,9 +39,17 @@ def check_point(model: nn.Module, point: str) -> int:
 def windows(run_dir: str | Path, tokenizer, split: str, tokens: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Random windows of the run's own `split` text ("train" or "val") holding at least `tokens`
     tokens: x (W, T) ids and y (W, T) the next tokens, T the run's block size."""
-    _, cfg, _ = ckpt.read_run_config(run_dir)
-    batches = max(1, math.ceil(tokens / (cfg.batch_size * cfg.block_size)))
+    batches, _ = drawn(run_dir, tokens)
     return split_batches(run_dir, tokenizer, split, batches, seed=seed)  # (batches · B, T) each
+
+
+def drawn(run_dir: str | Path, tokens: int) -> tuple[int, int]:
+    """(batches, tokens they hold): the whole batches of the run (its config.json's batch_size ×
+    block_size) that `windows` draws to hold at least `tokens` tokens."""
+    _, cfg, _ = ckpt.read_run_config(run_dir)
+    per_batch = cfg.batch_size * cfg.block_size
+    batches = max(1, math.ceil(tokens / per_batch))
+    return batches, batches * per_batch
 
 
 @torch.no_grad()

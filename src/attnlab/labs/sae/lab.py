@@ -218,11 +218,10 @@ def open_browser(run_dir: str | Path, name: str | None, tokens: int, opened=None
     model, tokenizer = (opened.model, opened.tokenizer) if opened is not None else ckpt.load_model(run_dir)
     sae_dir = find_sae(run_dir, name)
     config = sae_config(sae_dir, read_settings(sae_dir))
-    _, cfg, _ = ckpt.read_run_config(run_dir)
-    check_browsing(sae_dir, config.d_in, config.features, -(-tokens // cfg.block_size) * cfg.block_size,
-                   model.config.vocab_size)
+    T = ckpt.read_run_config(run_dir)[1].block_size
+    rows = max(1, -(-tokens // T))  # whole windows, at least `tokens` tokens
+    check_browsing(sae_dir, config.d_in, config.features, rows * T, model.config.vocab_size)
     sae, settings = load_sae(run_dir, sae_dir)
     x, _ = windows(run_dir, tokenizer, "val", tokens, SEEDS["val"])
-    T = x.shape[1]
-    x = x[:max(1, -(-tokens // T))]  # (W, T): whole windows, at least `tokens` tokens
+    x = x[:rows]  # (W, T)
     return Browser.build(model, tokenizer, settings["point"], x, sae), sae_dir.name

@@ -51,21 +51,13 @@ def browsing_bytes(d: int, features: int, tokens: int, vocab_size: int) -> int:
     return weights_bytes(d, features) + activations + logits
 
 
-def drawn_tokens(run_dir: str | Path, tokens: int) -> int:
-    """How many tokens `activations.windows(run_dir, ..., tokens)` draws: whole batches of the run
-    (its config.json's batch_size × block_size), at least one."""
-    from attnlab.runs import checkpoint as ckpt
-
-    _, cfg, _ = ckpt.read_run_config(run_dir)
-    per_batch = cfg.batch_size * cfg.block_size
-    return max(1, -(-tokens // per_batch)) * per_batch
-
-
 def check_training(run_dir: str | Path, d: int, expansion: int, tokens: int, eval_tokens: int,
                    batch_size: int) -> None:
     """Refuse, in one line with the figures, an SAE that cannot be trained in the memory free."""
+    from attnlab.labs.sae.activations import drawn
+
     features = expansion * d
-    need = training_bytes(d, features, drawn_tokens(run_dir, tokens), drawn_tokens(run_dir, eval_tokens), batch_size)
+    need = training_bytes(d, features, drawn(run_dir, tokens)[1], drawn(run_dir, eval_tokens)[1], batch_size)
     require_memory(need, f"an SAE of {features} features (--expansion {expansion} x width {d}) trained on "
                          f"--tokens {tokens} and --eval-tokens {eval_tokens}",
                    hint="lower --expansion or --tokens")
