@@ -5,7 +5,8 @@ would have raised it by gigabytes, or failed with a traceback).
 
 Two tables: every integer flag of every lab at 10**20 (config.check_bounds, through
 labs/shape.py), then each command's size flags at 0 and at a size that only the memory check
-refuses, with the sizes that come from files (a sae.json claiming 10**9 features).
+refuses, with the sizes that come from files (a sae.json claiming 10**9 features, a run's
+config.json whose batches hold 10**10 tokens).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import importlib
 import json
 import resource
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,10 @@ def workspace(tmp_path_factory) -> Path:
         (ws / "runs" / "r" / folder).mkdir()
         (ws / "runs" / "r" / folder / "sae.json").write_text(json.dumps(
             {"point": "blocks.0.ffwd.hidden", "d_in": 64, "features": features}), encoding="utf-8")
+    shutil.copytree(ws / "runs" / "r", ws / "runs" / "wide")  # its config.json: batches of 10**9 windows
+    config = json.loads((ws / "runs" / "wide" / "config.json").read_text(encoding="utf-8"))
+    config["train"]["batch_size"] = 10**9
+    (ws / "runs" / "wide" / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return ws
 
 
@@ -123,6 +129,9 @@ SIZES = [
     ("features top 0", ["features", "--run", "runs/r", "--top", "0"], "--top and --tokens must be at least 1"),
     ("features sae.json 10**9 features", ["features", "--run", "runs/r", "--sae", "sae-claims"],
      "browsing the 1000000000 features of width 64"),
+    # a run's config.json sizes what is drawn from it: whole batches, here of 10**9 windows
+    ("sae on a run of batch_size 10**9", ["sae", "--run", "runs/wide"], MEMORY),
+    ("features on a run of batch_size 10**9", ["features", "--run", "runs/wide"], MEMORY),
     # superposition: instances × features weights, instances × batch × features a step
     ("superposition steps 0", ["superposition", "--steps", "0"], "--steps"),
     ("superposition steps 10**20", ["superposition", "--steps", str(HUGE)], "--steps must be at most 10**12"),

@@ -30,7 +30,7 @@ import torch.nn as nn
 
 from attnlab.errors import UserError
 from attnlab.io import load_json, save_json
-from attnlab.labs.sae.activations import check_point, collect, windows
+from attnlab.labs.sae.activations import check_point, collect, drawn, windows
 from attnlab.labs.sae.memory import check_browsing, check_training, weights_bytes
 from attnlab.labs.sae.metrics import ce_losses, feature_stats
 from attnlab.labs.sae.model import SAEConfig, SparseAutoencoder
@@ -220,7 +220,8 @@ def open_browser(run_dir: str | Path, name: str | None, tokens: int, opened=None
     config = sae_config(sae_dir, read_settings(sae_dir))
     T = ckpt.read_run_config(run_dir)[1].block_size
     rows = max(1, -(-tokens // T))  # whole windows, at least `tokens` tokens
-    check_browsing(sae_dir, config.d_in, config.features, rows * T, model.config.vocab_size)
+    batches, total = drawn(run_dir, tokens)
+    check_browsing(sae_dir, config.d_in, config.features, rows * T, model.config.vocab_size, total, total // batches)
     sae, settings = load_sae(run_dir, sae_dir)
     x, _ = windows(run_dir, tokenizer, "val", tokens, SEEDS["val"])
     x = x[:rows]  # (W, T)
