@@ -86,6 +86,7 @@ def test_toml(tmp_path):
     ("n_layers", 2.5, "n_layers must be an integer, got 2.5"),
     ("bias", 1, "bias must be true or false, got 1"),
     ("dropout", float("nan"), "dropout must be a finite number, got nan"),
+    ("dropout", 10 ** 400, "dropout must be a finite number, got 1000000000000000000000000000000000000..."),
     ("norm", None, "norm must be a string, got None"),
     ("d_ff", "64", "d_ff must be an integer or none, got '64'"),
 ])

@@ -35,6 +35,18 @@ def check_model_fields(config: Any, norms: tuple[str, ...] = NORMS) -> None:
     check_choice("activation", config.activation, ACTIVATIONS)
 
 
+def finite(value: int | float) -> bool:
+    """Whether a number is finite as a float: NaN, inf and an integer too large for a float are not.
+
+    >>> finite(0.5), finite(float("nan")), finite(10 ** 400)
+    (True, False, False)
+    """
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range (10**400 in a JSON file)
+        return False
+
+
 def check_types(config: Any) -> None:
     """Every field of a config dataclass has its declared type: a bool is a bool (not 1, not
     "no"), an int is an int (not True, not 2.5), a float is a finite number, a str is a str.
@@ -50,18 +62,19 @@ def check_types(config: Any) -> None:
             continue
         ok = {"bool": lambda v: isinstance(v, bool),
               "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v),
               "str": lambda v: isinstance(v, str)}[kind](value)
         if not ok:
             what = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}[kind]
-            raise UserError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {value!r}",
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise UserError(f"{f.name} must be {what}{' or none' if 'None' in kinds else ''}, got {shown}",
                             code="bad_type")
 
 
 def _check_items(name: str, kind: str, value: Any) -> None:
     """A tuple field's value: a tuple (or list) whose items are all of `kind`."""
     ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+          "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v),
           "str": lambda v: isinstance(v, str)}[kind]
     if not isinstance(value, (tuple, list)) or not all(ok(v) for v in value):
         what = {"int": "integers", "float": "finite numbers", "str": "strings"}[kind]
