@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from train_helpers import TEXT, TINY, cli_main, copy_workspace, one_thread, snapshot  # noqa: F401 (autouse)
+from train_helpers import (TEXT, TINY, cli_main, copy_workspace, one_thread,  # noqa: F401 (autouse)
+                           refused_in_one_line, snapshot)
 
 from attnlab.io import MANIFEST, manifest_line, read_manifest
 from attnlab.runs.folder import LOCK, MARKER, open_lab_folder
@@ -66,18 +67,6 @@ def append_entries(run: Path, names: list[str]) -> None:
             f.write(manifest_line(name, temp=True))
 
 
-def one_line_refusal(capsys, ws: Path, argv: list[str], words: str) -> str:
-    before = snapshot(ws)
-    code = cli_main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("attnlab: error:") and words in lines[0], err
-    after = snapshot(ws)
-    assert after == before
-    return lines[0]
-
-
 @pytest.mark.parametrize("argv", [RESUME, OVERWRITE], ids=["resume", "overwrite"])
 def test_manifest_entries_outside_the_folder_are_ignored_with_a_warning(ws, capsys, argv):
     run = ws / RUN
@@ -122,8 +111,7 @@ def test_a_bookkeeping_file_that_is_a_symlink_is_refused_in_one_line(ws, capsys,
     if os.path.lexists(run / name):
         (run / name).unlink()
     (run / name).symlink_to(target)
-    line = one_line_refusal(capsys, ws, RESUME, "a symlink")
-    assert name in line
+    assert refused_in_one_line(RESUME, ws, capsys, f"{name} is a symlink") == 2
 
 
 def test_a_manifest_pointing_at_dev_zero_is_refused_at_once(ws, capsys):
@@ -144,13 +132,13 @@ def test_a_state_json_checkpoint_that_is_not_a_complete_checkpoint_is_refused_un
     (run / "checkpoint-000001-empty").mkdir()  # a folder of the right name with no weights in it
     state = json.loads((run / "state.json").read_text())
     (run / "state.json").write_text(json.dumps({**state, "checkpoint": checkpoint}))
-    one_line_refusal(capsys, ws, RESUME, "checkpoint")
+    assert refused_in_one_line(RESUME, ws, capsys, "checkpoint") == 2
     assert (run / state["checkpoint"] / "model.safetensors").is_file()  # the real checkpoint is still there
 
 
 def test_a_state_json_that_is_not_an_object_is_refused_as_such(ws, capsys):
     (ws / RUN / "state.json").write_text("[1, 2]")
-    one_line_refusal(capsys, ws, RESUME, "must hold a JSON object")
+    assert refused_in_one_line(RESUME, ws, capsys, "must hold a JSON object") == 2
 
 
 def test_a_lab_folder_rerun_ignores_manifest_entries_outside_it(tmp_path, capsys):
@@ -179,8 +167,7 @@ def test_overwrite_refuses_while_another_writer_holds_a_subfolder_of_the_run(ws,
     writer = FileLock(str(run / "sae-test" / LOCK), timeout=0)
     writer.acquire()
     try:
-        line = one_line_refusal(capsys, ws, OVERWRITE, "in use by another attnlab process")
-        assert "sae-test" in line
+        assert refused_in_one_line(OVERWRITE, ws, capsys, "sae-test is in use by another attnlab process") == 2
     finally:
         writer.release()
     assert cli_main(OVERWRITE) == 0, capsys.readouterr().err  # the writer gone: overwrite proceeds
