@@ -158,3 +158,26 @@ def test_the_json_is_the_summarys_keys_and_the_report_says_them():
         "saved runs/r/sae/checkpoint-1/model.safetensors; browse it with: attnlab features --run runs/r"]
     assert report(SAEResult(SUMMARY, interrupted=True))[-1] == (
         "interrupted: checkpoint saved. Continue with: attnlab sae --run runs/r --point blocks.0.ffwd.hidden --resume")
+
+
+def test_an_sae_whose_weights_are_not_finite_is_refused_in_one_line(runs, tmp_path, capsys):
+    """A diverged SAE (NaN weights) is a one-line refusal wherever it is opened: features lists
+    it, shows one of its features, and the web lab's panel reads it."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from attnlab.labs.sae.lab import load_sae
+
+    run = tmp_path / "r"
+    shutil.copytree(runs / "r", run, symlinks=True)
+    sae_dir = find_sae(run, None)
+    weights = next(sae_dir.glob("checkpoint-*/model.safetensors"))
+    tensors = load_file(weights)
+    save_file({k: torch.full_like(v, float("nan")) for k, v in tensors.items()}, weights)
+    with pytest.raises(UserError, match="has NaN or infinite weights .* attnlab sae --run .* --overwrite"):
+        load_sae(run, sae_dir)
+    for argv in (["features", "--run", str(run)], ["features", "--run", str(run), "--feature", "3"]):
+        assert cli_main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "NaN or infinite weights" in err[0]

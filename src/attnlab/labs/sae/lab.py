@@ -108,6 +108,9 @@ def load_sae(run_dir: Path, sae_dir: Path, point: str | None = None) -> tuple[Sp
     sae = SparseAutoencoder(config)
     ckpt.read_state(sae_dir)
     ckpt.load_committed_weights(sae, sae_dir)
+    if not all(torch.isfinite(p).all() for p in sae.parameters()):
+        raise UserError(f"the SAE in {sae_dir} has NaN or infinite weights (its training diverged): train it "
+                        f"again with attnlab sae --run {run_dir} --overwrite")
     return sae.eval(), settings
 
 
